@@ -1,0 +1,53 @@
+"""``hemma-features demo``: the main job end to end on the embedded default models."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pyarrow.dataset as ds
+
+from client.cache import open_features
+from client.feature_client import FeatureClient
+from client.run import summary
+from client.server_process import ServerProcess
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Start a server, extract the sample essays into the cache, read it back, stop."""
+    started = time.perf_counter()
+    print(f"starting the feature server (offline models) for {args.essays} ...", flush=True)
+    with ServerProcess(startup_timeout=args.startup_timeout) as server:
+        assert server.info is not None
+        print(
+            f"server ready in {time.perf_counter() - started:.1f}s: http {server.http_url}, "
+            f"flight {server.flight_url}",
+            flush=True,
+        )
+        with FeatureClient(server.http_url) as client:
+            table = client.extract(args.essays, feature_set=args.feature_set, cache=args.cache)
+            report = client.last_report
+        assert report is not None
+        print(summary(report, table.num_columns, args.cache))
+        dataset: ds.Dataset = open_features(args.cache, report.fingerprint, args.feature_set)
+        back = dataset.to_table()
+        print(
+            f"read back with pyarrow.dataset: {back.num_rows} rows x {back.num_columns} columns "
+            f"from {len(dataset.files)} file(s)"
+        )
+        preview = [n for n in back.column_names if n not in ("key", "embedding")][:6]
+        print(
+            back.select(preview).slice(0, 5).to_pandas().to_string(index=False)
+            if _has_pandas()
+            else back.select(preview).slice(0, 5)
+        )
+    print(f"server stopped; total {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def _has_pandas() -> bool:
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return False
+    return True

