@@ -47,6 +47,7 @@ from flight.contract import (
     encode_command,
     schema_fingerprint,
 )
+from flight.errors import FlightInvalidArgumentError
 
 log = structlog.get_logger(__name__)
 
@@ -188,7 +189,7 @@ class FeatureClient:
                         yield _checked(reader.read_chunk().data, pending.popleft())
         except fl.FlightUnavailableError as exc:
             raise ServerUnavailableError(location, str(exc)) from exc
-        except (fl.FlightInvalidArgumentError, fl.FlightServerError) as exc:
+        except (FlightInvalidArgumentError, fl.FlightServerError) as exc:
             raise ServerRejectedError(_server_message(exc)) from exc
         except fl.FlightError as exc:
             raise ServerUnavailableError(location, str(exc)) from exc

@@ -25,6 +25,7 @@ from flight.contract import (
     check_input_schema,
     decode_command,
 )
+from flight.errors import FlightInvalidArgumentError
 from service.errors import DependencyError, InputError
 from service.runtime import Runtime
 
@@ -74,10 +75,10 @@ class FeatureFlightServer(fl.FlightServerBase):
             raise
         except InputRuleError as exc:
             outcome = "invalid"
-            raise fl.FlightInvalidArgumentError(str(exc)) from exc
+            raise FlightInvalidArgumentError(str(exc)) from exc
         except InputError as exc:
             outcome = "invalid"
-            raise fl.FlightInvalidArgumentError(str(exc)) from exc
+            raise FlightInvalidArgumentError(str(exc)) from exc
         except DependencyError as exc:
             outcome = "unavailable"
             raise fl.FlightUnavailableError(str(exc)) from exc
@@ -133,14 +134,14 @@ class FeatureFlightServer(fl.FlightServerBase):
     @staticmethod
     def _command(descriptor: fl.FlightDescriptor) -> ExtractCommand:
         if descriptor.descriptor_type != fl.DescriptorType.CMD:
-            raise fl.FlightInvalidArgumentError(
+            raise FlightInvalidArgumentError(
                 "do_exchange needs a command descriptor (FlightDescriptor.for_command) "
                 'such as {"type": "extract.v1", "feature_set": "combined"}'
             )
         try:
             return decode_command(descriptor.command)
         except CommandError as exc:
-            raise fl.FlightInvalidArgumentError(str(exc)) from exc
+            raise FlightInvalidArgumentError(str(exc)) from exc
 
     # -- actions ----------------------------------------------------------------------
     def list_actions(self, context: fl.ServerCallContext) -> list[tuple[str, str]]:
@@ -155,7 +156,7 @@ class FeatureFlightServer(fl.FlightServerBase):
             case "catalogue":
                 body = msgspec.json.encode(list(self.runtime.catalogue))
             case other:
-                raise fl.FlightInvalidArgumentError(
+                raise FlightInvalidArgumentError(
                     f"unknown action {other!r}; available: {', '.join(_ACTIONS)}"
                 )
         return [fl.Result(pa.py_buffer(body))]

@@ -18,7 +18,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Receive, Scope, Send
 
 from flight.contract import FeatureSpec, FingerprintInfo, Limits, ServerConfig
 from service.runtime import Runtime
@@ -51,15 +51,16 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     """The server fingerprint."""
 
 
-class CorrelationMiddleware:
-    """Binds a correlation id, times the request, logs one line and records metrics."""
+class HemmaApp(Litestar):
+    """Litestar app that correlates, times, logs and measures every HTTP request.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    Done in ``__call__`` rather than as route middleware so that unmatched routes
+    (404, 405) get the correlation id, the log line and the metric too.
+    """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await super().__call__(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(CORRELATION_HEADER.encode())
         correlation_id = incoming.decode()[:128] if incoming else uuid.uuid4().hex
@@ -76,12 +77,12 @@ class CorrelationMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await super().__call__(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             path = scope["path"]
             route = path if path in _ROUTES or path.startswith("/schema") else "other"
-            runtime: Runtime = scope["app"].state.runtime  # type: ignore[index]
+            runtime: Runtime = self.state.runtime
             runtime.metrics.http_request_seconds.labels(
                 scope["method"], route, str(status["code"])
             ).observe(elapsed)
@@ -179,10 +180,9 @@ def create_app(runtime: Runtime, *, flight_port: int) -> Litestar:
         runtime: Loaded models, fingerprint and metrics.
         flight_port: Port the Flight server listens on, advertised on ``/v1/config``.
     """
-    return Litestar(
+    return HemmaApp(
         route_handlers=[healthz, readyz, config, fingerprint, features, metrics],
         state=State({"runtime": runtime, "flight_port": flight_port}),
-        middleware=[CorrelationMiddleware],
         exception_handlers={HTTPException: _http_exception, Exception: _unhandled},
         openapi_config=OpenAPIConfig(
             title="hemma-features", version=runtime.fingerprint.schema_version, path="/schema"

@@ -152,6 +152,7 @@ def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, An
         "dim": embedder.dim,
         "pooling": settings.embedding_pooling,
         "max_length": embedder.max_length,
+        "batch_size": embedder.batch_size,
         "long_text": settings.embedding_long_text,
         "normalize": settings.embedding_normalize,
         "dtype": "float32",

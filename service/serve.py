@@ -16,7 +16,7 @@ from service.settings import Settings
 log = structlog.get_logger(__name__)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -50,7 +50,7 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
 
     runtime = Runtime.load(settings)
     flight_server = create_flight_server(runtime, settings.host, settings.flight_port)
-    sock = _bind(settings.host, settings.http_port)
+    sock = bind_socket(settings.host, settings.http_port)
     http_port = sock.getsockname()[1]
     app = create_app(runtime, flight_port=flight_server.port)
     server = uvicorn.Server(

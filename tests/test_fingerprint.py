@@ -1,0 +1,76 @@
+"""The fingerprint: stable for the same inputs, different when any input changes."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from service.fingerprint import build_fingerprint, fingerprint_of
+from service.runtime import Runtime
+from service.settings import Settings
+
+BASE = dict(
+    schema_version="v1",
+    feature_names=["n_words", "n_sentences"],
+    embedding={"model_id": "m", "weights_sha256": "w", "pooling": "mean", "max_length": 512},
+    spacy_model={"name": "en_core_web_sm", "version": "3.8.0"},
+    languagetool={"enabled": False},
+    libraries={"spacy": "3.8", "torch": "2.13.0"},
+)
+
+
+def _variant(path: tuple[str, ...], value: object) -> dict:
+    changed = copy.deepcopy(BASE)
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return changed
+
+
+def test_same_components_same_fingerprint():
+    """Key order does not matter: the JSON is canonical (sorted keys)."""
+    a = build_fingerprint(**BASE).fingerprint
+    reordered = {k: BASE[k] for k in reversed(list(BASE))}
+    assert build_fingerprint(**reordered).fingerprint == a
+    assert fingerprint_of({"b": 1, "a": 2}) == fingerprint_of({"a": 2, "b": 1})
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("schema_version",), "v2"),
+        (("feature_names",), ["n_sentences", "n_words"]),
+        (("embedding", "model_id"), "other"),
+        (("embedding", "weights_sha256"), "w2"),
+        (("embedding", "pooling"), "cls"),
+        (("embedding", "max_length"), 256),
+        (("spacy_model", "version"), "3.8.1"),
+        (("languagetool",), {"enabled": True, "version": "6.6", "language": "en-US"}),
+        (("libraries", "torch"), "2.14.1"),
+    ],
+)
+def test_any_component_change_changes_the_fingerprint(path, value):
+    """Feature order, model, weights, pooling, max_length, versions and LT all count."""
+    assert (
+        build_fingerprint(**_variant(path, value)).fingerprint
+        != build_fingerprint(**BASE).fingerprint
+    )
+
+
+def test_two_loads_with_the_same_settings_agree(runtime):
+    """A second server start with the same settings computes the same fingerprint."""
+    again = Runtime.load(Settings())
+    assert again.fingerprint == runtime.fingerprint
+    components = runtime.fingerprint.components
+    assert components["languagetool"] == {"enabled": False}
+    assert components["embedding"]["model_id"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert len(components["embedding"]["weights_sha256"]) == 64
+    assert set(components["libraries"]) >= {"spacy", "textdescriptives", "transformers", "torch"}
+
+
+def test_an_embedding_setting_changes_the_loaded_fingerprint(runtime):
+    """Changing max_length at startup gives another fingerprint."""
+    other = Runtime.load(Settings(embedding_max_length=128))
+    assert other.fingerprint.fingerprint != runtime.fingerprint.fingerprint
