@@ -71,6 +71,19 @@ class Runtime:
             normalize=settings.embedding_normalize,
             device=settings.device,
         )
+        runtime = cls.assemble(settings, analyzer, embedder)
+        log.info(
+            "runtime.loaded",
+            fingerprint=runtime.fingerprint.fingerprint,
+            embedding_model=embedder.model_id,
+            device=embedder.device,
+            seconds=round(time.perf_counter() - started, 2),
+        )
+        return runtime
+
+    @classmethod
+    def assemble(cls, settings: Settings, analyzer: TextAnalyzer, embedder: Embedder) -> Runtime:
+        """Probe LanguageTool (if configured) and fingerprint already-loaded models."""
         lt_info = (
             languagetool.probe(settings.languagetool_url) if settings.languagetool_url else None
         )
@@ -82,13 +95,6 @@ class Runtime:
             languagetool=(
                 {"enabled": True, **msgspec.to_builtins(lt_info)} if lt_info else {"enabled": False}
             ),
-        )
-        log.info(
-            "runtime.loaded",
-            fingerprint=fingerprint.fingerprint,
-            embedding_model=embedder.model_id,
-            device=embedder.device,
-            seconds=round(time.perf_counter() - started, 2),
         )
         return cls(
             settings=settings,

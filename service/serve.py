@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -14,6 +17,28 @@ from flight.contract import ReadyInfo
 from service.settings import Settings
 
 log = structlog.get_logger(__name__)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _quiet_exit_server() -> type:
+    """uvicorn.Server that stops on SIGINT/SIGTERM without re-raising the signal afterwards.
+
+    uvicorn re-raises a captured signal once it has stopped, which kills the process
+    before the Flight server is shut down; here the caller finishes the shutdown.
+    """
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return _Server
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -53,7 +78,7 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
     sock = bind_socket(settings.host, settings.http_port)
     http_port = sock.getsockname()[1]
     app = create_app(runtime, flight_port=flight_server.port)
-    server = uvicorn.Server(
+    server = _quiet_exit_server()(
         uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5
         )
@@ -69,7 +94,7 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
     if ready_file is not None:
         write_atomically(ready_file, msgspec.json.encode(info))
     try:
-        server.run(sockets=[sock])  # uvicorn handles SIGINT and SIGTERM
+        server.run(sockets=[sock])  # returns on SIGINT or SIGTERM
     finally:
         log.info("serve.stopping")
         flight_server.stopping.set()

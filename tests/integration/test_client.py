@@ -135,9 +135,11 @@ def test_flight_override_and_unreachable_server(live_server):
         assert client.flight_location() == live_server.flight_url
         table = client.extract(essays_table([("a", "Text here.", "p")]), feature_set="handcrafted")
         assert table.num_rows == 1
-    with FeatureClient("http://127.0.0.1:9") as dead:
-        with pytest.raises(ServerUnavailableError, match=r"127\.0\.0\.1:9.*tunnel"):
-            dead.fingerprint()
+    with (
+        FeatureClient("http://127.0.0.1:9") as dead,
+        pytest.raises(ServerUnavailableError, match=r"127\.0\.0\.1:9.*tunnel"),
+    ):
+        dead.fingerprint()
 
 
 def test_server_rejection_is_reported(live_server, monkeypatch):

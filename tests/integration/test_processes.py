@@ -1,0 +1,167 @@
+"""Whole processes: the client without heavy libraries, serve + SIGTERM, the demo, --help."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from client.cli import build_parser, main
+from client.server_process import ServerProcess
+from tests.conftest import REPO, SAMPLES
+
+HEAVY = ("torch", "transformers", "spacy", "textdescriptives", "litestar", "uvicorn")
+
+BLOCKER = """
+import sys
+HEAVY = {heavy!r}
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in HEAVY:
+            raise ImportError(f"blocked heavy import: {{name}}")
+        return None
+sys.meta_path.insert(0, Block())
+"""
+
+
+def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_client_runs_with_heavy_imports_blocked(live_server, tmp_path):
+    """The client package imports and extracts through the CLI with torch/spaCy/etc. blocked."""
+    code = (
+        BLOCKER.format(heavy=HEAVY)
+        + """
+import client, client.cli, flight.contract
+code = client.cli.main(["extract", sys.argv[1], "--server", sys.argv[2], "--cache", sys.argv[3],
+                        "--feature-set", "handcrafted", "--quiet", "--report", sys.argv[4]])
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
+print(code, loaded)
+"""
+    )
+    report = tmp_path / "report.json"
+    result = run_python(code, str(SAMPLES), live_server.http_url, str(tmp_path / "c"), str(report))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0 []"
+    assert json.loads(report.read_text())["rows_requested"] == 8
+
+
+def test_blocker_really_blocks():
+    """The import blocker used above does stop a heavy import (the test can fail)."""
+    result = run_python(BLOCKER.format(heavy=HEAVY) + "import service.app")
+    assert result.returncode != 0
+    assert "blocked heavy import" in result.stderr
+
+
+def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path):
+    """A served process answers both planes, logs JSON lines, and exits 0 within seconds."""
+    from client import FeatureClient
+
+    server = ServerProcess(startup_timeout=300)
+    info = server.start()
+    try:
+        assert httpx.get(f"{server.http_url}/healthz", timeout=10).status_code == 200
+        with FeatureClient(server.http_url) as client:
+            table = client.extract(SAMPLES, feature_set="handcrafted", cache=tmp_path / "c")
+        assert table.num_rows == 8
+    finally:
+        started = time.monotonic()
+        code = server.stop(timeout=20)
+        elapsed = time.monotonic() - started
+    assert code == 0
+    assert elapsed < 10
+    lines = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
+    events = {line["event"] for line in lines}
+    assert {"serve.started", "http.request", "flight.exchange", "serve.stopped"} <= events
+    exchange = next(line for line in lines if line["event"] == "flight.exchange")
+    assert exchange["fingerprint"] == info.fingerprint and exchange["correlation_id"]
+    assert next(line for line in lines if line["event"] == "serve.stopped")["flight_clean"]
+
+
+def test_bad_setting_fails_at_startup_naming_the_variable():
+    """HEMMA_MAX_ITEMS=abc stops `serve` before loading anything, naming the variable."""
+    env = {**os.environ, "HEMMA_MAX_ITEMS": "abc"}
+    result = subprocess.run(
+        [sys.executable, "-m", "client.cli", "serve", "--http-port", "0", "--flight-port", "0"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "HEMMA_MAX_ITEMS='abc'" in result.stderr
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    """`hemma-features demo` serves, extracts the samples, reads the cache back and stops."""
+    result = subprocess.run(
+        [sys.executable, "-m", "client.cli", "demo", "--cache", str(tmp_path / "cache")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "rows: 8 (cache hits 0, fetched 8)" in out
+    assert "read back with pyarrow.dataset: 8 rows" in out
+    assert "server stopped" in out
+
+
+@pytest.mark.parametrize("command", ["serve", "extract", "health", "fingerprint", "demo"])
+def test_every_option_has_help(command, capsys):
+    """--help on each subcommand documents every option."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    for action in sub._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help, f"{command} {action.option_strings} has no help"
+            assert action.option_strings[-1] in text
+
+
+def test_health_and_fingerprint_commands(live_server, capsys):
+    """`health` exits 0 when ready and `fingerprint` prints the components."""
+    assert main(["health", "--server", live_server.http_url]) == 0
+    assert json.loads(capsys.readouterr().out)["ready"] is True
+    assert main(["fingerprint", "--server", live_server.http_url]) == 0
+    assert "schema_version" in json.loads(capsys.readouterr().out)
+
+
+def test_extract_reports_unreachable_server(tmp_path, capsys):
+    """A dead server gives exit 2 and a message naming the URL and the tunnel check."""
+    code = main(
+        [
+            "extract",
+            str(SAMPLES),
+            "--server",
+            "http://127.0.0.1:9",
+            "--cache",
+            str(tmp_path / "c"),
+            "--quiet",
+        ]
+    )
+    assert code == 2
+    assert "http://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_repo_ships_sample_essays():
+    """The demo's sample essays are in the repository."""
+    assert Path(SAMPLES).is_file()
