@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import structlog
 
 from flight.contract import (
     ID_COLUMN,
+    PROMPT_COLUMN,
     TEXT_COLUMN,
     FeatureSet,
     FingerprintInfo,
@@ -23,9 +26,10 @@ from flight.contract import (
 from service.errors import DependencyError
 from service.features import languagetool
 from service.features.assemble import feature_batch
-from service.features.catalogue import HANDCRAFTED, HANDCRAFTED_NAMES, SCHEMA_VERSION
+from service.features.catalogue import LT_CATEGORIES, SCHEMA_VERSION, catalogue
 from service.features.embed import Embedder
-from service.features.nlp import TextAnalyzer
+from service.features.nlp import TextAnalyzer, paragraphs
+from service.features.semantic import semantic_features
 from service.fingerprint import build_fingerprint
 from service.metrics import Metrics
 from service.settings import Settings
@@ -51,13 +55,25 @@ class Runtime:
         self.embedder = embedder
         self.fingerprint = fingerprint
         self.languagetool_info = languagetool_info
+        self.languagetool = (
+            languagetool.LanguageToolClient(
+                settings.languagetool_url,
+                concurrency=settings.languagetool_concurrency,
+                read_timeout=settings.languagetool_timeout,
+                max_chars=settings.languagetool_max_chars,
+            )
+            if settings.languagetool_url and languagetool_info
+            else None
+        )
         self.metrics = metrics or Metrics()
-        self.catalogue = HANDCRAFTED
+        self.catalogue = catalogue(languagetool=self.languagetool is not None)
+        self.feature_names = tuple(spec.name for spec in self.catalogue)
         self.started_at = time.time()
         # spaCy pipelines and torch modules are not safe to drive from several gRPC
         # threads at once; one extraction at a time per process.
         self._compute_lock = threading.Lock()
         self._schemas: dict[str, pa.Schema] = {}
+        self._lt_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="languagetool")
 
     @classmethod
     def load(cls, settings: Settings) -> Runtime:
@@ -70,6 +86,10 @@ class Runtime:
             batch_size=settings.embedding_batch_size,
             normalize=settings.embedding_normalize,
             device=settings.device,
+            long_text=settings.embedding_long_text,
+            chunk_overlap=settings.embedding_chunk_overlap,
+            token_budget=settings.embedding_token_budget,
+            dtype=settings.embedding_dtype,
         )
         runtime = cls.assemble(settings, analyzer, embedder)
         log.info(
@@ -85,11 +105,13 @@ class Runtime:
     def assemble(cls, settings: Settings, analyzer: TextAnalyzer, embedder: Embedder) -> Runtime:
         """Probe LanguageTool (if configured) and fingerprint already-loaded models."""
         lt_info = (
-            languagetool.probe(settings.languagetool_url) if settings.languagetool_url else None
+            languagetool.probe(settings.languagetool_url, max_chars=settings.languagetool_max_chars)
+            if settings.languagetool_url
+            else None
         )
         fingerprint = build_fingerprint(
             schema_version=SCHEMA_VERSION,
-            feature_names=list(HANDCRAFTED_NAMES),
+            feature_names=[spec.name for spec in catalogue(languagetool=lt_info is not None)],
             embedding=embedding_components(embedder, settings),
             spacy_model=analyzer.versions,
             languagetool=(
@@ -122,13 +144,8 @@ class Runtime:
         texts: list[str] = batch.column(TEXT_COLUMN).to_pylist()
         started = time.perf_counter()
         with self._compute_lock:
-            embeddings = (
-                self.embedder.embed(texts) if feature_set in ("embeddings", "combined") else None
-            )
-            handcrafted = (
-                self.analyzer.features(texts)
-                if feature_set in ("handcrafted", "combined")
-                else None
+            embeddings, handcrafted = self._compute(
+                texts, batch.column(PROMPT_COLUMN).to_pylist(), feature_set
             )
         out = feature_batch(
             self.schema(feature_set), batch.column(ID_COLUMN), embeddings, handcrafted
@@ -138,6 +155,49 @@ class Runtime:
         )
         self.metrics.extract_rows.labels(feature_set).inc(batch.num_rows)
         return out
+
+    def _compute(
+        self, texts: list[str], prompts: list[str], feature_set: FeatureSet
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        want_hand = feature_set in ("handcrafted", "combined")
+        lt_job = (
+            self._lt_pool.submit(self.languagetool.check, texts)
+            if want_hand and self.languagetool is not None
+            else None
+        )
+        try:
+            split = [paragraphs(text) for text in texts] if want_hand else []
+            extra = prompts + [p for parts in split if len(parts) > 1 for p in parts]
+            vectors = self.embedder.embed(texts + extra if want_hand else texts)
+            essays = vectors[: len(texts)]
+            if not want_hand:
+                return essays, None
+            rows = self.analyzer.features(texts)
+            index = {text: i for i, text in enumerate(texts + extra)}
+            for i, values in enumerate(rows):
+                parts = split[i] if len(split[i]) > 1 else []
+                values.update(
+                    semantic_features(
+                        essays[i],
+                        vectors[index[prompts[i]]],
+                        [vectors[index[p]] for p in parts],
+                    )
+                )
+            if lt_job is not None:
+                for values, matches in zip(rows, lt_job.result(), strict=True):
+                    values.update(
+                        languagetool.match_features(matches, int(values["n_words"]), LT_CATEGORIES)
+                    )
+        finally:
+            if lt_job is not None:
+                lt_job.cancel()
+        matrix = np.array(
+            [[v[name] for name in self.feature_names] for v in rows], dtype=np.float32
+        )
+        if not np.isfinite(matrix).all():
+            row, col = (int(x[0]) for x in np.nonzero(~np.isfinite(matrix)))
+            raise ValueError(f"row {row}: feature {self.feature_names[col]} is not finite (a bug)")
+        return (essays if feature_set == "combined" else None), matrix
 
     def readiness_problems(self) -> list[str]:
         """Reasons the server is not ready; empty when it is."""
@@ -160,6 +220,13 @@ def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, An
         "max_length": embedder.max_length,
         "batch_size": embedder.batch_size,
         "long_text": settings.embedding_long_text,
+        "chunk_overlap": (
+            settings.embedding_chunk_overlap
+            if settings.embedding_long_text == "chunk_mean"
+            else None
+        ),
+        "token_budget": embedder.token_budget,
+        "weights_dtype": embedder.dtype,
         "normalize": settings.embedding_normalize,
         "dtype": "float32",
         "device": embedder.device,

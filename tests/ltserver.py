@@ -132,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _behave(self) -> bool:
         """Apply the configured misbehaviour; True when the request was answered."""
         mode = self.server.mode
-        if mode == "slow":
+        if mode == "slow" or self.server.delay:
             time.sleep(self.server.delay)
         elif mode == "overloaded":
             self._error(503, "Server overloaded, please try again later")
@@ -177,6 +177,16 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
         self.server.requests.append(("POST", self.path, form))
+        with self.server.lock:
+            self.server.in_flight += 1
+            self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
+        try:
+            self._check(form)
+        finally:
+            with self.server.lock:
+                self.server.in_flight -= 1
+
+    def _check(self, form: dict[str, str]) -> None:
         if self._behave():
             return
         if self.path != "/v2/check":
@@ -233,6 +243,9 @@ class LanguageToolTestServer(ThreadingHTTPServer):
         self.delay = 0.0
         self.max_text_length = max_text_length
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
         self._thread.start()
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from flight.contract import FEATURE_SETS, output_schema
-from service.features.catalogue import HANDCRAFTED, SCHEMA_VERSION
+from service.features.catalogue import SCHEMA_VERSION, catalogue
 
 GOLDEN = Path(__file__).parent / "golden" / "feature_schema.json"
 EMBEDDING_DIM = 384
@@ -18,16 +18,18 @@ EMBEDDING_DIM = 384
 
 def snapshot() -> dict:
     sets = {}
-    for feature_set in FEATURE_SETS:
-        schema = output_schema(
-            feature_set=feature_set,
-            embedding_dim=EMBEDDING_DIM,
-            catalogue=HANDCRAFTED,
-            fingerprint="-",
-            schema_version=SCHEMA_VERSION,
-            embedding_model="-",
-        )
-        sets[feature_set] = [[field.name, str(field.type)] for field in schema]
+    for languagetool in (False, True):
+        for feature_set in FEATURE_SETS:
+            schema = output_schema(
+                feature_set=feature_set,
+                embedding_dim=EMBEDDING_DIM,
+                catalogue=catalogue(languagetool=languagetool),
+                fingerprint="-",
+                schema_version=SCHEMA_VERSION,
+                embedding_model="-",
+            )
+            key = f"{feature_set}{'+languagetool' if languagetool else ''}"
+            sets[key] = [f"{field.name}: {field.type}" for field in schema]
     return {"schema_version": SCHEMA_VERSION, "feature_sets": sets}
 
 
@@ -43,10 +45,12 @@ def test_schema_matches_the_golden_snapshot():
     assert current == golden, "regenerate the snapshot together with the new SCHEMA_VERSION"
 
 
-def test_catalogue_names_are_unique():
-    """No two features share a column name."""
-    names = [spec.name for spec in HANDCRAFTED]
-    assert len(names) == len(set(names))
+def test_catalogue_names_are_unique_and_at_least_45():
+    """No two features share a column name; at least 45 without LanguageTool."""
+    for languagetool in (False, True):
+        names = [spec.name for spec in catalogue(languagetool=languagetool)]
+        assert len(names) == len(set(names))
+    assert len(catalogue(languagetool=False)) >= 45
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def weights_hash(directory: Path) -> str:
 
 
 class Embedder:
-    """A loaded encoder and tokenizer with fixed pooling settings."""
+    """A loaded encoder and tokenizer with fixed pooling and length settings."""
 
     def __init__(
         self,
@@ -85,6 +85,10 @@ class Embedder:
         batch_size: int,
         normalize: bool,
         device: str,
+        long_text: str = "truncate",
+        chunk_overlap: int = 64,
+        token_budget: int = 16384,
+        dtype: str = "float32",
     ) -> None:
         self._model = model
         self._tokenizer = tokenizer
@@ -94,11 +98,25 @@ class Embedder:
         self.batch_size = batch_size
         self.normalize = normalize
         self.device = device
+        self.long_text = long_text
+        self.chunk_overlap = chunk_overlap
+        self.token_budget = token_budget
+        self.dtype = dtype
         self.dim = int(model.config.hidden_size)
 
     @classmethod
     def load(
-        cls, name: str, *, max_length: int, batch_size: int, normalize: bool, device: str
+        cls,
+        name: str,
+        *,
+        max_length: int,
+        batch_size: int,
+        normalize: bool,
+        device: str,
+        long_text: str = "truncate",
+        chunk_overlap: int = 64,
+        token_budget: int = 16384,
+        dtype: str = "float32",
     ) -> Embedder:
         """Load tokenizer and encoder from local files and warm them up."""
         import torch
@@ -106,14 +124,18 @@ class Embedder:
         from transformers import AutoModel, AutoTokenizer
 
         transformers.utils.logging.disable_progress_bar()
+        # Long texts are tokenized whole before windowing; that warning is expected.
+        transformers.utils.logging.set_verbosity_error()
         model_id, directory = resolve_model(name)
         chosen = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        if dtype == "float16" and chosen != "cuda":
+            raise ModelLoadError("HEMMA_EMBEDDING_DTYPE=float16 needs CUDA; use float32 on CPU")
         try:
             tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
             model = AutoModel.from_pretrained(directory, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"embedding model {name!r} failed to load: {exc}") from exc
-        model = model.to(chosen).eval()
+        model = model.to(device=chosen, dtype=getattr(torch, dtype)).eval()
         positions = getattr(model.config, "max_position_embeddings", max_length)
         embedder = cls(
             model=model,
@@ -124,49 +146,86 @@ class Embedder:
             batch_size=batch_size,
             normalize=normalize,
             device=chosen,
+            long_text=long_text,
+            chunk_overlap=chunk_overlap,
+            token_budget=token_budget,
+            dtype=dtype,
         )
         embedder.embed(["warm-up"])
         return embedder
 
-    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
-        encoded = self._tokenizer(
-            list(texts), truncation=True, max_length=self.max_length, add_special_tokens=True
-        )
-        return [list(ids) for ids in encoded["input_ids"]]
+    def _windows(self, texts: Sequence[str]) -> list[list[list[int]]]:
+        """Token id sequences per text: one (truncated) or several overlapping windows."""
+        if self.long_text == "truncate":
+            encoded = self._tokenizer(
+                list(texts), truncation=True, max_length=self.max_length, add_special_tokens=True
+            )
+            return [[list(ids)] for ids in encoded["input_ids"]]
+        room = self.max_length - self._tokenizer.num_special_tokens_to_add()
+        stride = room - self.chunk_overlap
+        content = self._tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        windows = []
+        for ids in content:
+            starts = range(0, max(len(ids) - self.chunk_overlap, 1), stride)
+            windows.append(
+                [
+                    self._tokenizer.build_inputs_with_special_tokens(list(ids[s : s + room]))
+                    for s in starts
+                ]
+            )
+        return windows
 
     def token_lengths(self, texts: Sequence[str]) -> list[int]:
-        """Token counts after truncation."""
-        return [len(ids) for ids in self._encode(texts)]
+        """Tokens the encoder sees per text (summed over windows)."""
+        return [sum(len(w) for w in windows) for windows in self._windows(texts)]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """[N, D] float32 embeddings in input order; duplicate texts are embedded once.
 
-        Texts share a forward pass only with texts of the same token length, so nothing
-        is padded. Padding and batch shape change the last bits of the matmuls; with
-        ``batch_size=1`` (the default) a text's vector is bit-identical whatever else is
-        in the request, which keeps "same fingerprint, same bytes" for a cache filled
-        over many requests. On CPU it is also the fastest (measured: 6.3 s vs 8.4 s for
-        64 ELLIPSE essays at 512 tokens, batch 1 vs 16).
+        Sequences share a forward pass only with sequences of the same token length, so
+        nothing is padded, and a pass holds at most ``batch_size`` sequences and
+        ``token_budget`` tokens. Padding and batch shape change the last bits of the
+        matmuls; with ``batch_size=1`` (the default) a text's vector is bit-identical
+        whatever else is in the request, which keeps "same fingerprint, same bytes" for
+        a cache filled over many requests. On CPU it is also the fastest (measured:
+        6.3 s vs 8.4 s for 64 ELLIPSE essays at 512 tokens, batch 1 vs 16).
         """
+        unique = list(dict.fromkeys(texts))
+        windows = self._windows(unique)
+        pooled = self._pool_sequences([w for text_windows in windows for w in text_windows])
+        vectors = np.zeros((len(unique), self.dim), dtype=np.float32)
+        first = 0
+        for t, text_windows in enumerate(windows):
+            rows = pooled[first : first + len(text_windows)]
+            first += len(text_windows)
+            if len(text_windows) == 1:
+                vectors[t] = rows[0]
+            else:
+                weights = np.array([len(w) for w in text_windows], dtype=np.float64)
+                mean = (rows.astype(np.float64) * weights[:, None]).sum(0) / weights.sum()
+                vectors[t] = self._maybe_normalize(mean).astype(np.float32)
+        index = {text: i for i, text in enumerate(unique)}
+        return vectors[[index[t] for t in texts]]
+
+    def _pool_sequences(self, sequences: list[list[int]]) -> np.ndarray:
+        """Mean-pooled (and optionally normalised) vector per token id sequence."""
         import torch
 
-        unique = list(dict.fromkeys(texts))
-        token_ids = self._encode(unique)
         by_length: dict[int, list[int]] = {}
-        for i, ids in enumerate(token_ids):
+        for i, ids in enumerate(sequences):
             by_length.setdefault(len(ids), []).append(i)
-        vectors = np.zeros((len(unique), self.dim), dtype=np.float32)
+        out = np.zeros((len(sequences), self.dim), dtype=np.float32)
         with torch.inference_mode():
             for length in sorted(by_length):
                 members = by_length[length]
-                for start in range(0, len(members), self.batch_size):
-                    chunk = members[start : start + self.batch_size]
-                    ids = torch.tensor([token_ids[i] for i in chunk], device=self.device)
+                step = max(1, min(self.batch_size, self.token_budget // length))
+                for start in range(0, len(members), step):
+                    chunk = members[start : start + step]
+                    ids = torch.tensor([sequences[i] for i in chunk], device=self.device)
                     mask = torch.ones_like(ids)
                     hidden = self._model(input_ids=ids, attention_mask=mask).last_hidden_state
-                    vectors[chunk] = self._pool(hidden, mask).float().cpu().numpy()
-        index = {text: i for i, text in enumerate(unique)}
-        return vectors[[index[t] for t in texts]]
+                    out[chunk] = self._pool(hidden, mask).float().cpu().numpy()
+        return out
 
     def _pool(self, hidden: Any, mask: Any) -> Any:
         """Mean over the attention mask, then optional L2 normalisation."""
@@ -177,3 +236,9 @@ class Embedder:
         if self.normalize:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled
+
+    def _maybe_normalize(self, vector: np.ndarray) -> np.ndarray:
+        if not self.normalize:
+            return vector
+        norm = float(np.linalg.norm(vector))
+        return vector / norm if norm > 0 else vector

@@ -1,11 +1,13 @@
-"""spaCy + TextDescriptives: texts -> handcrafted feature matrix.
+"""spaCy + TextDescriptives: texts -> the spaCy-derived handcrafted features.
 
 The pipeline is loaded once by ``TextAnalyzer.load`` (at server startup, never at import).
-``doc_features`` is the pure step from a parsed Doc to named values.
+``doc_features`` is the pure step from a parsed Doc to named values; the lexical
+helpers (MTLD, connectives, paragraphs) are plain functions tested on their own.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Sequence
@@ -14,10 +16,8 @@ from typing import Any
 import numpy as np
 
 from service.errors import ModelLoadError
-from service.features.catalogue import HANDCRAFTED_NAMES
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_ALNUM = re.compile(r"\w", re.UNICODE)
+_PARAGRAPH = re.compile(r"[^\r\n]+")
 _READABILITY = (
     "flesch_reading_ease",
     "flesch_kincaid_grade",
@@ -29,6 +29,30 @@ _READABILITY = (
     "rix",
 )
 _TD_COMPONENTS = ("textdescriptives/readability", "textdescriptives/dependency_distance")
+_POS_TAGS = ("NOUN", "PROPN", "VERB", "AUX", "ADJ", "ADV", "PRON", "ADP", "DET")
+_CONTENT_TAGS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV"})
+_SUBORDINATE = frozenset({"advcl", "ccomp", "csubj", "csubjpass", "acl", "relcl"})
+_PASSIVE = frozenset({"nsubjpass", "csubjpass", "auxpass"})
+_FIRST_PERSON = frozenset(
+    {"i", "me", "my", "mine", "myself", "we", "us", "our", "ours", "ourselves"}
+)
+_SECOND_PERSON = frozenset({"you", "your", "yours", "yourself", "yourselves"})
+MTLD_THRESHOLD = 0.72
+
+CONNECTIVES: tuple[tuple[str, ...], ...] = tuple(
+    tuple(marker.split())
+    for marker in (
+        "on the other hand", "in other words", "as a result", "first of all", "to sum up",
+        "as well as", "for example", "for instance", "in conclusion", "in addition",
+        "in fact", "even though", "in contrast", "however", "therefore", "because",
+        "although", "though", "moreover", "furthermore", "consequently", "thus", "hence",
+        "also", "but", "besides", "finally", "firstly", "secondly", "lastly", "meanwhile",
+        "instead", "otherwise", "whereas", "since", "unless", "nevertheless", "nonetheless",
+        "additionally", "overall",
+    )
+)  # fmt: skip
+_LONGEST_CONNECTIVE = max(len(marker) for marker in CONNECTIVES)
+_CONNECTIVE_SET = frozenset(CONNECTIVES)
 
 
 def is_word(text: str) -> bool:
@@ -36,9 +60,57 @@ def is_word(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
 
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character offsets of the non-blank lines: any line break splits."""
+    return [m.span() for m in _PARAGRAPH.finditer(text) if m.group(0).strip()]
+
+
+def paragraphs(text: str) -> list[str]:
+    """The paragraphs of a text, as in ``n_paragraphs``."""
+    return [text[start:end] for start, end in paragraph_spans(text)]
+
+
 def count_paragraphs(text: str) -> int:
     """Non-blank lines: any line break starts a new paragraph."""
-    return sum(1 for line in _LINE_BREAK.split(text) if line.strip())
+    return len(paragraph_spans(text))
+
+
+def _mtld_pass(words: Sequence[str], threshold: float) -> float:
+    factors = 0.0
+    types: set[str] = set()
+    count = 0
+    for word in words:
+        count += 1
+        types.add(word)
+        if len(types) / count <= threshold:
+            factors += 1.0
+            types = set()
+            count = 0
+    if count:
+        factors += (1.0 - len(types) / count) / (1.0 - threshold)
+    return len(words) / factors if factors > 0 else float(len(words))
+
+
+def mtld(words: Sequence[str], threshold: float = MTLD_THRESHOLD) -> float:
+    """MTLD (McCarthy & Jarvis 2010): mean of the forward and backward passes."""
+    if not words:
+        return 0.0
+    return (_mtld_pass(words, threshold) + _mtld_pass(list(reversed(words)), threshold)) / 2.0
+
+
+def count_connectives(words: Sequence[str]) -> int:
+    """Connectives in lower-cased words, longest marker first, without overlaps."""
+    found = 0
+    i = 0
+    while i < len(words):
+        for size in range(min(_LONGEST_CONNECTIVE, len(words) - i), 0, -1):
+            if tuple(words[i : i + size]) in _CONNECTIVE_SET:
+                found += 1
+                i += size
+                break
+        else:
+            i += 1
+    return found
 
 
 def _finite(value: Any) -> float:
@@ -56,31 +128,86 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(array.mean()), float(array.std())
 
 
+def _ratio(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0
+
+
+def _depth(token: Any) -> int:
+    depth = 0
+    while token.head is not token and token.head.i != token.i:
+        token = token.head
+        depth += 1
+    return depth
+
+
 def doc_features(doc: Any) -> dict[str, float]:
-    """Named handcrafted values for one parsed Doc (TextDescriptives extensions set)."""
+    """Named spaCy/TextDescriptives values for one parsed Doc."""
     text: str = doc.text
-    word_lengths = [len(tok.text) for tok in doc if is_word(tok.text)]
-    sentence_lengths = [
-        n for n in (sum(1 for tok in sent if is_word(tok.text)) for sent in doc.sents) if n
-    ]
-    n_words = len(word_lengths)
-    word_mean, word_std = _mean_std(word_lengths)
+    words = [tok for tok in doc if is_word(tok.text)]
+    lower = [tok.text.lower() for tok in words]
+    n_words = len(words)
+    sentences = [sent for sent in doc.sents if any(is_word(tok.text) for tok in sent)]
+    n_sent = len(sentences)
+    sentence_lengths = [sum(1 for tok in sent if is_word(tok.text)) for sent in sentences]
+    word_mean, word_std = _mean_std([len(tok.text) for tok in words])
     sent_mean, sent_std = _mean_std(sentence_lengths)
+    depths = [max(_depth(tok) for tok in sent if not tok.is_space) for sent in sentences]
+    spans = paragraph_spans(text)
+    starts = [start for start, _ in spans]
+    per_paragraph = [0] * len(spans)
+    for tok in words:
+        index = bisect.bisect_right(starts, tok.idx) - 1
+        if index >= 0:
+            per_paragraph[index] += 1
+    para_mean, para_std = _mean_std(per_paragraph)
+    chunks = [sum(1 for tok in chunk if is_word(tok.text)) for chunk in doc.noun_chunks]
+    pos_counts: dict[str, int] = {}
+    for tok in words:
+        pos_counts[tok.pos_] = pos_counts.get(tok.pos_, 0) + 1
     readability = doc._.readability or {}
     dependency = doc._.dependency_distance or {}
+    stats = doc._.descriptive_stats or {}
     values: dict[str, float] = {
         "n_words": float(n_words),
-        "n_sentences": float(len(sentence_lengths)),
-        "n_paragraphs": float(count_paragraphs(text)),
+        "n_sentences": float(n_sent),
+        "n_paragraphs": float(len(spans)),
         "n_characters": float(sum(1 for ch in text if not ch.isspace())),
         "word_length_mean": word_mean,
         "word_length_std": word_std,
         "sentence_length_mean": sent_mean,
         "sentence_length_std": sent_std,
-        "long_word_ratio": (sum(1 for n in word_lengths if n > 6) / n_words) if n_words else 0.0,
+        "long_word_ratio": _ratio(sum(1 for tok in words if len(tok.text) > 6), n_words),
+        "syllables_per_word_mean": _finite(stats.get("syllables_per_token_mean")),
         "dependency_distance_mean": _finite(dependency.get("dependency_distance_mean")),
         "dependency_distance_std": _finite(dependency.get("dependency_distance_std")),
+        "parse_depth_mean": float(np.mean(depths)) if depths else 0.0,
+        "parse_depth_max": float(max(depths)) if depths else 0.0,
+        "subordinate_clauses_per_sentence": _ratio(
+            sum(1 for tok in doc if tok.dep_ in _SUBORDINATE), n_sent
+        ),
+        "relative_clauses_per_sentence": _ratio(
+            sum(1 for tok in doc if tok.dep_ == "relcl"), n_sent
+        ),
+        "passive_sentence_ratio": _ratio(
+            sum(1 for sent in sentences if any(tok.dep_ in _PASSIVE for tok in sent)), n_sent
+        ),
+        "noun_phrase_length_mean": float(np.mean(chunks)) if chunks else 0.0,
+        "pos_conj": _ratio(pos_counts.get("CCONJ", 0) + pos_counts.get("SCONJ", 0), n_words),
+        "lexical_density": _ratio(sum(pos_counts.get(tag, 0) for tag in _CONTENT_TAGS), n_words),
+        "type_token_ratio": _ratio(len(set(lower)), n_words),
+        "mtld": mtld(lower),
+        "connective_density": 100.0 * _ratio(count_connectives(lower), n_words),
+        "first_person_ratio": _ratio(sum(1 for w in lower if w in _FIRST_PERSON), n_words),
+        "second_person_ratio": _ratio(sum(1 for w in lower if w in _SECOND_PERSON), n_words),
+        "punctuation_per_sentence": _ratio(sum(1 for tok in doc if tok.is_punct), n_sent),
+        "question_sentence_ratio": _ratio(
+            sum(1 for sent in sentences if sent.text.rstrip().endswith("?")), n_sent
+        ),
+        "paragraph_length_mean": para_mean,
+        "paragraph_length_std": para_std,
     }
+    for tag in _POS_TAGS:
+        values[f"pos_{tag.lower()}"] = _ratio(pos_counts.get(tag, 0), n_words)
     for name in _READABILITY:
         values[name] = _finite(readability.get(name))
     return values
@@ -125,10 +252,6 @@ class TextAnalyzer:
         """Parse texts with the full pipeline (order preserved)."""
         return list(self._nlp.pipe(texts, batch_size=32))
 
-    def features(self, texts: Sequence[str]) -> np.ndarray:
-        """[N, H] float32 matrix in catalogue order."""
-        out = np.zeros((len(texts), len(HANDCRAFTED_NAMES)), dtype=np.float32)
-        for row, doc in enumerate(self.parse(texts)):
-            values = doc_features(doc)
-            out[row] = [values[name] for name in HANDCRAFTED_NAMES]
-        return out
+    def features(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Named values per text, in input order."""
+        return [doc_features(doc) for doc in self.parse(texts)]

@@ -1,4 +1,4 @@
-"""Handcrafted features on texts whose values are worked out by hand."""
+"""spaCy/TextDescriptives features on texts whose values are worked out by hand."""
 
 from __future__ import annotations
 
@@ -7,10 +7,23 @@ import math
 import numpy as np
 import pytest
 
-from service.features.catalogue import HANDCRAFTED_NAMES
-from service.features.nlp import TextAnalyzer, count_paragraphs, doc_features, is_word
+from service.features.nlp import (
+    TextAnalyzer,
+    count_connectives,
+    count_paragraphs,
+    doc_features,
+    is_word,
+    mtld,
+    paragraphs,
+)
 
 TEXT = "The cat sat on the mat. It was happy.\n\nThen it slept."
+# 26 words; "that I read" is a relative clause, "that you should read it" a clausal
+# complement, "because it is good" an adverbial clause; "was written" is passive.
+CLAUSES = (
+    "The book that I read was written by my aunt. Do you like it? "
+    "However, we think that you should read it because it is good."
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +34,11 @@ def analyzer(runtime) -> TextAnalyzer:
 @pytest.fixture(scope="module")
 def values(analyzer) -> dict[str, float]:
     return doc_features(analyzer.parse([TEXT])[0])
+
+
+@pytest.fixture(scope="module")
+def clauses(analyzer) -> dict[str, float]:
+    return doc_features(analyzer.parse([CLAUSES])[0])
 
 
 def test_counts_by_hand(values):
@@ -41,13 +59,79 @@ def test_lengths_by_hand(values):
     assert values["sentence_length_mean"] == pytest.approx(4.0)
     assert values["sentence_length_std"] == pytest.approx(math.sqrt(2))
     assert values["long_word_ratio"] == 0.0
+    assert values["syllables_per_word_mean"] == pytest.approx(1.0)  # all one-syllable words
+
+
+def test_paragraph_structure_by_hand(values):
+    """Paragraphs of 9 and 3 words: mean 6, population std 3; 3 periods over 3 sentences."""
+    assert values["paragraph_length_mean"] == pytest.approx(6.0)
+    assert values["paragraph_length_std"] == pytest.approx(3.0)
+    assert values["punctuation_per_sentence"] == pytest.approx(1.0)
+    assert values["question_sentence_ratio"] == 0.0
+
+
+def test_pos_and_lexical_by_hand(values):
+    """DET NOUN VERB ADP DET NOUN / PRON AUX ADJ / ADV PRON VERB."""
+    expected = {"noun": 2, "verb": 2, "det": 2, "pron": 2, "adp": 1, "aux": 1, "adj": 1, "adv": 1}
+    for tag, count in expected.items():
+        assert values[f"pos_{tag}"] == pytest.approx(count / 12), tag
+    assert values["pos_propn"] == 0.0 and values["pos_conj"] == 0.0
+    assert values["lexical_density"] == pytest.approx(6 / 12)  # 2 NOUN + 2 VERB + ADJ + ADV
+    assert values["type_token_ratio"] == pytest.approx(10 / 12)  # 'the' and 'it' repeat
+
+
+def test_syntax_by_hand(values):
+    """Depths: 'the' -> mat -> on -> sat is 3; the other sentences have depth 1."""
+    assert values["parse_depth_max"] == 3
+    assert values["parse_depth_mean"] == pytest.approx(5 / 3)
+    # Noun chunks: "The cat", "the mat", "It", "it".
+    assert values["noun_phrase_length_mean"] == pytest.approx(1.5)
+    assert values["subordinate_clauses_per_sentence"] == 0.0
+    assert values["passive_sentence_ratio"] == 0.0
+
+
+def test_clauses_passive_questions_and_persons(clauses):
+    """Three subordinate clauses, one relative, one passive, one question in 3 sentences."""
+    assert clauses["n_words"] == 26
+    assert clauses["subordinate_clauses_per_sentence"] == pytest.approx(3 / 3)
+    assert clauses["relative_clauses_per_sentence"] == pytest.approx(1 / 3)
+    assert clauses["passive_sentence_ratio"] == pytest.approx(1 / 3)
+    assert clauses["question_sentence_ratio"] == pytest.approx(1 / 3)
+    assert clauses["first_person_ratio"] == pytest.approx(3 / 26)  # I, my, we
+    assert clauses["second_person_ratio"] == pytest.approx(2 / 26)  # you, you
+    assert clauses["connective_density"] == pytest.approx(100 * 2 / 26)  # however, because
+    assert clauses["pos_conj"] == pytest.approx(2 / 26)  # that (SCONJ), because
+    assert clauses["punctuation_per_sentence"] == pytest.approx(4 / 3)  # . ? , .
+    # The book, that, I, my aunt, you, it, we, you, it, it: 12 words in 10 chunks.
+    assert clauses["noun_phrase_length_mean"] == pytest.approx(1.2)
 
 
 def test_long_word_ratio_by_hand(analyzer):
-    """Two of four words have more than six characters."""
+    """Three of four words have more than six characters."""
     values = doc_features(analyzer.parse(["Extraordinary students write paragraphs."])[0])
     assert values["n_words"] == 4
-    assert values["long_word_ratio"] == pytest.approx(0.75)  # extraordinary, students, paragraphs
+    assert values["long_word_ratio"] == pytest.approx(0.75)
+
+
+def test_mtld_by_hand():
+    """a a a a: two full factors -> 2; a b a b: one factor -> 4; a b c a: 4/((1-.75)/.28)."""
+    assert mtld(["a", "a", "a", "a"]) == pytest.approx(2.0)
+    assert mtld(["a", "b", "a", "b"]) == pytest.approx(4.0)
+    assert mtld(["a", "b", "c", "a"]) == pytest.approx(4 / ((1 - 0.75) / 0.28))
+    assert mtld(["a", "b", "c"]) == 3.0  # no factor completes
+    assert mtld([]) == 0.0
+
+
+def test_mtld_of_the_sample(values):
+    """TTR never drops to 0.72; the partial factor (1-10/12)/0.28 gives 12/0.595."""
+    assert values["mtld"] == pytest.approx(12 / ((1 - 10 / 12) / 0.28))
+
+
+def test_connectives_longest_first_without_overlap():
+    """Multi-word markers win over their first word and are counted once."""
+    words = "on the other hand however for example as well as a result".split()
+    assert count_connectives(words) == 4  # on the other hand, however, for example, as well as
+    assert count_connectives(["the", "cat"]) == 0
 
 
 def test_readability_and_dependency_match_textdescriptives(values):
@@ -61,20 +145,20 @@ def test_readability_and_dependency_match_textdescriptives(values):
     doc = nlp(TEXT)
     for name, expected in doc._.readability.items():
         assert values[name] == pytest.approx(expected), name
-    assert values["dependency_distance_mean"] == pytest.approx(
-        doc._.dependency_distance["dependency_distance_mean"]
-    )
-    assert values["dependency_distance_std"] == pytest.approx(
-        doc._.dependency_distance["dependency_distance_std"]
+    for name in ("dependency_distance_mean", "dependency_distance_std"):
+        assert values[name] == pytest.approx(doc._.dependency_distance[name])
+    assert values["syllables_per_word_mean"] == pytest.approx(
+        doc._.descriptive_stats["syllables_per_token_mean"]
     )
 
 
-@pytest.mark.parametrize("text", ["Hello", "!!!", "one two three", "Word.\n\n\n", "é ü ß ø"])
+@pytest.mark.parametrize(
+    "text", ["Hello", "!!!", "one two three", "Word.\n\n\n", "é ü ß ø", "?", "a\n\nb"]
+)
 def test_degenerate_texts_give_finite_values(analyzer, text):
     """One word, no words, no sentence end, trailing blank lines: every value is finite."""
-    matrix = analyzer.features([text])
-    assert matrix.shape == (1, len(HANDCRAFTED_NAMES))
-    assert np.isfinite(matrix).all()
+    values = doc_features(analyzer.parse([text])[0])
+    assert all(math.isfinite(v) for v in values.values()), values
 
 
 def test_no_words_gives_zero_ratios(analyzer):
@@ -83,20 +167,13 @@ def test_no_words_gives_zero_ratios(analyzer):
     assert values["n_words"] == 0
     assert values["long_word_ratio"] == 0
     assert values["word_length_mean"] == 0
+    assert values["mtld"] == 0
+    assert values["lexical_density"] == 0
 
 
 def test_paragraphs_and_words_rules():
     """Any line break starts a paragraph; a word has a letter or a digit."""
     assert count_paragraphs("a\nb\r\nc\rd") == 4
     assert count_paragraphs("a\n\n\n  \nb") == 2
+    assert paragraphs("one\n\ntwo three\n") == ["one", "two three"]
     assert is_word("don't") and is_word("42") and not is_word("--") and not is_word("\n")
-
-
-def test_features_are_float32_in_catalogue_order(analyzer):
-    """The matrix is float32 and its columns follow the catalogue."""
-    matrix = analyzer.features([TEXT, "Another short text."])
-    assert matrix.dtype == np.float32
-    values = doc_features(analyzer.parse([TEXT])[0])
-    assert matrix[0].tolist() == pytest.approx(
-        [np.float32(values[name]) for name in HANDCRAFTED_NAMES]
-    )

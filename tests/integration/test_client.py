@@ -15,8 +15,10 @@ from client import FeatureClient, open_features
 from client.cache import partition_dir
 from client.errors import ServerRejectedError, ServerUnavailableError
 from flight.contract import InputRuleError
-from service.features.catalogue import HANDCRAFTED_NAMES
+from service.features.catalogue import BASE
 from tests.conftest import SAMPLES, essays_table
+
+HANDCRAFTED_NAMES = [spec.name for spec in BASE]
 
 
 def counter(http_url: str, name: str, feature_set: str) -> float:

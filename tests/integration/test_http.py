@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from service.features.catalogue import HANDCRAFTED_NAMES
+from service.features.catalogue import BASE
+
+HANDCRAFTED_NAMES = [spec.name for spec in BASE]
 
 
 @pytest.fixture(scope="module")

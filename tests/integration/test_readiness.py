@@ -19,7 +19,13 @@ def test_languagetool_version_is_in_the_fingerprint(runtime, lt_server):
     """A configured LanguageTool's version and options enter the fingerprint."""
     configured = with_languagetool(runtime, lt_server.url)
     lt = configured.fingerprint.components["languagetool"]
-    assert lt == {"enabled": True, "version": "6.6", "language": "en-US", "level": "default"}
+    assert lt == {
+        "enabled": True,
+        "version": "6.6",
+        "language": "en-US",
+        "level": "default",
+        "max_chars": 20_000,
+    }
     assert configured.fingerprint.fingerprint != runtime.fingerprint.fingerprint
     assert ("GET", "/v2/info", {}) in lt_server.requests
     assert ("GET", "/v2/languages", {}) in lt_server.requests

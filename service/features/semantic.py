@@ -1,0 +1,30 @@
+"""Embedding-derived features: essay-prompt and adjacent-paragraph cosine similarity.
+
+Pure numpy over vectors the runtime computed in the same model invocation as the
+essay embeddings (each distinct prompt and paragraph embedded once per request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity in float64; 0 when either vector is zero."""
+    a64 = a.astype(np.float64)
+    b64 = b.astype(np.float64)
+    norms = float(np.linalg.norm(a64) * np.linalg.norm(b64))
+    return float(a64 @ b64 / norms) if norms > 0 else 0.0
+
+
+def semantic_features(
+    essay: np.ndarray, prompt: np.ndarray, paragraphs: Sequence[np.ndarray]
+) -> dict[str, float]:
+    """prompt_similarity and paragraph_similarity_mean for one essay."""
+    pairs = [cosine(a, b) for a, b in zip(paragraphs, paragraphs[1:], strict=False)]
+    return {
+        "prompt_similarity": cosine(essay, prompt),
+        "paragraph_similarity_mean": float(np.mean(pairs)) if pairs else 0.0,
+    }
