@@ -161,18 +161,21 @@ class Embedder:
                 list(texts), truncation=True, max_length=self.max_length, add_special_tokens=True
             )
             return [[list(ids)] for ids in encoded["input_ids"]]
-        room = self.max_length - self._tokenizer.num_special_tokens_to_add()
-        stride = room - self.chunk_overlap
-        content = self._tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        windows = []
-        for ids in content:
-            starts = range(0, max(len(ids) - self.chunk_overlap, 1), stride)
-            windows.append(
-                [
-                    self._tokenizer.build_inputs_with_special_tokens(list(ids[s : s + room]))
-                    for s in starts
-                ]
-            )
+        # Overlapping windows of max_length tokens, each with the model's special tokens;
+        # ``stride`` is the number of tokens two consecutive windows share.
+        encoded = self._tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=self.max_length,
+            stride=self.chunk_overlap,
+            return_overflowing_tokens=True,
+            add_special_tokens=True,
+        )
+        windows: list[list[list[int]]] = [[] for _ in texts]
+        for ids, owner in zip(
+            encoded["input_ids"], encoded["overflow_to_sample_mapping"], strict=True
+        ):
+            windows[owner].append(list(ids))
         return windows
 
     def token_lengths(self, texts: Sequence[str]) -> list[int]:

@@ -1,0 +1,145 @@
+"""The engine behind both planes: semantic features, LanguageTool, determinism, policies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.flight as fl
+import pytest
+
+from service.errors import DependencyError
+from service.features.embed import Embedder
+from service.features.semantic import cosine
+from service.runtime import Runtime
+from service.settings import Settings
+from tests.conftest import essays_table
+
+TWO_PARAGRAPHS = "Phones help students learn.\n\nBut phones distract everyone in class."
+
+
+def column(batch: pa.RecordBatch, name: str) -> list[float]:
+    return batch.column(name).to_pylist()
+
+
+def test_prompt_and_paragraph_similarity_by_direct_embedding(runtime):
+    """prompt_similarity = cos(essay, prompt); paragraph similarity = cos(p1, p2)."""
+    rows = [("a", TWO_PARAGRAPHS, "Phones in school"), ("b", "One paragraph only.", "Anything")]
+    batch = runtime.extract(essays_table(rows).to_batches()[0], "handcrafted")
+    embed = runtime.embedder.embed
+    essay, prompt, p1, p2 = embed([TWO_PARAGRAPHS, "Phones in school", *TWO_PARAGRAPHS.split("\n\n")])
+    assert column(batch, "prompt_similarity")[0] == pytest.approx(cosine(essay, prompt), abs=1e-6)
+    assert column(batch, "paragraph_similarity_mean")[0] == pytest.approx(cosine(p1, p2), abs=1e-6)
+    assert column(batch, "paragraph_similarity_mean")[1] == 0.0  # fewer than two paragraphs
+    same = runtime.extract(essays_table([("c", "Same words.", "Same words.")]).to_batches()[0],
+                           "handcrafted")
+    assert column(same, "prompt_similarity")[0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_each_distinct_text_is_embedded_once_per_request(runtime, monkeypatch):
+    """Three one-paragraph essays with one shared prompt: four sequences, one pass each."""
+    seen = []
+    original = runtime.embedder._model.forward
+
+    def counting(*args, **kwargs):
+        seen.append(kwargs["input_ids"].shape[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runtime.embedder._model, "forward", counting)
+    rows = [(f"e{i}", f"Essay text number {i}.", "Shared prompt") for i in range(3)]
+    runtime.extract(essays_table(rows).to_batches()[0], "combined")
+    assert sum(seen) == 4
+
+
+def test_degenerate_texts_are_finite_in_every_column(runtime):
+    """One word, punctuation only, no breaks, blank lines: no NaN or infinity anywhere."""
+    rows = [("1", "Hello", "p"), ("2", "!!!", "p"), ("3", "no punctuation at all", "p"),
+            ("4", "\n\nTrailing.\n\n\n", "p"), ("5", "?", "?")]
+    batch = runtime.extract(essays_table(rows).to_batches()[0], "combined")
+    for name in batch.schema.names[2:]:
+        assert np.isfinite(np.asarray(column(batch, name), dtype=np.float64)).all(), name
+    embeddings = np.stack(batch.column("embedding").to_numpy(zero_copy_only=False))
+    assert np.isfinite(embeddings).all()
+
+
+def test_same_input_is_bit_identical_across_restarts(runtime):
+    """A fresh runtime (a server restart) gives the same bytes for the same input."""
+    rows = [("a", TWO_PARAGRAPHS, "Phones"), ("b", "Another essay here.", "Phones")]
+    first = runtime.extract(essays_table(rows).to_batches()[0], "combined")
+    again = Runtime.load(Settings())
+    assert again.fingerprint == runtime.fingerprint
+    second = again.extract(essays_table(rows).to_batches()[0], "combined")
+    assert first.equals(second)
+    assert again.extract(essays_table(rows[1:]).to_batches()[0], "combined").equals(first.slice(1))
+
+
+def test_languagetool_features_through_the_runtime(runtime, lt_server):
+    """10 words, 'dont' twice (spelling) and 'he dont' once (grammar): 20 and 10 per 100."""
+    configured = Runtime.assemble(
+        Settings(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
+    )
+    rows = [("a", "I dont like it and he dont care.", "p"), ("b", "All fine here.", "p")]
+    batch = configured.extract(essays_table(rows).to_batches()[0], "handcrafted")
+    assert column(batch, "n_words")[0] == 10  # spaCy splits "dont" into "do" + "nt"
+    assert column(batch, "spelling_errors_per_100_words") == [20.0, 0.0]
+    assert column(batch, "grammar_errors_per_100_words") == [10.0, 0.0]
+    assert column(batch, "lt_cat_typos")[0] == 2 and column(batch, "lt_cat_grammar")[0] == 1
+    assert column(batch, "lt_matches_total")[0] == 3
+    assert "lt_cat_typos" not in runtime.schema("handcrafted").names  # LT disabled there
+    embeddings_only = configured.extract(essays_table(rows).to_batches()[0], "embeddings")
+    assert embeddings_only.schema.names == ["essay_id", "embedding"]
+    lt_server.mode = "overloaded"
+    with pytest.raises(DependencyError, match="LanguageTool unavailable.*503"):
+        configured.extract(essays_table(rows).to_batches()[0], "handcrafted")
+
+
+def test_languagetool_outage_is_unavailable_over_flight(runtime, lt_server):
+    """Over Flight an LT outage is FlightUnavailableError naming LanguageTool; serving goes on."""
+    from flight.server import create_flight_server
+
+    configured = Runtime.assemble(
+        Settings(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
+    )
+    server = create_flight_server(configured, "127.0.0.1", 0)
+    try:
+        from tests.integration.test_flight import exchange
+
+        url = f"grpc://127.0.0.1:{server.port}"
+        table = essays_table([("a", "I dont know.", "p")])
+        lt_server.mode = "drop"
+        with pytest.raises(fl.FlightUnavailableError, match="LanguageTool unavailable"):
+            exchange(url, table, "handcrafted")
+        lt_server.mode = "ok"
+        [ok] = exchange(url, table, "handcrafted")
+        assert ok.column("lt_cat_typos")[0].as_py() == 1
+    finally:
+        server.shutdown()
+
+
+def test_chunk_mean_differs_from_truncate_only_for_long_texts(runtime):
+    """Short texts: bit-identical; texts past max_length: windows change the vector."""
+    base = runtime.embedder
+    policy = dict(model=base._model, tokenizer=base._tokenizer, model_id=base.model_id,
+                  weights_sha256="x", max_length=64, batch_size=1, normalize=False, device="cpu")
+    truncate = Embedder(**policy, long_text="truncate")
+    chunked = Embedder(**policy, long_text="chunk_mean", chunk_overlap=16)
+    short = "A short essay about phones."
+    long = " ".join(f"Sentence {i} talks about a different idea entirely." for i in range(40))
+    assert np.array_equal(truncate.embed([short]), chunked.embed([short]))
+    assert not np.allclose(truncate.embed([long]), chunked.embed([long]), atol=1e-3)
+    windows = chunked._windows([long])[0]
+    assert len(windows) > 1 and all(len(w) <= 64 for w in windows)
+    assert windows[0][-17:-1] == windows[1][1:17]  # 16 tokens of overlap
+
+
+def test_chunk_mean_is_the_token_weighted_mean_of_windows(runtime):
+    """The long-text vector is the mean of window vectors weighted by their token counts."""
+    base = runtime.embedder
+    chunked = Embedder(model=base._model, tokenizer=base._tokenizer, model_id=base.model_id,
+                       weights_sha256="x", max_length=32, batch_size=1, normalize=False,
+                       device="cpu", long_text="chunk_mean", chunk_overlap=8)
+    text = " ".join(f"word{i}" for i in range(60))
+    windows = chunked._windows([text])[0]
+    pooled = chunked._pool_sequences(windows)
+    weights = np.array([len(w) for w in windows], dtype=np.float64)
+    expected = (pooled.astype(np.float64) * weights[:, None]).sum(0) / weights.sum()
+    np.testing.assert_allclose(chunked.embed([text])[0], expected, rtol=1e-6)
