@@ -28,7 +28,7 @@ from service.features import languagetool
 from service.features.assemble import feature_batch
 from service.features.catalogue import LT_CATEGORIES, SCHEMA_VERSION, catalogue
 from service.features.embed import Embedder
-from service.features.nlp import TextAnalyzer, paragraphs
+from service.features.nlp import TextAnalyzer, paragraph_spans
 from service.features.semantic import semantic_features
 from service.fingerprint import build_fingerprint
 from service.metrics import Metrics
@@ -166,22 +166,19 @@ class Runtime:
             else None
         )
         try:
-            split = [paragraphs(text) for text in texts] if want_hand else []
-            extra = prompts + [p for parts in split if len(parts) > 1 for p in parts]
-            vectors = self.embedder.embed(texts + extra if want_hand else texts)
-            essays = vectors[: len(texts)]
             if not want_hand:
-                return essays, None
+                return self.embedder.embed(texts), None
+            spans = [paragraph_spans(text) for text in texts]
+            distinct_prompts = list(dict.fromkeys(prompts))
+            vectors, span_vectors = self.embedder.embed_with_spans(
+                texts + distinct_prompts, spans + [[] for _ in distinct_prompts]
+            )
+            essays = vectors[: len(texts)]
+            prompt_vectors = dict(zip(distinct_prompts, vectors[len(texts) :], strict=True))
             rows = self.analyzer.features(texts)
-            index = {text: i for i, text in enumerate(texts + extra)}
             for i, values in enumerate(rows):
-                parts = split[i] if len(split[i]) > 1 else []
                 values.update(
-                    semantic_features(
-                        essays[i],
-                        vectors[index[prompts[i]]],
-                        [vectors[index[p]] for p in parts],
-                    )
+                    semantic_features(essays[i], prompt_vectors[prompts[i]], span_vectors[i])
                 )
             if lt_job is not None:
                 for values, matches in zip(rows, lt_job.result(), strict=True):
@@ -214,6 +211,7 @@ def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, An
     """The embedding settings that change a value, for the fingerprint."""
     return {
         "model_id": embedder.model_id,
+        "revision": embedder.revision,
         "weights_sha256": embedder.weights_sha256,
         "dim": embedder.dim,
         "pooling": settings.embedding_pooling,

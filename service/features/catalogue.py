@@ -164,8 +164,10 @@ SEMANTIC: tuple[FeatureSpec, ...] = (
         "paragraph_similarity_mean",
         2,
         "semantic",
-        "mean cosine similarity between the embeddings of adjacent paragraphs; 0 when the text "
-        "has fewer than two paragraphs",
+        "mean cosine similarity between adjacent paragraphs, each paragraph's vector being the "
+        "mean of the essay's final-layer token states whose characters fall in it (the same "
+        "forward pass as the essay embedding; paragraphs past a truncation are left out); 0 "
+        "when fewer than two paragraphs are covered",
         "cosine",
         "transformers",
     ),

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -53,6 +53,17 @@ def resolve_model(name: str) -> tuple[str, Path]:
     return name, Path(local)
 
 
+def revision_of(name: str, directory: Path) -> str:
+    """Human-readable revision: the package release, the HF snapshot commit, or ``local``."""
+    if name == DEFAULT_EMBEDDING_MODEL:
+        from importlib import metadata
+
+        return f"{DEFAULT_EMBEDDING_MODEL}=={metadata.version(DEFAULT_EMBEDDING_MODEL)}"
+    if directory.parent.name == "snapshots":
+        return directory.name
+    return "local"
+
+
 def weights_hash(directory: Path) -> str:
     """sha256 over the model's weight and config files (names and bytes), sorted by name."""
     digest = hashlib.sha256()
@@ -69,6 +80,13 @@ def weights_hash(directory: Path) -> str:
             while chunk := handle.read(_HASH_CHUNK):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+class _Window(NamedTuple):
+    """One token sequence fed to the encoder, with each token's character offsets."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
 
 
 class Embedder:
@@ -89,8 +107,10 @@ class Embedder:
         chunk_overlap: int = 64,
         token_budget: int = 16384,
         dtype: str = "float32",
+        revision: str = "local",
     ) -> None:
         self._model = model
+        self.revision = revision
         self._tokenizer = tokenizer
         self.model_id = model_id
         self.weights_sha256 = weights_sha256
@@ -150,37 +170,37 @@ class Embedder:
             chunk_overlap=chunk_overlap,
             token_budget=token_budget,
             dtype=dtype,
+            revision=revision_of(name, directory),
         )
         embedder.embed(["warm-up"])
         return embedder
 
-    def _windows(self, texts: Sequence[str]) -> list[list[list[int]]]:
-        """Token id sequences per text: one (truncated) or several overlapping windows."""
-        if self.long_text == "truncate":
-            encoded = self._tokenizer(
-                list(texts), truncation=True, max_length=self.max_length, add_special_tokens=True
-            )
-            return [[list(ids)] for ids in encoded["input_ids"]]
-        # Overlapping windows of max_length tokens, each with the model's special tokens;
-        # ``stride`` is the number of tokens two consecutive windows share.
+    def _windows(self, texts: Sequence[str]) -> list[list[_Window]]:
+        """Token windows per text: one (truncated) or several overlapping (chunk_mean)."""
+        options: dict[str, Any] = {}
+        if self.long_text == "chunk_mean":
+            # Overlapping windows of max_length tokens, each with the model's special
+            # tokens; ``stride`` is the number of tokens two consecutive windows share.
+            options = {"stride": self.chunk_overlap, "return_overflowing_tokens": True}
         encoded = self._tokenizer(
             list(texts),
             truncation=True,
             max_length=self.max_length,
-            stride=self.chunk_overlap,
-            return_overflowing_tokens=True,
             add_special_tokens=True,
+            return_offsets_mapping=True,
+            **options,
         )
-        windows: list[list[list[int]]] = [[] for _ in texts]
-        for ids, owner in zip(
-            encoded["input_ids"], encoded["overflow_to_sample_mapping"], strict=True
+        owners = encoded.get("overflow_to_sample_mapping") or range(len(texts))
+        windows: list[list[_Window]] = [[] for _ in texts]
+        for ids, offsets, owner in zip(
+            encoded["input_ids"], encoded["offset_mapping"], owners, strict=True
         ):
-            windows[owner].append(list(ids))
+            windows[owner].append(_Window(list(ids), [tuple(o) for o in offsets]))
         return windows
 
     def token_lengths(self, texts: Sequence[str]) -> list[int]:
         """Tokens the encoder sees per text (summed over windows)."""
-        return [sum(len(w) for w in windows) for windows in self._windows(texts)]
+        return [sum(len(w.ids) for w in windows) for windows in self._windows(texts)]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """[N, D] float32 embeddings in input order; duplicate texts are embedded once.
@@ -193,10 +213,44 @@ class Embedder:
         a cache filled over many requests. On CPU it is also the fastest (measured:
         6.3 s vs 8.4 s for 64 ELLIPSE essays at 512 tokens, batch 1 vs 16).
         """
-        unique = list(dict.fromkeys(texts))
-        windows = self._windows(unique)
-        pooled = self._pool_sequences([w for text_windows in windows for w in text_windows])
-        vectors = np.zeros((len(unique), self.dim), dtype=np.float32)
+        vectors, _ = self.embed_with_spans(texts, [[] for _ in texts])
+        return vectors
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embeddings plus, from the same forward pass, a vector per character span.
+
+        A span's vector is the mean of the final-layer states of the (non-special) tokens
+        that start inside it; spans no embedded token falls in (past a truncation) are
+        left out. Used for paragraph vectors without a second pass over the text.
+
+        Returns:
+            ([N, D] float32 text vectors, per text a [covered spans, D] float32 array).
+        """
+        order = list(dict.fromkeys(texts))
+        index = {text: i for i, text in enumerate(order)}
+        unique_spans: list[Sequence[tuple[int, int]]] = [()] * len(order)
+        for text, text_spans in zip(texts, spans, strict=True):
+            if text_spans:  # the same text may also come without spans (as a prompt)
+                unique_spans[index[text]] = text_spans
+        windows = self._windows(order)
+        flat = [(t, w) for t, text_windows in enumerate(windows) for w in text_windows]
+        span_sums = [np.zeros((len(s), self.dim), dtype=np.float64) for s in unique_spans]
+        span_counts = [np.zeros(len(s), dtype=np.int64) for s in unique_spans]
+
+        def collect(position: int, hidden: np.ndarray) -> None:
+            owner, window = flat[position]
+            for j, (start, end) in enumerate(unique_spans[owner]):
+                inside = [
+                    k for k, (a, b) in enumerate(window.offsets) if b > a and start <= a < end
+                ]
+                if inside:
+                    span_sums[owner][j] += hidden[inside].astype(np.float64).sum(0)
+                    span_counts[owner][j] += len(inside)
+
+        pooled = self._pool_sequences([w.ids for _, w in flat], collect)
+        vectors = np.zeros((len(order), self.dim), dtype=np.float32)
         first = 0
         for t, text_windows in enumerate(windows):
             rows = pooled[first : first + len(text_windows)]
@@ -204,14 +258,25 @@ class Embedder:
             if len(text_windows) == 1:
                 vectors[t] = rows[0]
             else:
-                weights = np.array([len(w) for w in text_windows], dtype=np.float64)
+                weights = np.array([len(w.ids) for w in text_windows], dtype=np.float64)
                 mean = (rows.astype(np.float64) * weights[:, None]).sum(0) / weights.sum()
                 vectors[t] = self._maybe_normalize(mean).astype(np.float32)
-        index = {text: i for i, text in enumerate(unique)}
-        return vectors[[index[t] for t in texts]]
+        span_vectors = [
+            (sums[counts > 0] / counts[counts > 0][:, None]).astype(np.float32)
+            for sums, counts in zip(span_sums, span_counts, strict=True)
+        ]
+        rows_out = [index[t] for t in texts]
+        return vectors[rows_out], [span_vectors[i] for i in rows_out]
 
-    def _pool_sequences(self, sequences: list[list[int]]) -> np.ndarray:
-        """Mean-pooled (and optionally normalised) vector per token id sequence."""
+    def _pool_sequences(
+        self,
+        sequences: list[list[int]],
+        collect: Callable[[int, np.ndarray], None] | None = None,
+    ) -> np.ndarray:
+        """Mean-pooled (optionally normalised) vector per token id sequence.
+
+        ``collect(position, hidden_states)`` sees each sequence's [L, D] final states.
+        """
         import torch
 
         by_length: dict[int, list[int]] = {}
@@ -228,6 +293,10 @@ class Embedder:
                     mask = torch.ones_like(ids)
                     hidden = self._model(input_ids=ids, attention_mask=mask).last_hidden_state
                     out[chunk] = self._pool(hidden, mask).float().cpu().numpy()
+                    if collect is not None:
+                        states = hidden.float().cpu().numpy()
+                        for row, position in enumerate(chunk):
+                            collect(position, states[row])
         return out
 
     def _pool(self, hidden: Any, mask: Any) -> Any:

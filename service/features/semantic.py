@@ -1,7 +1,8 @@
 """Embedding-derived features: essay-prompt and adjacent-paragraph cosine similarity.
 
-Pure numpy over vectors the runtime computed in the same model invocation as the
-essay embeddings (each distinct prompt and paragraph embedded once per request).
+Pure numpy over vectors from the same model invocation as the essay embeddings: each
+distinct prompt is embedded once per request, and paragraph vectors are pooled from the
+essay's own token states (no second pass over the text).
 """
 
 from __future__ import annotations
