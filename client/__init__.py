@@ -4,6 +4,14 @@ Imports nothing heavy (no torch, spaCy or transformers).
 """
 
 from client.cache import open_features
-from client.feature_client import ExtractReport, FeatureClient
+from client.feature_client import FeatureClient
+from client.report import ExtractReport
+from client.results import embedding_matrix, handcrafted_matrix
 
-__all__ = ["ExtractReport", "FeatureClient", "open_features"]
+__all__ = [
+    "ExtractReport",
+    "FeatureClient",
+    "embedding_matrix",
+    "handcrafted_matrix",
+    "open_features",
+]

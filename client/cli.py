@@ -60,6 +60,30 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_SERVER,
         help=f"control-plane URL (through a tunnel, the local end) [default {DEFAULT_SERVER}]",
     )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="bearer token sent to both planes (env HEMMA_TOKEN) when the server requires one",
+    )
+    parser.add_argument(
+        "--ca-cert",
+        type=Path,
+        default=None,
+        help="PEM CA certificate to trust for https:// and grpc+tls:// servers",
+    )
+
+
+def client_from(args: argparse.Namespace) -> Any:
+    """A FeatureClient built from --server, --token, --ca-cert (and extract's options)."""
+    from client.feature_client import FeatureClient
+
+    return FeatureClient(
+        args.server,
+        flight=getattr(args, "flight", None),
+        chunk_rows=getattr(args, "chunk_rows", 64),
+        token=args.token,
+        tls_root_certs=args.ca_cert,
+    )
 
 
 def _add_extract_options(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +107,13 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
         "--report", type=Path, default=None, help="write the run report (JSON) here"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument(
+        "--format",
+        choices=("ipc", "parquet"),
+        default=None,
+        help="file format of a new cache: ipc (Arrow IPC, default, memory-mappable) or "
+        "parquet (zstd); an existing cache keeps its own",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     fingerprint = sub.add_parser("fingerprint", help="print the server fingerprint and components")
     _add_server(fingerprint)
+
+    from client.cache_cli import add_cache_parser
+
+    add_cache_parser(sub)
 
     demo = sub.add_parser(
         "demo",
@@ -171,6 +206,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             from client.demo import run_demo
 
             return run_demo(args)
+        case "cache":
+            from client.cache_cli import run_cache
+
+            return run_cache(args)
     raise AssertionError(f"unhandled command {args.command}")  # argparse rejects others
 
 
@@ -194,18 +233,14 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _run_health(args: argparse.Namespace) -> int:
-    from client.feature_client import FeatureClient
-
-    with FeatureClient(args.server) as client:
+    with client_from(args) as client:
         answer = client.health()
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(answer)).decode() + "\n")
     return 0 if answer["ready"] else 1
 
 
 def _run_fingerprint(args: argparse.Namespace) -> int:
-    from client.feature_client import FeatureClient
-
-    with FeatureClient(args.server) as client:
+    with client_from(args) as client:
         info = client.fingerprint()
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(info)).decode() + "\n")
     return 0

@@ -7,7 +7,8 @@ Hierarchy::
     ├── ServerRejectedError       the server refused the request (bad input, over a limit)
     ├── FingerprintChangedError   the server's fingerprint changed during a run
     ├── ProtocolError             the server answered something the contract forbids
-    └── InputFileError            the input file can't be read or lacks a column
+    ├── InputFileError            the input file can't be read or lacks a column
+    └── CacheError                the cache directory is inconsistent or misused
 
 Row-level input problems raise ``flight.contract.InputRuleError`` (a ``ValueError``),
 before anything is sent.
@@ -46,3 +47,7 @@ class ProtocolError(HemmaClientError):
 
 class InputFileError(HemmaClientError):
     """The input can't be read as essays."""
+
+
+class CacheError(HemmaClientError):
+    """The cache directory is inconsistent or was asked for something it can't do."""

@@ -19,11 +19,11 @@ import httpx
 import msgspec
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.flight as fl
 import structlog
 
-from client.cache import FeatureCache
+from client.cache import CacheFormat, FeatureCache
+from client.combined import FetchSession, fill_combined
 from client.errors import (
     FingerprintChangedError,
     HemmaClientError,
@@ -32,6 +32,8 @@ from client.errors import (
     ServerUnavailableError,
 )
 from client.inputs import Columns, check_duplicate_ids, read_table
+from client.report import ExtractReport, RunStats
+from client.results import align, first_rows_of_missing
 from flight.contract import (
     ID_COLUMN,
     INPUT_SCHEMA,
@@ -52,30 +54,9 @@ from flight.errors import FlightInvalidArgumentError
 log = structlog.get_logger(__name__)
 
 FLIGHT_URL_ENV = "HEMMA_FLIGHT_URL"
-Progress = Callable[[int], None]
-
-
-class ExtractReport(msgspec.Struct, kw_only=True):
-    """What one ``extract`` call did."""
-
-    fingerprint: str
-    """Server fingerprint the rows belong to."""
-    feature_set: str
-    """Feature set requested."""
-    rows_requested: int
-    """Input rows."""
-    unique_essays: int
-    """Distinct content keys among the input rows."""
-    cache_hits: int
-    """Distinct essays already in the cache."""
-    rows_fetched: int
-    """Distinct essays computed by the server in this call."""
-    bytes_received: int
-    """Arrow bytes received from the server."""
-    seconds: float
-    """Wall time of the call."""
-    essays_per_second: float
-    """rows_fetched / time spent talking to the server (0 when nothing was fetched)."""
+TOKEN_ENV = "HEMMA_TOKEN"
+Progress = Callable[[int, int, int], None]  # (rows done now, of which cache hits, total rows)
+OnBatch = Callable[[pa.Table], None]
 
 
 class FeatureClient:
@@ -83,10 +64,15 @@ class FeatureClient:
 
     Args:
         server: Control-plane URL, e.g. ``http://127.0.0.1:9000`` (or a tunnel's port).
-        flight: Data-plane location (``grpc://host:port``) overriding the advertised one;
-            defaults to ``$HEMMA_FLIGHT_URL``, else the server host with the advertised port.
+        flight: Data-plane location (``grpc://host:port`` or ``grpc+tls://``) overriding the
+            advertised one; defaults to ``$HEMMA_FLIGHT_URL``, else the server host with
+            the advertised port (TLS when ``server`` is https).
         timeout: Seconds for control-plane calls.
         chunk_rows: Essays per Flight batch.
+        token: Bearer token for both planes; defaults to ``$HEMMA_TOKEN``.
+        tls_root_certs: PEM file of the CA that signed the server's certificate.
+        retries: Times a transport failure (Unavailable) is retried with a new stream.
+        backoff: First retry delay in seconds; doubles each retry.
     """
 
     def __init__(
@@ -96,13 +82,29 @@ class FeatureClient:
         flight: str | None = None,
         timeout: float = 30.0,
         chunk_rows: int = 64,
+        token: str | None = None,
+        tls_root_certs: Path | str | None = None,
+        retries: int = 3,
+        backoff: float = 0.5,
     ) -> None:
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be at least 1, given: {chunk_rows}")
+        if not 0 <= retries <= 10:
+            raise ValueError(f"retries must be between 0 and 10, given: {retries}")
         self.server = server.rstrip("/")
         self._flight_override = flight or os.environ.get(FLIGHT_URL_ENV) or None
-        self._http = httpx.Client(base_url=self.server, timeout=httpx.Timeout(timeout, connect=5.0))
+        self._token = token or os.environ.get(TOKEN_ENV) or None
+        self._ca = Path(tls_root_certs).read_bytes() if tls_root_certs else None
+        headers = {"authorization": f"Bearer {self._token}"} if self._token else {}
+        self._http = httpx.Client(
+            base_url=self.server,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            headers=headers,
+            verify=str(tls_root_certs) if tls_root_certs else True,
+        )
         self.chunk_rows = chunk_rows
+        self.retries = retries
+        self.backoff = backoff
         self.last_report: ExtractReport | None = None
 
     def close(self) -> None:
@@ -128,7 +130,7 @@ class FeatureClient:
         return msgspec.json.decode(response.content, type=kind)
 
     def fingerprint(self) -> FingerprintInfo:
-        """The server's fingerprint and its components."""
+        """The server's fingerprint, its components and each feature set's fingerprint."""
         return self._get("/v1/fingerprint", FingerprintInfo)
 
     def config(self) -> ServerConfig:
@@ -149,10 +151,23 @@ class FeatureClient:
         if self._flight_override:
             return self._flight_override
         port = (config or self.config()).flight_port
-        host = urlsplit(self.server).hostname or "127.0.0.1"
-        return f"grpc://{host}:{port}"
+        parts = urlsplit(self.server)
+        scheme = "grpc+tls" if parts.scheme == "https" else "grpc"
+        return f"{scheme}://{parts.hostname or '127.0.0.1'}:{port}"
 
     # -- data plane -------------------------------------------------------------------
+    def _connect(self, location: str) -> fl.FlightClient:
+        options: dict[str, Any] = {}
+        if self._ca is not None:
+            options["tls_root_certs"] = self._ca
+        return fl.connect(location, **options)
+
+    def _call_options(self) -> fl.FlightCallOptions:
+        headers = [(b"x-correlation-id", uuid.uuid4().hex.encode())]
+        if self._token:
+            headers.append((b"authorization", f"Bearer {self._token}".encode()))
+        return fl.FlightCallOptions(headers=headers)
+
     def stream(
         self,
         essays: pa.Table,
@@ -160,39 +175,92 @@ class FeatureClient:
         *,
         fingerprint: str | None = None,
         location: str | None = None,
+        stats: RunStats | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Send essays over one ``do_exchange`` and yield feature batches as they arrive.
 
-        Each output batch answers the input batch of the same position (same rows,
-        same order); the next input batch is sent before reading, so the server
-        never waits for the network.
+        Each output batch answers the input batch of the same position (same rows, same
+        order); the next input batch is sent before reading, so the server never waits.
         """
         location = location or self.flight_location()
         command = ExtractCommand(feature_set=feature_set, fingerprint=fingerprint)
-        options = fl.FlightCallOptions(headers=[(b"x-correlation-id", uuid.uuid4().hex.encode())])
         batches = essays.select(INPUT_SCHEMA.names).to_batches(max_chunksize=self.chunk_rows)
         try:
-            with fl.connect(location) as flight_client:
+            with self._connect(location) as flight_client:
                 writer, reader = flight_client.do_exchange(
-                    fl.FlightDescriptor.for_command(encode_command(command)), options
+                    fl.FlightDescriptor.for_command(encode_command(command)), self._call_options()
                 )
                 with writer:
                     writer.begin(batches[0].schema if batches else INPUT_SCHEMA)
-                    pending: deque[pa.RecordBatch] = deque()
+                    pending: deque[tuple[pa.RecordBatch, float]] = deque()
                     for batch in batches:
                         writer.write_batch(batch)
-                        pending.append(batch)
+                        pending.append((batch, time.perf_counter()))
                         if len(pending) > 1:
-                            yield _checked(reader.read_chunk().data, pending.popleft())
+                            yield _received(reader, *pending.popleft(), stats)
                     writer.done_writing()
                     while pending:
-                        yield _checked(reader.read_chunk().data, pending.popleft())
-        except fl.FlightUnavailableError as exc:
-            raise ServerUnavailableError(location, str(exc)) from exc
+                        yield _received(reader, *pending.popleft(), stats)
+        except fl.FlightUnauthenticatedError as exc:
+            raise ServerRejectedError(f"{location} refused the token: {_message(exc)}") from exc
         except (FlightInvalidArgumentError, fl.FlightServerError) as exc:
-            raise ServerRejectedError(_server_message(exc)) from exc
+            raise ServerRejectedError(_message(exc)) from exc
         except fl.FlightError as exc:
-            raise ServerUnavailableError(location, str(exc)) from exc
+            raise ServerUnavailableError(location, _message(exc)) from exc
+
+    def fetch(
+        self,
+        essays: pa.Table,
+        keys: pa.Array,
+        feature_set: FeatureSet,
+        *,
+        fingerprint: str,
+        location: str,
+        max_items: int,
+        on_batch: OnBatch,
+        stats: RunStats,
+    ) -> None:
+        """Compute ``essays`` on the server, handing each answered batch (with ``key``) on.
+
+        Requests hold at most ``max_items`` rows. A transport failure (Unavailable) is
+        retried with bounded backoff by a new stream for the rows not yet answered; a
+        half-read stream is never resumed.
+        """
+        remaining = np.arange(essays.num_rows)
+        for attempt in range(self.retries + 1):
+            done: list[int] = []
+            try:
+                for start in range(0, remaining.size, max_items):
+                    rows = remaining[start : start + max_items]
+                    offset = 0
+                    for batch in self.stream(
+                        essays.take(rows), feature_set, fingerprint=fingerprint,
+                        location=location, stats=stats,
+                    ):  # fmt: skip
+                        if schema_fingerprint(batch.schema) != fingerprint:
+                            raise FingerprintChangedError(
+                                f"the {feature_set} fingerprint changed during the run (started "
+                                f"with {fingerprint}, now {schema_fingerprint(batch.schema)}); "
+                                "the server was redeployed: rerun to fetch from the new one"
+                            )
+                        answered = rows[offset : offset + batch.num_rows]
+                        offset += batch.num_rows
+                        table = pa.Table.from_batches([batch])
+                        on_batch(table.add_column(0, KEY_COLUMN, keys.take(answered)))
+                        stats.rows_fetched += batch.num_rows
+                        stats.bytes_received += batch.nbytes
+                        done.extend(answered.tolist())
+                return
+            except ServerUnavailableError as exc:
+                remaining = np.setdiff1d(remaining, np.asarray(done, dtype=np.int64))
+                if attempt == self.retries:
+                    raise ServerUnavailableError(
+                        location, f"still failing after {self.retries} retries: {exc}"
+                    ) from exc
+                delay = self.backoff * 2**attempt
+                log.warning("client.retry", attempt=attempt + 1, delay=delay, reason=str(exc))
+                stats.retries += 1
+                time.sleep(delay)
 
     def extract(
         self,
@@ -202,6 +270,7 @@ class FeatureClient:
         cache: Path | str | None = None,
         columns: Columns | None = None,
         progress: Progress | None = None,
+        cache_format: CacheFormat | None = None,
     ) -> pa.Table:
         """Features for every input row, in input order.
 
@@ -210,75 +279,70 @@ class FeatureClient:
             feature_set: ``handcrafted``, ``embeddings`` or ``combined``.
             cache: Cache directory; only essays missing there are sent.
             columns: Names of the id, text and prompt columns in ``data``.
-            progress: Called with the number of rows each time a batch is done.
+            progress: Called with (rows done, cache hits among them, total rows) as
+                batches land.
+            cache_format: ``ipc`` (default) or ``parquet`` for a new cache.
 
         Returns:
-            ``essay_id``, ``key`` and the feature columns, one row per input row.
+            ``key``, ``essay_id`` and the feature columns, one row per input row.
         """
-        started = time.perf_counter()
+        stats = RunStats(started=time.perf_counter())
         essays = read_table(data, columns or Columns())
         config = self.config()
         info = self.fingerprint()
-        _check_essays(essays, config)
+        check_essays(essays, config)
         keys = pa.array(
             content_keys(
                 essays.column(TEXT_COLUMN).to_pylist(), essays.column(PROMPT_COLUMN).to_pylist()
             ),
             type=pa.string(),
         )
-        store = FeatureCache(cache) if cache is not None else None
-        known = store.known_keys(info.fingerprint, feature_set) if store else set()
-        todo = _first_rows_of_missing(keys, known)
-        fetched: list[pa.Table] = []
-        bytes_received = 0
-        talk_started = time.perf_counter()
-        location = self.flight_location(config)
-        if progress and len(known):
-            progress(essays.num_rows - todo.size)
-        for start in range(0, todo.size, config.limits.max_items):
-            rows = todo[start : start + config.limits.max_items]
-            request = essays.take(rows)
-            offset = 0
-            for batch in self.stream(
-                request, feature_set, fingerprint=info.fingerprint, location=location
-            ):
-                if schema_fingerprint(batch.schema) != info.fingerprint:
-                    raise FingerprintChangedError(
-                        f"server fingerprint changed during the run (started with "
-                        f"{info.fingerprint}, now {schema_fingerprint(batch.schema)}); rerun"
-                    )
-                batch_keys = keys.take(rows[offset : offset + batch.num_rows])
-                table = pa.Table.from_batches([batch]).add_column(0, KEY_COLUMN, batch_keys)
-                offset += batch.num_rows
-                bytes_received += batch.nbytes
-                if store:
-                    store.write(info.fingerprint, feature_set, table)
-                else:
-                    fetched.append(table)
-                if progress:
-                    progress(batch.num_rows)
-        talk_seconds = time.perf_counter() - talk_started
-        if store:
-            found = store.read(info.fingerprint, feature_set, keys.to_pylist()) if keys else None
-        else:
+        fingerprint = info.for_set(feature_set)
+        session = FetchSession(self, stats, self.flight_location(config), config.limits.max_items)
+
+        def counted(table: pa.Table) -> None:
+            if progress:
+                progress(table.num_rows, 0, essays.num_rows)
+
+        if cache is None:
+            fetched: list[pa.Table] = []
+
+            def keep(table: pa.Table) -> None:
+                fetched.append(table)
+                counted(table)
+
+            todo = first_rows_of_missing(keys, set())
+            session.fetch(essays.take(todo), keys.take(todo), feature_set, fingerprint, keep)
             found = pa.concat_tables(fetched) if fetched else None
-        result = _align(essays, keys, found)
-        self.last_report = ExtractReport(
-            fingerprint=info.fingerprint,
-            feature_set=feature_set,
-            rows_requested=essays.num_rows,
-            unique_essays=len(set(keys.to_pylist())),
-            cache_hits=len(known & set(keys.to_pylist())),
-            rows_fetched=int(todo.size),
-            bytes_received=bytes_received,
-            seconds=round(time.perf_counter() - started, 4),
-            essays_per_second=round(todo.size / talk_seconds, 2) if todo.size else 0.0,
+            stats.unique = int(todo.size)
+        else:
+            store = FeatureCache(cache, cache_format)
+            known = store.known_keys(fingerprint, feature_set)
+            todo = first_rows_of_missing(keys, known)
+            stats.unique = len(set(keys.to_pylist()))
+            stats.cache_hits = stats.unique - int(todo.size)
+            if progress and stats.cache_hits:
+                progress(essays.num_rows - int(todo.size), stats.cache_hits, essays.num_rows)
+            missing, missing_keys = essays.take(todo), keys.take(todo)
+            if feature_set == "combined":
+                fill_combined(session, store, info, missing, missing_keys, counted)
+            else:
+
+                def store_rows(table: pa.Table) -> None:
+                    store.write(fingerprint, feature_set, table)
+                    counted(table)
+
+                session.fetch(missing, missing_keys, feature_set, fingerprint, store_rows)
+            found = store.read(fingerprint, feature_set, keys.to_pylist()) if len(keys) else None
+        result = align(essays, keys, found)
+        self.last_report = stats.report(
+            fingerprint=fingerprint, feature_set=feature_set, rows_requested=essays.num_rows
         )
         log.info("client.extract", **msgspec.to_builtins(self.last_report))
         return result
 
 
-def _check_essays(essays: pa.Table, config: ServerConfig) -> None:
+def check_essays(essays: pa.Table, config: ServerConfig) -> None:
     """Reject bad rows before anything is sent, with the server's own rules."""
     first_row = 0
     for batch in essays.to_batches():
@@ -287,18 +351,12 @@ def _check_essays(essays: pa.Table, config: ServerConfig) -> None:
     check_duplicate_ids(essays)
 
 
-def _first_rows_of_missing(keys: pa.Array, known: set[str]) -> np.ndarray:
-    """Row indices of the first occurrence of each key not already cached."""
-    seen: set[str] = set()
-    rows = []
-    for row, key in enumerate(keys.to_pylist()):
-        if key not in known and key not in seen:
-            seen.add(key)
-            rows.append(row)
-    return np.asarray(rows, dtype=np.int64)
-
-
-def _checked(batch: pa.RecordBatch | None, sent: pa.RecordBatch) -> pa.RecordBatch:
+def _received(
+    reader: fl.FlightStreamReader, sent: pa.RecordBatch, sent_at: float, stats: RunStats | None
+) -> pa.RecordBatch:
+    batch = reader.read_chunk().data
+    if stats is not None:
+        stats.latencies.append(time.perf_counter() - sent_at)
     if batch is None or batch.num_rows != sent.num_rows:
         got = 0 if batch is None else batch.num_rows
         raise ProtocolError(f"server answered {got} rows for a batch of {sent.num_rows}")
@@ -307,24 +365,7 @@ def _checked(batch: pa.RecordBatch | None, sent: pa.RecordBatch) -> pa.RecordBat
     return batch
 
 
-def _align(essays: pa.Table, keys: pa.Array, found: pa.Table | None) -> pa.Table:
-    """One output row per input row, in input order, carrying the input's essay_id."""
-    if found is None:
-        if essays.num_rows:
-            raise ProtocolError("no features came back for a non-empty input")
-        return pa.table(
-            {ID_COLUMN: pa.array([], pa.string()), KEY_COLUMN: pa.array([], pa.string())}
-        )
-    index = pc.index_in(keys, value_set=found.column(KEY_COLUMN))
-    if index.null_count:
-        missing = int(np.flatnonzero(index.is_null().to_numpy(zero_copy_only=False))[0])
-        raise ProtocolError(f"row {missing}: no features were returned or cached for this essay")
-    aligned = found.take(index)
-    position = aligned.schema.get_field_index(ID_COLUMN)
-    return aligned.set_column(position, ID_COLUMN, essays.column(ID_COLUMN))
-
-
-def _server_message(exc: fl.FlightError) -> str:
+def _message(exc: Exception) -> str:
     """The server's message without gRPC's decoration."""
     text = str(exc)
     for marker in (". Detail:", "gRPC client debug context"):

@@ -8,20 +8,35 @@ from pathlib import Path
 
 import msgspec
 
-from client.feature_client import ExtractReport, FeatureClient
+from client.cli import client_from
 from client.inputs import Columns
+from client.report import ExtractReport
+
+
+class ProgressBar:
+    """tqdm bar on a terminal: rows done of total, essays/s, cache hits."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(unit="essay", desc="extract", file=sys.stderr)
+        self._hits = 0
+
+    def update(self, rows: int, hits: int, total: int) -> None:
+        self._bar.total = total
+        self._hits += hits
+        self._bar.set_postfix(cache_hits=self._hits, refresh=False)
+        self._bar.update(rows)
+
+    def close(self) -> None:
+        self._bar.close()
 
 
 def run_extract(args: argparse.Namespace) -> int:
     """Extract into the cache, then print a summary (unless --quiet) and write --report."""
     columns = Columns(essay_id=args.id_column, text=args.text_column, prompt=args.prompt_column)
-    show_bar = not args.quiet and sys.stderr.isatty()
-    bar = None
-    if show_bar:
-        from tqdm import tqdm
-
-        bar = tqdm(unit="essay", desc="extract", file=sys.stderr)
-    with FeatureClient(args.server, flight=args.flight, chunk_rows=args.chunk_rows) as client:
+    bar = ProgressBar() if not args.quiet and sys.stderr.isatty() else None
+    with client_from(args) as client:
         try:
             table = client.extract(
                 args.input,
@@ -29,6 +44,7 @@ def run_extract(args: argparse.Namespace) -> int:
                 cache=args.cache,
                 columns=columns,
                 progress=bar.update if bar is not None else None,
+                cache_format=args.format,
             )
         finally:
             if bar is not None:
@@ -46,7 +62,7 @@ def summary(report: ExtractReport, n_columns: int, cache: Path) -> str:
     """A few lines a person reads after a run."""
     return (
         f"rows: {report.rows_requested} (cache hits {report.cache_hits}, fetched "
-        f"{report.rows_fetched})\n"
+        f"{report.rows_fetched}, reused components {report.reused_components})\n"
         f"columns: {n_columns}\n"
         f"fingerprint: {report.fingerprint}\n"
         f"feature set: {report.feature_set}\n"

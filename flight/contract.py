@@ -112,6 +112,14 @@ class FingerprintInfo(msgspec.Struct, frozen=True, kw_only=True):
     """Version of the feature schema (names, order, types)."""
     components: dict[str, object]
     """Everything that changes a feature value."""
+    feature_sets: dict[str, str]
+    """Fingerprint of each feature set: ``embeddings`` covers only what changes the
+    embedding; ``handcrafted`` and ``combined`` cover everything (the semantic features
+    use the embedding model) and equal ``fingerprint``."""
+
+    def for_set(self, feature_set: str) -> str:
+        """The fingerprint rows of ``feature_set`` are stored and served under."""
+        return self.feature_sets[feature_set]
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):

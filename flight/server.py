@@ -101,7 +101,7 @@ class FeatureFlightServer(fl.FlightServerBase):
     ) -> int:
         settings = self.runtime.settings
         expected = command.fingerprint
-        current = self.runtime.fingerprint.fingerprint
+        current = self.runtime.fingerprint.for_set(command.feature_set)
         if expected is not None and expected != current:
             raise InputError(
                 f"fingerprint mismatch: the request expects {expected}, this server computes "

@@ -11,6 +11,7 @@ import msgspec
 from flight.contract import FingerprintInfo
 
 _LIBRARIES = ("spacy", "textdescriptives", "transformers", "torch", "tokenizers", "numpy")
+_EMBEDDING_LIBRARIES = ("transformers", "torch", "tokenizers", "numpy")
 
 
 def library_versions() -> dict[str, str]:
@@ -56,8 +57,26 @@ def build_fingerprint(
         "languagetool": languagetool,
         "libraries": library_versions() if libraries is None else libraries,
     }
+    everything = fingerprint_of(components)
+    embedding_only = fingerprint_of(
+        {
+            "feature_set": "embeddings",
+            "schema_version": schema_version,
+            "embedding": embedding,
+            "libraries": {
+                name: version
+                for name, version in components["libraries"].items()
+                if name in _EMBEDDING_LIBRARIES
+            },
+        }
+    )
     return FingerprintInfo(
-        fingerprint=fingerprint_of(components),
+        fingerprint=everything,
         schema_version=schema_version,
         components=components,
+        feature_sets={
+            "embeddings": embedding_only,
+            "handcrafted": everything,
+            "combined": everything,
+        },
     )

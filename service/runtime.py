@@ -133,7 +133,7 @@ class Runtime:
                 feature_set=feature_set,
                 embedding_dim=self.embedder.dim,
                 catalogue=self.catalogue,
-                fingerprint=self.fingerprint.fingerprint,
+                fingerprint=self.fingerprint.for_set(feature_set),
                 schema_version=self.fingerprint.schema_version,
                 embedding_model=self.embedder.model_id,
             )

@@ -68,10 +68,23 @@ def test_cache_layout_is_hive_partitioned_arrow_ipc(live_server, tmp_path, runti
         client.extract(SAMPLES, feature_set="combined", cache=cache)
     fp = runtime.fingerprint.fingerprint
     directory = partition_dir(cache, fp, "combined")
-    files = sorted(p.name for p in directory.iterdir())
+    files = sorted(p.name for p in directory.iterdir() if not p.name.startswith((".", "_")))
     assert files and all(name.startswith("part-") and name.endswith(".arrow") for name in files)
-    whole = ds.dataset(cache, format="ipc", partitioning="hive").to_table()
-    assert set(whole.column("fingerprint").to_pylist()) == {fp}
+    whole = ds.dataset(cache, format="ipc", partitioning="hive").to_table(
+        columns=["key", "fingerprint", "feature_set"]
+    )
+    fp_e = runtime.fingerprint.for_set("embeddings")
+    assert set(
+        zip(
+            whole.column("fingerprint").to_pylist(),
+            whole.column("feature_set").to_pylist(),
+            strict=True,
+        )
+    ) == {
+        (fp, "combined"),
+        (fp, "handcrafted"),
+        (fp_e, "embeddings"),
+    }  # combined rows are also kept as their two components
     one = open_features(cache, fp, "combined").to_table()
     assert one.num_rows == 8
     assert one.column_names == ["key", "essay_id", "embedding", *HANDCRAFTED_NAMES]

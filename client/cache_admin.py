@@ -1,0 +1,181 @@
+"""``hemma-features cache``: ls, verify, compact, gc and export over a cache directory."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from client.cache import (
+    JOURNAL,
+    SUFFIXES,
+    CacheFormat,
+    FeatureCache,
+    Journal,
+    first_per_key,
+    read_manifest,
+    recover,
+    write_bytes_atomically,
+    write_file,
+)
+from client.errors import CacheError
+from flight.contract import KEY_COLUMN, META_FEATURE_SET, schema_fingerprint
+
+
+class PartitionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One ``fingerprint=/feature_set=`` directory, as ``cache ls`` shows it."""
+
+    fingerprint: str
+    feature_set: str
+    rows: int
+    files: int
+    bytes: int
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """Something ``cache verify`` found wrong, naming the file."""
+
+    path: str
+    problem: str
+
+
+def partitions(root: Path) -> Iterator[tuple[str, str, Path]]:
+    """(fingerprint, feature_set, directory) for every partition under ``root``."""
+    for fp_dir in sorted(root.glob("fingerprint=*")):
+        for fs_dir in sorted(fp_dir.glob("feature_set=*")):
+            if fs_dir.is_dir():
+                yield fp_dir.name.split("=", 1)[1], fs_dir.name.split("=", 1)[1], fs_dir
+
+
+def _files(directory: Path, file_format: CacheFormat) -> list[Path]:
+    return sorted(directory.glob(f"part-*{SUFFIXES[file_format]}"))
+
+
+def list_partitions(root: Path) -> list[PartitionInfo]:
+    """Rows, files and bytes per fingerprint and feature set."""
+    file_format = read_manifest(root).format
+    out = []
+    for fingerprint, feature_set, directory in partitions(root):
+        files = _files(directory, file_format)
+        rows = ds.dataset(files, format=file_format).count_rows() if files else 0
+        out.append(
+            PartitionInfo(
+                fingerprint=fingerprint,
+                feature_set=feature_set,
+                rows=rows,
+                files=len(files),
+                bytes=sum(f.stat().st_size for f in files),
+            )
+        )
+    return out
+
+
+def verify(root: Path) -> list[Problem]:
+    """Every file readable, one schema per partition matching its directory, unique keys."""
+    if not root.is_dir():
+        return [Problem(path=str(root), problem="not a directory")]
+    file_format = read_manifest(root).format
+    problems: list[Problem] = []
+    for fingerprint, feature_set, directory in partitions(root):
+        schema: pa.Schema | None = None
+        keys: dict[str, Path] = {}
+        for path in _files(directory, file_format):
+            try:
+                table = ds.dataset(path, format=file_format).to_table()
+            except (pa.ArrowInvalid, OSError) as exc:
+                problems.append(Problem(path=str(path), problem=f"unreadable: {exc}"))
+                continue
+            if schema_fingerprint(table.schema) != fingerprint:
+                problems.append(
+                    Problem(
+                        path=str(path), problem="fingerprint in metadata differs from directory"
+                    )
+                )
+            meta_set = (table.schema.metadata or {}).get(META_FEATURE_SET, b"").decode()
+            if meta_set != feature_set:
+                problems.append(
+                    Problem(
+                        path=str(path),
+                        problem=f"feature_set {meta_set!r} in a {feature_set} directory",
+                    )
+                )
+            if schema is None:
+                schema = table.schema
+            elif not table.schema.equals(schema, check_metadata=False):
+                problems.append(
+                    Problem(path=str(path), problem="schema differs from the partition's")
+                )
+            if KEY_COLUMN not in table.column_names:
+                problems.append(Problem(path=str(path), problem="no key column"))
+                continue
+            for key in table.column(KEY_COLUMN).to_pylist():
+                if key in keys:
+                    problems.append(
+                        Problem(path=str(path), problem=f"key {key} also in {keys[key].name}")
+                    )
+                    break
+                keys[key] = path
+        if (directory / JOURNAL).exists():
+            problems.append(
+                Problem(path=str(directory / JOURNAL), problem="an interrupted rewrite is pending")
+            )
+    return problems
+
+
+def compact(root: Path) -> int:
+    """Merge each partition's files into one, rows unchanged; returns files removed.
+
+    Crash-safe: a journal names the files the new one replaces; the next lock of the
+    partition finishes the swap (new file present) or drops the journal (new file absent).
+    """
+    cache = FeatureCache(root)
+    removed = 0
+    for fingerprint, feature_set, _ in list(partitions(root)):
+        with cache.locked(fingerprint, feature_set) as directory:
+            files = _files(directory, cache.format)
+            if len(files) < 2:
+                continue
+            table = first_per_key(ds.dataset(files, format=cache.format).to_table())
+            new = directory / f"part-{uuid.uuid4().hex}{cache.suffix}"
+            journal = Journal(new=new.name, old=[f.name for f in files])
+            write_bytes_atomically(directory / JOURNAL, msgspec.json.encode(journal))
+            write_file(new, table.combine_chunks(), cache.format)
+            recover(directory)
+            removed += len(files) - 1
+    return removed
+
+
+def gc(root: Path, keep: list[str]) -> list[str]:
+    """Remove every fingerprint directory not in ``keep``; returns the removed ones."""
+    if not keep:
+        raise CacheError("gc needs at least one --keep FINGERPRINT")
+    removed = []
+    for fp_dir in sorted(root.glob("fingerprint=*")):
+        fingerprint = fp_dir.name.split("=", 1)[1]
+        if fingerprint not in keep:
+            shutil.rmtree(fp_dir)
+            removed.append(fingerprint)
+    for stale in root.rglob(".part-*.tmp"):  # temp files of clients that were killed
+        stale.unlink(missing_ok=True)
+    return removed
+
+
+def export(root: Path, out: Path, file_format: CacheFormat) -> int:
+    """Copy every partition into a new cache at ``out`` in ``file_format``; returns rows."""
+    if out.exists() and any(out.iterdir()):
+        raise CacheError(f"export target {out} exists and is not empty")
+    source_format = read_manifest(root).format
+    target = FeatureCache(out, file_format)
+    rows = 0
+    for fingerprint, feature_set, directory in partitions(root):
+        files = _files(directory, source_format)
+        if not files:
+            continue
+        table = first_per_key(ds.dataset(files, format=source_format).to_table())
+        rows += target.write(fingerprint, feature_set, table.combine_chunks())
+    return rows

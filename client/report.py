@@ -1,0 +1,80 @@
+"""The run report of one ``extract``: counts, bytes, time and batch latency percentiles."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+import numpy as np
+
+
+class ExtractReport(msgspec.Struct, kw_only=True):
+    """What one ``extract`` call did (written by ``--report FILE``)."""
+
+    fingerprint: str
+    """Fingerprint of the feature set the rows belong to."""
+    feature_set: str
+    """Feature set requested."""
+    rows_requested: int
+    """Input rows."""
+    unique_essays: int
+    """Distinct content keys among the input rows."""
+    cache_hits: int
+    """Distinct essays already in the cache for this feature set."""
+    reused_components: int
+    """Combined rows joined locally from cached embeddings and handcrafted rows."""
+    rows_fetched: int
+    """Rows computed by the server in this call."""
+    bytes_received: int
+    """Arrow bytes received from the server."""
+    retries: int
+    """Streams restarted after a transport failure."""
+    seconds: float
+    """Wall time of the call."""
+    essays_per_second: float
+    """rows_fetched / seconds (0 when nothing was fetched)."""
+    latency_p50: float
+    """Median seconds from sending a batch to receiving its features."""
+    latency_p90: float
+    """90th percentile of the batch latency."""
+    latency_p99: float
+    """99th percentile of the batch latency."""
+
+
+class RunStats:
+    """Mutable counters filled during one extract call."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.unique = 0
+        self.cache_hits = 0
+        self.reused = 0
+        self.rows_fetched = 0
+        self.bytes_received = 0
+        self.retries = 0
+        self.latencies: list[float] = []
+
+    def report(self, *, fingerprint: str, feature_set: str, rows_requested: int) -> ExtractReport:
+        """Freeze the counters into a report."""
+        seconds = time.perf_counter() - self.started
+        p50, p90, p99 = (
+            (float(np.percentile(self.latencies, q)) for q in (50, 90, 99))
+            if self.latencies
+            else (0.0, 0.0, 0.0)
+        )
+        return ExtractReport(
+            fingerprint=fingerprint,
+            feature_set=feature_set,
+            rows_requested=rows_requested,
+            unique_essays=self.unique,
+            cache_hits=self.cache_hits,
+            reused_components=self.reused,
+            rows_fetched=self.rows_fetched,
+            bytes_received=self.bytes_received,
+            retries=self.retries,
+            seconds=round(seconds, 4),
+            essays_per_second=round(self.rows_fetched / seconds, 2) if self.rows_fetched else 0.0,
+            latency_p50=round(p50, 4),
+            latency_p90=round(p90, 4),
+            latency_p99=round(p99, 4),
+        )
