@@ -35,6 +35,7 @@ from client.inputs import Columns, check_duplicate_ids, read_table
 from client.report import ExtractReport, RunStats
 from client.results import align, first_rows_of_missing
 from flight.contract import (
+    FINGERPRINT_MISMATCH,
     ID_COLUMN,
     INPUT_SCHEMA,
     KEY_COLUMN,
@@ -204,7 +205,13 @@ class FeatureClient:
         except fl.FlightUnauthenticatedError as exc:
             raise ServerRejectedError(f"{location} refused the token: {_message(exc)}") from exc
         except (FlightInvalidArgumentError, fl.FlightServerError) as exc:
-            raise ServerRejectedError(_message(exc)) from exc
+            message = _message(exc)
+            if message.startswith(FINGERPRINT_MISMATCH):
+                raise FingerprintChangedError(
+                    f"the server's {feature_set} fingerprint changed during the run (it was "
+                    f"redeployed?): {message}"
+                ) from exc
+            raise ServerRejectedError(message) from exc
         except fl.FlightError as exc:
             raise ServerUnavailableError(location, _message(exc)) from exc
 

@@ -26,6 +26,9 @@ META_EMBEDDING_MODEL = b"hemma.embedding_model"
 # Field metadata key on every handcrafted column.
 FIELD_META_SPEC = b"hemma.feature"
 
+# Prefix of the error a server gives when a request pins another fingerprint.
+FINGERPRINT_MISMATCH = "fingerprint mismatch"
+
 ID_COLUMN = "essay_id"
 TEXT_COLUMN = "text"
 PROMPT_COLUMN = "prompt"

@@ -18,6 +18,7 @@ import pyarrow.flight as fl
 import structlog
 
 from flight.contract import (
+    FINGERPRINT_MISMATCH,
     CommandError,
     ExtractCommand,
     InputRuleError,
@@ -104,7 +105,7 @@ class FeatureFlightServer(fl.FlightServerBase):
         current = self.runtime.fingerprint.for_set(command.feature_set)
         if expected is not None and expected != current:
             raise InputError(
-                f"fingerprint mismatch: the request expects {expected}, this server computes "
+                f"{FINGERPRINT_MISMATCH}: the request expects {expected}, this server computes "
                 f"{current}; refetch /v1/fingerprint and start a new run"
             )
         check_input_schema(reader.schema)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
+import httpx
 import uvicorn
 
 from flight.server import FeatureFlightServer, create_flight_server
@@ -47,3 +49,13 @@ class LiveServer:
         self._uvicorn.should_exit = True
         self._thread.join(timeout=10)
         self.flight.shutdown()
+
+
+def counter(http_url: str, name: str, feature_set: str) -> float:
+    """Sum of a counter's samples for one feature set, read from /metrics."""
+    text = httpx.get(f"{http_url}/metrics").text
+    total = 0.0
+    for match in re.finditer(rf"^{name}\{{([^}}]*)\}} (\S+)$", text, re.M):
+        if f'feature_set="{feature_set}"' in match.group(1):
+            total += float(match.group(2))
+    return total

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
-import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -13,22 +10,13 @@ import pytest
 
 from client import FeatureClient, open_features
 from client.cache import partition_dir
-from client.errors import ServerRejectedError, ServerUnavailableError
+from client.errors import FingerprintChangedError, ServerRejectedError, ServerUnavailableError
 from flight.contract import InputRuleError
 from service.features.catalogue import BASE
 from tests.conftest import SAMPLES, essays_table
+from tests.servers import counter
 
 HANDCRAFTED_NAMES = [spec.name for spec in BASE]
-
-
-def counter(http_url: str, name: str, feature_set: str) -> float:
-    """Sum of a counter's samples for one feature set, read from /metrics."""
-    text = httpx.get(f"{http_url}/metrics").text
-    total = 0.0
-    for match in re.finditer(rf"^{name}\{{([^}}]*)\}} (\S+)$", text, re.M):
-        if f'feature_set="{feature_set}"' in match.group(1):
-            total += float(match.group(2))
-    return total
 
 
 def test_second_run_makes_no_extraction_call(live_server, tmp_path):
@@ -159,10 +147,16 @@ def test_flight_override_and_unreachable_server(live_server):
 
 def test_server_rejection_is_reported(live_server, monkeypatch):
     """A server-side InvalidArgument reaches the caller as ServerRejectedError."""
+    import msgspec.structs
+
+    small = msgspec.structs.replace(live_server.runtime.settings, max_items=1)
+    monkeypatch.setattr(live_server.runtime, "settings", small)
+    rows = [("a", "text", "p"), ("b", "more text", "p")]
     with FeatureClient(live_server.http_url) as client:
-        stream = client.stream(essays_table([("a", "text", "p")]), "combined", fingerprint="0" * 64)
-        with pytest.raises(ServerRejectedError, match="fingerprint mismatch"):
-            list(stream)
+        with pytest.raises(ServerRejectedError, match=r"limit of 1 rows \(max_items\)"):
+            list(client.stream(essays_table(rows), "combined"))
+        with pytest.raises(FingerprintChangedError, match="fingerprint mismatch"):
+            list(client.stream(essays_table(rows[:1]), "combined", fingerprint="0" * 64))
 
 
 def test_empty_input_returns_empty_table(live_server):

@@ -1,0 +1,276 @@
+"""The local cache: component reuse, formats, admin commands, concurrency and crashes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+
+from client import FeatureClient, cache_admin, embedding_matrix, handcrafted_matrix, open_features
+from client.cache import FeatureCache, partition_dir
+from client.errors import CacheError, FingerprintChangedError, ServerUnavailableError
+from service.runtime import Runtime
+from service.settings import Settings
+from tests.conftest import REPO, SAMPLES, essays_table
+from tests.servers import LiveServer, counter
+
+
+def many_essays(n: int) -> pa.Table:
+    rows = [(f"m{i}", f"Essay {i} says {i * 13} things.\n\nA second paragraph {i}.", "Topic")
+            for i in range(n)]  # fmt: skip
+    return essays_table(rows)
+
+
+def test_combined_reuses_cached_components(live_server, tmp_path):
+    """After embeddings and handcrafted runs, combined is joined locally: no server rows."""
+    cache = tmp_path / "c"
+    with FeatureClient(live_server.http_url) as client:
+        client.extract(SAMPLES, feature_set="embeddings", cache=cache)
+        client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
+        before = counter(live_server.http_url, "hemma_extract_rows_total", "combined")
+        joined = client.extract(SAMPLES, feature_set="combined", cache=cache)
+        assert client.last_report.rows_fetched == 0
+        assert client.last_report.reused_components == 8
+        assert counter(live_server.http_url, "hemma_extract_rows_total", "combined") == before
+        direct = client.extract(SAMPLES, feature_set="combined")
+    assert joined.equals(direct)  # bit-identical to asking the server for combined
+    assert joined.schema.metadata[b"hemma.feature_set"] == b"combined"
+
+
+def test_a_handcrafted_only_change_refetches_only_handcrafted(live_server, runtime, lt_server,
+                                                              tmp_path):  # fmt: skip
+    """A new LanguageTool version changes handcrafted; cached embeddings are reused."""
+    cache = tmp_path / "c"
+    with FeatureClient(live_server.http_url) as client:
+        client.extract(SAMPLES, feature_set="combined", cache=cache)
+    with_lt = Runtime.assemble(
+        Settings(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
+    )
+    assert with_lt.fingerprint.for_set("embeddings") == runtime.fingerprint.for_set("embeddings")
+    assert with_lt.fingerprint.fingerprint != runtime.fingerprint.fingerprint
+    second = LiveServer(with_lt)
+    try:
+        with FeatureClient(second.http_url) as client:
+            table = client.extract(SAMPLES, feature_set="combined", cache=cache)
+        assert counter(second.http_url, "hemma_extract_rows_total", "handcrafted") == 8
+        assert counter(second.http_url, "hemma_extract_rows_total", "embeddings") == 0
+        assert counter(second.http_url, "hemma_extract_rows_total", "combined") == 0
+    finally:
+        second.close()
+    assert "spelling_errors_per_100_words" in table.column_names
+    assert table.num_rows == 8
+
+
+def test_parquet_cache_export_and_plain_readers(live_server, runtime, tmp_path):
+    """A Parquet cache and an IPC export read the same rows in pyarrow, pandas, polars, DuckDB."""
+    pq_cache, ipc_copy = tmp_path / "pq", tmp_path / "ipc"
+    with FeatureClient(live_server.http_url) as client:
+        client.extract(SAMPLES, feature_set="combined", cache=pq_cache, cache_format="parquet")
+        with pytest.raises(CacheError, match="stores parquet files"):
+            client.extract(SAMPLES, feature_set="combined", cache=pq_cache, cache_format="ipc")
+    fp = runtime.fingerprint.fingerprint
+    part = partition_dir(pq_cache, fp, "combined")
+    assert [p.suffix for p in part.glob("part-*")] == [".parquet"]
+    from_parquet = ds.dataset(part, format="parquet").to_table().sort_by("key")
+    assert cache_admin.export(pq_cache, ipc_copy, "ipc") == 8 * 3  # three partitions
+    from_ipc = open_features(ipc_copy, fp, "combined").to_table().sort_by("key")
+    assert from_ipc.equals(from_parquet)
+    import duckdb
+    import pandas
+    import polars
+
+    frame = pandas.read_parquet(part)
+    assert len(frame) == 8 and "embedding" in frame
+    lazy = polars.scan_ipc(str(partition_dir(ipc_copy, fp, "combined") / "*.arrow"))
+    assert lazy.select(polars.len()).collect().item() == 8
+    dataset = ds.dataset(partition_dir(ipc_copy, fp, "combined"), format="ipc")  # noqa: F841
+    # DuckDB finds the pyarrow dataset by its variable name (a replacement scan).
+    assert duckdb.sql("select count(*) from dataset").fetchall() == [(8,)]
+
+
+def test_numpy_helpers_give_matrices_in_column_order(live_server, runtime, tmp_path):
+    """[N, D] embeddings and [N, H] handcrafted matrices with their names."""
+    with FeatureClient(live_server.http_url) as client:
+        table = client.extract(SAMPLES, feature_set="combined", cache=tmp_path / "c")
+    emb = embedding_matrix(table)
+    hand, names = handcrafted_matrix(table)
+    assert emb.shape == (8, 384) and emb.dtype == np.float32
+    assert names == list(runtime.feature_names) and hand.shape == (8, len(names))
+    assert hand[3, names.index("n_words")] == table.column("n_words")[3].as_py()
+    assert np.array_equal(emb[5], np.asarray(table.column("embedding")[5].as_py(), np.float32))
+
+
+def test_ls_verify_compact_gc(live_server, runtime, tmp_path):
+    """ls counts rows; compact merges files keeping rows; gc keeps one fingerprint."""
+    cache = tmp_path / "c"
+    with FeatureClient(live_server.http_url, chunk_rows=2) as client:
+        client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
+    fp = runtime.fingerprint.fingerprint
+    [info] = cache_admin.list_partitions(cache)
+    assert (info.fingerprint, info.feature_set, info.rows, info.files) == (fp, "handcrafted", 8, 4)
+    before = open_features(cache, fp, "handcrafted").to_table().sort_by("key")
+    assert cache_admin.verify(cache) == []
+    assert cache_admin.compact(cache) == 3
+    after = open_features(cache, fp, "handcrafted").to_table().sort_by("key")
+    assert after.equals(before)
+    assert cache_admin.list_partitions(cache)[0].files == 1
+    stale = cache / "fingerprint=old" / "feature_set=handcrafted"
+    stale.mkdir(parents=True)
+    assert cache_admin.gc(cache, [fp]) == ["old"]
+    assert [p.fingerprint for p in cache_admin.list_partitions(cache)] == [fp]
+
+
+def test_verify_names_corrupt_and_duplicated_files(live_server, runtime, tmp_path):
+    """A truncated file and a copied file are reported by name; the CLI exits 1."""
+    from client.cli import main
+
+    cache = tmp_path / "c"
+    with FeatureClient(live_server.http_url, chunk_rows=4) as client:
+        client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
+    part = partition_dir(cache, runtime.fingerprint.fingerprint, "handcrafted")
+    first, second = sorted(part.glob("part-*.arrow"))
+    shutil.copy(first, part / "part-copy.arrow")
+    second.write_bytes(second.read_bytes()[:100])
+    problems = {
+        (os.path.basename(p.path), p.problem.split(":")[0]) for p in cache_admin.verify(cache)
+    }
+    assert (second.name, "unreadable") in problems
+    assert any(name in (first.name, "part-copy.arrow") and "also in" in problem
+               for name, problem in problems)  # fmt: skip
+    assert main(["cache", "verify", str(cache)]) == 1
+
+
+def test_compact_journal_finishes_after_a_crash(tmp_path):
+    """A journal left by a crash after the new file landed removes the old files."""
+    import msgspec
+
+    from client.cache import JOURNAL, Journal, write_file
+
+    store = FeatureCache(tmp_path)
+    table = pa.table({"key": ["a", "b"], "essay_id": ["1", "2"]})
+    store.write("fp", "handcrafted", table.slice(0, 1))
+    store.write("fp", "handcrafted", table.slice(1, 1))
+    part = partition_dir(tmp_path, "fp", "handcrafted")
+    old = sorted(p.name for p in part.glob("part-*"))
+    write_file(part / "part-new.arrow", table, "ipc")  # the crash came right after this
+    (part / JOURNAL).write_bytes(msgspec.json.encode(Journal(new="part-new.arrow", old=old)))
+    assert store.known_keys("fp", "handcrafted") == {"a", "b"}
+    with store.locked("fp", "handcrafted"):
+        pass
+    assert sorted(p.name for p in part.glob("part-*")) == ["part-new.arrow"]
+
+
+def client_process(http_url: str, cache, essays_path, chunk_rows: int = 1) -> subprocess.Popen:
+    code = (
+        "import sys; from client.cli import main; "
+        "sys.exit(main(['extract', sys.argv[1], '--server', sys.argv[2], '--cache', sys.argv[3], "
+        "'--feature-set', 'handcrafted', '--quiet', '--chunk-rows', sys.argv[4]]))"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, str(essays_path), http_url, str(cache), str(chunk_rows)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_sigkill_mid_run_loses_nothing_and_resumes(live_server, runtime, tmp_path):
+    """A client killed while writing leaves a valid cache; the rerun fetches only the rest."""
+    essays_path = tmp_path / "essays.parquet"
+    import pyarrow.parquet as pq
+
+    pq.write_table(many_essays(40), essays_path)
+    cache = tmp_path / "c"
+    part = partition_dir(cache, runtime.fingerprint.fingerprint, "handcrafted")
+    proc = client_process(live_server.http_url, cache, essays_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(part.glob("part-*.arrow"))) < 3:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    kept = FeatureCache(cache).known_keys(runtime.fingerprint.fingerprint, "handcrafted")
+    assert 3 <= len(kept) < 40
+    assert cache_admin.verify(cache) == []
+    with FeatureClient(live_server.http_url) as client:
+        table = client.extract(essays_path, feature_set="handcrafted", cache=cache)
+        assert client.last_report.rows_fetched == 40 - len(kept)
+    assert table.num_rows == 40
+    assert open_features(cache, runtime.fingerprint.fingerprint, "handcrafted").count_rows() == 40
+    assert cache_admin.verify(cache) == []
+
+
+def test_two_processes_on_one_cache_do_not_duplicate_rows(live_server, runtime, tmp_path):
+    """Two clients filling the same cache at once end with each essay exactly once."""
+    import pyarrow.parquet as pq
+
+    essays_path = tmp_path / "essays.parquet"
+    pq.write_table(many_essays(24), essays_path)
+    cache = tmp_path / "c"
+    procs = [client_process(live_server.http_url, cache, essays_path, 3) for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()[-2000:]
+    table = open_features(cache, runtime.fingerprint.fingerprint, "handcrafted").to_table()
+    assert table.num_rows == 24
+    assert len(set(table.column("key").to_pylist())) == 24
+    assert cache_admin.verify(cache) == []
+
+
+def test_fingerprint_change_during_a_run_stops_the_client(live_server, runtime, lt_server,
+                                                          monkeypatch, tmp_path):  # fmt: skip
+    """If the Flight server now computes another fingerprint, the run stops, naming it."""
+    redeployed = Runtime.assemble(
+        Settings(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
+    )
+    monkeypatch.setattr(live_server.flight, "runtime", redeployed)
+    with (
+        FeatureClient(live_server.http_url) as client,
+        pytest.raises(FingerprintChangedError, match="fingerprint changed"),
+    ):
+        client.extract(SAMPLES, feature_set="handcrafted", cache=tmp_path / "c")
+    assert not list((tmp_path / "c").rglob("part-*"))
+
+
+class FlakyOnce:
+    """Wraps a Flight server's do_exchange to fail the first N calls with Unavailable."""
+
+    def __init__(self, server, failures: int) -> None:
+        import pyarrow.flight as fl
+
+        self.calls = 0
+        original = server.do_exchange
+
+        def flaky(context, descriptor, reader, writer):
+            self.calls += 1
+            if self.calls <= failures:
+                raise fl.FlightUnavailableError("simulated transport failure")
+            return original(context, descriptor, reader, writer)
+
+        server.do_exchange = flaky
+
+
+def test_unavailable_is_retried_with_backoff(live_server, monkeypatch, tmp_path):
+    """One Unavailable failure is retried by a new stream; persistent ones give a clear error."""
+    flaky = FlakyOnce(live_server.flight, failures=1)
+    try:
+        with FeatureClient(live_server.http_url, backoff=0.01) as client:
+            table = client.extract(SAMPLES, feature_set="handcrafted", cache=tmp_path / "c")
+            assert client.last_report.retries == 1
+        assert table.num_rows == 8 and flaky.calls == 2
+        FlakyOnce(live_server.flight, failures=10)
+        with (
+            FeatureClient(live_server.http_url, retries=2, backoff=0.01) as client,
+            pytest.raises(ServerUnavailableError, match="still failing after 2 retries.*tunnel"),
+        ):
+            client.extract(SAMPLES, feature_set="embeddings")
+    finally:
+        del live_server.flight.do_exchange  # back to the class method
