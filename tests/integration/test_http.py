@@ -85,6 +85,9 @@ def test_requests_are_logged_with_correlation_id_and_fingerprint(http, runtime):
     """One log line per request carries the correlation id and the fingerprint."""
     from structlog.testing import capture_logs
 
+    from service.logs import configure_logging
+
+    configure_logging("json")  # the server's own set-up (a CLI test may have raised the level)
     with capture_logs() as logs:
         http.get("/v1/features", headers={"x-correlation-id": "log-check"})
     lines = [line for line in logs if line.get("event") == "http.request"]
