@@ -7,6 +7,7 @@ and returns the server's rows aligned with the input order.
 from __future__ import annotations
 
 import os
+import ssl
 import time
 import uuid
 from collections import deque
@@ -101,7 +102,9 @@ class FeatureClient:
             base_url=self.server,
             timeout=httpx.Timeout(timeout, connect=5.0),
             headers=headers,
-            verify=str(tls_root_certs) if tls_root_certs else True,
+            verify=ssl.create_default_context(cafile=str(tls_root_certs))
+            if tls_root_certs
+            else True,
         )
         self.chunk_rows = chunk_rows
         self.retries = retries

@@ -45,12 +45,14 @@ class ServerProcess:
     @property
     def http_url(self) -> str:
         assert self.info is not None, "server not started"
-        return f"http://{self.info.host}:{self.info.http_port}"
+        scheme = "https" if self.info.tls else "http"
+        return f"{scheme}://{self.info.host}:{self.info.http_port}"
 
     @property
     def flight_url(self) -> str:
         assert self.info is not None, "server not started"
-        return f"grpc://{self.info.host}:{self.info.flight_port}"
+        scheme = "grpc+tls" if self.info.tls else "grpc"
+        return f"{scheme}://{self.info.host}:{self.info.flight_port}"
 
     def start(self) -> ReadyInfo:
         """Start the child and wait (bounded) until both planes listen."""

@@ -158,6 +158,8 @@ class ReadyInfo(msgspec.Struct, frozen=True, kw_only=True):
     """Actual Flight port (useful with port 0)."""
     fingerprint: str
     """The server fingerprint."""
+    tls: bool = False
+    """Both planes serve TLS (https://, grpc+tls://)."""
 
 
 # --- input rules -----------------------------------------------------------------------

@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -188,10 +190,36 @@ class CorrelationMiddlewareFactory(fl.ServerMiddlewareFactory):
         return CorrelationMiddleware(values[0][:128])
 
 
+class BearerAuthMiddlewareFactory(fl.ServerMiddlewareFactory):
+    """Refuses calls without ``authorization: Bearer <token>`` (Unauthenticated)."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+    def start_call(self, info: fl.CallInfo, headers: dict[str, list[str]]) -> None:
+        given = (headers.get("authorization") or [""])[0].encode()
+        if not hmac.compare_digest(given, self._expected):
+            raise fl.FlightUnauthenticatedError(
+                "this server requires 'authorization: Bearer <token>' (HEMMA_TOKEN)"
+            )
+
+
 def create_flight_server(runtime: Runtime, host: str, port: int) -> FeatureFlightServer:
-    """Start a Flight server on ``grpc://host:port`` (port 0 picks a free one)."""
+    """Start a Flight server on ``grpc://host:port`` (``grpc+tls`` with a certificate;
+    port 0 picks a free one), requiring the bearer token when one is configured."""
+    settings = runtime.settings
+    middleware: dict[str, fl.ServerMiddlewareFactory] = {
+        "correlation": CorrelationMiddlewareFactory()
+    }
+    if settings.auth_token:
+        middleware["auth"] = BearerAuthMiddlewareFactory(settings.auth_token)
+    options: dict[str, Any] = {}
+    scheme = "grpc"
+    if settings.tls_cert_file and settings.tls_key_file:
+        scheme = "grpc+tls"
+        options["tls_certificates"] = [
+            (Path(settings.tls_cert_file).read_bytes(), Path(settings.tls_key_file).read_bytes())
+        ]
     return FeatureFlightServer(
-        runtime,
-        f"grpc://{host}:{port}",
-        middleware={"correlation": CorrelationMiddlewareFactory()},
+        runtime, f"{scheme}://{host}:{port}", middleware=middleware, **options
     )

@@ -7,6 +7,7 @@ and OpenAPI (``/schema``). Every response carries ``x-correlation-id``; non-2xx 
 
 from __future__ import annotations
 
+import hmac
 import time
 import uuid
 from typing import Any
@@ -77,7 +78,10 @@ class HemmaApp(Litestar):
             await send(message)
 
         try:
-            await super().__call__(scope, receive, send_with_id)
+            if self._authorized(scope):
+                await super().__call__(scope, receive, send_with_id)
+            else:
+                await _send_unauthorized(send_with_id, correlation_id)
         finally:
             elapsed = time.perf_counter() - started
             path = scope["path"]
@@ -95,6 +99,36 @@ class HemmaApp(Litestar):
                 correlation_id=correlation_id,
                 fingerprint=runtime.fingerprint.fingerprint,
             )
+
+    def _authorized(self, scope: Scope) -> bool:
+        """With a token configured, every route but /healthz needs ``Bearer <token>``."""
+        token = self.state.runtime.settings.auth_token
+        if token is None or scope["path"] == "/healthz":
+            return True
+        given = dict(scope.get("headers") or []).get(b"authorization", b"")
+        return hmac.compare_digest(given, f"Bearer {token}".encode())
+
+
+async def _send_unauthorized(send: Send, correlation_id: str) -> None:
+    body = msgspec.json.encode(
+        ErrorBody(
+            error="unauthorized",
+            detail="this server requires 'Authorization: Bearer <token>' (HEMMA_TOKEN)",
+            correlation_id=correlation_id,
+        )
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b"Bearer"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _correlation_id(request: Request[Any, Any, Any]) -> str:

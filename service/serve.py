@@ -9,6 +9,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import structlog
@@ -41,6 +42,21 @@ def _quiet_exit_server() -> type:
     return _Server
 
 
+def uvicorn_config(app: Any, settings: Settings) -> Any:
+    """uvicorn settings for the control plane (TLS when a certificate is configured)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
+    )
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -67,7 +83,6 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
     # Nothing is ever fetched from a model hub at run time.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import uvicorn
 
     from flight.server import create_flight_server
     from service.app import create_app
@@ -78,17 +93,14 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
     sock = bind_socket(settings.host, settings.http_port)
     http_port = sock.getsockname()[1]
     app = create_app(runtime, flight_port=flight_server.port)
-    server = _quiet_exit_server()(
-        uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5
-        )
-    )
+    server = _quiet_exit_server()(uvicorn_config(app, settings))
     info = ReadyInfo(
         pid=os.getpid(),
         host=settings.host,
         http_port=http_port,
         flight_port=flight_server.port,
         fingerprint=runtime.fingerprint.fingerprint,
+        tls=settings.tls,
     )
     log.info("serve.started", **msgspec.to_builtins(info))
     if ready_file is not None:

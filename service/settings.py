@@ -71,6 +71,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Maximum essays in one request (one Flight exchange)."""
     max_text_chars: int = 50_000
     """Maximum characters in one essay text."""
+    auth_token: str | None = None
+    """Bearer token both planes require (``/healthz`` stays open); unset: no auth."""
+    tls_cert_file: str | None = None
+    """PEM certificate: serve https:// and grpc+tls:// (needs ``tls_key_file``)."""
+    tls_key_file: str | None = None
+    """PEM private key of ``tls_cert_file``."""
     log_format: Literal["auto", "json", "console"] = "auto"
     """Log rendering: JSON off a TTY, coloured console on one."""
 
@@ -102,6 +108,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         _check_range("max_text_chars", self.max_text_chars, 1, 10_000_000)
         if not self.host:
             raise SettingsError(_name("host"), self.host, "a non-empty interface address")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise SettingsError(
+                _name("tls_key_file" if self.tls_key_file is None else "tls_cert_file"),
+                None,
+                "both HEMMA_TLS_CERT_FILE and HEMMA_TLS_KEY_FILE, or neither",
+            )
+        for field in ("tls_cert_file", "tls_key_file"):
+            path = getattr(self, field)
+            if path is not None and not os.path.isfile(path):
+                raise SettingsError(_name(field), path, "an existing PEM file")
+        if self.auth_token is not None and len(self.auth_token) < 16:
+            raise SettingsError(_name("auth_token"), "***", "a token of at least 16 characters")
         if self.languagetool_url is not None and not self.languagetool_url.startswith(
             ("http://", "https://")
         ):
@@ -109,9 +127,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 _name("languagetool_url"), self.languagetool_url, "an http:// or https:// URL"
             )
 
+    @property
+    def tls(self) -> bool:
+        """Both planes serve TLS."""
+        return self.tls_cert_file is not None
+
     def public_view(self) -> dict[str, Any]:
         """Settings as shown on ``/v1/config``: userinfo in URLs is redacted."""
         view = msgspec.to_builtins(self)
+        if self.auth_token:
+            view["auth_token"] = "***"
         if self.languagetool_url:
             view["languagetool_url"] = _redact_url(self.languagetool_url)
         return view

@@ -12,7 +12,7 @@ import uvicorn
 from flight.server import FeatureFlightServer, create_flight_server
 from service.app import create_app
 from service.runtime import Runtime
-from service.serve import bind_socket
+from service.serve import bind_socket, uvicorn_config
 
 
 class LiveServer:
@@ -24,9 +24,7 @@ class LiveServer:
         sock = bind_socket("127.0.0.1", 0)
         self.http_port = sock.getsockname()[1]
         app = create_app(runtime, flight_port=self.flight.port)
-        self._uvicorn = uvicorn.Server(
-            uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-        )
+        self._uvicorn = uvicorn.Server(uvicorn_config(app, runtime.settings))
         self._thread = threading.Thread(
             target=self._uvicorn.run, kwargs={"sockets": [sock]}, daemon=True
         )
@@ -39,11 +37,13 @@ class LiveServer:
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "https" if self.runtime.settings.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
 
     @property
     def flight_url(self) -> str:
-        return f"grpc://127.0.0.1:{self.flight.port}"
+        scheme = "grpc+tls" if self.runtime.settings.tls else "grpc"
+        return f"{scheme}://127.0.0.1:{self.flight.port}"
 
     def close(self) -> None:
         self._uvicorn.should_exit = True
