@@ -1,0 +1,40 @@
+"""Zero local compute: the base (client) install alone extracts against a running server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO, SAMPLES
+
+HEAVY = ("torch", "transformers", "spacy", "textdescriptives", "litestar", "uvicorn")
+
+
+def test_base_install_runs_a_full_extract_without_heavy_libraries(live_server, tmp_path):
+    """A fresh venv with `pip install .` only: extract works, torch/spaCy/transformers absent."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "-c", str(REPO / "constraints.txt"),
+         str(REPO)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-3000:]
+    listed = subprocess.run(
+        [str(venv / "bin" / "pip"), "list", "--format", "json"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    names = {row["name"].lower() for row in json.loads(listed.stdout)}
+    assert "hemma-features" in names and "pyarrow" in names
+    assert not names & set(HEAVY), names & set(HEAVY)
+    report = tmp_path / "report.json"
+    run = subprocess.run(
+        [str(venv / "bin" / "hemma-features"), "extract", str(SAMPLES), "--server",
+         live_server.http_url, "--cache", str(tmp_path / "cache"), "--feature-set", "combined",
+         "--quiet", "--report", str(report)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary = json.loads(report.read_text())
+    assert summary["rows_requested"] == 8 and summary["rows_fetched"] == 8
