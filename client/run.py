@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import msgspec
 
@@ -16,10 +17,10 @@ from client.report import ExtractReport
 class ProgressBar:
     """tqdm bar on a terminal: rows done of total, essays/s, cache hits."""
 
-    def __init__(self) -> None:
+    def __init__(self, file: TextIO | None = None) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(unit="essay", desc="extract", file=sys.stderr)
+        self._bar = tqdm(unit="essay", desc="extract", file=file or sys.stderr)
         self._hits = 0
 
     def update(self, rows: int, hits: int, total: int) -> None:

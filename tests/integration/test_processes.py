@@ -165,3 +165,28 @@ def test_extract_reports_unreachable_server(tmp_path, capsys):
 def test_repo_ships_sample_essays():
     """The demo's sample essays are in the repository."""
     assert Path(SAMPLES).is_file()
+
+
+def test_progress_bar_on_a_terminal_only(live_server, tmp_path):
+    """Off a TTY nothing but the summary; the bar shows rows/total and cache hits."""
+    import io
+
+    from client.run import ProgressBar
+
+    command = [sys.executable, "-m", "client.cli", "extract", str(SAMPLES), "--server",
+               live_server.http_url, "--cache", str(tmp_path / "c"), "--feature-set",
+               "handcrafted"]  # fmt: skip
+    piped = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0
+    assert piped.stderr == "" and "rows: 8" in piped.stdout
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    bar = ProgressBar(file=screen)
+    bar.update(5, 5, 8)
+    bar.update(3, 0, 8)
+    bar.close()
+    assert "8/8" in screen.getvalue() and "cache_hits=5" in screen.getvalue()
