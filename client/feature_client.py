@@ -272,6 +272,54 @@ class FeatureClient:
                 stats.retries += 1
                 time.sleep(delay)
 
+    def upload(self, name: str, data: Any, columns: Columns | None = None) -> dict[str, Any]:
+        """Upload essays as a named dataset on the server (``do_put``); returns its entry."""
+        essays = read_table(data, columns or Columns())
+        location = self.flight_location()
+        try:
+            with self._connect(location) as flight_client:
+                descriptor = fl.FlightDescriptor.for_path(name)
+                writer, metadata = flight_client.do_put(
+                    descriptor, essays.schema, self._call_options()
+                )
+                with writer:
+                    for batch in essays.to_batches(max_chunksize=self.chunk_rows):
+                        writer.write_batch(batch)
+                    writer.done_writing()
+                    answer = metadata.read()
+        except (FlightInvalidArgumentError, fl.FlightServerError) as exc:
+            raise ServerRejectedError(_message(exc)) from exc
+        except fl.FlightError as exc:
+            raise ServerUnavailableError(location, _message(exc)) from exc
+        return msgspec.json.decode(answer.to_pybytes()) if answer is not None else {}
+
+    def read_dataset(self, name: str, feature_set: FeatureSet, *, parallel: int = 4) -> pa.Table:
+        """Features of an uploaded dataset: ``get_flight_info`` then every endpoint read in
+        parallel (each from the server its endpoint names), concatenated in shard order."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        location = self.flight_location()
+        try:
+            with self._connect(location) as flight_client:
+                info = flight_client.get_flight_info(
+                    fl.FlightDescriptor.for_path(name, feature_set), self._call_options()
+                )
+        except (FlightInvalidArgumentError, KeyError) as exc:
+            raise ServerRejectedError(_message(exc)) from exc
+        except fl.FlightError as exc:
+            raise ServerUnavailableError(location, _message(exc)) from exc
+
+        def read(endpoint: fl.FlightEndpoint) -> pa.Table:
+            where = endpoint.locations[0].uri.decode() if endpoint.locations else location
+            with self._connect(where) as flight_client:
+                return flight_client.do_get(endpoint.ticket, self._call_options()).read_all()
+
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            shards = list(pool.map(read, info.endpoints))
+        if not shards:
+            return info.schema.empty_table()
+        return pa.concat_tables(shards)
+
     def extract(
         self,
         data: Any,

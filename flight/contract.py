@@ -82,6 +82,55 @@ Command = ExtractCommand
 _COMMAND_DECODER = msgspec.json.Decoder(Command)
 
 
+class ShardTicket(
+    msgspec.Struct,
+    tag="shard.v1",
+    tag_field="type",
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+):
+    """``do_get`` ticket: everything any replica with the same store needs to serve it."""
+
+    dataset: str
+    """Content hash (sha256) of the uploaded dataset."""
+    name: str
+    """Dataset name at the time of get_flight_info (for messages and logs)."""
+    start: int
+    """First row of the shard."""
+    stop: int
+    """One past the last row of the shard."""
+    feature_set: FeatureSet
+    """Columns to serve."""
+    fingerprint: str
+    """Fingerprint of ``feature_set`` the ticket was issued for; another one is refused."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start <= self.stop:
+            raise ValueError(
+                f"shard bounds must satisfy 0 <= start <= stop, given: {self.start}, {self.stop}"
+            )
+
+
+_TICKET_DECODER = msgspec.json.Decoder(ShardTicket)
+
+
+def encode_ticket(ticket: ShardTicket) -> bytes:
+    """Ticket bytes for a ``FlightEndpoint``."""
+    return msgspec.json.encode(ticket)
+
+
+def decode_ticket(raw: bytes) -> ShardTicket:
+    """Decode a ticket, naming what was wrong."""
+    try:
+        return _TICKET_DECODER.decode(raw)
+    except (msgspec.DecodeError, ValueError) as exc:
+        raise CommandError(
+            f"invalid ticket ({exc}); tickets come from get_flight_info and look like "
+            '{"type": "shard.v1", "dataset": "<sha256>", "start": 0, "stop": 512, ...}'
+        ) from exc
+
+
 class CommandError(ValueError):
     """A Flight command descriptor could not be decoded."""
 
@@ -129,9 +178,15 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     """Request limits the server enforces."""
 
     max_items: int
-    """Most essays in one request."""
+    """Most essays in one request (an exchange or an uploaded dataset)."""
     max_text_chars: int
     """Most characters in one essay text."""
+    max_streams: int = 8
+    """Most Flight streams served at once."""
+    shard_rows: int = 512
+    """Rows per ``get_flight_info`` endpoint."""
+    batch_rows: int = 128
+    """Rows per record batch the server sends on ``do_get``."""
 
 
 class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,16 +1,25 @@
-"""The data plane: an Arrow Flight server over the shared runtime.
+"""The data plane: a stateless, streaming Arrow Flight service over the shared runtime.
 
-``do_exchange`` with an ``extract.v1`` command: the client streams batches of
-``essay_id, text, prompt``; the server answers each input batch with one feature batch
-(same rows, same order) as soon as it is computed, so nothing is held whole in memory.
+- ``do_exchange`` (``extract.v1`` command): essays stream in, one feature batch goes out
+  per input batch as soon as it is computed.
+- ``do_put`` (path ``[name]``): upload a named dataset of essays (validated, stored by
+  content hash).
+- ``list_flights`` / ``get_flight_info`` (path ``[name, feature_set]``): the real schema,
+  row count and one endpoint per shard, spread over this server and its peers.
+- ``do_get`` (a ``shard.v1`` ticket): streams a shard, serving stored rows and computing the
+  rest batch by batch; stops within one batch when the client cancels.
+- ``do_action``: ``health``, ``fingerprint``, ``catalogue``.
+
+Errors: invalid input or a limit -> InvalidArgument (``pyarrow.ArrowInvalid``); unknown dataset
+-> NotFound (``KeyError``); a dependency down or the stream limit -> Unavailable.
 """
 
 from __future__ import annotations
 
-import hmac
+import contextlib
 import threading
 import time
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +29,25 @@ import pyarrow.flight as fl
 import structlog
 
 from flight.contract import (
+    FEATURE_SETS,
     FINGERPRINT_MISMATCH,
     CommandError,
     ExtractCommand,
     InputRuleError,
-    check_input_batch,
+    ShardTicket,
     check_input_schema,
     decode_command,
+    decode_ticket,
+    encode_ticket,
 )
-from flight.errors import FlightInvalidArgumentError
+from flight.datasets import DatasetEntry, DatasetNotFoundError
+from flight.errors import FlightInvalidArgumentError, FlightNotFoundError
+from flight.middleware import (
+    BearerAuthMiddlewareFactory,
+    CorrelationMiddlewareFactory,
+    correlation_id_of,
+)
+from flight.serving import FeatureService
 from service.errors import DependencyError, InputError
 from service.runtime import Runtime
 
@@ -36,9 +55,22 @@ log = structlog.get_logger(__name__)
 
 _ACTIONS = {
     "health": "Liveness: {'status': 'ok'} while the server runs.",
-    "fingerprint": "The fingerprint, its components and schema_version (JSON).",
+    "fingerprint": "The fingerprint, its components, schema_version and per-set fingerprints.",
     "catalogue": "The handcrafted feature catalogue (JSON list).",
 }
+
+
+@contextlib.contextmanager
+def flight_errors() -> Iterator[None]:
+    """Translate our errors into the Flight status a client can act on."""
+    try:
+        yield
+    except (InputRuleError, InputError, CommandError) as exc:
+        raise FlightInvalidArgumentError(str(exc)) from exc
+    except DatasetNotFoundError as exc:
+        raise FlightNotFoundError(exc.args[0]) from exc
+    except DependencyError as exc:
+        raise fl.FlightUnavailableError(str(exc)) from exc
 
 
 class FeatureFlightServer(fl.FlightServerBase):
@@ -46,9 +78,79 @@ class FeatureFlightServer(fl.FlightServerBase):
 
     def __init__(self, runtime: Runtime, location: str, **kwargs: Any) -> None:
         super().__init__(location, **kwargs)
-        self.runtime = runtime
-        # Set on shutdown: running exchanges stop at the next batch instead of finishing.
+        self.service = FeatureService(runtime)
+        scheme = location.split("://", 1)[0]
+        host = location.split("://", 1)[1].rsplit(":", 1)[0]
+        self.location = runtime.settings.advertise_flight or f"{scheme}://{host}:{self.port}"
+        # Set on shutdown: running streams stop at the next batch instead of finishing.
         self.stopping = threading.Event()
+        self._streams = threading.BoundedSemaphore(runtime.settings.max_streams)
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.service.runtime
+
+    @runtime.setter
+    def runtime(self, runtime: Runtime) -> None:
+        self.service.runtime = runtime
+
+    @contextlib.contextmanager
+    def _stream(self, verb: str, context: fl.ServerCallContext, **fields: Any) -> Iterator[dict]:
+        """Stream slot (bounded), metrics and one log line per stream."""
+        limit = self.runtime.settings.max_streams
+        if not self._streams.acquire(blocking=False):
+            raise fl.FlightUnavailableError(
+                f"the server is already serving its limit of {limit} streams (max_streams); "
+                "retry shortly"
+            )
+        metrics = self.runtime.metrics
+        metrics.flight_streams.inc()
+        state: dict[str, Any] = {"rows": 0, "outcome": "ok"}
+        started = time.perf_counter()
+        try:
+            with flight_errors():
+                yield state
+        except FlightInvalidArgumentError:
+            state["outcome"] = "invalid"
+            raise
+        except FlightNotFoundError:
+            state["outcome"] = "not_found"
+            raise
+        except fl.FlightUnavailableError:
+            state["outcome"] = "unavailable"
+            raise
+        except BaseException:
+            state["outcome"] = "error"
+            raise
+        finally:
+            self._streams.release()
+            metrics.flight_streams.dec()
+            if "feature_set" in fields:
+                metrics.extract_requests.labels(fields["feature_set"], state["outcome"]).inc()
+            log.info(
+                f"flight.{verb}",
+                correlation_id=correlation_id_of(context),
+                fingerprint=self.runtime.fingerprint.fingerprint,
+                outcome=state["outcome"],
+                rows=state["rows"],
+                seconds=round(time.perf_counter() - started, 3),
+                **fields,
+            )
+
+    def _check_running(self) -> None:
+        if self.stopping.is_set():
+            raise fl.FlightUnavailableError(
+                "the feature server is shutting down; retry against the new instance"
+            )
+
+    def _check_fingerprint(self, feature_set: str, expected: str | None) -> None:
+        current = self.runtime.fingerprint.for_set(feature_set)
+        if expected is not None and expected != current:
+            raise InputError(
+                f"{FINGERPRINT_MISMATCH}: the request expects {expected}, this server computes "
+                f"{current} for {feature_set}; refetch the fingerprint (or flight info) and "
+                "start a new run"
+            )
 
     # -- exchange -------------------------------------------------------------------
     def do_exchange(
@@ -59,41 +161,8 @@ class FeatureFlightServer(fl.FlightServerBase):
         writer: fl.MetadataRecordBatchWriter,
     ) -> None:
         command = self._command(descriptor)
-        feature_set = command.feature_set
-        correlation_id = _correlation_id(context)
-        bound = log.bind(
-            correlation_id=correlation_id,
-            fingerprint=self.runtime.fingerprint.fingerprint,
-            feature_set=feature_set,
-        )
-        metrics = self.runtime.metrics
-        started = time.perf_counter()
-        rows = 0
-        outcome = "ok"
-        metrics.flight_streams.inc()
-        try:
-            rows = self._exchange(context, command, reader, writer)
-        except fl.FlightError:
-            outcome = "error"
-            raise
-        except InputRuleError as exc:
-            outcome = "invalid"
-            raise FlightInvalidArgumentError(str(exc)) from exc
-        except InputError as exc:
-            outcome = "invalid"
-            raise FlightInvalidArgumentError(str(exc)) from exc
-        except DependencyError as exc:
-            outcome = "unavailable"
-            raise fl.FlightUnavailableError(str(exc)) from exc
-        finally:
-            metrics.flight_streams.dec()
-            metrics.extract_requests.labels(feature_set, outcome).inc()
-            bound.info(
-                "flight.exchange",
-                outcome=outcome,
-                rows=rows,
-                seconds=round(time.perf_counter() - started, 3),
-            )
+        with self._stream("exchange", context, feature_set=command.feature_set) as state:
+            self._exchange(context, command, reader, writer, state)
 
     def _exchange(
         self,
@@ -101,38 +170,28 @@ class FeatureFlightServer(fl.FlightServerBase):
         command: ExtractCommand,
         reader: fl.MetadataRecordBatchReader,
         writer: fl.MetadataRecordBatchWriter,
-    ) -> int:
-        settings = self.runtime.settings
-        expected = command.fingerprint
-        current = self.runtime.fingerprint.for_set(command.feature_set)
-        if expected is not None and expected != current:
-            raise InputError(
-                f"{FINGERPRINT_MISMATCH}: the request expects {expected}, this server computes "
-                f"{current}; refetch /v1/fingerprint and start a new run"
-            )
+        state: dict[str, Any],
+    ) -> None:
+        max_items = self.runtime.settings.max_items
+        self._check_fingerprint(command.feature_set, command.fingerprint)
         check_input_schema(reader.schema)
         writer.begin(self.runtime.schema(command.feature_set))
-        rows = 0
         for chunk in reader:
             if context.is_cancelled():
-                log.info("flight.cancelled", rows=rows)
-                break
-            if self.stopping.is_set():
-                raise fl.FlightUnavailableError(
-                    "the feature server is shutting down; retry against the new instance"
-                )
+                state["outcome"] = "cancelled"
+                return
+            self._check_running()
             batch = chunk.data
             if batch is None or batch.num_rows == 0:
                 continue
-            if rows + batch.num_rows > settings.max_items:
+            if state["rows"] + batch.num_rows > max_items:
                 raise InputError(
-                    f"row {settings.max_items}: request has more than the limit of "
-                    f"{settings.max_items} rows (max_items); split it into several requests"
+                    f"row {max_items}: request has more than the limit of {max_items} rows "
+                    "(max_items); split it into several requests"
                 )
-            check_input_batch(batch, max_text_chars=settings.max_text_chars, first_row=rows)
-            writer.write_batch(self.runtime.extract(batch, command.feature_set))
-            rows += batch.num_rows
-        return rows
+            out = self.service.features(batch, command.feature_set, state["rows"])
+            writer.write_batch(out)
+            state["rows"] += batch.num_rows
 
     @staticmethod
     def _command(descriptor: fl.FlightDescriptor) -> ExtractCommand:
@@ -141,10 +200,120 @@ class FeatureFlightServer(fl.FlightServerBase):
                 "do_exchange needs a command descriptor (FlightDescriptor.for_command) "
                 'such as {"type": "extract.v1", "feature_set": "combined"}'
             )
-        try:
+        with flight_errors():
             return decode_command(descriptor.command)
-        except CommandError as exc:
-            raise FlightInvalidArgumentError(str(exc)) from exc
+
+    # -- datasets -------------------------------------------------------------------
+    def _datasets(self) -> Any:
+        if self.service.datasets is None:
+            raise FlightInvalidArgumentError(
+                "this server keeps no datasets: start it with HEMMA_STORE_DIR set"
+            )
+        return self.service.datasets
+
+    def do_put(
+        self,
+        context: fl.ServerCallContext,
+        descriptor: fl.FlightDescriptor,
+        reader: fl.MetadataRecordBatchReader,
+        writer: fl.FlightMetadataWriter,
+    ) -> None:
+        name = _path(descriptor, 1, "do_put needs a path descriptor [name]")[0]
+        datasets = self._datasets()
+        settings = self.runtime.settings
+        with self._stream("put", context, dataset=name) as state:
+            check_input_schema(reader.schema)
+            batches = []
+            for chunk in reader:
+                self._check_running()
+                if chunk.data is not None and chunk.data.num_rows:
+                    state["rows"] += chunk.data.num_rows
+                    if state["rows"] > settings.max_items:
+                        raise InputRuleError(
+                            settings.max_items,
+                            None,
+                            f"dataset has more than the limit of {settings.max_items} rows "
+                            "(max_items)",
+                        )
+                    batches.append(chunk.data)
+            entry = datasets.put(
+                name,
+                batches,
+                max_text_chars=settings.max_text_chars,
+                max_items=settings.max_items,
+            )
+            writer.write(pa.py_buffer(msgspec.json.encode(entry)))
+
+    def list_flights(
+        self, context: fl.ServerCallContext, criteria: bytes
+    ) -> Iterator[fl.FlightInfo]:
+        if self.service.datasets is None:
+            return
+        for entry in self.service.datasets.entries():
+            for feature_set in FEATURE_SETS:
+                yield self._flight_info(entry, feature_set)
+
+    def get_flight_info(
+        self, context: fl.ServerCallContext, descriptor: fl.FlightDescriptor
+    ) -> fl.FlightInfo:
+        name, feature_set = _path(
+            descriptor, 2, "get_flight_info needs a path descriptor [name, feature_set]"
+        )
+        if feature_set not in FEATURE_SETS:
+            raise FlightInvalidArgumentError(
+                f"unknown feature set {feature_set!r}; use one of {', '.join(FEATURE_SETS)}"
+            )
+        with flight_errors():
+            entry = self._datasets().entry(name)
+        return self._flight_info(entry, feature_set)
+
+    def _flight_info(self, entry: DatasetEntry, feature_set: Any) -> fl.FlightInfo:
+        settings = self.runtime.settings
+        locations = [self.location, *settings.peer_locations]
+        fingerprint = self.runtime.fingerprint.for_set(feature_set)
+        endpoints = []
+        for shard, start in enumerate(range(0, entry.rows, settings.shard_rows)):
+            ticket = ShardTicket(
+                dataset=entry.sha256,
+                name=entry.name,
+                start=start,
+                stop=min(start + settings.shard_rows, entry.rows),
+                feature_set=feature_set,
+                fingerprint=fingerprint,
+            )
+            where = locations[shard % len(locations)]
+            endpoints.append(fl.FlightEndpoint(encode_ticket(ticket), [where]))
+        return fl.FlightInfo(
+            self.runtime.schema(feature_set),
+            fl.FlightDescriptor.for_path(entry.name, feature_set),
+            endpoints,
+            entry.rows,
+            -1,
+        )
+
+    def do_get(self, context: fl.ServerCallContext, ticket: fl.Ticket) -> fl.FlightDataStream:
+        with flight_errors():
+            shard = decode_ticket(ticket.ticket)
+            self._check_fingerprint(shard.feature_set, shard.fingerprint)
+            rows = self._datasets().read(shard.dataset, shard.start, shard.stop)
+        schema = self.runtime.schema(shard.feature_set)
+        return fl.GeneratorStream(schema, self._shard_batches(context, shard, rows))
+
+    def _shard_batches(
+        self, context: fl.ServerCallContext, shard: ShardTicket, rows: pa.Table
+    ) -> Iterator[pa.RecordBatch]:
+        fields = {"feature_set": shard.feature_set, "dataset": shard.name, "start": shard.start}
+        with self._stream("get", context, **fields) as state:
+            step = self.runtime.settings.batch_rows
+            for offset in range(0, rows.num_rows, step):
+                if context.is_cancelled():
+                    state["outcome"] = "cancelled"
+                    log.info("flight.cancelled", rows=state["rows"], dataset=shard.name)
+                    return
+                self._check_running()
+                batch = rows.slice(offset, step).combine_chunks().to_batches()[0]
+                yield self.service.features(batch, shard.feature_set, shard.start + offset)
+                state["rows"] += batch.num_rows
 
     # -- actions ----------------------------------------------------------------------
     def list_actions(self, context: fl.ServerCallContext) -> list[tuple[str, str]]:
@@ -165,43 +334,10 @@ class FeatureFlightServer(fl.FlightServerBase):
         return [fl.Result(pa.py_buffer(body))]
 
 
-def _correlation_id(context: fl.ServerCallContext) -> str:
-    headers = context.get_middleware("correlation")
-    if headers is not None:
-        return headers.correlation_id
-    return uuid.uuid4().hex
-
-
-class CorrelationMiddleware(fl.ServerMiddleware):
-    """Carries the caller's ``x-correlation-id`` (or a new one) and echoes it back."""
-
-    def __init__(self, correlation_id: str) -> None:
-        self.correlation_id = correlation_id
-
-    def sending_headers(self) -> dict[str, str]:
-        return {"x-correlation-id": self.correlation_id}
-
-
-class CorrelationMiddlewareFactory(fl.ServerMiddlewareFactory):
-    """Creates one ``CorrelationMiddleware`` per call."""
-
-    def start_call(self, info: fl.CallInfo, headers: dict[str, list[str]]) -> CorrelationMiddleware:
-        values = headers.get("x-correlation-id") or [uuid.uuid4().hex]
-        return CorrelationMiddleware(values[0][:128])
-
-
-class BearerAuthMiddlewareFactory(fl.ServerMiddlewareFactory):
-    """Refuses calls without ``authorization: Bearer <token>`` (Unauthenticated)."""
-
-    def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
-
-    def start_call(self, info: fl.CallInfo, headers: dict[str, list[str]]) -> None:
-        given = (headers.get("authorization") or [""])[0].encode()
-        if not hmac.compare_digest(given, self._expected):
-            raise fl.FlightUnauthenticatedError(
-                "this server requires 'authorization: Bearer <token>' (HEMMA_TOKEN)"
-            )
+def _path(descriptor: fl.FlightDescriptor, parts: int, message: str) -> list[str]:
+    if descriptor.descriptor_type != fl.DescriptorType.PATH or len(descriptor.path) != parts:
+        raise FlightInvalidArgumentError(message)
+    return [p.decode() if isinstance(p, bytes) else str(p) for p in descriptor.path]
 
 
 def create_flight_server(runtime: Runtime, host: str, port: int) -> FeatureFlightServer:

@@ -184,7 +184,13 @@ async def config(state: State) -> ServerConfig:
     return ServerConfig(
         settings=settings.public_view(),
         flight_port=state.flight_port,
-        limits=Limits(max_items=settings.max_items, max_text_chars=settings.max_text_chars),
+        limits=Limits(
+            max_items=settings.max_items,
+            max_text_chars=settings.max_text_chars,
+            max_streams=settings.max_streams,
+            shard_rows=settings.shard_rows,
+            batch_rows=settings.batch_rows,
+        ),
     )
 
 

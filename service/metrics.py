@@ -27,6 +27,12 @@ class Metrics:
             ["feature_set"],
             registry=self.registry,
         )
+        self.store_hits = Counter(
+            "hemma_store_hits",
+            "Distinct essays served from the server-side feature store, by feature set.",
+            ["feature_set"],
+            registry=self.registry,
+        )
         self.extract_batch_seconds = Histogram(
             "hemma_extract_batch_duration_seconds",
             "Time to compute one feature batch, by feature set.",

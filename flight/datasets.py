@@ -1,0 +1,135 @@
+"""Named essay datasets uploaded with ``do_put``: content-addressed Arrow IPC files on disk.
+
+``ROOT/datasets/<sha256>.arrow`` holds ``essay_id, text, prompt`` exactly as uploaded (after
+validation); ``ROOT/datasets/names/<name>.json`` maps a name to its content hash, so a ticket
+that names a hash keeps meaning the same rows even when the name is re-uploaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+
+from client.cache import write_bytes_atomically, write_file
+from flight.contract import ID_COLUMN, INPUT_SCHEMA, InputRuleError, check_input_batch
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class DatasetEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """A named dataset: its content hash and row count."""
+
+    name: str
+    """Name given with ``do_put``."""
+    sha256: str
+    """Content hash of the stored Arrow IPC file."""
+    rows: int
+    """Number of essays."""
+
+
+class DatasetNotFoundError(KeyError):
+    """No dataset with that name or hash."""
+
+
+def check_name(name: str) -> str:
+    """Dataset names: 1-128 of letters, digits, '.', '_', '-', not starting with a symbol."""
+    if not _NAME.match(name):
+        raise InputRuleError(
+            None,
+            None,
+            f"dataset name {name!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+        )
+    return name
+
+
+class DatasetStore:
+    """Datasets under ``ROOT/datasets``."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root) / "datasets"
+        self.names = self.root / "names"
+
+    def put(
+        self, name: str, batches: list[pa.RecordBatch], *, max_text_chars: int, max_items: int
+    ) -> DatasetEntry:
+        """Validate and store an upload; an existing name now points at the new content."""
+        check_name(name)
+        rows = 0
+        checked = []
+        for batch in batches:
+            if rows + batch.num_rows > max_items:
+                raise InputRuleError(
+                    max_items,
+                    None,
+                    f"dataset has more than the limit of {max_items} rows (max_items)",
+                )
+            batch = batch.select(INPUT_SCHEMA.names)
+            check_input_batch(batch, max_text_chars=max_text_chars, first_row=rows)
+            checked.append(batch)
+            rows += batch.num_rows
+        if rows == 0:
+            raise InputRuleError(None, None, "dataset is empty; upload at least one essay")
+        table = pa.Table.from_batches(checked).cast(INPUT_SCHEMA)
+        _reject_duplicate_ids(table)
+        sink = pa.BufferOutputStream()
+        with ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        digest = hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+        self.names.mkdir(parents=True, exist_ok=True)
+        path = self.root / f"{digest}.arrow"
+        if not path.is_file():
+            write_file(path, table, "ipc")
+        entry = DatasetEntry(name=name, sha256=digest, rows=rows)
+        write_bytes_atomically(self.names / f"{name}.json", msgspec.json.encode(entry))
+        return entry
+
+    def entry(self, name: str) -> DatasetEntry:
+        """The dataset a name points at."""
+        path = self.names / f"{name}.json"
+        if not _NAME.match(name) or not path.is_file():
+            raise DatasetNotFoundError(
+                f"no dataset named {name!r}; upload it with do_put([{name!r}]) or list_flights"
+            )
+        return msgspec.json.decode(path.read_bytes(), type=DatasetEntry)
+
+    def entries(self) -> list[DatasetEntry]:
+        """Every named dataset, by name."""
+        if not self.names.is_dir():
+            return []
+        return [
+            msgspec.json.decode(p.read_bytes(), type=DatasetEntry)
+            for p in sorted(self.names.glob("*.json"))
+        ]
+
+    def read(self, sha256: str, start: int, stop: int) -> pa.Table:
+        """Rows [start, stop) of a dataset by content hash (memory-mapped)."""
+        path = self.root / f"{sha256}.arrow"
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256) or not path.is_file():
+            raise DatasetNotFoundError(f"no dataset with content hash {sha256!r} on this server")
+        with pa.memory_map(str(path)) as source:
+            table = ipc.open_file(source).read_all()
+        if not 0 <= start <= stop <= table.num_rows:
+            raise InputRuleError(
+                None,
+                None,
+                f"shard [{start}, {stop}) is outside the dataset's {table.num_rows} rows",
+            )
+        return table.slice(start, stop - start)
+
+
+def _reject_duplicate_ids(table: pa.Table) -> None:
+    ids = table.column(ID_COLUMN)
+    if pc.count_distinct(ids).as_py() == table.num_rows:
+        return
+    seen: set[str] = set()
+    for row, essay_id in enumerate(ids.to_pylist()):
+        if essay_id in seen:
+            raise InputRuleError(row, essay_id, "duplicate essay_id in the dataset")
+        seen.add(essay_id)

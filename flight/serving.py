@@ -1,0 +1,72 @@
+"""One step shared by every Flight verb: an input batch -> its feature batch.
+
+Validates the rows, serves what the feature store already holds, computes the rest with
+the runtime, stores it, and returns the rows in input order. Knows nothing of gRPC.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from flight.contract import (
+    ID_COLUMN,
+    KEY_COLUMN,
+    PROMPT_COLUMN,
+    TEXT_COLUMN,
+    FeatureSet,
+    check_input_batch,
+    content_keys,
+)
+from flight.datasets import DatasetStore
+from flight.store import FeatureStore, merge_in_order
+from service.runtime import Runtime
+
+
+class FeatureService:
+    """The runtime plus, when ``store_dir`` is set, the feature store and datasets."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        settings = runtime.settings
+        self.store = (
+            FeatureStore(settings.store_dir, settings.store_max_bytes)
+            if settings.store_dir
+            else None
+        )
+        self.datasets = DatasetStore(settings.store_dir) if settings.store_dir else None
+
+    def features(
+        self, batch: pa.RecordBatch, feature_set: FeatureSet, first_row: int
+    ) -> pa.RecordBatch:
+        """Validated, store-backed features for one input batch (same rows, same order)."""
+        runtime = self.runtime
+        check_input_batch(
+            batch, max_text_chars=runtime.settings.max_text_chars, first_row=first_row
+        )
+        if self.store is None:
+            return runtime.extract(batch, feature_set)
+        fingerprint = runtime.fingerprint.for_set(feature_set)
+        keys = content_keys(
+            batch.column(TEXT_COLUMN).to_pylist(), batch.column(PROMPT_COLUMN).to_pylist()
+        )
+        stored = self.store.lookup(fingerprint, feature_set, keys)
+        have = set(stored.column(KEY_COLUMN).to_pylist()) if stored is not None else set()
+        first_row_of: dict[str, int] = {}
+        for row, key in enumerate(keys):
+            first_row_of.setdefault(key, row)
+        rows = [row for key, row in first_row_of.items() if key not in have]
+        computed = None
+        if rows:
+            todo = batch.take(pa.array(rows, pa.int64()))
+            out = runtime.extract(todo, feature_set)
+            computed = pa.Table.from_batches([out]).add_column(
+                0, KEY_COLUMN, pa.array([keys[i] for i in rows], pa.string())
+            )
+            self.store.add(fingerprint, feature_set, computed)
+        runtime.metrics.store_hits.labels(feature_set).inc(len(first_row_of) - len(rows))
+        merged = merge_in_order(keys, stored, computed).drop_columns([KEY_COLUMN])
+        merged = merged.set_column(0, merged.schema.field(ID_COLUMN), batch.column(ID_COLUMN))
+        schema = runtime.schema(feature_set)
+        return pa.RecordBatch.from_arrays(
+            [merged.column(i).combine_chunks() for i in range(merged.num_columns)], schema=schema
+        )

@@ -1,0 +1,246 @@
+"""The Flight data service with a plain pyarrow.flight client: datasets, shards, store."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.flight as fl
+import pytest
+
+from client import FeatureClient
+from flight.contract import ShardTicket, decode_ticket, encode_ticket
+from flight.errors import FlightInvalidArgumentError
+from flight.store import FeatureStore
+from service.runtime import Runtime
+from service.settings import Settings
+from tests.conftest import SAMPLES, essays_table
+from tests.servers import LiveServer, counter
+
+
+def samples() -> pa.Table:
+    table = pacsv.read_csv(SAMPLES, parse_options=pacsv.ParseOptions(newlines_in_values=True))
+    return table.select(["essay_id", "text", "prompt"])
+
+
+def serve(runtime, store, **settings) -> LiveServer:
+    options = {"store_dir": str(store), "shard_rows": 3, "batch_rows": 2, **settings}
+    return LiveServer(Runtime.assemble(Settings(**options), runtime.analyzer, runtime.embedder))
+
+
+@pytest.fixture(scope="module")
+def store_server(runtime, tmp_path_factory):
+    server = serve(runtime, tmp_path_factory.mktemp("store"))
+    yield server
+    server.close()
+
+
+def put(location: str, name: str, table: pa.Table) -> dict:
+    client = fl.connect(location)
+    writer, metadata = client.do_put(fl.FlightDescriptor.for_path(name), table.schema)
+    with writer:
+        writer.write_table(table)
+        writer.done_writing()
+        answer = metadata.read()
+    client.close()
+    return json.loads(answer.to_pybytes())
+
+
+def test_notebook_flow_with_plain_pyarrow_flight(store_server, runtime):
+    """do_put, list_flights, get_flight_info and do_get per endpoint, as the README shows."""
+    entry = put(store_server.flight_url, "samples", samples())
+    assert entry["rows"] == 8 and len(entry["sha256"]) == 64
+    client = fl.connect(store_server.flight_url)
+    listed = {tuple(p.decode() for p in info.descriptor.path) for info in client.list_flights()}
+    assert {
+        ("samples", "handcrafted"),
+        ("samples", "embeddings"),
+        ("samples", "combined"),
+    } <= listed
+    info = client.get_flight_info(fl.FlightDescriptor.for_path("samples", "combined"))
+    assert info.total_records == 8
+    assert info.schema.metadata[b"hemma.fingerprint"].decode() == runtime.fingerprint.fingerprint
+    assert len(info.endpoints) == 3  # 8 rows in shards of 3
+    parts = [client.do_get(endpoint.ticket).read_all() for endpoint in info.endpoints]
+    table = pa.concat_tables(parts)
+    assert table.column("essay_id").to_pylist() == samples().column("essay_id").to_pylist()
+    assert table.schema.names[:2] == ["essay_id", "embedding"]
+    ticket = decode_ticket(info.endpoints[1].ticket.ticket)
+    assert (ticket.start, ticket.stop, ticket.feature_set) == (3, 6, "combined")
+    client.close()
+
+
+def test_stored_rows_are_served_without_recomputation(store_server):
+    """A second read, or an exchange of the same essays, computes nothing."""
+    put(store_server.flight_url, "again", samples())
+    with FeatureClient(store_server.http_url) as client:
+        first = client.read_dataset("again", "handcrafted")
+        computed = counter(store_server.http_url, "hemma_extract_rows_total", "handcrafted")
+        hits = counter(store_server.http_url, "hemma_store_hits_total", "handcrafted")
+        second = client.read_dataset("again", "handcrafted")
+        exchanged = client.extract(SAMPLES, feature_set="handcrafted")
+    assert counter(store_server.http_url, "hemma_extract_rows_total", "handcrafted") == computed
+    assert counter(store_server.http_url, "hemma_store_hits_total", "handcrafted") == hits + 16
+    assert second.equals(first)
+    assert exchanged.drop_columns(["key"]).equals(first)
+
+
+def test_errors_name_what_was_wrong(store_server):
+    """Unknown dataset -> NotFound; bad ticket, stale fingerprint, bad upload -> InvalidArgument."""
+    client = fl.connect(store_server.flight_url)
+    with pytest.raises(KeyError, match="no dataset named 'nope'"):
+        client.get_flight_info(fl.FlightDescriptor.for_path("nope", "combined"))
+    with pytest.raises(FlightInvalidArgumentError, match="unknown feature set 'all'"):
+        client.get_flight_info(fl.FlightDescriptor.for_path("nope", "all"))
+    with pytest.raises(FlightInvalidArgumentError, match="invalid ticket"):
+        client.do_get(fl.Ticket(b"garbage")).read_all()
+    put(store_server.flight_url, "stale", samples())
+    info = client.get_flight_info(fl.FlightDescriptor.for_path("stale", "combined"))
+    old = decode_ticket(info.endpoints[0].ticket.ticket)
+    stale = ShardTicket(**{**{f: getattr(old, f) for f in old.__struct_fields__},
+                           "fingerprint": "0" * 64})  # fmt: skip
+    with pytest.raises(FlightInvalidArgumentError, match="fingerprint mismatch"):
+        client.do_get(fl.Ticket(encode_ticket(stale))).read_all()
+    missing = ShardTicket(**{**{f: getattr(old, f) for f in old.__struct_fields__},
+                             "dataset": "f" * 64})  # fmt: skip
+    with pytest.raises(KeyError, match="no dataset with content hash"):
+        client.do_get(fl.Ticket(encode_ticket(missing))).read_all()
+    duplicated = essays_table([("a", "one", "p"), ("b", "two", "p"), ("a", "three", "p")])
+    with pytest.raises(FlightInvalidArgumentError, match=r"row 2 \(essay_id='a'\): duplicate"):
+        put(store_server.flight_url, "dups", duplicated)
+    with pytest.raises(FlightInvalidArgumentError, match=r"row 1 \(essay_id='b'\): text is empty"):
+        put(store_server.flight_url, "bad", essays_table([("a", "ok", "p"), ("b", " ", "p")]))
+    with pytest.raises(FlightInvalidArgumentError, match="dataset name '../x' is not allowed"):
+        put(store_server.flight_url, "../x", samples())
+    [health] = client.do_action(fl.Action("health", b""))  # still serving
+    assert json.loads(health.body.to_pybytes()) == {"status": "ok"}
+    client.close()
+
+
+def test_datasets_need_a_store(live_server):
+    """Without HEMMA_STORE_DIR, do_put explains what to set."""
+    with pytest.raises(FlightInvalidArgumentError, match="HEMMA_STORE_DIR"):
+        put(live_server.flight_url, "x", samples())
+
+
+def test_cancelling_a_get_stops_the_computation(runtime, tmp_path):
+    """After the client cancels, the server computes at most a batch or two more."""
+    server = serve(runtime, tmp_path / "store", shard_rows=1000, batch_rows=1)
+    try:
+        rows = [(f"c{i}", f"Essay {i} about cancellation number {i * 31}.", "p") for i in range(30)]
+        put(server.flight_url, "long", essays_table(rows))
+        client = fl.connect(server.flight_url)
+        info = client.get_flight_info(fl.FlightDescriptor.for_path("long", "handcrafted"))
+        reader = client.do_get(info.endpoints[0].ticket)
+        reader.read_chunk()
+        reader.cancel()
+        time.sleep(2.0)
+        computed = counter(server.http_url, "hemma_extract_rows_total", "handcrafted")
+        time.sleep(1.0)
+        assert counter(server.http_url, "hemma_extract_rows_total", "handcrafted") == computed
+        assert computed <= 4
+        client.close()
+    finally:
+        server.close()
+
+
+def test_stream_limit_is_enforced_with_a_clear_error(runtime, tmp_path):
+    """With max_streams=1 a second concurrent stream is refused naming the limit."""
+    server = serve(runtime, tmp_path / "store", max_streams=1)
+    try:
+        client = fl.connect(server.flight_url)
+        command = fl.FlightDescriptor.for_command(
+            b'{"type":"extract.v1","feature_set":"handcrafted"}'
+        )
+        writer, reader = client.do_exchange(command)
+        writer.begin(samples().schema)
+        writer.write_batch(samples().to_batches()[0].slice(0, 1))
+        reader.read_chunk()  # the first stream is open and served
+        second = fl.connect(server.flight_url)
+        w2, r2 = second.do_exchange(command)
+        with pytest.raises(fl.FlightUnavailableError, match=r"limit of 1 streams \(max_streams\)"):
+            w2.begin(samples().schema)
+            w2.done_writing()
+            r2.read_all()
+        writer.done_writing()
+        writer.close()
+        client.close()
+        second.close()
+    finally:
+        server.close()
+
+
+def test_two_servers_share_shards_and_the_rows_come_back_complete(runtime, tmp_path):
+    """Endpoints alternate between two servers on one store; the client reads them in parallel."""
+    store = tmp_path / "shared-store"
+    second = serve(runtime, store, shard_rows=2)
+    first = serve(runtime, store, shard_rows=2, peers=second.flight_url)
+    try:
+        put(first.flight_url, "spread", samples())
+        client = fl.connect(first.flight_url)
+        info = client.get_flight_info(fl.FlightDescriptor.for_path("spread", "embeddings"))
+        where = [e.locations[0].uri.decode() for e in info.endpoints]
+        assert where == [first.flight_url, second.flight_url] * 2
+        client.close()
+        with FeatureClient(first.http_url) as hemma:
+            table = hemma.read_dataset("spread", "embeddings", parallel=4)
+        assert table.column("essay_id").to_pylist() == samples().column("essay_id").to_pylist()
+        assert counter(first.http_url, "hemma_extract_rows_total", "embeddings") == 4
+        assert counter(second.http_url, "hemma_extract_rows_total", "embeddings") == 4
+    finally:
+        first.close()
+        second.close()
+
+
+def test_store_evicts_least_recently_used_files(tmp_path):
+    """Past max_bytes the oldest files go; what remains still answers lookups."""
+    store = FeatureStore(tmp_path, max_bytes=1)
+    table = pa.table({"key": ["a"], "essay_id": ["1"], "x": pa.array([1.0], pa.float32())})
+    store.add("fp", "handcrafted", table)
+    assert store.size() == 0  # a single file over the bound is evicted at once
+    roomy = FeatureStore(tmp_path, max_bytes=10**9)
+    roomy.add("fp", "handcrafted", table)
+    roomy.add("fp", "handcrafted", table)  # same key: not written twice
+    found = roomy.lookup("fp", "handcrafted", ["a", "zzz"])
+    assert found is not None and found.column("key").to_pylist() == ["a"]
+    size = roomy.size()
+    roomy.max_bytes = size  # fits exactly
+    assert roomy.evict() == []
+
+
+def test_concurrent_exchanges_share_the_store_safely(runtime, tmp_path):
+    """Four threads exchanging the same essays store each row once."""
+    server = serve(runtime, tmp_path / "store")
+    try:
+        errors = []
+
+        def work() -> None:
+            try:
+                with FeatureClient(server.http_url) as client:
+                    client.extract(SAMPLES, feature_set="embeddings")
+            except Exception as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors
+        fp = runtime.fingerprint.for_set("embeddings")
+        stored = FeatureStore(tmp_path / "store", 10**9).lookup(
+            fp, "embeddings", samples().column("essay_id").to_pylist()
+        )
+        assert stored is None  # lookups are by content key, not essay id
+        from client.cache import FeatureCache
+
+        assert len(FeatureCache(tmp_path / "store").known_keys(fp, "embeddings")) == 8
+        import pyarrow.dataset as ds
+
+        part = tmp_path / "store" / f"fingerprint={fp}" / "feature_set=embeddings"
+        assert ds.dataset(part, format="ipc").count_rows() == 8
+    finally:
+        server.close()
