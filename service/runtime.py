@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -29,6 +28,7 @@ from service.features.assemble import feature_batch
 from service.features.catalogue import LT_CATEGORIES, SCHEMA_VERSION, catalogue
 from service.features.embed import Embedder
 from service.features.nlp import TextAnalyzer, paragraph_spans
+from service.features.parallel import EmbeddingBatcher, InlineParser, ProcessParser
 from service.features.semantic import semantic_features
 from service.fingerprint import build_fingerprint
 from service.metrics import Metrics
@@ -49,6 +49,7 @@ class Runtime:
         fingerprint: FingerprintInfo,
         languagetool_info: languagetool.LanguageToolInfo | None,
         metrics: Metrics | None = None,
+        parser: InlineParser | ProcessParser | None = None,
     ) -> None:
         self.settings = settings
         self.analyzer = analyzer
@@ -69,9 +70,8 @@ class Runtime:
         self.catalogue = catalogue(languagetool=self.languagetool is not None)
         self.feature_names = tuple(spec.name for spec in self.catalogue)
         self.started_at = time.time()
-        # spaCy pipelines and torch modules are not safe to drive from several gRPC
-        # threads at once; one extraction at a time per process.
-        self._compute_lock = threading.Lock()
+        self.parser = parser or InlineParser(analyzer)
+        self.batcher = EmbeddingBatcher(embedder)
         self._schemas: dict[str, pa.Schema] = {}
         self._lt_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="languagetool")
 
@@ -91,7 +91,12 @@ class Runtime:
             token_budget=settings.embedding_token_budget,
             dtype=settings.embedding_dtype,
         )
-        runtime = cls.assemble(settings, analyzer, embedder)
+        parser = (
+            ProcessParser(settings.spacy_model, settings.parse_workers)
+            if settings.parse_workers
+            else None
+        )
+        runtime = cls.assemble(settings, analyzer, embedder, parser)
         log.info(
             "runtime.loaded",
             fingerprint=runtime.fingerprint.fingerprint,
@@ -102,7 +107,13 @@ class Runtime:
         return runtime
 
     @classmethod
-    def assemble(cls, settings: Settings, analyzer: TextAnalyzer, embedder: Embedder) -> Runtime:
+    def assemble(
+        cls,
+        settings: Settings,
+        analyzer: TextAnalyzer,
+        embedder: Embedder,
+        parser: InlineParser | ProcessParser | None = None,
+    ) -> Runtime:
         """Probe LanguageTool (if configured) and fingerprint already-loaded models."""
         lt_info = (
             languagetool.probe(settings.languagetool_url, max_chars=settings.languagetool_max_chars)
@@ -124,7 +135,13 @@ class Runtime:
             embedder=embedder,
             fingerprint=fingerprint,
             languagetool_info=lt_info,
+            parser=parser,
         )
+
+    def close(self) -> None:
+        """Stop the parse workers and the embedding thread."""
+        self.parser.close()
+        self.batcher.close()
 
     def schema(self, feature_set: FeatureSet) -> pa.Schema:
         """Output schema for a feature set (built once, then reused)."""
@@ -143,10 +160,10 @@ class Runtime:
         """Compute one output batch for a validated input batch (same rows, same order)."""
         texts: list[str] = batch.column(TEXT_COLUMN).to_pylist()
         started = time.perf_counter()
-        with self._compute_lock:
-            embeddings, handcrafted = self._compute(
-                texts, batch.column(PROMPT_COLUMN).to_pylist(), feature_set
-            )
+        # Parsing, embedding and LanguageTool run where service.features.parallel puts them.
+        embeddings, handcrafted = self._compute(
+            texts, batch.column(PROMPT_COLUMN).to_pylist(), feature_set
+        )
         out = feature_batch(
             self.schema(feature_set), batch.column(ID_COLUMN), embeddings, handcrafted
         )
@@ -165,17 +182,19 @@ class Runtime:
             if want_hand and self.languagetool is not None
             else None
         )
+        parse_job = self.parser.submit(texts) if want_hand else None
         try:
             if not want_hand:
-                return self.embedder.embed(texts), None
+                return self.batcher.embed(texts), None
             spans = [paragraph_spans(text) for text in texts]
             distinct_prompts = list(dict.fromkeys(prompts))
-            vectors, span_vectors = self.embedder.embed_with_spans(
+            vectors, span_vectors = self.batcher.embed_with_spans(
                 texts + distinct_prompts, spans + [[] for _ in distinct_prompts]
             )
             essays = vectors[: len(texts)]
             prompt_vectors = dict(zip(distinct_prompts, vectors[len(texts) :], strict=True))
-            rows = self.analyzer.features(texts)
+            assert parse_job is not None
+            rows = parse_job.result()
             for i, values in enumerate(rows):
                 values.update(
                     semantic_features(essays[i], prompt_vectors[prompts[i]], span_vectors[i])
@@ -186,8 +205,9 @@ class Runtime:
                         languagetool.match_features(matches, int(values["n_words"]), LT_CATEGORIES)
                     )
         finally:
-            if lt_job is not None:
-                lt_job.cancel()
+            for job in (lt_job, parse_job):
+                if job is not None:
+                    job.cancel()
         matrix = np.array(
             [[v[name] for name in self.feature_names] for v in rows], dtype=np.float32
         )

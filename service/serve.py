@@ -114,4 +114,5 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
         stopper.start()
         stopper.join(timeout=5.0)
         sock.close()
+        runtime.close()
         log.info("serve.stopped", flight_clean=not stopper.is_alive())

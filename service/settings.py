@@ -59,6 +59,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Torch device: ``auto`` takes CUDA when present, else CPU."""
     spacy_model: str = DEFAULT_SPACY_MODEL
     """Installed spaCy pipeline package name or path."""
+    parse_workers: int = 1
+    """Worker processes for spaCy parsing (0: parse in the request thread)."""
     languagetool_url: str | None = None
     """Base URL of a LanguageTool server (``http://host:8010``); unset disables LT features."""
     languagetool_concurrency: int = 2
@@ -104,6 +106,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         _check_range("max_items", self.max_items, 1, 1_000_000)
         _check_range("embedding_chunk_overlap", self.embedding_chunk_overlap, 0, 4096)
         _check_range("max_streams", self.max_streams, 1, 1024)
+        _check_range("parse_workers", self.parse_workers, 0, 64)
         _check_range("shard_rows", self.shard_rows, 1, 10_000_000)
         _check_range("batch_rows", self.batch_rows, 1, 65_536)
         _check_range("store_max_bytes", self.store_max_bytes, 1, 2**62)
