@@ -29,9 +29,30 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert test_command in (REPO / ".ci" / "run").read_text().splitlines()
 
 
+def test_dataset_snippet_runs_against_a_server_with_a_store(runtime, tmp_path):
+    """The README's do_put / list_flights / get_flight_info / do_get snippet works as written."""
+    from service.runtime import Runtime
+    from service.settings import Settings
+    from tests.servers import LiveServer
+
+    server = LiveServer(
+        Runtime.assemble(Settings(store_dir=str(tmp_path)), runtime.analyzer, runtime.embedder)
+    )
+    try:
+        [snippet] = [b for b in code_blocks("python") if "do_put" in b]
+        code = snippet.replace("grpc://127.0.0.1:19001", server.flight_url)
+        scope: dict = {}
+        exec(compile(code, "README-datasets", "exec"), scope)
+    finally:
+        server.close()
+    features = scope["features"]
+    assert features.column("essay_id").to_pylist() == ["e1", "e2"]
+    assert scope["info"].total_records == 2
+
+
 def test_notebook_snippet_runs_against_a_live_server(live_server):
-    """The README's Flight snippet works as written (only the port differs)."""
-    [snippet] = [b for b in code_blocks("python") if "fl.connect" in b]
+    """The README's do_exchange snippet works as written (only the port differs)."""
+    [snippet] = [b for b in code_blocks("python") if "do_exchange" in b]
     code = snippet.replace("grpc://127.0.0.1:19001", live_server.flight_url)
     scope: dict = {}
     exec(compile(code, "README-notebook", "exec"), scope)
