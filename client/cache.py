@@ -20,7 +20,7 @@ import contextlib
 import fcntl
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -178,10 +178,19 @@ class FeatureCache:
             return set()
         return set(dataset.to_table(columns=[KEY_COLUMN]).column(KEY_COLUMN).to_pylist())
 
-    def write(self, fingerprint: str, feature_set: str, table: pa.Table) -> int:
-        """Add rows whose key is not cached yet, as one new file. Returns rows written."""
+    def write(
+        self,
+        fingerprint: str,
+        feature_set: str,
+        table: pa.Table,
+        known: Callable[[], Collection[str]] | None = None,
+    ) -> int:
+        """Add rows whose key is not there yet, as one new file. Returns rows written.
+
+        ``known`` lists the partition's keys under the lock (default: read them all).
+        """
         with self.locked(fingerprint, feature_set) as directory:
-            known = self.known_keys(fingerprint, feature_set)
+            known = (known or (lambda: self.known_keys(fingerprint, feature_set)))()
             if known:
                 fresh = pc.invert(pc.is_in(table.column(KEY_COLUMN), pa.array(list(known))))
                 table = table.filter(fresh)

@@ -74,23 +74,25 @@ def fill_combined(
         store.write(fp_c, "combined", table)
         counted(table)
 
-    def from_handcrafted(table: pa.Table) -> None:
-        store.write(fp_h, "handcrafted", table)
-        embeddings = store.read(fp_e, "embeddings", table.column(KEY_COLUMN).to_pylist())
-        assert embeddings is not None  # these keys were in the embeddings partition
-        store.write(fp_c, "combined", join_components(embeddings, table, fp_c))
-        counted(table)
+    def from_component(fetched: str) -> OnBatch:
+        """Store a fetched component and join it with the cached other one."""
+        cached, fp_fetched, fp_cached = (
+            ("embeddings", fp_h, fp_e) if fetched == "handcrafted" else ("handcrafted", fp_e, fp_h)
+        )
 
-    def from_embeddings(table: pa.Table) -> None:
-        store.write(fp_e, "embeddings", table)
-        handcrafted = store.read(fp_h, "handcrafted", table.column(KEY_COLUMN).to_pylist())
-        assert handcrafted is not None  # these keys were in the handcrafted partition
-        store.write(fp_c, "combined", join_components(table, handcrafted, fp_c))
-        counted(table)
+        def handle(table: pa.Table) -> None:
+            store.write(fp_fetched, fetched, table)
+            other = store.read(fp_cached, cached, table.column(KEY_COLUMN).to_pylist())
+            assert other is not None  # these keys were in the other component's partition
+            parts = (other, table) if fetched == "handcrafted" else (table, other)
+            store.write(fp_c, "combined", join_components(*parts, fp_c))
+            counted(table)
+
+        return handle
 
     session.fetch(*rows((False, False)), "combined", fp_c, from_combined)
-    session.fetch(*rows((True, False)), "handcrafted", fp_h, from_handcrafted)
-    session.fetch(*rows((False, True)), "embeddings", fp_e, from_embeddings)
+    session.fetch(*rows((True, False)), "handcrafted", fp_h, from_component("handcrafted"))
+    session.fetch(*rows((False, True)), "embeddings", fp_e, from_component("embeddings"))
     both, both_keys = rows((True, True))
     for start in range(0, both.num_rows, 4096):
         chunk = both_keys.slice(start, 4096).to_pylist()

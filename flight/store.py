@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import structlog
 
-from client.cache import FeatureCache, partition_dir, write_file
+from client.cache import FeatureCache, partition_dir
 from flight.contract import KEY_COLUMN
 
 log = structlog.get_logger(__name__)
@@ -93,17 +92,15 @@ class FeatureStore:
 
     def add(self, fingerprint: str, feature_set: str, table: pa.Table) -> int:
         """Store rows whose key is not there yet; evict past the size bound. Rows written."""
-        with self._cache.locked(fingerprint, feature_set) as directory:
-            present = self._index(fingerprint, feature_set)
-            if present:
-                fresh = pc.invert(pc.is_in(table.column(KEY_COLUMN), pa.array(list(present))))
-                table = table.filter(fresh)
-            if table.num_rows == 0:
-                return 0
-            path = directory / f"part-{uuid.uuid4().hex}.arrow"
-            write_file(path, table.combine_chunks(), "ipc")
-        self.evict()
-        return table.num_rows
+        written = self._cache.write(
+            fingerprint,
+            feature_set,
+            table.combine_chunks(),
+            known=lambda: self._index(fingerprint, feature_set),
+        )
+        if written:
+            self.evict()
+        return written
 
     def size(self) -> int:
         """Bytes of all partition files."""

@@ -26,7 +26,7 @@ from service.errors import DependencyError
 from service.features import languagetool
 from service.features.assemble import feature_batch
 from service.features.catalogue import LT_CATEGORIES, SCHEMA_VERSION, catalogue
-from service.features.embed import Embedder
+from service.features.embed import Embedder, EmbeddingOptions
 from service.features.nlp import TextAnalyzer, paragraph_spans
 from service.features.parallel import EmbeddingBatcher, InlineParser, ProcessParser
 from service.features.semantic import semantic_features
@@ -80,17 +80,7 @@ class Runtime:
         """Load the models named in ``settings`` and compute the fingerprint."""
         started = time.perf_counter()
         analyzer = TextAnalyzer.load(settings.spacy_model)
-        embedder = Embedder.load(
-            settings.embedding_model,
-            max_length=settings.embedding_max_length,
-            batch_size=settings.embedding_batch_size,
-            normalize=settings.embedding_normalize,
-            device=settings.device,
-            long_text=settings.embedding_long_text,
-            chunk_overlap=settings.embedding_chunk_overlap,
-            token_budget=settings.embedding_token_budget,
-            dtype=settings.embedding_dtype,
-        )
+        embedder = Embedder.load(settings.embedding_model, embedding_options(settings))
         parser = (
             ProcessParser(settings.spacy_model, settings.parse_workers)
             if settings.parse_workers
@@ -101,7 +91,7 @@ class Runtime:
             "runtime.loaded",
             fingerprint=runtime.fingerprint.fingerprint,
             embedding_model=embedder.model_id,
-            device=embedder.device,
+            device=embedder.options.device,
             seconds=round(time.perf_counter() - started, 2),
         )
         return runtime
@@ -227,6 +217,20 @@ class Runtime:
         return problems
 
 
+def embedding_options(settings: Settings) -> EmbeddingOptions:
+    """The embedding settings as the embedder takes them."""
+    return EmbeddingOptions(
+        max_length=settings.embedding_max_length,
+        batch_size=settings.embedding_batch_size,
+        normalize=settings.embedding_normalize,
+        device=settings.device,
+        long_text=settings.embedding_long_text,
+        chunk_overlap=settings.embedding_chunk_overlap,
+        token_budget=settings.embedding_token_budget,
+        dtype=settings.embedding_dtype,
+    )
+
+
 def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, Any]:
     """The embedding settings that change a value, for the fingerprint."""
     return {
@@ -235,17 +239,17 @@ def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, An
         "weights_sha256": embedder.weights_sha256,
         "dim": embedder.dim,
         "pooling": settings.embedding_pooling,
-        "max_length": embedder.max_length,
-        "batch_size": embedder.batch_size,
+        "max_length": embedder.options.max_length,
+        "batch_size": embedder.options.batch_size,
         "long_text": settings.embedding_long_text,
         "chunk_overlap": (
             settings.embedding_chunk_overlap
             if settings.embedding_long_text == "chunk_mean"
             else None
         ),
-        "token_budget": embedder.token_budget,
-        "weights_dtype": embedder.dtype,
+        "token_budget": embedder.options.token_budget,
+        "weights_dtype": embedder.options.dtype,
         "normalize": settings.embedding_normalize,
         "dtype": "float32",
-        "device": embedder.device,
+        "device": embedder.options.device,
     }

@@ -63,3 +63,18 @@ def essays_table(rows: list[tuple[str, str, str]]) -> pa.Table:
             [("essay_id", pa.string()), ("text", pa.string()), ("prompt", pa.string())]
         ),
     )
+
+
+def embedder_variant(embedder, **options):
+    """The loaded model and tokenizer with other embedding options (no reload)."""
+    import msgspec
+
+    from service.features.embed import Embedder
+
+    return Embedder(
+        model=embedder._model,
+        tokenizer=embedder._tokenizer,
+        model_id=embedder.model_id,
+        weights_sha256=embedder.weights_sha256,
+        options=msgspec.structs.replace(embedder.options, **options),
+    )

