@@ -1,6 +1,6 @@
 """Benchmark: server memory while streaming a stored dataset, at two dataset sizes.
 
-    .venv/bin/python benchmarks/flight_memory.py --sizes 200,2000 --feature-set embeddings
+    .venv/bin/python benchmarks/flight_memory.py --sizes 200,1000,2000 --feature-set embeddings
 
 For each size a fresh server process (own store) gets the first N ELLIPSE essays with
 do_put, then the client reads the dataset back with get_flight_info + do_get on every
@@ -28,7 +28,7 @@ from client.server_process import ServerProcess  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="200,2000", help="dataset sizes [200,2000]")
+    parser.add_argument("--sizes", default="200,1000,2000", help="dataset sizes [200,1000,2000]")
     parser.add_argument("--feature-set", default="embeddings", help="[embeddings]")
     args = parser.parse_args()
     if not ELLIPSE.is_file():

@@ -23,21 +23,19 @@ import pyarrow as pa
 import pyarrow.flight as fl
 import structlog
 
+from client._wire import flight_call, received
 from client.cache import CacheFormat, FeatureCache
 from client.combined import FetchSession, fill_combined
 from client.errors import (
     FingerprintChangedError,
     HemmaClientError,
-    ProtocolError,
     ServerRejectedError,
     ServerUnavailableError,
 )
-from client.inputs import Columns, check_duplicate_ids, read_table
+from client.inputs import Columns, check_essays, read_table
 from client.report import ExtractReport, RunStats
 from client.results import align, first_rows_of_missing
 from flight.contract import (
-    FINGERPRINT_MISMATCH,
-    ID_COLUMN,
     INPUT_SCHEMA,
     KEY_COLUMN,
     PROMPT_COLUMN,
@@ -46,12 +44,10 @@ from flight.contract import (
     FeatureSet,
     FingerprintInfo,
     ServerConfig,
-    check_input_batch,
     content_keys,
     encode_command,
     schema_fingerprint,
 )
-from flight.errors import FlightInvalidArgumentError
 
 log = structlog.get_logger(__name__)
 
@@ -189,34 +185,21 @@ class FeatureClient:
         location = location or self.flight_location()
         command = ExtractCommand(feature_set=feature_set, fingerprint=fingerprint)
         batches = essays.select(INPUT_SCHEMA.names).to_batches(max_chunksize=self.chunk_rows)
-        try:
-            with self._connect(location) as flight_client:
-                writer, reader = flight_client.do_exchange(
-                    fl.FlightDescriptor.for_command(encode_command(command)), self._call_options()
-                )
-                with writer:
-                    writer.begin(batches[0].schema if batches else INPUT_SCHEMA)
-                    pending: deque[tuple[pa.RecordBatch, float]] = deque()
-                    for batch in batches:
-                        writer.write_batch(batch)
-                        pending.append((batch, time.perf_counter()))
-                        if len(pending) > 1:
-                            yield _received(reader, *pending.popleft(), stats)
-                    writer.done_writing()
-                    while pending:
-                        yield _received(reader, *pending.popleft(), stats)
-        except fl.FlightUnauthenticatedError as exc:
-            raise ServerRejectedError(f"{location} refused the token: {_message(exc)}") from exc
-        except (FlightInvalidArgumentError, fl.FlightServerError) as exc:
-            message = _message(exc)
-            if message.startswith(FINGERPRINT_MISMATCH):
-                raise FingerprintChangedError(
-                    f"the server's {feature_set} fingerprint changed during the run (it was "
-                    f"redeployed?): {message}"
-                ) from exc
-            raise ServerRejectedError(message) from exc
-        except fl.FlightError as exc:
-            raise ServerUnavailableError(location, _message(exc)) from exc
+        with flight_call(location, feature_set), self._connect(location) as flight_client:
+            writer, reader = flight_client.do_exchange(
+                fl.FlightDescriptor.for_command(encode_command(command)), self._call_options()
+            )
+            with writer:
+                writer.begin(batches[0].schema if batches else INPUT_SCHEMA)
+                pending: deque[tuple[pa.RecordBatch, float]] = deque()
+                for batch in batches:
+                    writer.write_batch(batch)
+                    pending.append((batch, time.perf_counter()))
+                    if len(pending) > 1:
+                        yield received(reader, *pending.popleft(), stats)
+                writer.done_writing()
+                while pending:
+                    yield received(reader, *pending.popleft(), stats)
 
     def fetch(
         self,
@@ -276,21 +259,14 @@ class FeatureClient:
         """Upload essays as a named dataset on the server (``do_put``); returns its entry."""
         essays = read_table(data, columns or Columns())
         location = self.flight_location()
-        try:
-            with self._connect(location) as flight_client:
-                descriptor = fl.FlightDescriptor.for_path(name)
-                writer, metadata = flight_client.do_put(
-                    descriptor, essays.schema, self._call_options()
-                )
-                with writer:
-                    for batch in essays.to_batches(max_chunksize=self.chunk_rows):
-                        writer.write_batch(batch)
-                    writer.done_writing()
-                    answer = metadata.read()
-        except (FlightInvalidArgumentError, fl.FlightServerError) as exc:
-            raise ServerRejectedError(_message(exc)) from exc
-        except fl.FlightError as exc:
-            raise ServerUnavailableError(location, _message(exc)) from exc
+        with flight_call(location, "dataset"), self._connect(location) as flight_client:
+            descriptor = fl.FlightDescriptor.for_path(name)
+            writer, metadata = flight_client.do_put(descriptor, essays.schema, self._call_options())
+            with writer:
+                for batch in essays.to_batches(max_chunksize=self.chunk_rows):
+                    writer.write_batch(batch)
+                writer.done_writing()
+                answer = metadata.read()
         return msgspec.json.decode(answer.to_pybytes()) if answer is not None else {}
 
     def read_dataset(self, name: str, feature_set: FeatureSet, *, parallel: int = 4) -> pa.Table:
@@ -299,19 +275,14 @@ class FeatureClient:
         from concurrent.futures import ThreadPoolExecutor
 
         location = self.flight_location()
-        try:
-            with self._connect(location) as flight_client:
-                info = flight_client.get_flight_info(
-                    fl.FlightDescriptor.for_path(name, feature_set), self._call_options()
-                )
-        except (FlightInvalidArgumentError, KeyError) as exc:
-            raise ServerRejectedError(_message(exc)) from exc
-        except fl.FlightError as exc:
-            raise ServerUnavailableError(location, _message(exc)) from exc
+        with flight_call(location, feature_set), self._connect(location) as flight_client:
+            info = flight_client.get_flight_info(
+                fl.FlightDescriptor.for_path(name, feature_set), self._call_options()
+            )
 
         def read(endpoint: fl.FlightEndpoint) -> pa.Table:
             where = endpoint.locations[0].uri.decode() if endpoint.locations else location
-            with self._connect(where) as flight_client:
+            with flight_call(where, feature_set), self._connect(where) as flight_client:
                 return flight_client.do_get(endpoint.ticket, self._call_options()).read_all()
 
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
@@ -398,37 +369,6 @@ class FeatureClient:
         )
         log.info("client.extract", **msgspec.to_builtins(self.last_report))
         return result
-
-
-def check_essays(essays: pa.Table, config: ServerConfig) -> None:
-    """Reject bad rows before anything is sent, with the server's own rules."""
-    first_row = 0
-    for batch in essays.to_batches():
-        check_input_batch(batch, max_text_chars=config.limits.max_text_chars, first_row=first_row)
-        first_row += batch.num_rows
-    check_duplicate_ids(essays)
-
-
-def _received(
-    reader: fl.FlightStreamReader, sent: pa.RecordBatch, sent_at: float, stats: RunStats | None
-) -> pa.RecordBatch:
-    batch = reader.read_chunk().data
-    if stats is not None:
-        stats.latencies.append(time.perf_counter() - sent_at)
-    if batch is None or batch.num_rows != sent.num_rows:
-        got = 0 if batch is None else batch.num_rows
-        raise ProtocolError(f"server answered {got} rows for a batch of {sent.num_rows}")
-    if not batch.column(ID_COLUMN).equals(sent.column(ID_COLUMN)):
-        raise ProtocolError("server answered rows in a different order than sent")
-    return batch
-
-
-def _message(exc: Exception) -> str:
-    """The server's message without gRPC's decoration."""
-    text = str(exc)
-    for marker in (". Detail:", "gRPC client debug context"):
-        text = text.split(marker)[0]
-    return text.strip()
 
 
 __all__ = ["ExtractReport", "FeatureClient", "HemmaClientError"]

@@ -10,7 +10,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from client.errors import InputFileError
-from flight.contract import ID_COLUMN, INPUT_SCHEMA, PROMPT_COLUMN, TEXT_COLUMN, InputRuleError
+from flight.contract import (
+    ID_COLUMN,
+    INPUT_SCHEMA,
+    PROMPT_COLUMN,
+    TEXT_COLUMN,
+    InputRuleError,
+    ServerConfig,
+    check_input_batch,
+)
 
 
 class Columns(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,3 +114,12 @@ def check_duplicate_ids(table: pa.Table) -> None:
                 essay_id,
                 f"duplicate essay_id with a different text or prompt than row {first[0]}",
             )
+
+
+def check_essays(essays: pa.Table, config: ServerConfig) -> None:
+    """Reject bad rows before anything is sent, with the server's own rules."""
+    first_row = 0
+    for batch in essays.to_batches():
+        check_input_batch(batch, max_text_chars=config.limits.max_text_chars, first_row=first_row)
+        first_row += batch.num_rows
+    check_duplicate_ids(essays)

@@ -119,6 +119,9 @@ class FeatureFlightServer(fl.FlightServerBase):
         except fl.FlightUnavailableError:
             state["outcome"] = "unavailable"
             raise
+        except GeneratorExit:  # the client went away in the middle of a do_get
+            state["outcome"] = "cancelled"
+            raise
         except BaseException:
             state["outcome"] = "error"
             raise
