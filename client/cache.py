@@ -190,9 +190,9 @@ class FeatureCache:
         ``known`` lists the partition's keys under the lock (default: read them all).
         """
         with self.locked(fingerprint, feature_set) as directory:
-            known = (known or (lambda: self.known_keys(fingerprint, feature_set)))()
-            if known:
-                fresh = pc.invert(pc.is_in(table.column(KEY_COLUMN), pa.array(list(known))))
+            present = (known or (lambda: self.known_keys(fingerprint, feature_set)))()
+            if present:
+                fresh = pc.invert(pc.is_in(table.column(KEY_COLUMN), pa.array(list(present))))
                 table = table.filter(fresh)
             if table.num_rows == 0:
                 return 0

@@ -71,7 +71,7 @@ def run_cache(args: argparse.Namespace) -> int:
             print(f"removed {len(removed)} fingerprint(s): {', '.join(removed) or '-'}")
             return 0
         case "export":
-            rows = cache_admin.export(args.dir, args.out, args.format)
-            print(f"exported {rows} rows to {args.out} ({args.format})")
+            exported = cache_admin.export(args.dir, args.out, args.format)
+            print(f"exported {exported} rows to {args.out} ({args.format})")
             return 0
     raise AssertionError(f"unhandled cache command {args.cache_command}")

@@ -59,7 +59,7 @@ class HemmaApp(Litestar):
     (404, 405) get the correlation id, the log line and the metric too.
     """
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -87,12 +87,13 @@ class HemmaApp(Litestar):
             path = scope["path"]
             route = path if path in _ROUTES or path.startswith("/schema") else "other"
             runtime: Runtime = self.state.runtime
-            runtime.metrics.http_request_seconds.labels(
-                scope["method"], route, str(status["code"])
-            ).observe(elapsed)
+            method = str(scope.get("method", ""))
+            runtime.metrics.http_request_seconds.labels(method, route, str(status["code"])).observe(
+                elapsed
+            )
             log.info(
                 "http.request",
-                method=scope["method"],
+                method=method,
                 path=path,
                 status=status["code"],
                 seconds=round(elapsed, 4),

@@ -283,9 +283,9 @@ class Embedder:
                 step = max(1, min(self.options.batch_size, self.options.token_budget // length))
                 for start in range(0, len(members), step):
                     chunk = members[start : start + step]
-                    ids = torch.tensor([sequences[i] for i in chunk], device=self.options.device)
-                    mask = torch.ones_like(ids)
-                    hidden = self._model(input_ids=ids, attention_mask=mask).last_hidden_state
+                    batch = torch.tensor([sequences[i] for i in chunk], device=self.options.device)
+                    mask = torch.ones_like(batch)
+                    hidden = self._model(input_ids=batch, attention_mask=mask).last_hidden_state
                     out[chunk] = self._pool(hidden, mask).float().cpu().numpy()
                     if collect is not None:
                         states = hidden.float().cpu().numpy()

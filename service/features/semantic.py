@@ -21,9 +21,15 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def semantic_features(
-    essay: np.ndarray, prompt: np.ndarray, paragraphs: Sequence[np.ndarray]
+    essay: np.ndarray, prompt: np.ndarray, paragraphs: np.ndarray | Sequence[np.ndarray]
 ) -> dict[str, float]:
-    """prompt_similarity and paragraph_similarity_mean for one essay."""
+    """prompt_similarity and paragraph_similarity_mean for one essay.
+
+    Args:
+        essay: [D] essay vector.
+        prompt: [D] prompt vector.
+        paragraphs: [P, D] paragraph vectors in text order.
+    """
     pairs = [cosine(a, b) for a, b in zip(paragraphs, paragraphs[1:], strict=False)]
     return {
         "prompt_similarity": cosine(essay, prompt),
