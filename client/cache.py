@@ -209,10 +209,21 @@ class FeatureCache:
 
 
 def write_bytes_atomically(path: Path, data: bytes) -> None:
-    """Small metadata files: temp name beside ``path``, then rename."""
+    """Write ``data`` to ``path`` atomically: hidden temp name, fsync, rename, fsync the dir.
+
+    Used for bytes already in hand (manifests, journals, serialized datasets, ready files):
+    a crash leaves either the old file or the whole new one.
+    """
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def recover(directory: Path) -> None:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from client.cache import write_bytes_atomically, write_file
+from client.cache import write_bytes_atomically
 from flight.contract import ID_COLUMN, INPUT_SCHEMA, InputRuleError, check_input_batch
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -81,11 +81,12 @@ class DatasetStore:
         sink = pa.BufferOutputStream()
         with ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-        digest = hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+        data = sink.getvalue().to_pybytes()
+        digest = hashlib.sha256(data).hexdigest()
         self.names.mkdir(parents=True, exist_ok=True)
         path = self.root / f"{digest}.arrow"
-        if not path.is_file():
-            write_file(path, table, "ipc")
+        if not path.is_file():  # the bytes that were hashed are the bytes stored
+            write_bytes_atomically(path, data)
         entry = DatasetEntry(name=name, sha256=digest, rows=rows)
         write_bytes_atomically(self.names / f"{name}.json", msgspec.json.encode(entry))
         return entry

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from client.cache import write_bytes_atomically
 from flight.contract import ReadyInfo
 from service.settings import Settings
 
@@ -66,13 +67,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temp name beside ``path`` and rename, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
     """Load the runtime, start Flight and Litestar, block until SIGTERM/SIGINT, stop both.
 
@@ -104,7 +98,7 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
     )
     log.info("serve.started", **msgspec.to_builtins(info))
     if ready_file is not None:
-        write_atomically(ready_file, msgspec.json.encode(info))
+        write_bytes_atomically(ready_file, msgspec.json.encode(info))
     try:
         server.run(sockets=[sock])  # returns on SIGINT or SIGTERM
     finally:
