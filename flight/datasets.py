@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -57,9 +58,18 @@ class DatasetStore:
         self.names = self.root / "names"
 
     def put(
-        self, name: str, batches: list[pa.RecordBatch], *, max_text_chars: int, max_items: int
+        self,
+        name: str,
+        batches: Iterable[pa.RecordBatch],
+        *,
+        max_text_chars: int,
+        max_items: int,
     ) -> DatasetEntry:
-        """Validate and store an upload; an existing name now points at the new content."""
+        """Validate and store an upload; an existing name now points at the new content.
+
+        Batches are checked as they come, so an upload past ``max_items`` stops at the
+        batch that crosses the limit instead of being held whole first.
+        """
         check_name(name)
         rows = 0
         checked = []

@@ -226,25 +226,21 @@ class FeatureFlightServer(fl.FlightServerBase):
         settings = self.runtime.settings
         with self._stream("put", context, dataset=name) as state:
             check_input_schema(reader.schema)
-            batches = []
-            for chunk in reader:
-                self._check_running()
-                if chunk.data is not None and chunk.data.num_rows:
-                    state["rows"] += chunk.data.num_rows
-                    if state["rows"] > settings.max_items:
-                        raise InputRuleError(
-                            settings.max_items,
-                            None,
-                            f"dataset has more than the limit of {settings.max_items} rows "
-                            "(max_items)",
-                        )
-                    batches.append(chunk.data)
+
+            def uploaded() -> Iterator[pa.RecordBatch]:
+                for chunk in reader:
+                    self._check_running()
+                    if chunk.data is not None and chunk.data.num_rows:
+                        yield chunk.data
+
+            # put() checks each batch as it arrives, so an upload over max_items stops there.
             entry = datasets.put(
                 name,
-                batches,
+                uploaded(),
                 max_text_chars=settings.max_text_chars,
                 max_items=settings.max_items,
             )
+            state["rows"] = entry.rows
             writer.write(pa.py_buffer(msgspec.json.encode(entry)))
 
     def list_flights(

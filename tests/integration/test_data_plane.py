@@ -120,6 +120,20 @@ def test_errors_name_what_was_wrong(store_server):
     client.close()
 
 
+def test_uploads_over_max_items_are_refused_naming_the_limit(runtime, tmp_path):
+    """A dataset with more rows than max_items fails naming the limit; nothing is stored."""
+    server = serve(runtime, tmp_path / "store", max_items=5)
+    try:
+        with pytest.raises(FlightInvalidArgumentError, match=r"limit of 5 rows \(max_items\)"):
+            put(server.flight_url, "big", samples())
+        client = fl.connect(server.flight_url)
+        assert list(client.list_flights()) == []
+        assert put(server.flight_url, "small", samples().slice(0, 5))["rows"] == 5
+        client.close()
+    finally:
+        server.close()
+
+
 def test_datasets_need_a_store(live_server):
     """Without HEMMA_STORE_DIR, do_put explains what to set."""
     with pytest.raises(FlightInvalidArgumentError, match="HEMMA_STORE_DIR"):
