@@ -69,7 +69,6 @@ class Runtime:
         self.metrics = metrics or Metrics()
         self.catalogue = catalogue(languagetool=self.languagetool is not None)
         self.feature_names = tuple(spec.name for spec in self.catalogue)
-        self.started_at = time.time()
         self.parser = parser or InlineParser(analyzer)
         self.batcher = EmbeddingBatcher(embedder)
         self._schemas: dict[str, pa.Schema] = {}
@@ -232,24 +231,25 @@ def embedding_options(settings: Settings) -> EmbeddingOptions:
 
 
 def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, Any]:
-    """The embedding settings that change a value, for the fingerprint."""
+    """The embedding settings that change a value, for the fingerprint.
+
+    Read from the loaded embedder's effective options (device resolved, max_length capped),
+    not from the settings they came from.
+    """
+    options = embedder.options
     return {
         "model_id": embedder.model_id,
         "revision": embedder.revision,
         "weights_sha256": embedder.weights_sha256,
         "dim": embedder.dim,
         "pooling": settings.embedding_pooling,
-        "max_length": embedder.options.max_length,
-        "batch_size": embedder.options.batch_size,
-        "long_text": settings.embedding_long_text,
-        "chunk_overlap": (
-            settings.embedding_chunk_overlap
-            if settings.embedding_long_text == "chunk_mean"
-            else None
-        ),
-        "token_budget": embedder.options.token_budget,
-        "weights_dtype": embedder.options.dtype,
-        "normalize": settings.embedding_normalize,
+        "max_length": options.max_length,
+        "batch_size": options.batch_size,
+        "long_text": options.long_text,
+        "chunk_overlap": options.chunk_overlap if options.long_text == "chunk_mean" else None,
+        "token_budget": options.token_budget,
+        "weights_dtype": options.dtype,
+        "normalize": options.normalize,
         "dtype": "float32",
-        "device": embedder.options.device,
+        "device": options.device,
     }
