@@ -1,17 +1,6 @@
 """Client of the hemma feature server: ``FeatureClient`` and the local Arrow cache.
 
-Imports nothing heavy (no torch, spaCy or transformers).
+Imports nothing heavy (no torch, spaCy or transformers) and nothing of the server side:
+only the wire contract and the Arrow file layer. The public names are re-exported by
+``hemma_features`` itself.
 """
-
-from client.cache import open_features
-from client.feature_client import FeatureClient
-from client.report import ExtractReport
-from client.results import embedding_matrix, handcrafted_matrix
-
-__all__ = [
-    "ExtractReport",
-    "FeatureClient",
-    "embedding_matrix",
-    "handcrafted_matrix",
-    "open_features",
-]

@@ -8,16 +8,15 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.flight as fl
-
-from client.errors import (
+from hemma_features.client.errors import (
     FingerprintChangedError,
     ProtocolError,
     ServerRejectedError,
     ServerUnavailableError,
 )
-from client.report import RunStats
-from flight.contract import FINGERPRINT_MISMATCH, ID_COLUMN
-from flight.errors import FlightInvalidArgumentError
+from hemma_features.client.report import RunStats
+
+from hemma_features.contract import FINGERPRINT_MISMATCH, ID_COLUMN, FlightInvalidArgumentError
 
 
 def received(

@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import shutil
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 import pyarrow as pa
 import pyarrow.dataset as ds
+from hemma_features.client.cache import CacheFormat, FeatureCache, cache_format
+from hemma_features.client.errors import CacheError
 
-from client.cache import (
-    JOURNAL,
-    SUFFIXES,
-    CacheFormat,
-    FeatureCache,
-    Journal,
-    first_per_key,
-    read_manifest,
-    recover,
-    write_bytes_atomically,
-    write_file,
-)
-from client.errors import CacheError
-from flight.contract import KEY_COLUMN, META_FEATURE_SET, schema_fingerprint
+from hemma_features.arrowfiles.atomic import TEMP_GLOB
+from hemma_features.arrowfiles.journal import replace_files
+from hemma_features.arrowfiles.layout import JOURNAL, new_part_path, part_files, partitions
+from hemma_features.arrowfiles.partitions import first_per_key
+from hemma_features.contract import KEY_COLUMN, META_FEATURE_SET, schema_fingerprint
 
 
 class PartitionInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,24 +35,12 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     problem: str
 
 
-def partitions(root: Path) -> Iterator[tuple[str, str, Path]]:
-    """(fingerprint, feature_set, directory) for every partition under ``root``."""
-    for fp_dir in sorted(root.glob("fingerprint=*")):
-        for fs_dir in sorted(fp_dir.glob("feature_set=*")):
-            if fs_dir.is_dir():
-                yield fp_dir.name.split("=", 1)[1], fs_dir.name.split("=", 1)[1], fs_dir
-
-
-def _files(directory: Path, file_format: CacheFormat) -> list[Path]:
-    return sorted(directory.glob(f"part-*{SUFFIXES[file_format]}"))
-
-
 def list_partitions(root: Path) -> list[PartitionInfo]:
     """Rows, files and bytes per fingerprint and feature set."""
-    file_format = read_manifest(root).format
+    file_format = cache_format(root)
     out = []
     for fingerprint, feature_set, directory in partitions(root):
-        files = _files(directory, file_format)
+        files = part_files(directory, file_format)
         rows = ds.dataset(files, format=file_format).count_rows() if files else 0
         out.append(
             PartitionInfo(
@@ -79,12 +58,12 @@ def verify(root: Path) -> list[Problem]:
     """Every file readable, one schema per partition matching its directory, unique keys."""
     if not root.is_dir():
         return [Problem(path=str(root), problem="not a directory")]
-    file_format = read_manifest(root).format
+    file_format = cache_format(root)
     problems: list[Problem] = []
     for fingerprint, feature_set, directory in partitions(root):
         schema: pa.Schema | None = None
         keys: dict[str, Path] = {}
-        for path in _files(directory, file_format):
+        for path in part_files(directory, file_format):
             try:
                 table = ds.dataset(path, format=file_format).to_table()
             except (pa.ArrowInvalid, OSError) as exc:
@@ -137,15 +116,12 @@ def compact(root: Path) -> int:
     removed = 0
     for fingerprint, feature_set, _ in list(partitions(root)):
         with cache.locked(fingerprint, feature_set) as directory:
-            files = _files(directory, cache.format)
+            files = part_files(directory, cache.format)
             if len(files) < 2:
                 continue
             table = first_per_key(ds.dataset(files, format=cache.format).to_table())
-            new = directory / f"part-{uuid.uuid4().hex}{cache.suffix}"
-            journal = Journal(new=new.name, old=[f.name for f in files])
-            write_bytes_atomically(directory / JOURNAL, msgspec.json.encode(journal))
-            write_file(new, table.combine_chunks(), cache.format)
-            recover(directory)
+            new = new_part_path(directory, cache.format)
+            replace_files(directory, new, table.combine_chunks(), files, cache.format)
             removed += len(files) - 1
     return removed
 
@@ -160,7 +136,7 @@ def gc(root: Path, keep: list[str]) -> list[str]:
         if fingerprint not in keep:
             shutil.rmtree(fp_dir)
             removed.append(fingerprint)
-    for stale in root.rglob(".part-*.tmp"):  # temp files of clients that were killed
+    for stale in root.rglob(TEMP_GLOB):  # temp files of clients that were killed
         stale.unlink(missing_ok=True)
     return removed
 
@@ -169,11 +145,11 @@ def export(root: Path, out: Path, file_format: CacheFormat) -> int:
     """Copy every partition into a new cache at ``out`` in ``file_format``; returns rows."""
     if out.exists() and any(out.iterdir()):
         raise CacheError(f"export target {out} exists and is not empty")
-    source_format = read_manifest(root).format
+    source_format = cache_format(root)
     target = FeatureCache(out, file_format)
     rows = 0
     for fingerprint, feature_set, directory in partitions(root):
-        files = _files(directory, source_format)
+        files = part_files(directory, source_format)
         if not files:
             continue
         table = first_per_key(ds.dataset(files, format=source_format).to_table())

@@ -3,47 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+from hemma_features.client.cache import FeatureCache
+from hemma_features.client.components import join_components, split_component
+from hemma_features.client.report import RunStats
 
-from client.cache import FeatureCache
-from client.components import join_components, split_component
-from client.report import RunStats
-from flight.contract import KEY_COLUMN, FeatureSet, FingerprintInfo
-
-if TYPE_CHECKING:
-    from client.feature_client import FeatureClient
+from hemma_features.contract import KEY_COLUMN, FeatureSet, FingerprintInfo
 
 OnBatch = Callable[[pa.Table], None]
-
-
-class FetchSession:
-    """What one extract call needs to fetch: the client, its stats, location and limit."""
-
-    def __init__(
-        self, client: FeatureClient, stats: RunStats, location: str, max_items: int
-    ) -> None:
-        self.client = client
-        self.stats = stats
-        self.location = location
-        self.max_items = max_items
-
-    def fetch(
-        self, essays: pa.Table, keys: pa.Array, feature_set: FeatureSet, fingerprint: str,
-        on_batch: OnBatch,
-    ) -> None:  # fmt: skip
-        if essays.num_rows == 0:
-            return
-        self.client.fetch(
-            essays, keys, feature_set, fingerprint=fingerprint, location=self.location,
-            max_items=self.max_items, on_batch=on_batch, stats=self.stats,
-        )  # fmt: skip
+Fetch = Callable[[pa.Table, pa.Array, FeatureSet, str, OnBatch], None]
+"""(essays, their keys, feature set, fingerprint, what to do with each answered batch)."""
 
 
 def fill_combined(
-    session: FetchSession,
+    fetch: Fetch,
+    stats: RunStats,
     store: FeatureCache,
     info: FingerprintInfo,
     essays: pa.Table,
@@ -90,9 +66,9 @@ def fill_combined(
 
         return handle
 
-    session.fetch(*rows((False, False)), "combined", fp_c, from_combined)
-    session.fetch(*rows((True, False)), "handcrafted", fp_h, from_component("handcrafted"))
-    session.fetch(*rows((False, True)), "embeddings", fp_e, from_component("embeddings"))
+    fetch(*rows((False, False)), "combined", fp_c, from_combined)
+    fetch(*rows((True, False)), "handcrafted", fp_h, from_component("handcrafted"))
+    fetch(*rows((False, True)), "embeddings", fp_e, from_component("embeddings"))
     both, both_keys = rows((True, True))
     for start in range(0, both.num_rows, 4096):
         chunk = both_keys.slice(start, 4096).to_pylist()
@@ -100,4 +76,4 @@ def fill_combined(
         handcrafted = store.read(fp_h, "handcrafted", chunk)
         assert embeddings is not None and handcrafted is not None
         store.write(fp_c, "combined", join_components(embeddings, handcrafted, fp_c))
-        session.stats.reused += handcrafted.num_rows
+        stats.reused += handcrafted.num_rows

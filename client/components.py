@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flight.contract import (
+from hemma_features.contract import (
     EMBEDDING_COLUMN,
     ID_COLUMN,
     KEY_COLUMN,

@@ -6,11 +6,10 @@ import argparse
 import time
 
 import pyarrow.dataset as ds
-
-from client.cache import open_features
-from client.feature_client import FeatureClient
-from client.run import summary
-from client.server_process import ServerProcess
+from hemma_features.client.cache import open_features
+from hemma_features.client.extract_command import summary
+from hemma_features.client.feature_client import FeatureClient
+from hemma_features.client.server_process import ServerProcess
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -14,7 +14,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -22,20 +21,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.flight as fl
 import structlog
-
-from client._wire import flight_call, received
-from client.cache import CacheFormat, FeatureCache
-from client.combined import FetchSession, fill_combined
-from client.errors import (
+from hemma_features.client._wire import flight_call, received
+from hemma_features.client.cache import CacheFormat, FeatureCache
+from hemma_features.client.combined import OnBatch, fill_combined
+from hemma_features.client.errors import (
     FingerprintChangedError,
     HemmaClientError,
     ServerRejectedError,
     ServerUnavailableError,
 )
-from client.inputs import Columns, check_essays, read_table
-from client.report import ExtractReport, RunStats
-from client.results import align, first_rows_of_missing
-from flight.contract import (
+from hemma_features.client.inputs import Columns, check_essays, read_table
+from hemma_features.client.report import ExtractReport, RunStats
+from hemma_features.client.results import align, first_rows_of_missing
+
+from hemma_features.contract import (
     INPUT_SCHEMA,
     KEY_COLUMN,
     PROMPT_COLUMN,
@@ -48,13 +47,13 @@ from flight.contract import (
     encode_command,
     schema_fingerprint,
 )
+from hemma_features.contract.locations import flight_url_beside
 
 log = structlog.get_logger(__name__)
 
 FLIGHT_URL_ENV = "HEMMA_FLIGHT_URL"
 TOKEN_ENV = "HEMMA_TOKEN"
 Progress = Callable[[int, int, int], None]  # (rows done now, of which cache hits, total rows)
-OnBatch = Callable[[pa.Table], None]
 
 
 class FeatureClient:
@@ -150,10 +149,7 @@ class FeatureClient:
         """Where the data plane is reached from here."""
         if self._flight_override:
             return self._flight_override
-        port = (config or self.config()).flight_port
-        parts = urlsplit(self.server)
-        scheme = "grpc+tls" if parts.scheme == "https" else "grpc"
-        return f"{scheme}://{parts.hostname or '127.0.0.1'}:{port}"
+        return flight_url_beside(self.server, (config or self.config()).flight_port)
 
     # -- data plane -------------------------------------------------------------------
     def _connect(self, location: str) -> fl.FlightClient:
@@ -327,7 +323,16 @@ class FeatureClient:
             type=pa.string(),
         )
         fingerprint = info.for_set(feature_set)
-        session = FetchSession(self, stats, self.flight_location(config), config.limits.max_items)
+        location = self.flight_location(config)
+
+        def fetch(
+            rows: pa.Table, row_keys: pa.Array, fs: FeatureSet, fp: str, on_batch: OnBatch
+        ) -> None:
+            if rows.num_rows:
+                self.fetch(
+                    rows, row_keys, fs, fingerprint=fp, location=location,
+                    max_items=config.limits.max_items, on_batch=on_batch, stats=stats,
+                )  # fmt: skip
 
         def counted(table: pa.Table) -> None:
             if progress:
@@ -341,7 +346,7 @@ class FeatureClient:
                 counted(table)
 
             todo = first_rows_of_missing(keys, set())
-            session.fetch(essays.take(todo), keys.take(todo), feature_set, fingerprint, keep)
+            fetch(essays.take(todo), keys.take(todo), feature_set, fingerprint, keep)
             found = pa.concat_tables(fetched) if fetched else None
             stats.unique = int(todo.size)
         else:
@@ -354,14 +359,14 @@ class FeatureClient:
                 progress(essays.num_rows - int(todo.size), stats.cache_hits, essays.num_rows)
             missing, missing_keys = essays.take(todo), keys.take(todo)
             if feature_set == "combined":
-                fill_combined(session, store, info, missing, missing_keys, counted)
+                fill_combined(fetch, stats, store, info, missing, missing_keys, counted)
             else:
 
                 def store_rows(table: pa.Table) -> None:
                     store.write(fingerprint, feature_set, table)
                     counted(table)
 
-                session.fetch(missing, missing_keys, feature_set, fingerprint, store_rows)
+                fetch(missing, missing_keys, feature_set, fingerprint, store_rows)
             found = store.read(fingerprint, feature_set, keys.to_pylist()) if len(keys) else None
         result = align(essays, keys, found)
         self.last_report = stats.report(

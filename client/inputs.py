@@ -8,9 +8,9 @@ from typing import Any
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
+from hemma_features.client.errors import InputFileError
 
-from client.errors import InputFileError
-from flight.contract import (
+from hemma_features.contract import (
     ID_COLUMN,
     INPUT_SCHEMA,
     PROMPT_COLUMN,

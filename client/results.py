@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from hemma_features.client.errors import ProtocolError
 
-from client.errors import ProtocolError
-from flight.contract import EMBEDDING_COLUMN, ID_COLUMN, KEY_COLUMN
+from hemma_features.contract import EMBEDDING_COLUMN, ID_COLUMN, KEY_COLUMN
 
 
 def first_rows_of_missing(keys: pa.Array, known: set[str]) -> np.ndarray:

@@ -13,9 +13,10 @@ from pathlib import Path
 from types import TracebackType
 
 import msgspec
+from hemma_features.client.errors import ServerUnavailableError
 
-from client.errors import ServerUnavailableError
-from flight.contract import ReadyInfo
+from hemma_features.contract import ReadyInfo
+from hemma_features.contract.locations import flight_url, http_url
 
 
 class ServerProcess:
@@ -45,21 +46,19 @@ class ServerProcess:
     @property
     def http_url(self) -> str:
         assert self.info is not None, "server not started"
-        scheme = "https" if self.info.tls else "http"
-        return f"{scheme}://{self.info.host}:{self.info.http_port}"
+        return http_url(self.info.host, self.info.http_port, tls=self.info.tls)
 
     @property
     def flight_url(self) -> str:
         assert self.info is not None, "server not started"
-        scheme = "grpc+tls" if self.info.tls else "grpc"
-        return f"{scheme}://{self.info.host}:{self.info.flight_port}"
+        return flight_url(self.info.host, self.info.flight_port, tls=self.info.tls)
 
     def start(self) -> ReadyInfo:
         """Start the child and wait (bounded) until both planes listen."""
         command = [
             sys.executable,
             "-m",
-            "client.cli",
+            "hemma_features.cli",
             "serve",
             "--host",
             "127.0.0.1",

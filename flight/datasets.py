@@ -16,9 +16,10 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
+from hemma_features.service.errors import NotFoundError
 
-from client.cache import write_bytes_atomically
-from flight.contract import ID_COLUMN, INPUT_SCHEMA, InputRuleError, check_input_batch
+from hemma_features.arrowfiles.atomic import write_bytes_atomically
+from hemma_features.contract import ID_COLUMN, INPUT_SCHEMA, InputRuleError, check_input_batch
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -34,7 +35,7 @@ class DatasetEntry(msgspec.Struct, frozen=True, kw_only=True):
     """Number of essays."""
 
 
-class DatasetNotFoundError(KeyError):
+class DatasetNotFoundError(NotFoundError):
     """No dataset with that name or hash."""
 
 

@@ -1,21 +1,37 @@
-"""How server errors travel over Flight (gRPC status -> pyarrow exception on the client).
+"""The one place where server errors become Flight statuses.
 
-pyarrow has no ``FlightInvalidArgumentError`` class: gRPC INVALID_ARGUMENT is raised and
-received as ``pyarrow.ArrowInvalid``, NOT_FOUND as ``pyarrow.ArrowKeyError`` (a KeyError),
-UNAVAILABLE as ``pyarrow.flight.FlightUnavailableError``. These aliases name the status.
+    raised on the server                          Flight status (client sees)
+    InputRuleError, CommandError, InputError      INVALID_ARGUMENT (pyarrow.ArrowInvalid)
+    NotFoundError                                 NOT_FOUND (pyarrow.ArrowKeyError)
+    DependencyError                               UNAVAILABLE (FlightUnavailableError)
 
-    Status            server raises / client catches
-    INVALID_ARGUMENT  FlightInvalidArgumentError (= pyarrow.ArrowInvalid)
-    NOT_FOUND         FlightNotFoundError (= pyarrow.ArrowKeyError, a KeyError)
-    UNAVAILABLE       pyarrow.flight.FlightUnavailableError
-    INTERNAL          pyarrow.flight.FlightInternalError / FlightServerError
+Errors already raised as Flight errors pass through unchanged.
 """
 
 from __future__ import annotations
 
-import pyarrow as pa
+import contextlib
+from collections.abc import Iterator
 
-FlightInvalidArgumentError = pa.ArrowInvalid
-FlightNotFoundError = pa.ArrowKeyError
+import pyarrow.flight as fl
+from hemma_features.service.errors import DependencyError, InputError, NotFoundError
 
-__all__ = ["FlightInvalidArgumentError", "FlightNotFoundError"]
+from hemma_features.contract import (
+    ContractError,
+    FlightInvalidArgumentError,
+    FlightNotFoundError,
+)
+
+
+@contextlib.contextmanager
+def flight_errors() -> Iterator[None]:
+    """Translate our errors into the Flight status a client can act on."""
+    try:
+        yield
+    except (ContractError, InputError) as exc:
+        raise FlightInvalidArgumentError(str(exc)) from exc
+    except NotFoundError as exc:
+        raise FlightNotFoundError(str(exc)) from exc
+    except DependencyError as exc:
+        raise fl.FlightUnavailableError(str(exc)) from exc
+

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 
 import pyarrow.flight as fl
+from hemma_features.service.auth import UNAUTHORIZED_DETAIL, BearerToken
 
 
 def correlation_id_of(context: fl.ServerCallContext) -> str:
@@ -37,11 +37,9 @@ class BearerAuthMiddlewareFactory(fl.ServerMiddlewareFactory):
     """Refuses calls without ``authorization: Bearer <token>`` (Unauthenticated)."""
 
     def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
+        self._token = BearerToken(token)
 
     def start_call(self, info: fl.CallInfo, headers: dict[str, list[str]]) -> None:
-        given = (headers.get("authorization") or [""])[0].encode()
-        if not hmac.compare_digest(given, self._expected):
-            raise fl.FlightUnauthenticatedError(
-                "this server requires 'authorization: Bearer <token>' (HEMMA_TOKEN)"
-            )
+        given = headers.get("authorization") or []
+        if not self._token.accepts(given[0] if given else None):
+            raise fl.FlightUnauthenticatedError(UNAUTHORIZED_DETAIL)

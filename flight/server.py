@@ -27,29 +27,30 @@ import msgspec
 import pyarrow as pa
 import pyarrow.flight as fl
 import structlog
+from hemma_features.flight.datasets import DatasetEntry, DatasetStore
+from hemma_features.flight.errors import flight_errors
+from hemma_features.flight.middleware import (
+    BearerAuthMiddlewareFactory,
+    CorrelationMiddlewareFactory,
+    correlation_id_of,
+)
+from hemma_features.flight.store_backed import StoreBackedFeatures
+from hemma_features.service.errors import InputError
+from hemma_features.service.runtime import Runtime
 
-from flight.contract import (
+from hemma_features.contract import (
     FEATURE_SETS,
     FINGERPRINT_MISMATCH,
-    CommandError,
     ExtractCommand,
-    InputRuleError,
+    FlightInvalidArgumentError,
+    FlightNotFoundError,
     ShardTicket,
     check_input_schema,
     decode_command,
     decode_ticket,
     encode_ticket,
 )
-from flight.datasets import DatasetEntry, DatasetNotFoundError
-from flight.errors import FlightInvalidArgumentError, FlightNotFoundError
-from flight.middleware import (
-    BearerAuthMiddlewareFactory,
-    CorrelationMiddlewareFactory,
-    correlation_id_of,
-)
-from flight.serving import FeatureService
-from service.errors import DependencyError, InputError
-from service.runtime import Runtime
+from hemma_features.contract.locations import flight_url
 
 log = structlog.get_logger(__name__)
 
@@ -60,28 +61,15 @@ _ACTIONS = {
 }
 
 
-@contextlib.contextmanager
-def flight_errors() -> Iterator[None]:
-    """Translate our errors into the Flight status a client can act on."""
-    try:
-        yield
-    except (InputRuleError, InputError, CommandError) as exc:
-        raise FlightInvalidArgumentError(str(exc)) from exc
-    except DatasetNotFoundError as exc:
-        raise FlightNotFoundError(exc.args[0]) from exc
-    except DependencyError as exc:
-        raise fl.FlightUnavailableError(str(exc)) from exc
-
-
 class FeatureFlightServer(fl.FlightServerBase):
     """Flight server computing features with a loaded ``Runtime``."""
 
     def __init__(self, runtime: Runtime, location: str, **kwargs: Any) -> None:
         super().__init__(location, **kwargs)
-        self.service = FeatureService(runtime)
-        scheme = location.split("://", 1)[0]
-        host = location.split("://", 1)[1].rsplit(":", 1)[0]
-        self.location = runtime.settings.advertise_flight or f"{scheme}://{host}:{self.port}"
+        self.service = StoreBackedFeatures(runtime)
+        scheme, _, address = location.partition("://")
+        listening = f"{scheme}://{address.rsplit(':', 1)[0]}:{self.port}"
+        self.location = runtime.settings.advertise_flight or listening
         # Set on shutdown: running streams stop at the next batch instead of finishing.
         self.stopping = threading.Event()
         self._streams = threading.BoundedSemaphore(runtime.settings.max_streams)
@@ -207,7 +195,7 @@ class FeatureFlightServer(fl.FlightServerBase):
             return decode_command(descriptor.command)
 
     # -- datasets -------------------------------------------------------------------
-    def _datasets(self) -> Any:
+    def _datasets(self) -> DatasetStore:
         if self.service.datasets is None:
             raise FlightInvalidArgumentError(
                 "this server keeps no datasets: start it with HEMMA_STORE_DIR set"
@@ -349,12 +337,10 @@ def create_flight_server(runtime: Runtime, host: str, port: int) -> FeatureFligh
     if settings.auth_token:
         middleware["auth"] = BearerAuthMiddlewareFactory(settings.auth_token)
     options: dict[str, Any] = {}
-    scheme = "grpc"
     if settings.tls_cert_file and settings.tls_key_file:
-        scheme = "grpc+tls"
         options["tls_certificates"] = [
             (Path(settings.tls_cert_file).read_bytes(), Path(settings.tls_key_file).read_bytes())
         ]
     return FeatureFlightServer(
-        runtime, f"{scheme}://{host}:{port}", middleware=middleware, **options
+        runtime, flight_url(host, port, tls=settings.tls), middleware=middleware, **options
     )

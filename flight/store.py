@@ -1,7 +1,8 @@
 """The server-side feature store: computed rows kept on disk by fingerprint + content key.
 
-Same layout and safety as the client cache (``client.cache``: hive partitions of Arrow IPC
-files, temp-name + rename writes, one ``flock`` per partition, no duplicate keys), plus:
+Same layout and safety as the client cache, from the Arrow file layer
+(``hemma_features.arrowfiles``: hive partitions of Arrow IPC files, atomic writes, one lock
+per partition, no duplicate keys), plus:
 
 - an in-memory index key -> (file, row), built once per immutable file, so a lookup reads
   only the files that hold hits (memory-mapped);
@@ -23,8 +24,9 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import structlog
 
-from client.cache import FeatureCache, partition_dir
-from flight.contract import KEY_COLUMN
+from hemma_features.arrowfiles.layout import partition_dir
+from hemma_features.arrowfiles.partitions import PartitionedDataset
+from hemma_features.contract import KEY_COLUMN
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +42,7 @@ class FeatureStore:
     def __init__(self, root: Path | str, max_bytes: int) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
-        self._cache = FeatureCache(self.root, "ipc")
+        self._files = PartitionedDataset(self.root, "ipc")
         self._file_keys: dict[Path, list[str]] = {}
         self._lock = threading.Lock()
 
@@ -92,7 +94,7 @@ class FeatureStore:
 
     def add(self, fingerprint: str, feature_set: str, table: pa.Table) -> int:
         """Store rows whose key is not there yet; evict past the size bound. Rows written."""
-        written = self._cache.write(
+        written = self._files.write(
             fingerprint,
             feature_set,
             table.combine_chunks(),

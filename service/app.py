@@ -7,13 +7,14 @@ and OpenAPI (``/schema``). Every response carries ``x-correlation-id``; non-2xx 
 
 from __future__ import annotations
 
-import hmac
 import time
 import uuid
 from typing import Any
 
 import msgspec
 import structlog
+from hemma_features.service.auth import UNAUTHORIZED_DETAIL, BearerToken
+from hemma_features.service.runtime import Runtime
 from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
@@ -21,35 +22,19 @@ from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import Message, Receive, Scope, Send
 
-from flight.contract import FeatureSpec, FingerprintInfo, Limits, ServerConfig
-from service.runtime import Runtime
+from hemma_features.contract import (
+    ErrorBody,
+    FeatureSpec,
+    FingerprintInfo,
+    Health,
+    Limits,
+    ServerConfig,
+)
 
 log = structlog.get_logger(__name__)
 
 CORRELATION_HEADER = "x-correlation-id"
 _ROUTES = ("/healthz", "/readyz", "/v1/config", "/v1/fingerprint", "/v1/features", "/metrics")
-
-
-class ErrorBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """Body of every non-2xx response."""
-
-    error: str
-    """Short machine-readable error name."""
-    detail: str
-    """What went wrong, for a person."""
-    correlation_id: str
-    """Id of this request in the server's logs."""
-    reasons: list[str] | None = None
-    """Individual reasons, when there are several (readiness)."""
-
-
-class Health(msgspec.Struct, frozen=True, kw_only=True):
-    """Liveness and readiness answers."""
-
-    status: str
-    """``ok`` or ``ready``."""
-    fingerprint: str
-    """The server fingerprint."""
 
 
 class HemmaApp(Litestar):
@@ -106,15 +91,14 @@ class HemmaApp(Litestar):
         token = self.state.runtime.settings.auth_token
         if token is None or scope["path"] == "/healthz":
             return True
-        given = dict(scope.get("headers") or []).get(b"authorization", b"")
-        return hmac.compare_digest(given, f"Bearer {token}".encode())
+        return BearerToken(token).accepts(dict(scope.get("headers") or []).get(b"authorization"))
 
 
 async def _send_unauthorized(send: Send, correlation_id: str) -> None:
     body = msgspec.json.encode(
         ErrorBody(
             error="unauthorized",
-            detail="this server requires 'Authorization: Bearer <token>' (HEMMA_TOKEN)",
+            detail=UNAUTHORIZED_DETAIL,
             correlation_id=correlation_id,
         )
     )

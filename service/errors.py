@@ -5,8 +5,13 @@ Hierarchy::
     HemmaServiceError
     ├── SettingsError          a setting has a bad value (startup)
     ├── ModelLoadError         a model could not be loaded from local files (startup)
-    ├── InputError             a request row breaks a rule (-> Flight InvalidArgument, HTTP 400)
+    ├── InputError             a request breaks a rule (-> Flight InvalidArgument)
+    ├── NotFoundError          a named thing (a dataset) does not exist (-> Flight NotFound)
     └── DependencyError        a dependency (LanguageTool) failed (-> Flight Unavailable, HTTP 503)
+
+Wire-contract errors (``hemma_features.contract.errors``: ``InputRuleError``,
+``CommandError``) are raised by both sides and map to Flight InvalidArgument. The one
+place that maps server errors to Flight statuses is ``hemma_features.flight.errors``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ class ModelLoadError(HemmaServiceError):
 
 class InputError(HemmaServiceError):
     """A request row breaks an input rule; the message names the row and the rule."""
+
+
+class NotFoundError(HemmaServiceError, KeyError):
+    """Something a request names does not exist; the message says what and how to make it."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class DependencyError(HemmaServiceError):

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from flight.contract import FingerprintInfo
+from hemma_features.contract import FingerprintInfo
 
 _LIBRARIES = ("spacy", "textdescriptives", "transformers", "torch", "tokenizers", "numpy")
 _EMBEDDING_LIBRARIES = ("transformers", "torch", "tokenizers", "numpy")

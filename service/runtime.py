@@ -6,15 +6,24 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgspec
-import numpy as np
 import pyarrow as pa
 import structlog
+from hemma_features.service.errors import DependencyError
+from hemma_features.service.features import languagetool
+from hemma_features.service.features.assemble import feature_batch
+from hemma_features.service.features.catalogue import SCHEMA_VERSION, catalogue
+from hemma_features.service.features.embed import Embedder, EmbeddingOptions
+from hemma_features.service.features.nlp import TextAnalyzer
+from hemma_features.service.features.parallel import EmbeddingBatcher, InlineParser, ProcessParser
+from hemma_features.service.features.pipeline import FeaturePipeline
+from hemma_features.service.fingerprint import build_fingerprint
+from hemma_features.service.metrics import Metrics
+from hemma_features.service.settings import Settings
 
-from flight.contract import (
+from hemma_features.contract import (
     ID_COLUMN,
     PROMPT_COLUMN,
     TEXT_COLUMN,
@@ -22,17 +31,6 @@ from flight.contract import (
     FingerprintInfo,
     output_schema,
 )
-from service.errors import DependencyError
-from service.features import languagetool
-from service.features.assemble import feature_batch
-from service.features.catalogue import LT_CATEGORIES, SCHEMA_VERSION, catalogue
-from service.features.embed import Embedder, EmbeddingOptions
-from service.features.nlp import TextAnalyzer, paragraph_spans
-from service.features.parallel import EmbeddingBatcher, InlineParser, ProcessParser
-from service.features.semantic import semantic_features
-from service.fingerprint import build_fingerprint
-from service.metrics import Metrics
-from service.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +54,7 @@ class Runtime:
         self.embedder = embedder
         self.fingerprint = fingerprint
         self.languagetool_info = languagetool_info
-        self.languagetool = (
+        lt_client = (
             languagetool.LanguageToolClient(
                 settings.languagetool_url,
                 concurrency=settings.languagetool_concurrency,
@@ -67,12 +65,15 @@ class Runtime:
             else None
         )
         self.metrics = metrics or Metrics()
-        self.catalogue = catalogue(languagetool=self.languagetool is not None)
+        self.catalogue = catalogue(languagetool=lt_client is not None)
         self.feature_names = tuple(spec.name for spec in self.catalogue)
-        self.parser = parser or InlineParser(analyzer)
-        self.batcher = EmbeddingBatcher(embedder)
+        self.pipeline = FeaturePipeline(
+            parser=parser or InlineParser(analyzer),
+            batcher=EmbeddingBatcher(embedder),
+            languagetool=lt_client,
+            catalogue=self.catalogue,
+        )
         self._schemas: dict[str, pa.Schema] = {}
-        self._lt_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="languagetool")
 
     @classmethod
     def load(cls, settings: Settings) -> Runtime:
@@ -127,10 +128,14 @@ class Runtime:
             parser=parser,
         )
 
+    @property
+    def parser(self) -> InlineParser | ProcessParser:
+        """Where spaCy parsing runs."""
+        return self.pipeline.parser
+
     def close(self) -> None:
-        """Stop the parse workers and the embedding thread."""
-        self.parser.close()
-        self.batcher.close()
+        """Stop the parse workers, the embedding thread and the LanguageTool thread."""
+        self.pipeline.close()
 
     def schema(self, feature_set: FeatureSet) -> pa.Schema:
         """Output schema for a feature set (built once, then reused)."""
@@ -149,8 +154,7 @@ class Runtime:
         """Compute one output batch for a validated input batch (same rows, same order)."""
         texts: list[str] = batch.column(TEXT_COLUMN).to_pylist()
         started = time.perf_counter()
-        # Parsing, embedding and LanguageTool run where service.features.parallel puts them.
-        embeddings, handcrafted = self._compute(
+        embeddings, handcrafted = self.pipeline.compute(
             texts, batch.column(PROMPT_COLUMN).to_pylist(), feature_set
         )
         out = feature_batch(
@@ -161,49 +165,6 @@ class Runtime:
         )
         self.metrics.extract_rows.labels(feature_set).inc(batch.num_rows)
         return out
-
-    def _compute(
-        self, texts: list[str], prompts: list[str], feature_set: FeatureSet
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        want_hand = feature_set in ("handcrafted", "combined")
-        lt_job = (
-            self._lt_pool.submit(self.languagetool.check, texts)
-            if want_hand and self.languagetool is not None
-            else None
-        )
-        parse_job = self.parser.submit(texts) if want_hand else None
-        try:
-            if not want_hand:
-                return self.batcher.embed(texts), None
-            spans = [paragraph_spans(text) for text in texts]
-            distinct_prompts = list(dict.fromkeys(prompts))
-            vectors, span_vectors = self.batcher.embed_with_spans(
-                texts + distinct_prompts, spans + [[] for _ in distinct_prompts]
-            )
-            essays = vectors[: len(texts)]
-            prompt_vectors = dict(zip(distinct_prompts, vectors[len(texts) :], strict=True))
-            assert parse_job is not None
-            rows = parse_job.result()
-            for i, values in enumerate(rows):
-                values.update(
-                    semantic_features(essays[i], prompt_vectors[prompts[i]], span_vectors[i])
-                )
-            if lt_job is not None:
-                for values, matches in zip(rows, lt_job.result(), strict=True):
-                    values.update(
-                        languagetool.match_features(matches, int(values["n_words"]), LT_CATEGORIES)
-                    )
-        finally:
-            for job in (lt_job, parse_job):
-                if job is not None:
-                    job.cancel()
-        matrix = np.array(
-            [[v[name] for name in self.feature_names] for v in rows], dtype=np.float32
-        )
-        if not np.isfinite(matrix).all():
-            row, col = (int(x[0]) for x in np.nonzero(~np.isfinite(matrix)))
-            raise ValueError(f"row {row}: feature {self.feature_names[col]} is not finite (a bug)")
-        return (essays if feature_set == "combined" else None), matrix
 
     def readiness_problems(self) -> list[str]:
         """Reasons the server is not ready; empty when it is."""

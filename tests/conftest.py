@@ -22,8 +22,8 @@ ELLIPSE = SHARED / "data" / "ellipse" / "essays.csv"
 @pytest.fixture(scope="session")
 def runtime():
     """The default runtime (MiniLM + en_core_web_sm), loaded once per session."""
-    from service.runtime import Runtime
-    from service.settings import Settings
+    from hemma_features.service.runtime import Runtime
+    from hemma_features.service.settings import Settings
 
     return Runtime.load(Settings())
 
@@ -68,8 +68,7 @@ def essays_table(rows: list[tuple[str, str, str]]) -> pa.Table:
 def embedder_variant(embedder, **options):
     """The loaded model and tokenizer with other embedding options (no reload)."""
     import msgspec
-
-    from service.features.embed import Embedder
+    from hemma_features.service.features.embed import Embedder
 
     return Embedder(
         model=embedder._model,

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 
 import httpx
-import uvicorn
+from hemma_features.flight.server import FeatureFlightServer, create_flight_server
+from hemma_features.service.app import create_app
+from hemma_features.service.runtime import Runtime
 
-from flight.server import FeatureFlightServer, create_flight_server
-from service.app import create_app
-from service.runtime import Runtime
-from service.serve import bind_socket, uvicorn_config
+from hemma_features.contract.locations import flight_url, http_url
+from hemma_features.serve import ControlPlaneThread, bind_socket
 
 
 class LiveServer:
@@ -24,30 +22,19 @@ class LiveServer:
         sock = bind_socket("127.0.0.1", 0)
         self.http_port = sock.getsockname()[1]
         app = create_app(runtime, flight_port=self.flight.port)
-        self._uvicorn = uvicorn.Server(uvicorn_config(app, runtime.settings))
-        self._thread = threading.Thread(
-            target=self._uvicorn.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._uvicorn.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if not self._uvicorn.started:
-            raise RuntimeError("uvicorn did not start within 30s")
+        self._control_plane = ControlPlaneThread(app, runtime.settings, sock)
+        self._control_plane.start()
 
     @property
     def http_url(self) -> str:
-        scheme = "https" if self.runtime.settings.tls else "http"
-        return f"{scheme}://127.0.0.1:{self.http_port}"
+        return http_url("127.0.0.1", self.http_port, tls=self.runtime.settings.tls)
 
     @property
     def flight_url(self) -> str:
-        scheme = "grpc+tls" if self.runtime.settings.tls else "grpc"
-        return f"{scheme}://127.0.0.1:{self.flight.port}"
+        return flight_url("127.0.0.1", self.flight.port, tls=self.runtime.settings.tls)
 
     def close(self) -> None:
-        self._uvicorn.should_exit = True
-        self._thread.join(timeout=10)
+        self._control_plane.stop()
         self.flight.shutdown()
 
 

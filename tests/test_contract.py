@@ -6,7 +6,7 @@ import msgspec
 import pyarrow as pa
 import pytest
 
-from flight.contract import (
+from hemma_features.contract import (
     CommandError,
     ExtractCommand,
     FeatureSpec,

@@ -70,3 +70,12 @@ def test_containerfile_runs_as_non_root_with_a_healthcheck():
     assert 'VOLUME ["/models"]' in text
     assert re.search(r"^FROM \S+:3\.11\.\d+-slim-\w+$", text, re.M)
     assert "constraints.txt" in text
+
+
+def test_containerfile_copies_every_source_directory():
+    """The image build copies each directory pyproject's package-dir installs from."""
+    import tomllib
+
+    mapping = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    copied = set(re.findall(r"^COPY (\S+) \./\1$", CONTAINERFILE.read_text(), re.M))
+    assert set(mapping["package-dir"].values()) <= copied

@@ -5,10 +5,9 @@ from __future__ import annotations
 import copy
 
 import pytest
-
-from service.fingerprint import build_fingerprint, fingerprint_of
-from service.runtime import Runtime
-from service.settings import Settings
+from hemma_features.service.fingerprint import build_fingerprint, fingerprint_of
+from hemma_features.service.runtime import Runtime
+from hemma_features.service.settings import Settings
 
 BASE = dict(
     schema_version="v1",

@@ -31,8 +31,9 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 def test_dataset_snippet_runs_against_a_server_with_a_store(runtime, tmp_path):
     """The README's do_put / list_flights / get_flight_info / do_get snippet works as written."""
-    from service.runtime import Runtime
-    from service.settings import Settings
+    from hemma_features.service.runtime import Runtime
+    from hemma_features.service.settings import Settings
+
     from tests.servers import LiveServer
 
     server = LiveServer(
@@ -63,7 +64,7 @@ def test_notebook_snippet_runs_against_a_live_server(live_server):
 
 def test_training_snippet_runs_on_a_cache(live_server, runtime, tmp_path, monkeypatch):
     """The README's pyarrow.dataset snippet reads a cache the client wrote."""
-    from client import FeatureClient
+    from hemma_features import FeatureClient
     from tests.conftest import SAMPLES
 
     with FeatureClient(live_server.http_url) as client:
@@ -77,3 +78,18 @@ def test_training_snippet_runs_on_a_cache(live_server, runtime, tmp_path, monkey
     exec(compile(code, "README-training", "exec"), scope)
     assert scope["X_emb"].shape == (8, 384)
     assert scope["X_hand"].shape == (8, len(runtime.catalogue))
+
+
+def test_client_snippet_runs_against_a_live_server(live_server, sample_essays, tmp_path):
+    """The README's FeatureClient snippet works as written (only the addresses differ)."""
+    marker = "from hemma_features import FeatureClient"
+    [snippet] = [b for b in code_blocks("python") if marker in b]
+    code = (
+        snippet.replace("http://127.0.0.1:19000", live_server.http_url)
+        .replace("grpc://127.0.0.1:19001", live_server.flight_url)
+        .replace("~/hemma-cache", str(tmp_path / "hemma-cache"))
+    )
+    scope: dict = {"df": sample_essays.to_pandas()}
+    exec(compile(code, "README-client", "exec"), scope)
+    assert scope["X_emb"].shape == (8, 384)
+    assert scope["X_hand"].shape[0] == 8 and len(scope["names"]) == scope["X_hand"].shape[1]

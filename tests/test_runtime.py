@@ -6,11 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.flight as fl
 import pytest
+from hemma_features.service.errors import DependencyError
+from hemma_features.service.features.semantic import cosine
+from hemma_features.service.runtime import Runtime
+from hemma_features.service.settings import Settings
 
-from service.errors import DependencyError
-from service.features.semantic import cosine
-from service.runtime import Runtime
-from service.settings import Settings
 from tests.conftest import embedder_variant, essays_table
 
 TWO_PARAGRAPHS = "Phones help students learn.\n\nBut phones distract everyone in class."
@@ -125,7 +125,7 @@ def test_languagetool_features_through_the_runtime(runtime, lt_server):
 
 def test_languagetool_outage_is_unavailable_over_flight(runtime, lt_server):
     """Over Flight an LT outage is FlightUnavailableError naming LanguageTool; serving goes on."""
-    from flight.server import create_flight_server
+    from hemma_features.flight.server import create_flight_server
 
     configured = Runtime.assemble(
         Settings(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder

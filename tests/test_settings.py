@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from service.errors import SettingsError
-from service.settings import Settings, field_docs, load_settings
+from hemma_features.service.errors import SettingsError
+from hemma_features.service.settings import Settings, field_docs, load_settings
 
 
 def test_defaults_match_the_documented_ports():

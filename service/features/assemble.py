@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from flight.contract import EMBEDDING_COLUMN, ID_COLUMN
+from hemma_features.contract import EMBEDDING_COLUMN, ID_COLUMN
 
 
 def feature_batch(

@@ -7,7 +7,7 @@ The LanguageTool group is present only when a LanguageTool server is configured.
 
 from __future__ import annotations
 
-from flight.contract import FeatureSpec
+from hemma_features.contract import FeatureSpec
 
 SCHEMA_VERSION = "hemma.features.v2"
 

@@ -14,9 +14,8 @@ from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
-
-from service.errors import ModelLoadError
-from service.settings import DEFAULT_EMBEDDING_MODEL
+from hemma_features.service.errors import ModelLoadError
+from hemma_features.service.settings import DEFAULT_EMBEDDING_MODEL
 
 _MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")

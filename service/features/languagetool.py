@@ -12,8 +12,7 @@ from typing import Any
 
 import httpx
 import msgspec
-
-from service.errors import DependencyError
+from hemma_features.service.errors import DependencyError
 
 LANGUAGE = "en-US"
 LEVEL = "default"

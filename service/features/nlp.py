@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from service.errors import ModelLoadError
+from hemma_features.service.errors import ModelLoadError
 
 _PARAGRAPH = re.compile(r"[^\r\n]+")
 _READABILITY = (

@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 import structlog
-
-from service.features.embed import Embedder
-from service.features.nlp import TextAnalyzer
+from hemma_features.service.features.embed import Embedder
+from hemma_features.service.features.nlp import TextAnalyzer
 
 log = structlog.get_logger(__name__)
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from service.errors import DependencyError
-from service.features.catalogue import LT_CATEGORIES
-from service.features.languagetool import (
+from hemma_features.service.errors import DependencyError
+from hemma_features.service.features.catalogue import LT_CATEGORIES
+from hemma_features.service.features.languagetool import (
     Category,
     LanguageToolClient,
     Match,

@@ -6,8 +6,7 @@ import math
 
 import numpy as np
 import pytest
-
-from service.features.nlp import (
+from hemma_features.service.features.nlp import (
     TextAnalyzer,
     count_connectives,
     count_paragraphs,

@@ -7,8 +7,7 @@ import threading
 import time
 
 import numpy as np
-
-from service.features.parallel import EmbeddingBatcher, InlineParser, ProcessParser
+from hemma_features.service.features.parallel import EmbeddingBatcher, InlineParser, ProcessParser
 
 TEXTS = ["The cat sat on the mat.\n\nIt slept.", "Do you like it? However, we do.", "Hello"]
 

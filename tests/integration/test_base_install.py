@@ -38,3 +38,10 @@ def test_base_install_runs_a_full_extract_without_heavy_libraries(live_server, t
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads(report.read_text())
     assert summary["rows_requested"] == 8 and summary["rows_fetched"] == 8
+    serve = subprocess.run(
+        [str(venv / "bin" / "hemma-features"), "serve", "--http-port", "0"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert serve.returncode == 2
+    [line] = serve.stderr.strip().splitlines()  # one line, no traceback
+    assert "pip install 'hemma-features[server]'" in line and "torch" in line

@@ -13,12 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
+from hemma_features.client import cache_admin
+from hemma_features.client.cache import FeatureCache
+from hemma_features.client.errors import CacheError, FingerprintChangedError, ServerUnavailableError
+from hemma_features.service.runtime import Runtime
+from hemma_features.service.settings import Settings
 
-from client import FeatureClient, cache_admin, embedding_matrix, handcrafted_matrix, open_features
-from client.cache import FeatureCache, partition_dir
-from client.errors import CacheError, FingerprintChangedError, ServerUnavailableError
-from service.runtime import Runtime
-from service.settings import Settings
+from hemma_features import FeatureClient, embedding_matrix, handcrafted_matrix, open_features
+from hemma_features.arrowfiles.layout import partition_dir
 from tests.conftest import REPO, SAMPLES, essays_table
 from tests.servers import LiveServer, counter
 
@@ -130,7 +132,7 @@ def test_ls_verify_compact_gc(live_server, runtime, tmp_path):
 
 def test_verify_names_corrupt_and_duplicated_files(live_server, runtime, tmp_path):
     """A truncated file and a copied file are reported by name; the CLI exits 1."""
-    from client.cli import main
+    from hemma_features.cli import main
 
     cache = tmp_path / "c"
     with FeatureClient(live_server.http_url, chunk_rows=4) as client:
@@ -152,7 +154,9 @@ def test_compact_journal_finishes_after_a_crash(tmp_path):
     """A journal left by a crash after the new file landed removes the old files."""
     import msgspec
 
-    from client.cache import JOURNAL, Journal, write_file
+    from hemma_features.arrowfiles.atomic import write_table_atomically
+    from hemma_features.arrowfiles.journal import Journal
+    from hemma_features.arrowfiles.layout import JOURNAL
 
     store = FeatureCache(tmp_path)
     table = pa.table({"key": ["a", "b"], "essay_id": ["1", "2"]})
@@ -160,7 +164,7 @@ def test_compact_journal_finishes_after_a_crash(tmp_path):
     store.write("fp", "handcrafted", table.slice(1, 1))
     part = partition_dir(tmp_path, "fp", "handcrafted")
     old = sorted(p.name for p in part.glob("part-*"))
-    write_file(part / "part-new.arrow", table, "ipc")  # the crash came right after this
+    write_table_atomically(part / "part-new.arrow", table, "ipc")  # then the crash
     (part / JOURNAL).write_bytes(msgspec.json.encode(Journal(new="part-new.arrow", old=old)))
     assert store.known_keys("fp", "handcrafted") == {"a", "b"}
     with store.locked("fp", "handcrafted"):
@@ -170,7 +174,7 @@ def test_compact_journal_finishes_after_a_crash(tmp_path):
 
 def client_process(http_url: str, cache, essays_path, chunk_rows: int = 1) -> subprocess.Popen:
     code = (
-        "import sys; from client.cli import main; "
+        "import sys; from hemma_features.cli import main; "
         "sys.exit(main(['extract', sys.argv[1], '--server', sys.argv[2], '--cache', sys.argv[3], "
         "'--feature-set', 'handcrafted', '--quiet', '--chunk-rows', sys.argv[4]]))"
     )

@@ -7,12 +7,16 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from hemma_features.client.errors import (
+    FingerprintChangedError,
+    ServerRejectedError,
+    ServerUnavailableError,
+)
+from hemma_features.service.features.catalogue import BASE
 
-from client import FeatureClient, open_features
-from client.cache import partition_dir
-from client.errors import FingerprintChangedError, ServerRejectedError, ServerUnavailableError
-from flight.contract import InputRuleError
-from service.features.catalogue import BASE
+from hemma_features import FeatureClient, open_features
+from hemma_features.arrowfiles.layout import partition_dir
+from hemma_features.contract import InputRuleError
 from tests.conftest import SAMPLES, essays_table
 from tests.servers import counter
 
@@ -171,7 +175,7 @@ def test_jsonl_input_and_renamed_columns(live_server, sample_essays, tmp_path):
     """A JSONL file with other column names gives the same rows as the CSV."""
     import json
 
-    from client.inputs import Columns
+    from hemma_features.client.inputs import Columns
 
     path = tmp_path / "essays.jsonl"
     with path.open("w") as handle:
@@ -187,7 +191,7 @@ def test_jsonl_input_and_renamed_columns(live_server, sample_essays, tmp_path):
 
 def test_missing_prompt_column_fails_before_any_request(tmp_path):
     """An input without the prompt column is refused before the (here dead) server is asked."""
-    from client.errors import InputFileError
+    from hemma_features.client.errors import InputFileError
 
     path = tmp_path / "no-prompt.csv"
     path.write_text("essay_id,text\na,Some text.\n")

@@ -10,13 +10,17 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.flight as fl
 import pytest
+from hemma_features.flight.store import FeatureStore
+from hemma_features.service.runtime import Runtime
+from hemma_features.service.settings import Settings
 
-from client import FeatureClient
-from flight.contract import ShardTicket, decode_ticket, encode_ticket
-from flight.errors import FlightInvalidArgumentError
-from flight.store import FeatureStore
-from service.runtime import Runtime
-from service.settings import Settings
+from hemma_features import FeatureClient
+from hemma_features.contract import (
+    FlightInvalidArgumentError,
+    ShardTicket,
+    decode_ticket,
+    encode_ticket,
+)
 from tests.conftest import SAMPLES, essays_table
 from tests.servers import LiveServer, counter
 
@@ -249,7 +253,7 @@ def test_concurrent_exchanges_share_the_store_safely(runtime, tmp_path):
             fp, "embeddings", samples().column("essay_id").to_pylist()
         )
         assert stored is None  # lookups are by content key, not essay id
-        from client.cache import FeatureCache
+        from hemma_features.client.cache import FeatureCache
 
         assert len(FeatureCache(tmp_path / "store").known_keys(fp, "embeddings")) == 8
         import pyarrow.dataset as ds

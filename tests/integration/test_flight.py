@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.flight as fl
 import pytest
+from hemma_features.service.features.catalogue import BASE
 
-from flight.errors import FlightInvalidArgumentError
-from service.features.catalogue import BASE
+from hemma_features.contract import FlightInvalidArgumentError
 from tests.conftest import essays_table
 
 HANDCRAFTED_NAMES = [spec.name for spec in BASE]

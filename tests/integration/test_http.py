@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
-from service.features.catalogue import BASE
+from hemma_features.service.features.catalogue import BASE
 
 HANDCRAFTED_NAMES = [spec.name for spec in BASE]
 
@@ -91,7 +90,7 @@ def test_requests_are_logged_with_correlation_id_and_fingerprint(http, runtime):
     """One log line per request carries the correlation id and the fingerprint."""
     from structlog.testing import capture_logs
 
-    from service.logs import configure_logging
+    from hemma_features.logs import configure_logging
 
     configure_logging("json")  # the server's own set-up (a CLI test may have raised the level)
     with capture_logs() as logs:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hemma_features.service.app import create_app
+from hemma_features.service.errors import DependencyError
+from hemma_features.service.runtime import Runtime
+from hemma_features.service.settings import Settings
 from litestar.testing import TestClient
-
-from service.app import create_app
-from service.errors import DependencyError
-from service.runtime import Runtime
-from service.settings import Settings
 
 
 def with_languagetool(runtime: Runtime, url: str) -> Runtime:

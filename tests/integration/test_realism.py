@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pytest
 
-from client import FeatureClient
+from hemma_features import FeatureClient
 from tests.conftest import ELLIPSE
 
 pytestmark = pytest.mark.skipif(not ELLIPSE.is_file(), reason="../shared/data/ellipse is absent")

@@ -1,4 +1,5 @@
-"""One step shared by every Flight verb: an input batch -> its feature batch.
+"""Store-backed features: the one step every Flight verb shares, an input batch -> its
+feature batch.
 
 Validates the rows, serves what the feature store already holds, computes the rest with
 the runtime, stores it, and returns the rows in input order. Knows nothing of gRPC.
@@ -7,8 +8,11 @@ the runtime, stores it, and returns the rows in input order. Knows nothing of gR
 from __future__ import annotations
 
 import pyarrow as pa
+from hemma_features.flight.datasets import DatasetStore
+from hemma_features.flight.store import FeatureStore, merge_in_order
+from hemma_features.service.runtime import Runtime
 
-from flight.contract import (
+from hemma_features.contract import (
     ID_COLUMN,
     KEY_COLUMN,
     PROMPT_COLUMN,
@@ -17,12 +21,9 @@ from flight.contract import (
     check_input_batch,
     content_keys,
 )
-from flight.datasets import DatasetStore
-from flight.store import FeatureStore, merge_in_order
-from service.runtime import Runtime
 
 
-class FeatureService:
+class StoreBackedFeatures:
     """The runtime plus, when ``store_dir`` is set, the feature store and datasets."""
 
     def __init__(self, runtime: Runtime) -> None:

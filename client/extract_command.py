@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import TextIO
 
 import msgspec
-
-from client.cli import client_from
-from client.inputs import Columns
-from client.report import ExtractReport
+from hemma_features.client.cli_options import client_from
+from hemma_features.client.inputs import Columns
+from hemma_features.client.report import ExtractReport
 
 
 class ProgressBar:

@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 import msgspec
-
-from client import cache_admin
+from hemma_features.client import cache_admin
 
 
 def add_cache_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

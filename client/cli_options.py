@@ -1,0 +1,74 @@
+"""Options the client subcommands share, and the ``FeatureClient`` they describe."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hemma_features.client.feature_client import FeatureClient
+
+from hemma_features.contract import FEATURE_SETS
+
+DEFAULT_SERVER = "http://127.0.0.1:9000"
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """--server, --token and --ca-cert."""
+    parser.add_argument(
+        "--server",
+        default=DEFAULT_SERVER,
+        help=f"control-plane URL (through a tunnel, the local end) [default {DEFAULT_SERVER}]",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="bearer token sent to both planes (env HEMMA_TOKEN) when the server requires one",
+    )
+    parser.add_argument(
+        "--ca-cert",
+        type=Path,
+        default=None,
+        help="PEM CA certificate to trust for https:// and grpc+tls:// servers",
+    )
+
+
+def add_extract_options(parser: argparse.ArgumentParser) -> None:
+    """What ``extract`` takes besides the input, the server and the cache."""
+    parser.add_argument(
+        "--flight",
+        default=None,
+        help="Flight location grpc://HOST:PORT overriding the advertised one "
+        "(env HEMMA_FLIGHT_URL); by default the --server host with the advertised port",
+    )
+    parser.add_argument(
+        "--feature-set",
+        choices=FEATURE_SETS,
+        default="combined",
+        help="columns to fetch [combined]",
+    )
+    parser.add_argument("--id-column", default="essay_id", help="input column with the essay id")
+    parser.add_argument("--text-column", default="text", help="input column with the essay text")
+    parser.add_argument("--prompt-column", default="prompt", help="input column with the prompt")
+    parser.add_argument("--chunk-rows", type=int, default=64, help="essays per Flight batch [64]")
+    parser.add_argument(
+        "--report", type=Path, default=None, help="write the run report (JSON) here"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument(
+        "--format",
+        choices=("ipc", "parquet"),
+        default=None,
+        help="file format of a new cache: ipc (Arrow IPC, default, memory-mappable) or "
+        "parquet (zstd); an existing cache keeps its own",
+    )
+
+
+def client_from(args: argparse.Namespace) -> FeatureClient:
+    """A FeatureClient built from --server, --token, --ca-cert (and extract's options)."""
+    return FeatureClient(
+        args.server,
+        flight=getattr(args, "flight", None),
+        chunk_rows=getattr(args, "chunk_rows", 64),
+        token=args.token,
+        tls_root_certs=args.ca_cert,
+    )

@@ -1,0 +1,100 @@
+"""The client's subcommands of ``hemma-features``: extract, health, fingerprint, cache, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import msgspec
+from hemma_features.client.cache_command import add_cache_parser
+from hemma_features.client.cli_options import (
+    add_extract_options,
+    add_server_options,
+    client_from,
+)
+
+from hemma_features.contract import FEATURE_SETS
+
+COMMANDS = ("extract", "health", "fingerprint", "cache", "demo")
+
+
+def add_client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register the client's subcommands on the top-level parser."""
+    extract = sub.add_parser(
+        "extract",
+        help="fetch features for essays into a local Arrow cache",
+        description="Send the essays the cache lacks to the server and store the answers under "
+        "CACHE/fingerprint=<fp>/feature_set=<fs>/ as Arrow IPC files.",
+    )
+    extract.add_argument("input", type=Path, help="essays: .csv, .parquet, .jsonl or .arrow")
+    add_server_options(extract)
+    extract.add_argument(
+        "--cache", type=Path, required=True, help="cache directory (created if absent)"
+    )
+    add_extract_options(extract)
+
+    health = sub.add_parser("health", help="print liveness and readiness; exit 1 when not ready")
+    add_server_options(health)
+
+    fingerprint = sub.add_parser("fingerprint", help="print the server fingerprint and components")
+    add_server_options(fingerprint)
+
+    add_cache_parser(sub)
+
+    demo = sub.add_parser(
+        "demo",
+        help="start a server on free ports, extract the sample essays into a cache, "
+        "read it back, stop",
+        description="The main job end to end on the embedded default models "
+        "(no GPU, no LanguageTool).",
+    )
+    demo.add_argument(
+        "--essays",
+        type=Path,
+        default=Path("samples/essays.csv"),
+        help="essays CSV [samples/essays.csv]",
+    )
+    demo.add_argument(
+        "--cache", type=Path, default=Path(".hemma-cache"), help="cache directory [.hemma-cache]"
+    )
+    demo.add_argument("--feature-set", choices=FEATURE_SETS, default="combined", help="[combined]")
+    demo.add_argument(
+        "--startup-timeout", type=float, default=300.0, help="seconds to wait for the server [300]"
+    )
+
+
+def run_client_command(args: argparse.Namespace) -> int:
+    """Run one client subcommand; returns the exit code."""
+    match args.command:
+        case "extract":
+            from hemma_features.client.extract_command import run_extract
+
+            return run_extract(args)
+        case "health":
+            return _run_health(args)
+        case "fingerprint":
+            return _run_fingerprint(args)
+        case "demo":
+            from hemma_features.client.demo import run_demo
+
+            return run_demo(args)
+        case "cache":
+            from hemma_features.client.cache_command import run_cache
+
+            return run_cache(args)
+    raise AssertionError(f"unhandled command {args.command}")  # argparse rejects others
+
+
+def _run_health(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        answer = client.health()
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(answer)).decode() + "\n")
+    return 0 if answer["ready"] else 1
+
+
+def _run_fingerprint(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        info = client.fingerprint()
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(info)).decode() + "\n")
+    return 0

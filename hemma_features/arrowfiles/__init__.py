@@ -1,0 +1,12 @@
+"""The Arrow file layer: partitioned Arrow datasets on disk, written safely.
+
+Used alike by the client's cache (``hemma_features.client.cache``) and the server's
+feature store (``hemma_features.flight.store``), owned by neither:
+
+- ``atomic``: hidden temp name, fsync, rename, fsync the directory;
+- ``layout``: ``ROOT/fingerprint=<fp>/feature_set=<fs>/part-<uuid>.<suffix>`` and the
+  manifest ``ROOT/_hemma-cache.json``;
+- ``lock``: one portable exclusive lock per partition (``filelock``);
+- ``journal``: multi-file rewrites that a crash finishes or rolls back;
+- ``partitions``: ``PartitionedDataset``, which adds rows whose key is new.
+"""

@@ -1,0 +1,65 @@
+"""``hemma-features``: one entry point for both sides.
+
+The client's subcommands (extract, health, fingerprint, cache, demo) run on the base
+install. ``serve`` belongs to the server (``hemma_features.serve``): its
+arguments are handed over untouched and the server code is imported only then, so a
+client-only install answers ``serve`` with a one-line hint instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from hemma_features.client.commands import add_client_commands, run_client_command
+from hemma_features.client.errors import HemmaClientError
+from hemma_features.contract import ContractError
+from hemma_features.logs import configure_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser (``serve`` takes its own arguments; see ``serve --help``)."""
+    parser = argparse.ArgumentParser(
+        prog="hemma-features",
+        description="NLP feature factory for essay scoring: the server computes, "
+        "the client caches.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser(
+        "serve",
+        help="run the feature server (control plane + Flight) until SIGTERM/Ctrl-C "
+        "(needs hemma-features[server]; see `serve --help`)",
+        add_help=False,
+    )
+    serve.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    add_client_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hemma-features`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["serve"]:
+        return _serve(args[1:])
+    parsed = build_parser().parse_args(args)
+    configure_logging("auto", level=logging.WARNING)
+    try:
+        return run_client_command(parsed)
+    except (HemmaClientError, ContractError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(argv: list[str]) -> int:
+    # The server side is imported only here; it checks for the server extra itself.
+    from hemma_features.serve import main as serve_main
+
+    return serve_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

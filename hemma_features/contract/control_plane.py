@@ -1,0 +1,89 @@
+"""What the control plane answers (HTTP bodies) and what ``serve --ready-file`` writes."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class FingerprintInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /v1/fingerprint``."""
+
+    fingerprint: str
+    """sha256 hex of the canonical JSON of ``components``."""
+    schema_version: str
+    """Version of the feature schema (names, order, types)."""
+    components: dict[str, object]
+    """Everything that changes a feature value."""
+    feature_sets: dict[str, str]
+    """Fingerprint of each feature set: ``embeddings`` covers only what changes the
+    embedding; ``handcrafted`` and ``combined`` cover everything (the semantic features
+    use the embedding model) and equal ``fingerprint``."""
+
+    def for_set(self, feature_set: str) -> str:
+        """The fingerprint rows of ``feature_set`` are stored and served under."""
+        return self.feature_sets[feature_set]
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """Request limits the server enforces."""
+
+    max_items: int
+    """Most essays in one request (an exchange or an uploaded dataset)."""
+    max_text_chars: int
+    """Most characters in one essay text."""
+    max_streams: int = 8
+    """Most Flight streams served at once."""
+    shard_rows: int = 512
+    """Rows per ``get_flight_info`` endpoint."""
+    batch_rows: int = 128
+    """Rows per record batch the server sends on ``do_get``."""
+
+
+class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /v1/config``: effective settings (redacted) and where the data plane listens."""
+
+    settings: dict[str, object]
+    """Effective settings, secrets redacted."""
+    flight_port: int
+    """Port the Flight server listens on (the server's view, not a tunnel's)."""
+    limits: Limits
+    """Limits enforced on every request."""
+
+
+class Health(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /healthz`` and a ready ``GET /readyz``."""
+
+    status: str
+    """``ok`` or ``ready``."""
+    fingerprint: str
+    """The server fingerprint."""
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Body of every non-2xx control-plane response."""
+
+    error: str
+    """Short machine-readable error name."""
+    detail: str
+    """What went wrong, for a person."""
+    correlation_id: str
+    """Id of this request in the server's logs."""
+    reasons: list[str] | None = None
+    """Individual reasons, when there are several (readiness)."""
+
+
+class ReadyInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Written by ``serve --ready-file`` once both planes accept connections."""
+
+    pid: int
+    """Server process id."""
+    host: str
+    """Interface both planes listen on."""
+    http_port: int
+    """Actual control-plane port (useful with port 0)."""
+    flight_port: int
+    """Actual Flight port (useful with port 0)."""
+    fingerprint: str
+    """The server fingerprint."""
+    tls: bool = False
+    """Both planes serve TLS (https://, grpc+tls://)."""

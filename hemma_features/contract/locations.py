@@ -1,0 +1,31 @@
+"""URL schemes of the two planes: one rule for plain and TLS, used by servers and clients."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+
+def http_scheme(tls: bool) -> str:
+    """``https`` with TLS, else ``http``."""
+    return "https" if tls else "http"
+
+
+def flight_scheme(tls: bool) -> str:
+    """``grpc+tls`` with TLS, else ``grpc``."""
+    return "grpc+tls" if tls else "grpc"
+
+
+def http_url(host: str, port: int, *, tls: bool) -> str:
+    """Control-plane base URL."""
+    return f"{http_scheme(tls)}://{host}:{port}"
+
+
+def flight_url(host: str, port: int, *, tls: bool) -> str:
+    """Data-plane location."""
+    return f"{flight_scheme(tls)}://{host}:{port}"
+
+
+def flight_url_beside(server_url: str, port: int) -> str:
+    """The Flight location on the host of a control-plane URL (TLS when it is https)."""
+    parts = urlsplit(server_url)
+    return flight_url(parts.hostname or "127.0.0.1", port, tls=parts.scheme == "https")

@@ -1,0 +1,100 @@
+"""Column names, the input schema, and the feature schema with the contract in its metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import msgspec
+import pyarrow as pa
+
+FeatureSet = Literal["handcrafted", "embeddings", "combined"]
+FEATURE_SETS: tuple[FeatureSet, ...] = ("handcrafted", "embeddings", "combined")
+
+# Schema metadata keys (bytes, as Arrow stores them).
+META_FINGERPRINT = b"hemma.fingerprint"
+META_SCHEMA_VERSION = b"hemma.schema_version"
+META_FEATURE_SET = b"hemma.feature_set"
+META_CATALOGUE = b"hemma.catalogue"
+META_EMBEDDING_MODEL = b"hemma.embedding_model"
+# Field metadata key on every handcrafted column.
+FIELD_META_SPEC = b"hemma.feature"
+
+ID_COLUMN = "essay_id"
+TEXT_COLUMN = "text"
+PROMPT_COLUMN = "prompt"
+KEY_COLUMN = "key"
+EMBEDDING_COLUMN = "embedding"
+
+INPUT_SCHEMA = pa.schema(
+    [
+        pa.field(ID_COLUMN, pa.string(), nullable=False),
+        pa.field(TEXT_COLUMN, pa.string(), nullable=False),
+        pa.field(PROMPT_COLUMN, pa.string(), nullable=False),
+    ]
+)
+
+
+class FeatureSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One named handcrafted feature, as listed in the catalogue."""
+
+    name: str
+    """Column name, stable across versions of the same ``schema_version``."""
+    tier: int
+    """1 surface/readability/errors, 2 syntax and embedding-derived, 3 lexical/structure."""
+    group: str
+    """Family of the feature (``surface``, ``readability``, ``syntax``...)."""
+    definition: str
+    """What is computed, precisely enough to recompute it by hand."""
+    unit: str
+    """Unit of the value (``words``, ``grade``, ``ratio``...)."""
+    source: str
+    """Library that computes it (``spacy``, ``textdescriptives``, ``transformers``...)."""
+
+
+def output_schema(
+    *,
+    feature_set: FeatureSet,
+    embedding_dim: int,
+    catalogue: Sequence[FeatureSpec],
+    fingerprint: str,
+    schema_version: str,
+    embedding_model: str,
+) -> pa.Schema:
+    """Schema of the feature batches for one feature set, with the contract in metadata."""
+    fields = [pa.field(ID_COLUMN, pa.string(), nullable=False)]
+    if feature_set in ("embeddings", "combined"):
+        fields.append(
+            pa.field(EMBEDDING_COLUMN, pa.list_(pa.float32(), embedding_dim), nullable=False)
+        )
+    specs = catalogue if feature_set in ("handcrafted", "combined") else ()
+    for spec in specs:
+        fields.append(
+            pa.field(
+                spec.name,
+                pa.float32(),
+                nullable=False,
+                metadata={FIELD_META_SPEC: msgspec.json.encode(spec)},
+            )
+        )
+    metadata = {
+        META_FINGERPRINT: fingerprint.encode(),
+        META_SCHEMA_VERSION: schema_version.encode(),
+        META_FEATURE_SET: feature_set.encode(),
+        META_CATALOGUE: msgspec.json.encode(list(specs)),
+        META_EMBEDDING_MODEL: embedding_model.encode(),
+    }
+    return pa.schema(fields, metadata=metadata)
+
+
+def schema_fingerprint(schema: pa.Schema) -> str | None:
+    """The fingerprint recorded in a feature schema, or None."""
+    meta = schema.metadata or {}
+    value = meta.get(META_FINGERPRINT)
+    return value.decode() if value is not None else None
+
+
+def decode_catalogue(schema: pa.Schema) -> list[FeatureSpec]:
+    """The feature catalogue recorded in a feature schema's metadata."""
+    raw = (schema.metadata or {}).get(META_CATALOGUE, b"[]")
+    return msgspec.json.decode(raw, type=list[FeatureSpec])

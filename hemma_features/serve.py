@@ -1,0 +1,212 @@
+"""``hemma-features serve``: both planes in one process over one loaded runtime.
+
+Signals are handled here, in the main thread: the control plane (uvicorn) runs in its own
+thread, where uvicorn leaves signal handlers alone, and is stopped through its public
+``should_exit`` flag; then the Flight server and the runtime are shut down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+
+from hemma_features.arrowfiles.atomic import write_bytes_atomically
+from hemma_features.contract import ReadyInfo
+from hemma_features.logs import configure_logging
+from hemma_features.service.errors import HemmaServiceError
+from hemma_features.service.settings import ENV_PREFIX, Settings, field_docs, load_settings
+
+log = structlog.get_logger(__name__)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SERVER_MODULES = (
+    "litestar",
+    "uvicorn",
+    "prometheus_client",
+    "torch",
+    "transformers",
+    "spacy",
+    "textdescriptives",
+)
+"""What ``serve`` imports beyond the base install (the ``server`` extra)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``serve``'s options: one flag per ``Settings`` field, plus ``--ready-file``."""
+    parser = argparse.ArgumentParser(
+        prog="hemma-features serve",
+        description="Run both planes in one process until SIGTERM/Ctrl-C. Every option also "
+        "reads HEMMA_<NAME> from the environment; a flag wins over the variable.",
+    )
+    docs = field_docs()
+    for field in msgspec.structs.fields(Settings):
+        flag = "--" + field.name.replace("_", "-")
+        env = ENV_PREFIX + field.name.upper()
+        help_text = f"{docs.get(field.name, '')} [env {env}; default {field.default!r}]"
+        if field.type is bool:
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                default=None,
+                action=argparse.BooleanOptionalAction,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(
+                flag, dest=field.name, default=None, metavar=field.name.upper(), help=help_text
+            )
+    parser.add_argument(
+        "--ready-file",
+        type=Path,
+        default=None,
+        help="write JSON {pid, host, http_port, flight_port, fingerprint} here once both "
+        "planes listen",
+    )
+    return parser
+
+
+def missing_server_modules() -> list[str]:
+    """The server extra's top-level modules that are not installed."""
+    return [name for name in SERVER_MODULES if importlib.util.find_spec(name) is None]
+
+
+def main(argv: Sequence[str]) -> int:
+    """Parse ``serve``'s arguments, load the settings and serve until stopped."""
+    args = build_parser().parse_args(list(argv))
+    missing = missing_server_modules()
+    if missing:
+        print(
+            f"error: `hemma-features serve` needs the server extra (missing: "
+            f"{', '.join(missing)}): pip install 'hemma-features[server]'",
+            file=sys.stderr,
+        )
+        return 2
+    names = [field.name for field in msgspec.structs.fields(Settings)]
+    overrides: dict[str, Any] = {name: getattr(args, name) for name in names}
+    try:
+        settings = load_settings(overrides=overrides)
+        configure_logging(settings.log_format)
+        serve(settings, ready_file=args.ready_file)
+    except HemmaServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def uvicorn_config(app: Any, settings: Settings) -> Any:
+    """uvicorn settings for the control plane (TLS when a certificate is configured)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
+    )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 picks a free one)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+class ControlPlaneThread:
+    """uvicorn serving the Litestar app in a thread; stopped with its public ``should_exit``."""
+
+    def __init__(self, app: Any, settings: Settings, sock: socket.socket) -> None:
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn_config(app, settings))
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, name="control-plane", daemon=True
+        )
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start serving; return once uvicorn has started (bounded by ``timeout``)."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started and self._thread.is_alive():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the control plane did not start within {timeout:.0f}s")
+            time.sleep(0.02)
+        if not self.server.started:
+            raise RuntimeError("the control plane stopped while starting")
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask uvicorn to exit and wait (bounded) for its thread."""
+        self.server.should_exit = True
+        self._thread.join(timeout=timeout)
+
+
+def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
+    """Load the runtime, start Flight and Litestar, block until SIGTERM/SIGINT, stop both.
+
+    Args:
+        settings: Effective settings.
+        ready_file: Where to write ``ReadyInfo`` JSON once both planes listen.
+    """
+    # Nothing is ever fetched from a model hub at run time.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+    from hemma_features.flight.server import create_flight_server
+    from hemma_features.service.app import create_app
+    from hemma_features.service.runtime import Runtime
+
+    runtime = Runtime.load(settings)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
+    flight_server = create_flight_server(runtime, settings.host, settings.flight_port)
+    sock = bind_socket(settings.host, settings.http_port)
+    control_plane = ControlPlaneThread(
+        create_app(runtime, flight_port=flight_server.port), settings, sock
+    )
+    try:
+        control_plane.start()
+        info = ReadyInfo(
+            pid=os.getpid(),
+            host=settings.host,
+            http_port=sock.getsockname()[1],
+            flight_port=flight_server.port,
+            fingerprint=runtime.fingerprint.fingerprint,
+            tls=settings.tls,
+        )
+        log.info("serve.started", **msgspec.to_builtins(info))
+        if ready_file is not None:
+            write_bytes_atomically(ready_file, msgspec.json.encode(info))
+        while not stop.wait(0.5) and control_plane.is_alive():
+            pass
+    finally:
+        log.info("serve.stopping")
+        flight_server.stopping.set()
+        control_plane.stop()
+        stopper = threading.Thread(target=flight_server.shutdown, daemon=True)
+        stopper.start()
+        stopper.join(timeout=5.0)
+        sock.close()
+        runtime.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        log.info("serve.stopped", flight_clean=not stopper.is_alive())

@@ -1,0 +1,99 @@
+"""The extract pipeline: texts and prompts -> embeddings and the handcrafted matrix.
+
+Parsing (worker processes), embedding (one batching thread) and LanguageTool (one HTTP
+thread) run at once for a batch; the semantic features reuse the essay's own forward
+pass. Knows nothing of Flight or HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from hemma_features.service.features import languagetool
+from hemma_features.service.features.catalogue import LT_CATEGORIES
+from hemma_features.service.features.nlp import paragraph_spans
+from hemma_features.service.features.parallel import (
+    EmbeddingBatcher,
+    InlineParser,
+    ProcessParser,
+)
+from hemma_features.service.features.semantic import semantic_features
+
+from hemma_features.contract import FeatureSet, FeatureSpec
+
+
+class FeaturePipeline:
+    """Computes one batch of features with loaded models.
+
+    Args:
+        parser: Where spaCy parsing runs (worker processes or inline).
+        batcher: The embedding thread.
+        languagetool: LanguageTool client, or None when LT features are disabled.
+        catalogue: The handcrafted features, in column order.
+    """
+
+    def __init__(
+        self,
+        *,
+        parser: InlineParser | ProcessParser,
+        batcher: EmbeddingBatcher,
+        languagetool: languagetool.LanguageToolClient | None,
+        catalogue: Sequence[FeatureSpec],
+    ) -> None:
+        self.parser = parser
+        self.batcher = batcher
+        self.languagetool = languagetool
+        self.feature_names = tuple(spec.name for spec in catalogue)
+        self._lt_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="languagetool")
+
+    def compute(
+        self, texts: list[str], prompts: list[str], feature_set: FeatureSet
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """([N, D] embeddings or None, [N, H] handcrafted float32 or None) for one batch."""
+        want_hand = feature_set in ("handcrafted", "combined")
+        lt_job = (
+            self._lt_pool.submit(self.languagetool.check, texts)
+            if want_hand and self.languagetool is not None
+            else None
+        )
+        parse_job = self.parser.submit(texts) if want_hand else None
+        try:
+            if not want_hand:
+                return self.batcher.embed(texts), None
+            spans = [paragraph_spans(text) for text in texts]
+            distinct_prompts = list(dict.fromkeys(prompts))
+            vectors, span_vectors = self.batcher.embed_with_spans(
+                texts + distinct_prompts, spans + [[] for _ in distinct_prompts]
+            )
+            essays = vectors[: len(texts)]
+            prompt_vectors = dict(zip(distinct_prompts, vectors[len(texts) :], strict=True))
+            assert parse_job is not None
+            rows = parse_job.result()
+            for i, values in enumerate(rows):
+                values.update(
+                    semantic_features(essays[i], prompt_vectors[prompts[i]], span_vectors[i])
+                )
+            if lt_job is not None:
+                for values, matches in zip(rows, lt_job.result(), strict=True):
+                    values.update(
+                        languagetool.match_features(matches, int(values["n_words"]), LT_CATEGORIES)
+                    )
+        finally:
+            for job in (lt_job, parse_job):
+                if job is not None:
+                    job.cancel()
+        matrix = np.array(
+            [[v[name] for name in self.feature_names] for v in rows], dtype=np.float32
+        )
+        if not np.isfinite(matrix).all():
+            row, col = (int(x[0]) for x in np.nonzero(~np.isfinite(matrix)))
+            raise ValueError(f"row {row}: feature {self.feature_names[col]} is not finite (a bug)")
+        return (essays if feature_set == "combined" else None), matrix
+
+    def close(self) -> None:
+        """Stop the parse workers, the embedding thread and the LanguageTool thread."""
+        self.parser.close()
+        self.batcher.close()
+        self._lt_pool.shutdown(wait=False, cancel_futures=True)
