@@ -22,9 +22,8 @@ import pyarrow.ipc as ipc
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hemma_features.client.cache import FeatureCache  # noqa: E402
-
 from hemma_features.arrowfiles.layout import partition_dir  # noqa: E402
+from hemma_features.client.cache import FeatureCache  # noqa: E402
 
 
 def synthetic(rows: int, dim: int, hand: int) -> pa.Table:

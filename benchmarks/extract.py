@@ -20,9 +20,8 @@ import pyarrow.dataset as ds
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hemma_features.client.server_process import ServerProcess  # noqa: E402
-
 from hemma_features import FeatureClient, open_features  # noqa: E402
+from hemma_features.client.server_process import ServerProcess  # noqa: E402
 
 ELLIPSE = REPO.parent / "shared" / "data" / "ellipse" / "essays.csv"
 

@@ -21,10 +21,9 @@ import pyarrow.csv as pacsv
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hemma_features.client.server_process import ServerProcess  # noqa: E402
-
 from benchmarks.extract import ELLIPSE, peak_rss_mib  # noqa: E402
 from hemma_features import FeatureClient  # noqa: E402
+from hemma_features.client.server_process import ServerProcess  # noqa: E402
 
 
 def main() -> int:

@@ -8,15 +8,19 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.flight as fl
+
 from hemma_features.client.errors import (
+    DependencyUnavailableError,
     FingerprintChangedError,
     ProtocolError,
+    RetryableError,
+    ServerBusyError,
+    ServerInternalError,
     ServerRejectedError,
     ServerUnavailableError,
 )
 from hemma_features.client.report import RunStats
-
-from hemma_features.contract import FINGERPRINT_MISMATCH, ID_COLUMN, FlightInvalidArgumentError
+from hemma_features.contract import ID_COLUMN, FlightInvalidArgumentError, decode_error_info
 
 
 def received(
@@ -45,21 +49,42 @@ def server_message(exc: Exception) -> str:
 def flight_call(location: str, what: str) -> Iterator[None]:
     """Translate a Flight failure into the client's errors, once, at the boundary.
 
-    Unauthenticated, InvalidArgument, NotFound and server errors are rejections (a stale
-    fingerprint is ``FingerprintChangedError``); any other transport failure is
-    ``ServerUnavailableError``, the only kind the client retries.
+    The server's structured ``ErrorInfo`` decides, not its message text: ``busy`` and the
+    like are ``ServerBusyError``, a failed dependency ``DependencyUnavailableError``, a
+    stale fingerprint ``FingerprintChangedError``, an internal error
+    ``ServerInternalError``. Unavailable without ``ErrorInfo`` never reached the server:
+    ``ServerUnavailableError``. Only the ``RetryableError`` kinds are ever retried.
     """
     try:
         yield
-    except fl.FlightUnauthenticatedError as exc:
+    except (fl.FlightUnauthenticatedError, fl.FlightUnauthorizedError) as exc:
         raise ServerRejectedError(f"{location} refused the token: {server_message(exc)}") from exc
-    except (FlightInvalidArgumentError, KeyError, fl.FlightServerError) as exc:
+    except fl.FlightUnavailableError as exc:
+        raise _unavailable(location, exc) from exc
+    except (fl.FlightTimedOutError, fl.FlightCancelledError) as exc:
+        raise ServerRejectedError(f"the call ended early: {server_message(exc)}") from exc
+    except (fl.FlightInternalError, fl.FlightServerError) as exc:
+        info = decode_error_info(exc.extra_info)
         message = server_message(exc)
-        if message.startswith(FINGERPRINT_MISMATCH):
+        if info is not None and info.code == "fingerprint_mismatch":
             raise FingerprintChangedError(
                 f"the server's {what} fingerprint changed during the run (it was redeployed?): "
                 f"{message}"
             ) from exc
-        raise ServerRejectedError(message) from exc
+        raise ServerInternalError(f"the server at {location} failed: {message}") from exc
+    except (FlightInvalidArgumentError, KeyError) as exc:
+        raise ServerRejectedError(server_message(exc)) from exc
     except fl.FlightError as exc:
         raise ServerUnavailableError(location, server_message(exc)) from exc
+
+
+def _unavailable(location: str, exc: fl.FlightUnavailableError) -> RetryableError:
+    info = decode_error_info(exc.extra_info)
+    message = server_message(exc)
+    if info is None:
+        return ServerUnavailableError(location, message)
+    if info.code == "dependency_unavailable":
+        return DependencyUnavailableError(
+            info.dependency or "dependency", message, retry_after=info.retry_after
+        )
+    return ServerBusyError(f"{message} ({location})", retry_after=info.retry_after)

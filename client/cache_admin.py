@@ -8,13 +8,15 @@ from pathlib import Path
 import msgspec
 import pyarrow as pa
 import pyarrow.dataset as ds
-from hemma_features.client.cache import CacheFormat, FeatureCache, cache_format
-from hemma_features.client.errors import CacheError
 
 from hemma_features.arrowfiles.atomic import TEMP_GLOB
+from hemma_features.arrowfiles.checksums import verify_file
+from hemma_features.arrowfiles.damaged import healthy_files
 from hemma_features.arrowfiles.journal import replace_files
-from hemma_features.arrowfiles.layout import JOURNAL, new_part_path, part_files, partitions
+from hemma_features.arrowfiles.layout import JOURNAL, part_files, partitions
 from hemma_features.arrowfiles.partitions import first_per_key
+from hemma_features.client.cache import CacheFormat, FeatureCache, cache_format
+from hemma_features.client.errors import CacheError
 from hemma_features.contract import KEY_COLUMN, META_FEATURE_SET, schema_fingerprint
 
 
@@ -41,7 +43,12 @@ def list_partitions(root: Path) -> list[PartitionInfo]:
     out = []
     for fingerprint, feature_set, directory in partitions(root):
         files = part_files(directory, file_format)
-        rows = ds.dataset(files, format=file_format).count_rows() if files else 0
+        rows = 0
+        for path in files:  # a damaged file counts no rows here; `cache verify` names it
+            try:
+                rows += ds.dataset(path, format=file_format).count_rows()
+            except (pa.ArrowInvalid, OSError):
+                continue
         out.append(
             PartitionInfo(
                 fingerprint=fingerprint,
@@ -55,7 +62,12 @@ def list_partitions(root: Path) -> list[PartitionInfo]:
 
 
 def verify(root: Path) -> list[Problem]:
-    """Every file readable, one schema per partition matching its directory, unique keys."""
+    """Every file intact, one schema per partition matching its directory, unique keys.
+
+    Read-only: damaged files are reported, not moved. Each file is checked on its own first
+    (its checksum, or a full read for a file from before checksums); only the intact ones
+    are then compared with each other, so a healthy file is never blamed for a damaged one.
+    """
     if not root.is_dir():
         return [Problem(path=str(root), problem="not a directory")]
     file_format = cache_format(root)
@@ -63,7 +75,17 @@ def verify(root: Path) -> list[Problem]:
     for fingerprint, feature_set, directory in partitions(root):
         schema: pa.Schema | None = None
         keys: dict[str, Path] = {}
+        intact = []
         for path in part_files(directory, file_format):
+            try:
+                damage = verify_file(path, memo=False)  # checking is the point: hash afresh
+            except FileNotFoundError:  # compacted by another process meanwhile
+                continue
+            if damage is None:
+                intact.append(path)
+            else:
+                problems.append(Problem(path=str(path), problem=damage))
+        for path in intact:
             try:
                 table = ds.dataset(path, format=file_format).to_table()
             except (pa.ArrowInvalid, OSError) as exc:
@@ -116,12 +138,13 @@ def compact(root: Path) -> int:
     removed = 0
     for fingerprint, feature_set, _ in list(partitions(root)):
         with cache.locked(fingerprint, feature_set) as directory:
-            files = part_files(directory, cache.format)
+            # Damaged files are moved aside first: merged into a new file, their changed
+            # values would get a valid checksum.
+            files = healthy_files(directory, cache.format)
             if len(files) < 2:
                 continue
             table = first_per_key(ds.dataset(files, format=cache.format).to_table())
-            new = new_part_path(directory, cache.format)
-            replace_files(directory, new, table.combine_chunks(), files, cache.format)
+            replace_files(directory, table.combine_chunks(), files, cache.format)
             removed += len(files) - 1
     return removed
 
@@ -145,13 +168,13 @@ def export(root: Path, out: Path, file_format: CacheFormat) -> int:
     """Copy every partition into a new cache at ``out`` in ``file_format``; returns rows."""
     if out.exists() and any(out.iterdir()):
         raise CacheError(f"export target {out} exists and is not empty")
-    source_format = cache_format(root)
+    source = FeatureCache(root)
     target = FeatureCache(out, file_format)
     rows = 0
-    for fingerprint, feature_set, directory in partitions(root):
-        files = part_files(directory, source_format)
-        if not files:
+    for fingerprint, feature_set, _ in partitions(root):
+        dataset = source.dataset(fingerprint, feature_set)  # intact files only
+        if dataset is None:
             continue
-        table = first_per_key(ds.dataset(files, format=source_format).to_table())
+        table = first_per_key(dataset.to_table())
         rows += target.write(fingerprint, feature_set, table.combine_chunks())
     return rows

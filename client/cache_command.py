@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import msgspec
+
 from hemma_features.client import cache_admin
 
 
@@ -19,7 +20,8 @@ def add_cache_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
     verify = actions.add_parser(
         "verify",
-        help="check every file reads, schemas agree and no key repeats; exit 1 naming bad files",
+        help="check every file against the checksum in its name, then that schemas agree and "
+        "no key repeats; exit 1 naming exactly the bad files (nothing is moved)",
     )
     verify.add_argument("dir", type=Path, help="cache directory")
     compact = actions.add_parser(

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from hemma_features.client.feature_client import FeatureClient
-
 from hemma_features.contract import FEATURE_SETS
 
 DEFAULT_SERVER = "http://127.0.0.1:9000"

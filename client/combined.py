@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
+
 from hemma_features.client.cache import FeatureCache
 from hemma_features.client.components import join_components, split_component
 from hemma_features.client.report import RunStats
-
 from hemma_features.contract import KEY_COLUMN, FeatureSet, FingerprintInfo
 
 OnBatch = Callable[[pa.Table], None]

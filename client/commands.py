@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 import msgspec
+
 from hemma_features.client.cache_command import add_cache_parser
 from hemma_features.client.cli_options import (
     add_extract_options,
     add_server_options,
     client_from,
 )
-
 from hemma_features.contract import FEATURE_SETS
 
 COMMANDS = ("extract", "health", "fingerprint", "cache", "demo")

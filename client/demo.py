@@ -6,6 +6,7 @@ import argparse
 import time
 
 import pyarrow.dataset as ds
+
 from hemma_features.client.cache import open_features
 from hemma_features.client.extract_command import summary
 from hemma_features.client.feature_client import FeatureClient

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 import msgspec
+
 from hemma_features.client.cli_options import client_from
 from hemma_features.client.inputs import Columns
 from hemma_features.client.report import ExtractReport

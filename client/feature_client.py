@@ -7,6 +7,7 @@ and returns the server's rows aligned with the input order.
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import time
 import uuid
@@ -21,20 +22,26 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.flight as fl
 import structlog
+
 from hemma_features.client._wire import flight_call, received
 from hemma_features.client.cache import CacheFormat, FeatureCache
-from hemma_features.client.combined import OnBatch, fill_combined
+from hemma_features.client.combined import Fetch, OnBatch, fill_combined
 from hemma_features.client.errors import (
+    CacheError,
+    DependencyUnavailableError,
     FingerprintChangedError,
     HemmaClientError,
+    ProtocolError,
+    RetryableError,
     ServerRejectedError,
     ServerUnavailableError,
 )
 from hemma_features.client.inputs import Columns, check_essays, read_table
 from hemma_features.client.report import ExtractReport, RunStats
 from hemma_features.client.results import align, first_rows_of_missing
-
+from hemma_features.client.retry import RetryPolicy
 from hemma_features.contract import (
+    FEATURE_SETS,
     INPUT_SCHEMA,
     KEY_COLUMN,
     PROMPT_COLUMN,
@@ -51,6 +58,7 @@ from hemma_features.contract.locations import flight_url_beside
 
 log = structlog.get_logger(__name__)
 
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 FLIGHT_URL_ENV = "HEMMA_FLIGHT_URL"
 TOKEN_ENV = "HEMMA_TOKEN"
 Progress = Callable[[int, int, int], None]  # (rows done now, of which cache hits, total rows)
@@ -68,8 +76,10 @@ class FeatureClient:
         chunk_rows: Essays per Flight batch.
         token: Bearer token for both planes; defaults to ``$HEMMA_TOKEN``.
         tls_root_certs: PEM file of the CA that signed the server's certificate.
-        retries: Times a transport failure (Unavailable) is retried with a new stream.
+        retries: Times a transport or dependency failure is retried with a new stream.
         backoff: First retry delay in seconds; doubles each retry.
+        busy_budget: Seconds a busy server is waited for (jittered backoff, honouring the
+            server's retry_after) before giving up.
     """
 
     def __init__(
@@ -83,6 +93,7 @@ class FeatureClient:
         tls_root_certs: Path | str | None = None,
         retries: int = 3,
         backoff: float = 0.5,
+        busy_budget: float = 120.0,
     ) -> None:
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be at least 1, given: {chunk_rows}")
@@ -104,6 +115,7 @@ class FeatureClient:
         self.chunk_rows = chunk_rows
         self.retries = retries
         self.backoff = backoff
+        self.busy_budget = busy_budget
         self.last_report: ExtractReport | None = None
 
     def close(self) -> None:
@@ -126,11 +138,35 @@ class FeatureClient:
             raise ServerRejectedError(
                 f"GET {self.server}{path} returned {response.status_code}: {response.text[:500]}"
             )
-        return msgspec.json.decode(response.content, type=kind)
+        try:
+            return msgspec.json.decode(response.content, type=kind)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ProtocolError(
+                f"GET {self.server}{path} answered something else than a hemma server: {exc}"
+            ) from exc
 
     def fingerprint(self) -> FingerprintInfo:
-        """The server's fingerprint, its components and each feature set's fingerprint."""
-        return self._get("/v1/fingerprint", FingerprintInfo)
+        """The server's fingerprint, its components and each feature set's fingerprint.
+
+        Every fingerprint must be 64 lower-case hex digits: they name cache directories,
+        so anything else from a broken or hostile server is a ``ProtocolError``.
+        """
+        info: FingerprintInfo = self._get("/v1/fingerprint", FingerprintInfo)
+        for name, value in [("fingerprint", info.fingerprint), *info.feature_sets.items()]:
+            if not _FINGERPRINT.fullmatch(value) or name not in ("fingerprint", *FEATURE_SETS):
+                raise ProtocolError(
+                    f"{self.server}/v1/fingerprint gave {name}={value[:80]!r}; a fingerprint "
+                    "is 64 hex digits and names one of the feature sets (is this a hemma server?)"
+                )
+        return info
+
+    def fingerprint_for(self, info: FingerprintInfo, feature_set: FeatureSet) -> str:
+        """The feature set's fingerprint, or why the server cannot compute that set now."""
+        if feature_set in info.unavailable:
+            raise DependencyUnavailableError("LanguageTool", info.unavailable[feature_set])
+        if feature_set not in info.feature_sets:
+            raise ProtocolError(f"{self.server}/v1/fingerprint lists no {feature_set} fingerprint")
+        return info.for_set(feature_set)
 
     def config(self) -> ServerConfig:
         """The server's effective settings, Flight port and limits."""
@@ -216,7 +252,8 @@ class FeatureClient:
         half-read stream is never resumed.
         """
         remaining = np.arange(essays.num_rows)
-        for attempt in range(self.retries + 1):
+        retry = RetryPolicy(self.retries, self.backoff, self.busy_budget)
+        while True:
             done: list[int] = []
             try:
                 for start in range(0, remaining.size, max_items):
@@ -240,14 +277,10 @@ class FeatureClient:
                         stats.bytes_received += batch.nbytes
                         done.extend(answered.tolist())
                 return
-            except ServerUnavailableError as exc:
+            except RetryableError as exc:
                 remaining = np.setdiff1d(remaining, np.asarray(done, dtype=np.int64))
-                if attempt == self.retries:
-                    raise ServerUnavailableError(
-                        location, f"still failing after {self.retries} retries: {exc}"
-                    ) from exc
-                delay = self.backoff * 2**attempt
-                log.warning("client.retry", attempt=attempt + 1, delay=delay, reason=str(exc))
+                delay = retry.next_delay(exc)  # raises the final error when the budget is spent
+                log.debug("client.retry", attempt=retry.attempts, delay=delay, reason=str(exc))
                 stats.retries += 1
                 time.sleep(delay)
 
@@ -322,7 +355,7 @@ class FeatureClient:
             ),
             type=pa.string(),
         )
-        fingerprint = info.for_set(feature_set)
+        fingerprint = self.fingerprint_for(info, feature_set)
         location = self.flight_location(config)
 
         def fetch(
@@ -350,30 +383,57 @@ class FeatureClient:
             found = pa.concat_tables(fetched) if fetched else None
             stats.unique = int(todo.size)
         else:
-            store = FeatureCache(cache, cache_format)
-            known = store.known_keys(fingerprint, feature_set)
-            todo = first_rows_of_missing(keys, known)
-            stats.unique = len(set(keys.to_pylist()))
-            stats.cache_hits = stats.unique - int(todo.size)
-            if progress and stats.cache_hits:
-                progress(essays.num_rows - int(todo.size), stats.cache_hits, essays.num_rows)
-            missing, missing_keys = essays.take(todo), keys.take(todo)
-            if feature_set == "combined":
-                fill_combined(fetch, stats, store, info, missing, missing_keys, counted)
-            else:
-
-                def store_rows(table: pa.Table) -> None:
-                    store.write(fingerprint, feature_set, table)
-                    counted(table)
-
-                fetch(missing, missing_keys, feature_set, fingerprint, store_rows)
-            found = store.read(fingerprint, feature_set, keys.to_pylist()) if len(keys) else None
+            try:
+                found = self._extract_into_cache(
+                    cache, cache_format, essays, keys, feature_set, fingerprint, info, fetch,
+                    stats, progress, counted,
+                )  # fmt: skip
+            except OSError as exc:  # disk full, read-only, no permission: one clear line
+                raise CacheError(
+                    f"cannot write the cache at {Path(cache).expanduser()}: "
+                    f"{exc.strerror or exc} ({exc.filename or 'cache file'}); the files already "
+                    "there are intact: free space or fix permissions, then rerun"
+                ) from exc
         result = align(essays, keys, found)
         self.last_report = stats.report(
             fingerprint=fingerprint, feature_set=feature_set, rows_requested=essays.num_rows
         )
         log.info("client.extract", **msgspec.to_builtins(self.last_report))
         return result
+
+    @staticmethod
+    def _extract_into_cache(
+        cache: Path | str,
+        cache_format: CacheFormat | None,
+        essays: pa.Table,
+        keys: pa.Array,
+        feature_set: FeatureSet,
+        fingerprint: str,
+        info: FingerprintInfo,
+        fetch: Fetch,
+        stats: RunStats,
+        progress: Progress | None,
+        counted: OnBatch,
+    ) -> pa.Table | None:
+        """Fetch what the cache lacks into it; return the cached rows for ``keys``."""
+        store = FeatureCache(cache, cache_format)
+        known = store.known_keys(fingerprint, feature_set)
+        todo = first_rows_of_missing(keys, known)
+        stats.unique = len(set(keys.to_pylist()))
+        stats.cache_hits = stats.unique - int(todo.size)
+        if progress and stats.cache_hits:
+            progress(essays.num_rows - int(todo.size), stats.cache_hits, essays.num_rows)
+        missing, missing_keys = essays.take(todo), keys.take(todo)
+        if feature_set == "combined":
+            fill_combined(fetch, stats, store, info, missing, missing_keys, counted)
+        else:
+
+            def store_rows(table: pa.Table) -> None:
+                store.write(fingerprint, feature_set, table)
+                counted(table)
+
+            fetch(missing, missing_keys, feature_set, fingerprint, store_rows)
+        return store.read(fingerprint, feature_set, keys.to_pylist()) if len(keys) else None
 
 
 __all__ = ["ExtractReport", "FeatureClient", "HemmaClientError"]

@@ -8,8 +8,8 @@ from typing import Any
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
-from hemma_features.client.errors import InputFileError
 
+from hemma_features.client.errors import InputFileError
 from hemma_features.contract import (
     ID_COLUMN,
     INPUT_SCHEMA,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from hemma_features.client.errors import ProtocolError
 
+from hemma_features.client.errors import ProtocolError
 from hemma_features.contract import EMBEDDING_COLUMN, ID_COLUMN, KEY_COLUMN
 
 

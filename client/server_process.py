@@ -13,8 +13,8 @@ from pathlib import Path
 from types import TracebackType
 
 import msgspec
-from hemma_features.client.errors import ServerUnavailableError
 
+from hemma_features.client.errors import ServerUnavailableError
 from hemma_features.contract import ReadyInfo
 from hemma_features.contract.locations import flight_url, http_url
 

@@ -16,10 +16,10 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
-from hemma_features.service.errors import NotFoundError
 
 from hemma_features.arrowfiles.atomic import write_bytes_atomically
 from hemma_features.contract import ID_COLUMN, INPUT_SCHEMA, InputRuleError, check_input_batch
+from hemma_features.service.errors import NotFoundError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -41,7 +41,7 @@ class DatasetNotFoundError(NotFoundError):
 
 def check_name(name: str) -> str:
     """Dataset names: 1-128 of letters, digits, '.', '_', '-', not starting with a symbol."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InputRuleError(
             None,
             None,
@@ -105,7 +105,7 @@ class DatasetStore:
     def entry(self, name: str) -> DatasetEntry:
         """The dataset a name points at."""
         path = self.names / f"{name}.json"
-        if not _NAME.match(name) or not path.is_file():
+        if not _NAME.fullmatch(name) or not path.is_file():
             raise DatasetNotFoundError(
                 f"no dataset named {name!r}; upload it with do_put([{name!r}]) or list_flights"
             )

@@ -3,9 +3,17 @@
     raised on the server                          Flight status (client sees)
     InputRuleError, CommandError, InputError      INVALID_ARGUMENT (pyarrow.ArrowInvalid)
     NotFoundError                                 NOT_FOUND (pyarrow.ArrowKeyError)
-    DependencyError                               UNAVAILABLE (FlightUnavailableError)
+    BusyError                                     UNAVAILABLE, code busy, retry_after
+    ShuttingDownError                             UNAVAILABLE, code shutting_down
+    WorkerLostError                               UNAVAILABLE, code worker_lost
+    DependencyError                               UNAVAILABLE, code dependency_unavailable
+    FingerprintMismatchError                      Failed (FlightServerError), fingerprint_mismatch
+    anything else (a bug)                         INTERNAL, code internal; traceback in the log
 
-Errors already raised as Flight errors pass through unchanged.
+Flight errors carry an ``ErrorInfo`` (JSON) in ``extra_info``: a code a client acts on
+without reading the message. No reply carries a traceback or a server path: pyarrow
+formats other Python exceptions into the reply with ``traceback.format_exception``; the two
+exceptions below decline to be formatted, so pyarrow sends only their class name.
 """
 
 from __future__ import annotations
@@ -13,25 +21,94 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import pyarrow as pa
 import pyarrow.flight as fl
-from hemma_features.service.errors import DependencyError, InputError, NotFoundError
+import structlog
 
-from hemma_features.contract import (
-    ContractError,
-    FlightInvalidArgumentError,
-    FlightNotFoundError,
+from hemma_features.contract import ContractError, ErrorInfo, encode_error_info
+from hemma_features.redaction import redact_text
+from hemma_features.service.errors import (
+    BusyError,
+    DependencyError,
+    FingerprintMismatchError,
+    InputError,
+    NotFoundError,
+    ShuttingDownError,
+    WorkerLostError,
 )
+
+log = structlog.get_logger(__name__)
+
+
+class _NoTraceback:
+    """Mixin: ``traceback.format_exception`` fails on these, so pyarrow puts only the class
+    name, not the traceback with its file paths, into the reply's detail."""
+
+    @property
+    def __notes__(self) -> list[str]:
+        raise RuntimeError("not formatted: the reply carries no traceback")
+
+
+class InvalidArgument(_NoTraceback, pa.ArrowInvalid):
+    """INVALID_ARGUMENT with the message only."""
+
+
+class NotFound(_NoTraceback, pa.ArrowKeyError):
+    """NOT_FOUND with the message only (not quoted as a KeyError would be)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _info(code: str, correlation_id: str, **fields: object) -> bytes:
+    return encode_error_info(ErrorInfo(code=code, correlation_id=correlation_id, **fields))  # type: ignore[arg-type]
+
+
+def to_flight_error(exc: BaseException, correlation_id: str) -> BaseException:
+    """The Flight exception that tells the client what ``exc`` means."""
+    message = redact_text(str(exc))
+    match exc:
+        case fl.FlightError():
+            return exc
+        case ContractError() | InputError():
+            return InvalidArgument(message)
+        case NotFoundError():
+            return NotFound(message)
+        case BusyError():
+            return fl.FlightUnavailableError(
+                message, _info("busy", correlation_id, retry_after=exc.retry_after)
+            )
+        case ShuttingDownError():
+            return fl.FlightUnavailableError(message, _info("shutting_down", correlation_id))
+        case WorkerLostError():
+            return fl.FlightUnavailableError(message, _info("worker_lost", correlation_id))
+        case DependencyError():
+            extra = _info(
+                "dependency_unavailable",
+                correlation_id,
+                dependency=exc.dependency,
+                retry_after=exc.retry_after,
+            )
+            return fl.FlightUnavailableError(message, extra)
+        case FingerprintMismatchError():
+            return fl.FlightServerError(message, _info("fingerprint_mismatch", correlation_id))
+    log.error(
+        "flight.internal_error",
+        correlation_id=correlation_id,
+        error=type(exc).__name__,
+        exc_info=exc,
+    )
+    return fl.FlightInternalError(
+        f"internal server error (correlation id {correlation_id}); the server log has the "
+        "details",
+        _info("internal", correlation_id),
+    )
 
 
 @contextlib.contextmanager
-def flight_errors() -> Iterator[None]:
-    """Translate our errors into the Flight status a client can act on."""
+def flight_errors(correlation_id: str) -> Iterator[None]:
+    """Translate anything raised in the block into the Flight status a client can act on."""
     try:
         yield
-    except (ContractError, InputError) as exc:
-        raise FlightInvalidArgumentError(str(exc)) from exc
-    except NotFoundError as exc:
-        raise FlightNotFoundError(str(exc)) from exc
-    except DependencyError as exc:
-        raise fl.FlightUnavailableError(str(exc)) from exc
-
+    except Exception as exc:  # every error leaves as a Flight status, none as a traceback
+        raise to_flight_error(exc, correlation_id) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pyarrow.flight as fl
+
 from hemma_features.service.auth import UNAUTHORIZED_DETAIL, BearerToken
 
 

@@ -7,14 +7,15 @@ per partition, no duplicate keys), plus:
 - an in-memory index key -> (file, row), built once per immutable file, so a lookup reads
   only the files that hold hits (memory-mapped);
 - a size bound: past ``max_bytes`` the least recently used files are deleted (a hit
-  refreshes its file's mtime); evicted rows are simply recomputed next time.
+  refreshes its file's mtime); evicted rows are simply recomputed next time;
+- integrity: only files that still hash to their name (``part-<sha256>.arrow``) are
+  indexed; a damaged one is moved aside to ``ROOT/_damaged/`` and its rows are recomputed.
 
 Any replica pointed at the same directory serves what the others stored.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -24,6 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import structlog
 
+from hemma_features.arrowfiles.checksums import touch
+from hemma_features.arrowfiles.damaged import healthy_files, move_aside
 from hemma_features.arrowfiles.layout import partition_dir
 from hemma_features.arrowfiles.partitions import PartitionedDataset
 from hemma_features.contract import KEY_COLUMN
@@ -51,7 +54,9 @@ class FeatureStore:
         index: dict[str, tuple[Path, int]] = {}
         if not directory.is_dir():
             return index
-        for path in sorted(directory.glob("part-*.arrow")):
+        # Verified (hashed once per process and file): a damaged file is moved aside here,
+        # so its keys are not indexed and its rows are recomputed.
+        for path in healthy_files(directory, "ipc"):
             keys = self._keys_of(path)
             for row, key in enumerate(keys):
                 index.setdefault(key, (path, row))
@@ -66,6 +71,9 @@ class FeatureStore:
                     table = ipc.open_file(source).read_all()
                 known = table.column(KEY_COLUMN).to_pylist()
             except FileNotFoundError:  # evicted meanwhile
+                return []
+            except (pa.ArrowInvalid, OSError) as exc:  # damaged since it was verified
+                move_aside(path, f"unreadable: {exc}")
                 return []
             with self._lock:
                 self._file_keys[path] = known
@@ -85,9 +93,12 @@ class FeatureStore:
                 with pa.memory_map(str(path)) as source:
                     table = ipc.open_file(source).read_all()
                 parts.append(table.take(pa.array(rows, pa.int64())))
-                os.utime(path)  # least recently used goes first
+                touch(path)  # least recently used goes first
             except FileNotFoundError:
                 continue  # evicted between index and read: those rows are recomputed
+            except (pa.ArrowInvalid, OSError) as exc:  # damaged since it was verified
+                move_aside(path, f"unreadable: {exc}")
+                continue  # those rows are recomputed
         if not parts:
             return None
         return pa.concat_tables(parts, promote_options="none")

@@ -8,9 +8,7 @@ the runtime, stores it, and returns the rows in input order. Knows nothing of gR
 from __future__ import annotations
 
 import pyarrow as pa
-from hemma_features.flight.datasets import DatasetStore
-from hemma_features.flight.store import FeatureStore, merge_in_order
-from hemma_features.service.runtime import Runtime
+import structlog
 
 from hemma_features.contract import (
     ID_COLUMN,
@@ -21,6 +19,12 @@ from hemma_features.contract import (
     check_input_batch,
     content_keys,
 )
+from hemma_features.flight.datasets import DatasetStore
+from hemma_features.flight.store import FeatureStore, merge_in_order
+from hemma_features.service.errors import InputError, ParseDeadlineError
+from hemma_features.service.runtime import Runtime
+
+log = structlog.get_logger(__name__)
 
 
 class StoreBackedFeatures:
@@ -36,6 +40,36 @@ class StoreBackedFeatures:
         )
         self.datasets = DatasetStore(settings.store_dir) if settings.store_dir else None
 
+    def _keep(self, fingerprint: str, feature_set: FeatureSet, computed: pa.Table) -> None:
+        """Store computed rows; a store that cannot take them never fails the request."""
+        assert self.store is not None
+        runtime = self.runtime
+        try:
+            self.store.add(fingerprint, feature_set, computed)
+        except OSError as exc:
+            reason = (
+                f"the feature store at {self.store.root} cannot keep new rows "
+                f"({exc.strerror or exc}); features are computed and served but not stored"
+            )
+            runtime.metrics.store_write_errors.inc()
+            if runtime.store_problem != reason:
+                log.error("store.write_failed", store=str(self.store.root), error=str(exc))
+            runtime.store_problem = reason
+        else:
+            runtime.store_problem = None
+
+    def _extract(
+        self, batch: pa.RecordBatch, rows: list[int], feature_set: FeatureSet, first_row: int
+    ) -> pa.RecordBatch:
+        """Compute ``rows`` of ``batch``; a parse past its deadline names the essay."""
+        todo = batch if len(rows) == batch.num_rows else batch.take(pa.array(rows, pa.int64()))
+        try:
+            return self.runtime.extract(todo, feature_set)
+        except ParseDeadlineError as exc:
+            row = rows[exc.index]
+            essay_id = batch.column(ID_COLUMN)[row].as_py()
+            raise InputError(f"row {first_row + row} (essay_id={essay_id!r}): {exc}") from exc
+
     def features(
         self, batch: pa.RecordBatch, feature_set: FeatureSet, first_row: int
     ) -> pa.RecordBatch:
@@ -45,8 +79,8 @@ class StoreBackedFeatures:
             batch, max_text_chars=runtime.settings.max_text_chars, first_row=first_row
         )
         if self.store is None:
-            return runtime.extract(batch, feature_set)
-        fingerprint = runtime.fingerprint.for_set(feature_set)
+            return self._extract(batch, list(range(batch.num_rows)), feature_set, first_row)
+        fingerprint = runtime.fingerprint_for(feature_set)
         keys = content_keys(
             batch.column(TEXT_COLUMN).to_pylist(), batch.column(PROMPT_COLUMN).to_pylist()
         )
@@ -58,12 +92,11 @@ class StoreBackedFeatures:
         rows = [row for key, row in first_row_of.items() if key not in have]
         computed = None
         if rows:
-            todo = batch.take(pa.array(rows, pa.int64()))
-            out = runtime.extract(todo, feature_set)
+            out = self._extract(batch, rows, feature_set, first_row)
             computed = pa.Table.from_batches([out]).add_column(
                 0, KEY_COLUMN, pa.array([keys[i] for i in rows], pa.string())
             )
-            self.store.add(fingerprint, feature_set, computed)
+            self._keep(fingerprint, feature_set, computed)
         runtime.metrics.store_hits.labels(feature_set).inc(len(first_row_of) - len(rows))
         merged = merge_in_order(keys, stored, computed).drop_columns([KEY_COLUMN])
         merged = merged.set_column(0, merged.schema.field(ID_COLUMN), batch.column(ID_COLUMN))

@@ -1,18 +1,55 @@
-"""structlog, configured once: JSON off a TTY, readable console on one."""
+"""structlog, configured once: JSON off a TTY, readable console on one, secrets redacted.
+
+Standard-library loggers (uvicorn, httpx, ...) go through the same processors, so every
+line the process writes has the same keys and no credentials.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from typing import Literal
+from collections.abc import MutableMapping
+from typing import Any, Literal
 
 import structlog
+
+from hemma_features.redaction import redact_value
+
+
+def redact_event(logger: Any, method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    """structlog processor: mask URL credentials and registered secrets in every value."""
+    return {key: redact_value(value) for key, value in event.items()}
+
+
+class _HemmaHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the root handler this module installed, so configuring twice replaces it."""
+
+    def __init__(self) -> None:
+        super().__init__(_Stderr())
+
+
+class _Stderr:
+    """Whatever ``sys.stderr`` is at write time; a closed or broken stderr drops the line.
+
+    A log line must never fail the request that logs it.
+    """
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stderr.write(text)
+        except (OSError, ValueError):
+            return 0
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
 
 
 def configure_logging(
     fmt: Literal["auto", "json", "console"] = "auto", level: int = logging.INFO
 ) -> None:
-    """Configure structlog for the process (idempotent).
+    """Configure structlog and the standard-library root logger (idempotent).
 
     Args:
         fmt: ``json``, ``console`` or ``auto`` (JSON unless stderr is a terminal).
@@ -22,15 +59,31 @@ def configure_logging(
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     )
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, redact_event, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
+    handler = _HemmaHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_event,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _HemmaHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)

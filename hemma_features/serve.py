@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import ipaddress
 import os
 import signal
 import socket
@@ -25,7 +26,7 @@ import structlog
 from hemma_features.arrowfiles.atomic import write_bytes_atomically
 from hemma_features.contract import ReadyInfo
 from hemma_features.logs import configure_logging
-from hemma_features.service.errors import HemmaServiceError
+from hemma_features.service.errors import HemmaServiceError, PortInUseError
 from hemma_features.service.settings import ENV_PREFIX, Settings, field_docs, load_settings
 
 log = structlog.get_logger(__name__)
@@ -163,6 +164,11 @@ class ControlPlaneThread:
 def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
     """Load the runtime, start Flight and Litestar, block until SIGTERM/SIGINT, stop both.
 
+    Ports are taken before the models load, so a port in use fails at once. Stopping
+    takes at most ``shutdown_grace`` seconds: running streams end at their next
+    micro-batch; if the Flight server still waits on a client then, the process exits
+    anyway.
+
     Args:
         settings: Effective settings.
         ready_file: Where to write ``ReadyInfo`` JSON once both planes listen.
@@ -170,6 +176,10 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
     # Nothing is ever fetched from a model hub at run time.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    settings.register_secrets()
+    warn_if_exposed(settings)
+    sock = bind_port("HEMMA_HTTP_PORT", settings.host, settings.http_port)
+    check_port_free("HEMMA_FLIGHT_PORT", settings.host, settings.flight_port)
 
     from hemma_features.flight.server import create_flight_server
     from hemma_features.service.app import create_app
@@ -179,7 +189,6 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     flight_server = create_flight_server(runtime, settings.host, settings.flight_port)
-    sock = bind_socket(settings.host, settings.http_port)
     control_plane = ControlPlaneThread(
         create_app(runtime, flight_port=flight_server.port), settings, sock
     )
@@ -199,14 +208,67 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
         while not stop.wait(0.5) and control_plane.is_alive():
             pass
     finally:
-        log.info("serve.stopping")
-        flight_server.stopping.set()
-        control_plane.stop()
-        stopper = threading.Thread(target=flight_server.shutdown, daemon=True)
-        stopper.start()
-        stopper.join(timeout=5.0)
+        clean = _stop(settings, flight_server, control_plane, runtime)
         sock.close()
-        runtime.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        log.info("serve.stopped", flight_clean=not stopper.is_alive())
+    log.info("serve.stopped", flight_clean=clean)
+    if not clean:
+        # A client still holds a Flight call open; pyarrow's shutdown has no deadline, so
+        # the grace period ends here rather than when that client goes away.
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _stop(
+    settings: Settings, flight_server: Any, control_plane: ControlPlaneThread, runtime: Any
+) -> bool:
+    """Stop both planes and the runtime within ``shutdown_grace``; True if Flight stopped."""
+    log.info("serve.stopping", grace_seconds=settings.shutdown_grace)
+    deadline = time.monotonic() + settings.shutdown_grace
+    flight_server.stopping.set()
+    control_plane.stop(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
+    stopper = threading.Thread(target=flight_server.shutdown, name="flight-shutdown", daemon=True)
+    stopper.start()
+    stopper.join(timeout=max(0.1, deadline - time.monotonic()))
+    runtime.close()
+    return not stopper.is_alive()
+
+
+def warn_if_exposed(settings: Settings) -> None:
+    """Warn when both planes listen beyond loopback without a token or without TLS."""
+    if is_loopback(settings.host):
+        return
+    checks = (("a token (HEMMA_AUTH_TOKEN)", settings.auth_token), ("TLS", settings.tls))
+    missing = [what for what, present in checks if not present]
+    if missing:
+        log.warning(
+            "serve.exposed",
+            host=settings.host,
+            missing=missing,
+            detail=f"listening on {settings.host} beyond loopback without "
+            f"{' or '.join(missing)}: anyone who reaches this host can use and read the server",
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def bind_port(variable: str, host: str, port: int) -> socket.socket:
+    """``bind_socket``, with a port in use named by its setting."""
+    try:
+        return bind_socket(host, port)
+    except OSError as exc:
+        raise PortInUseError(variable, host, port, exc.strerror or str(exc)) from exc
+
+
+def check_port_free(variable: str, host: str, port: int) -> None:
+    """Fail now, before the models load, if ``port`` cannot be bound."""
+    if port == 0:
+        return
+    bind_port(variable, host, port).close()

@@ -13,12 +13,10 @@ from typing import Any
 
 import msgspec
 import structlog
-from hemma_features.service.auth import UNAUTHORIZED_DETAIL, BearerToken
-from hemma_features.service.runtime import Runtime
 from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import Message, Receive, Scope, Send
 
@@ -30,6 +28,9 @@ from hemma_features.contract import (
     Limits,
     ServerConfig,
 )
+from hemma_features.redaction import redact_text
+from hemma_features.service.auth import UNAUTHORIZED_DETAIL, BearerToken
+from hemma_features.service.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -48,8 +49,12 @@ class HemmaApp(Litestar):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or []).get(CORRELATION_HEADER.encode())
-        correlation_id = incoming.decode()[:128] if incoming else uuid.uuid4().hex
+        try:
+            given = _given_correlation_id(scope)
+            bad_header = False
+        except ValueError:
+            given, bad_header = None, True
+        correlation_id = given or uuid.uuid4().hex
         scope.setdefault("state", {})["correlation_id"] = correlation_id  # type: ignore[typeddict-item]
         status = {"code": 500}
         started = time.perf_counter()
@@ -63,10 +68,17 @@ class HemmaApp(Litestar):
             await send(message)
 
         try:
-            if self._authorized(scope):
+            if bad_header:
+                detail = f"the {CORRELATION_HEADER} header must be printable ASCII"
+                body = ErrorBody(error="bad_header", detail=detail, correlation_id=correlation_id)
+                await _send_error(send_with_id, 400, body)
+            elif self._authorized(scope):
                 await super().__call__(scope, receive, send_with_id)
             else:
-                await _send_unauthorized(send_with_id, correlation_id)
+                body = ErrorBody(
+                    error="unauthorized", detail=UNAUTHORIZED_DETAIL, correlation_id=correlation_id
+                )
+                await _send_error(send_with_id, 401, body, ((b"www-authenticate", b"Bearer"),))
         finally:
             elapsed = time.perf_counter() - started
             path = scope["path"]
@@ -94,26 +106,38 @@ class HemmaApp(Litestar):
         return BearerToken(token).accepts(dict(scope.get("headers") or []).get(b"authorization"))
 
 
-async def _send_unauthorized(send: Send, correlation_id: str) -> None:
-    body = msgspec.json.encode(
-        ErrorBody(
-            error="unauthorized",
-            detail=UNAUTHORIZED_DETAIL,
-            correlation_id=correlation_id,
-        )
-    )
+async def _send_error(
+    send: Send,
+    status: int,
+    body: ErrorBody,
+    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    """An error answered before routing (no token, a bad header)."""
+    data = msgspec.json.encode(body)
     await send(
         {
             "type": "http.response.start",
-            "status": 401,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b"Bearer"),
+                (b"content-length", str(len(data)).encode()),
+                *extra_headers,
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send({"type": "http.response.body", "body": data, "more_body": False})
+
+
+def _given_correlation_id(scope: Scope) -> str | None:
+    """The caller's ``x-correlation-id``; None when absent; ValueError when not printable
+    ASCII (it is echoed in a header and written to logs)."""
+    raw = dict(scope.get("headers") or []).get(CORRELATION_HEADER.encode())
+    if raw is None:
+        return None
+    text = raw.decode("ascii")  # UnicodeDecodeError is a ValueError
+    if not text.isprintable():
+        raise ValueError("control characters")
+    return text[:128]
 
 
 def _correlation_id(request: Request[Any, Any, Any]) -> str:
@@ -128,7 +152,10 @@ def _error_response(
     reasons: list[str] | None = None,
 ) -> Response[ErrorBody]:
     body = ErrorBody(
-        error=error, detail=detail, correlation_id=_correlation_id(request), reasons=reasons
+        error=error,
+        detail=redact_text(detail),
+        correlation_id=_correlation_id(request),
+        reasons=[redact_text(reason) for reason in reasons] if reasons else None,
     )
     return Response(content=body, status_code=status, media_type="application/json")
 
@@ -139,8 +166,10 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
 
 
 def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
-    log.exception("http.unhandled", correlation_id=_correlation_id(request))
-    return _error_response(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", repr(exc))
+    correlation_id = _correlation_id(request)
+    log.exception("http.unhandled", correlation_id=correlation_id)  # the traceback stays here
+    detail = f"internal server error (correlation id {correlation_id}); the server log has it"
+    return _error_response(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", detail)
 
 
 @get("/healthz", summary="Liveness")
@@ -149,16 +178,36 @@ async def healthz(state: State) -> Health:
     return Health(status="ok", fingerprint=state.runtime.fingerprint.fingerprint)
 
 
-@get("/readyz", summary="Readiness", sync_to_thread=True)
-def readyz(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    """200 when models are loaded and LanguageTool (if configured) answers; else 503."""
-    runtime: Runtime = state.runtime
-    problems = runtime.readiness_problems()
-    if problems:
-        return _error_response(
-            request, HTTP_503_SERVICE_UNAVAILABLE, "not_ready", "; ".join(problems), problems
+@get(
+    "/readyz",
+    summary="Readiness",
+    responses={
+        503: ResponseSpec(
+            data_container=ErrorBody,
+            description="Not ready: the reasons (LanguageTool unreachable, no parse worker)",
         )
-    return Response(Health(status="ready", fingerprint=runtime.fingerprint.fingerprint))
+    },
+)
+async def readyz(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    """200 (``ready`` or ``degraded``) when every feature set can be computed, else 503 with
+    the reasons. Reads state the server keeps up to date; never waits on a dependency."""
+    runtime: Runtime = state.runtime
+    readiness = runtime.readiness()
+    if readiness.problems:
+        return _error_response(
+            request,
+            HTTP_503_SERVICE_UNAVAILABLE,
+            "not_ready",
+            "; ".join(readiness.problems),
+            readiness.problems,
+        )
+    return Response(
+        Health(
+            status="degraded" if readiness.degraded else "ready",
+            fingerprint=runtime.fingerprint.fingerprint,
+            degraded=readiness.degraded,
+        )
+    )
 
 
 @get("/v1/config", summary="Effective settings")

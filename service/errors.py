@@ -5,9 +5,18 @@ Hierarchy::
     HemmaServiceError
     ├── SettingsError          a setting has a bad value (startup)
     ├── ModelLoadError         a model could not be loaded from local files (startup)
+    ├── PortInUseError         a port cannot be bound (startup, before the models load)
     ├── InputError             a request breaks a rule (-> Flight InvalidArgument)
+    │   └── ParseDeadlineError one essay's parse passed the deadline; its worker was replaced
     ├── NotFoundError          a named thing (a dataset) does not exist (-> Flight NotFound)
+    ├── FingerprintMismatchError  the request pins another fingerprint (-> Flight Failed)
+    ├── BusyError              no compute slot within the queue wait (-> Unavailable, busy)
+    ├── ShuttingDownError      the server is stopping (-> Unavailable, shutting_down)
+    ├── WorkerLostError        a parse worker died under the request (-> Unavailable)
     └── DependencyError        a dependency (LanguageTool) failed (-> Flight Unavailable, HTTP 503)
+
+Any other exception reaching a Flight verb is a bug: it becomes Flight Internal carrying the
+correlation id, and its traceback goes to the server log only.
 
 Wire-contract errors (``hemma_features.contract.errors``: ``InputRuleError``,
 ``CommandError``) are raised by both sides and map to Flight InvalidArgument. The one
@@ -17,6 +26,8 @@ place that maps server errors to Flight statuses is ``hemma_features.flight.erro
 from __future__ import annotations
 
 from typing import Any
+
+from hemma_features.redaction import redact_value
 
 
 class HemmaServiceError(Exception):
@@ -28,9 +39,19 @@ class SettingsError(HemmaServiceError):
 
     def __init__(self, name: str, value: Any, allowed: str) -> None:
         self.name = name
-        self.value = value
+        self.value = redact_value(value)
         self.allowed = allowed
-        super().__init__(f"{name}={value!r} is not valid: expected {allowed}")
+        super().__init__(f"{name}={self.value!r} is not valid: expected {allowed}")
+
+
+class PortInUseError(HemmaServiceError):
+    """A port the server must listen on cannot be bound (in use, or not allowed)."""
+
+    def __init__(self, variable: str, host: str, port: int, reason: str) -> None:
+        super().__init__(
+            f"cannot listen on {host}:{port} ({variable}): {reason}; stop whatever uses it or "
+            f"choose another port (--{variable.removeprefix('HEMMA_').lower().replace('_', '-')})"
+        )
 
 
 class ModelLoadError(HemmaServiceError):
@@ -48,10 +69,47 @@ class NotFoundError(HemmaServiceError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class ParseDeadlineError(InputError):
+    """Parsing one essay took longer than ``parse_deadline``; ``index`` is its position in
+    the texts handed to the parser."""
+
+    def __init__(self, index: int, deadline: float) -> None:
+        self.index = index
+        self.deadline = deadline
+        super().__init__(
+            f"parsing took longer than the deadline of {deadline:g} s (parse_deadline); the "
+            "essay was not parsed and its worker was replaced"
+        )
+
+
+class FingerprintMismatchError(HemmaServiceError):
+    """The request expects a fingerprint this server does not compute."""
+
+
+class BusyError(HemmaServiceError):
+    """Every compute slot stayed taken for the whole queue wait, or the queue was full."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class ShuttingDownError(HemmaServiceError):
+    """The server is stopping and takes no more work."""
+
+    def __init__(self) -> None:
+        super().__init__("the feature server is shutting down; retry against the new instance")
+
+
+class WorkerLostError(HemmaServiceError):
+    """A parse worker died (killed, out of memory) while it held the request's texts."""
+
+
 class DependencyError(HemmaServiceError):
     """A dependency the features need failed; the message names it and why."""
 
-    def __init__(self, dependency: str, reason: str) -> None:
+    def __init__(self, dependency: str, reason: str, retry_after: float | None = None) -> None:
         self.dependency = dependency
         self.reason = reason
+        self.retry_after = retry_after
         super().__init__(f"{dependency} unavailable: {reason}")

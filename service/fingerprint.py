@@ -37,7 +37,9 @@ def build_fingerprint(
     embedding: dict[str, Any],
     spacy_model: dict[str, str],
     languagetool: dict[str, Any],
+    text_normalization: dict[str, Any] | None = None,
     libraries: dict[str, str] | None = None,
+    unavailable: dict[str, str] | None = None,
 ) -> FingerprintInfo:
     """Assemble the components and hash them.
 
@@ -47,7 +49,10 @@ def build_fingerprint(
         embedding: Model id, weights hash, pooling, max_length, normalisation, dim, dtype.
         spacy_model: spaCy pipeline name, version and components.
         languagetool: ``{"enabled": False}`` or version and request options.
+        text_normalization: How texts are normalised before parsing (changes values).
         libraries: Library versions; the installed ones when None.
+        unavailable: Feature sets that cannot be computed now, with the reason; they get
+            no fingerprint until they can.
     """
     components: dict[str, Any] = {
         "schema_version": schema_version,
@@ -57,6 +62,8 @@ def build_fingerprint(
         "languagetool": languagetool,
         "libraries": library_versions() if libraries is None else libraries,
     }
+    if text_normalization is not None:
+        components["text_normalization"] = text_normalization
     everything = fingerprint_of(components)
     embedding_only = fingerprint_of(
         {
@@ -75,8 +82,13 @@ def build_fingerprint(
         schema_version=schema_version,
         components=components,
         feature_sets={
-            "embeddings": embedding_only,
-            "handcrafted": everything,
-            "combined": everything,
+            name: value
+            for name, value in (
+                ("embeddings", embedding_only),
+                ("handcrafted", everything),
+                ("combined", everything),
+            )
+            if name not in (unavailable or {})
         },
+        unavailable=dict(unavailable or {}),
     )

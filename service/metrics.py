@@ -52,6 +52,30 @@ class Metrics:
             "Flight streams being served right now.",
             registry=self.registry,
         )
+        self.flight_refusals = Counter(
+            "hemma_flight_refusals",
+            "Flight calls refused as busy (no compute slot within the queue wait), by verb.",
+            ["verb"],
+            registry=self.registry,
+        )
+        self.flight_queue_seconds = Histogram(
+            "hemma_flight_queue_seconds",
+            "Time a Flight call waited for a compute slot, by verb.",
+            ["verb"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.parse_worker_restarts = Counter(
+            "hemma_parse_worker_restarts",
+            "Parse workers replaced, by reason (died, deadline).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.store_write_errors = Counter(
+            "hemma_store_write_errors",
+            "Computed rows the feature store could not keep (disk full, unwritable).",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         """The registry in Prometheus text exposition format."""

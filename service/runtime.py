@@ -5,38 +5,58 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 import msgspec
 import pyarrow as pa
 import structlog
+
+from hemma_features.contract import (
+    FEATURE_SETS,
+    ID_COLUMN,
+    PROMPT_COLUMN,
+    TEXT_COLUMN,
+    FeatureSet,
+    output_schema,
+)
 from hemma_features.service.errors import DependencyError
 from hemma_features.service.features import languagetool
 from hemma_features.service.features.assemble import feature_batch
 from hemma_features.service.features.catalogue import SCHEMA_VERSION, catalogue
 from hemma_features.service.features.embed import Embedder, EmbeddingOptions
-from hemma_features.service.features.nlp import TextAnalyzer
-from hemma_features.service.features.parallel import EmbeddingBatcher, InlineParser, ProcessParser
+from hemma_features.service.features.nlp import NORMALIZATION, TextAnalyzer
+from hemma_features.service.features.parallel import (
+    EmbeddingBatcher,
+    InlineParser,
+    SupervisedParser,
+)
 from hemma_features.service.features.pipeline import FeaturePipeline
 from hemma_features.service.fingerprint import build_fingerprint
+from hemma_features.service.languagetool_watch import LanguageToolWatch
 from hemma_features.service.metrics import Metrics
 from hemma_features.service.settings import Settings
-
-from hemma_features.contract import (
-    ID_COLUMN,
-    PROMPT_COLUMN,
-    TEXT_COLUMN,
-    FeatureSet,
-    FingerprintInfo,
-    output_schema,
-)
 
 log = structlog.get_logger(__name__)
 
 
+class Readiness(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``/readyz`` reports."""
+
+    problems: list[str]
+    """Why the server cannot serve every feature set (503 when any)."""
+    degraded: list[str]
+    """What works worse than it should while features are still served (200)."""
+
+
 class Runtime:
-    """Everything loaded once and shared by the HTTP and Flight servers."""
+    """Everything loaded once and shared by the HTTP and Flight servers.
+
+    With LanguageTool configured but down at start, embeddings are served at once and
+    handcrafted/combined wait for LanguageTool's first answer: until then they fail fast
+    naming it, and their fingerprints are absent from ``/v1/fingerprint``.
+    """
 
     def __init__(
         self,
@@ -44,16 +64,42 @@ class Runtime:
         settings: Settings,
         analyzer: TextAnalyzer,
         embedder: Embedder,
-        fingerprint: FingerprintInfo,
         languagetool_info: languagetool.LanguageToolInfo | None,
+        languagetool_problem: str | None = None,
         metrics: Metrics | None = None,
-        parser: InlineParser | ProcessParser | None = None,
+        parser: InlineParser | SupervisedParser | None = None,
     ) -> None:
         self.settings = settings
         self.analyzer = analyzer
         self.embedder = embedder
-        self.fingerprint = fingerprint
-        self.languagetool_info = languagetool_info
+        self.metrics = metrics or Metrics()
+        self._lock = threading.Lock()
+        self._schemas: dict[str, pa.Schema] = {}
+        self.store_problem: str | None = None
+        self.pipeline = FeaturePipeline(
+            parser=parser or InlineParser(analyzer),
+            batcher=EmbeddingBatcher(embedder),
+            languagetool=None,
+            catalogue=catalogue(languagetool=False),
+        )
+        self.watch: LanguageToolWatch | None = None
+        self._start_problem = languagetool_problem
+        self._use_languagetool(languagetool_info)
+        if settings.languagetool_url:
+            self.watch = LanguageToolWatch(
+                settings.languagetool_url,
+                interval=settings.languagetool_probe_interval,
+                read_seconds=max(3.0, settings.languagetool_timeout),
+                max_chars=settings.languagetool_max_chars,
+                info=languagetool_info,
+                problem=languagetool_problem,
+                on_first_info=self._use_languagetool,
+            )
+
+    def _use_languagetool(self, info: languagetool.LanguageToolInfo | None) -> None:
+        """Set the catalogue, the LanguageTool client and the fingerprint for ``info``."""
+        settings = self.settings
+        pending = bool(settings.languagetool_url) and info is None
         lt_client = (
             languagetool.LanguageToolClient(
                 settings.languagetool_url,
@@ -61,19 +107,41 @@ class Runtime:
                 read_timeout=settings.languagetool_timeout,
                 max_chars=settings.languagetool_max_chars,
             )
-            if settings.languagetool_url and languagetool_info
+            if settings.languagetool_url and info is not None
             else None
         )
-        self.metrics = metrics or Metrics()
-        self.catalogue = catalogue(languagetool=lt_client is not None)
-        self.feature_names = tuple(spec.name for spec in self.catalogue)
-        self.pipeline = FeaturePipeline(
-            parser=parser or InlineParser(analyzer),
-            batcher=EmbeddingBatcher(embedder),
-            languagetool=lt_client,
-            catalogue=self.catalogue,
+        features = catalogue(languagetool=lt_client is not None or pending)
+        if info is not None:
+            lt_component: dict[str, Any] = {"enabled": True, **msgspec.to_builtins(info)}
+        else:
+            lt_component = {"enabled": True, "pending": True} if pending else {"enabled": False}
+        fingerprint = build_fingerprint(
+            schema_version=SCHEMA_VERSION,
+            feature_names=[spec.name for spec in features],
+            embedding=embedding_components(self.embedder, settings),
+            spacy_model=self.analyzer.versions,
+            languagetool=lt_component,
+            text_normalization=NORMALIZATION,
+            unavailable=(
+                dict.fromkeys(("handcrafted", "combined"), self._pending_reason())
+                if pending
+                else None
+            ),
         )
-        self._schemas: dict[str, pa.Schema] = {}
+        with self._lock:
+            self.languagetool_info = info
+            self.catalogue = features
+            self.feature_names = tuple(spec.name for spec in features)
+            self.pipeline.use(languagetool=lt_client, catalogue=features)
+            self.fingerprint = fingerprint
+            self._schemas = {}
+
+    def _pending_reason(self) -> str:
+        problem = self.watch.problem if self.watch is not None else self._start_problem
+        return (
+            "handcrafted features need LanguageTool, which has not answered since the "
+            f"server started ({problem or 'no answer yet'}); embeddings are served"
+        )
 
     @classmethod
     def load(cls, settings: Settings) -> Runtime:
@@ -81,12 +149,18 @@ class Runtime:
         started = time.perf_counter()
         analyzer = TextAnalyzer.load(settings.spacy_model)
         embedder = Embedder.load(settings.embedding_model, embedding_options(settings))
+        metrics = Metrics()
         parser = (
-            ProcessParser(settings.spacy_model, settings.parse_workers)
+            SupervisedParser(
+                settings.spacy_model,
+                settings.parse_workers,
+                settings.parse_deadline,
+                on_restart=lambda reason: metrics.parse_worker_restarts.labels(reason).inc(),
+            )
             if settings.parse_workers
             else None
         )
-        runtime = cls.assemble(settings, analyzer, embedder, parser)
+        runtime = cls.assemble(settings, analyzer, embedder, parser, metrics=metrics)
         log.info(
             "runtime.loaded",
             fingerprint=runtime.fingerprint.fingerprint,
@@ -102,79 +176,115 @@ class Runtime:
         settings: Settings,
         analyzer: TextAnalyzer,
         embedder: Embedder,
-        parser: InlineParser | ProcessParser | None = None,
+        parser: InlineParser | SupervisedParser | None = None,
+        *,
+        metrics: Metrics | None = None,
     ) -> Runtime:
-        """Probe LanguageTool (if configured) and fingerprint already-loaded models."""
-        lt_info = (
-            languagetool.probe(settings.languagetool_url, max_chars=settings.languagetool_max_chars)
-            if settings.languagetool_url
-            else None
-        )
-        fingerprint = build_fingerprint(
-            schema_version=SCHEMA_VERSION,
-            feature_names=[spec.name for spec in catalogue(languagetool=lt_info is not None)],
-            embedding=embedding_components(embedder, settings),
-            spacy_model=analyzer.versions,
-            languagetool=(
-                {"enabled": True, **msgspec.to_builtins(lt_info)} if lt_info else {"enabled": False}
-            ),
-        )
+        """Probe LanguageTool (if configured) and fingerprint already-loaded models.
+
+        LanguageTool down at start is not fatal: it is reported, embeddings are served,
+        and handcrafted features start when it first answers.
+        """
+        lt_info = None
+        problem = None
+        if settings.languagetool_url:
+            try:
+                lt_info = languagetool.probe(
+                    settings.languagetool_url, max_chars=settings.languagetool_max_chars
+                )
+            except DependencyError as exc:
+                problem = str(exc)
+                log.warning("languagetool.unavailable_at_start", reason=problem)
         return cls(
             settings=settings,
             analyzer=analyzer,
             embedder=embedder,
-            fingerprint=fingerprint,
             languagetool_info=lt_info,
+            languagetool_problem=problem,
+            metrics=metrics,
             parser=parser,
         )
 
     @property
-    def parser(self) -> InlineParser | ProcessParser:
+    def parser(self) -> InlineParser | SupervisedParser:
         """Where spaCy parsing runs."""
         return self.pipeline.parser
 
     def close(self) -> None:
-        """Stop the parse workers, the embedding thread and the LanguageTool thread."""
+        """Stop the parse workers, the embedding thread and the LanguageTool threads."""
+        if self.watch is not None:
+            self.watch.close()
         self.pipeline.close()
+
+    def available_feature_sets(self) -> list[FeatureSet]:
+        """Feature sets this server can compute now."""
+        return [fs for fs in FEATURE_SETS if fs not in self.fingerprint.unavailable]
+
+    def fingerprint_for(self, feature_set: FeatureSet) -> str:
+        """The feature set's fingerprint; ``DependencyError`` while it cannot be computed."""
+        fingerprint = self.fingerprint
+        if feature_set in fingerprint.unavailable:
+            raise DependencyError("LanguageTool", self._pending_reason())
+        return fingerprint.for_set(feature_set)
 
     def schema(self, feature_set: FeatureSet) -> pa.Schema:
         """Output schema for a feature set (built once, then reused)."""
-        if feature_set not in self._schemas:
-            self._schemas[feature_set] = output_schema(
-                feature_set=feature_set,
-                embedding_dim=self.embedder.dim,
-                catalogue=self.catalogue,
-                fingerprint=self.fingerprint.for_set(feature_set),
-                schema_version=self.fingerprint.schema_version,
-                embedding_model=self.embedder.model_id,
-            )
-        return self._schemas[feature_set]
+        with self._lock:
+            cached = self._schemas.get(feature_set)
+        if cached is not None:
+            return cached
+        schema = output_schema(
+            feature_set=feature_set,
+            embedding_dim=self.embedder.dim,
+            catalogue=self.catalogue,
+            fingerprint=self.fingerprint_for(feature_set),
+            schema_version=self.fingerprint.schema_version,
+            embedding_model=self.embedder.model_id,
+        )
+        with self._lock:
+            self._schemas[feature_set] = schema
+        return schema
 
     def extract(self, batch: pa.RecordBatch, feature_set: FeatureSet) -> pa.RecordBatch:
         """Compute one output batch for a validated input batch (same rows, same order)."""
+        schema = self.schema(feature_set)
         texts: list[str] = batch.column(TEXT_COLUMN).to_pylist()
         started = time.perf_counter()
-        embeddings, handcrafted = self.pipeline.compute(
-            texts, batch.column(PROMPT_COLUMN).to_pylist(), feature_set
-        )
-        out = feature_batch(
-            self.schema(feature_set), batch.column(ID_COLUMN), embeddings, handcrafted
-        )
+        uses_lt = feature_set != "embeddings" and self.pipeline.languagetool is not None
+        try:
+            embeddings, handcrafted = self.pipeline.compute(
+                texts, batch.column(PROMPT_COLUMN).to_pylist(), feature_set
+            )
+        except DependencyError as exc:
+            if self.watch is not None and exc.dependency == "LanguageTool":
+                self.watch.record_failure(str(exc))
+            raise
+        if uses_lt and self.watch is not None:
+            self.watch.record_success()
+        out = feature_batch(schema, batch.column(ID_COLUMN), embeddings, handcrafted)
         self.metrics.extract_batch_seconds.labels(feature_set).observe(
             time.perf_counter() - started
         )
         self.metrics.extract_rows.labels(feature_set).inc(batch.num_rows)
         return out
 
+    def readiness(self) -> Readiness:
+        """Problems (not ready) and degradations (ready, but worse), from state in hand."""
+        problems = []
+        if self.watch is not None and self.watch.problem is not None:
+            problems.append(self.watch.problem)
+        alive = self.parser.alive_workers()
+        if alive == 0:
+            problems.append(
+                "no parse worker is alive (they are being replaced); handcrafted features "
+                "wait for them"
+            )
+        degraded = [self.store_problem] if self.store_problem else []
+        return Readiness(problems=problems, degraded=degraded)
+
     def readiness_problems(self) -> list[str]:
         """Reasons the server is not ready; empty when it is."""
-        problems = []
-        if self.settings.languagetool_url:
-            try:
-                languagetool.probe(self.settings.languagetool_url, read_seconds=3.0)
-            except DependencyError as exc:
-                problems.append(str(exc))
-        return problems
+        return self.readiness().problems
 
 
 def embedding_options(settings: Settings) -> EmbeddingOptions:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
+
+from hemma_features.redaction import redact_url, register_secret
 from hemma_features.service.errors import SettingsError
 
 ENV_PREFIX = "HEMMA_"
@@ -73,7 +76,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_text_chars: int = 50_000
     """Maximum characters in one essay text."""
     max_streams: int = 8
-    """Maximum Flight streams (exchanges, gets, puts) served at once."""
+    """Micro-batches computed at once across all Flight streams (compute slots); a stream
+    waiting for its client holds none."""
+    stream_queue: int = 64
+    """Callers that may wait for a compute slot; past it a call is refused as busy."""
+    stream_queue_timeout: float = 30.0
+    """Longest wait for a compute slot, in seconds, before a call is refused as busy."""
+    stream_idle_timeout: float = 300.0
+    """A stream whose client sends nothing for this many seconds is ended when it next
+    speaks (it holds no compute slot meanwhile)."""
+    micro_batch_rows: int = 16
+    """Essays computed per slot; a cancelled or disconnected caller stops costing work
+    within one micro-batch."""
+    parse_deadline: float = 120.0
+    """Seconds one worker may spend on one batch; past it the worker is killed and
+    replaced and the request fails naming the essay."""
+    shutdown_grace: float = 10.0
+    """Seconds SIGTERM waits for running work before the process exits anyway."""
+    languagetool_probe_interval: float = 10.0
+    """Seconds between background LanguageTool checks (readiness reads the last one)."""
     shard_rows: int = 512
     """Rows per endpoint that get_flight_info hands out."""
     batch_rows: int = 128
@@ -105,6 +126,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         _check_range("max_items", self.max_items, 1, 1_000_000)
         _check_range("embedding_chunk_overlap", self.embedding_chunk_overlap, 0, 4096)
         _check_range("max_streams", self.max_streams, 1, 1024)
+        _check_range("stream_queue", self.stream_queue, 0, 100_000)
+        _check_range("micro_batch_rows", self.micro_batch_rows, 1, 65_536)
+        for name, low, high in (
+            ("stream_queue_timeout", 0.0, 3600.0),
+            ("stream_idle_timeout", 1.0, 86_400.0),
+            ("parse_deadline", 0.01, 86_400.0),
+            ("shutdown_grace", 0.0, 3600.0),
+            ("languagetool_probe_interval", 0.1, 3600.0),
+        ):
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SettingsError(_name(name), value, f"seconds between {low:g} and {high:g}")
         _check_range("parse_workers", self.parse_workers, 0, 64)
         _check_range("shard_rows", self.shard_rows, 1, 10_000_000)
         _check_range("batch_rows", self.batch_rows, 1, 65_536)
@@ -168,8 +201,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         if self.auth_token:
             view["auth_token"] = "***"
         if self.languagetool_url:
-            view["languagetool_url"] = _redact_url(self.languagetool_url)
+            view["languagetool_url"] = redact_url(self.languagetool_url)
         return view
+
+    def register_secrets(self) -> None:
+        """Mask the token and URL credentials in every log line, error and body from now on."""
+        register_secret(self.auth_token)
+        if self.languagetool_url:
+            userinfo = urlsplit(self.languagetool_url)
+            register_secret(userinfo.password)
 
 
 def _name(field: str) -> str:
@@ -179,13 +219,6 @@ def _name(field: str) -> str:
 def _check_range(field: str, value: int, low: int, high: int) -> None:
     if not low <= value <= high:
         raise SettingsError(_name(field), value, f"an integer between {low} and {high}")
-
-
-def _redact_url(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest.split("/", 1)[0]:
-        return f"{scheme}{sep}***@{rest.split('@', 1)[1]}"
-    return url
 
 
 def load_settings(

@@ -54,6 +54,30 @@ def lt_server() -> Iterator[object]:
     server.close()
 
 
+def wait_for(condition, seconds: float = 120.0) -> bool:
+    """Poll ``condition`` until true or ``seconds`` pass (a hang bound, never a speed check)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def clean_source(target: Path) -> Path:
+    """A copy of this checkout without build output, caches or the virtualenv, to build from
+    (a stale ``build/`` next to the sources could put deleted modules into a wheel)."""
+    import shutil
+
+    ignore = shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hemma-cache"
+    )
+    shutil.copytree(REPO, target, ignore=ignore)
+    return target
+
+
 def essays_table(rows: list[tuple[str, str, str]]) -> pa.Table:
     """(essay_id, text, prompt) tuples -> input table."""
     ids, texts, prompts = zip(*rows, strict=True) if rows else ((), (), ())
@@ -68,6 +92,7 @@ def essays_table(rows: list[tuple[str, str, str]]) -> pa.Table:
 def embedder_variant(embedder, **options):
     """The loaded model and tokenizer with other embedding options (no reload)."""
     import msgspec
+
     from hemma_features.service.features.embed import Embedder
 
     return Embedder(

@@ -137,8 +137,19 @@ class _Handler(BaseHTTPRequestHandler):
         elif mode == "overloaded":
             self._error(503, "Server overloaded, please try again later")
             return True
-        elif mode == "rate_limited":
-            self._error(429, "Too many requests")
+        elif mode == "rate_limited" and self.command == "POST":
+            if self.server.rate_limit_times is not None:
+                if self.server.rate_limit_times <= 0:
+                    return False
+                self.server.rate_limit_times -= 1
+            body = b"Error: Too many requests"
+            self.send_response(429)
+            if self.server.retry_after is not None:
+                self.send_header("Retry-After", self.server.retry_after)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return True
         elif mode == "drop":
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -177,6 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
         self.server.requests.append(("POST", self.path, form))
+        self.server.post_times.append(time.monotonic())
         with self.server.lock:
             self.server.in_flight += 1
             self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
@@ -241,6 +253,9 @@ class LanguageToolTestServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.mode = "ok"
         self.delay = 0.0
+        self.retry_after: str | None = None  # Retry-After sent with 429
+        self.rate_limit_times: int | None = None  # 429s before answering (None: always)
+        self.post_times: list[float] = []
         self.max_text_length = max_text_length
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.lock = threading.Lock()

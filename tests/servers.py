@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import httpx
-from hemma_features.flight.server import FeatureFlightServer, create_flight_server
-from hemma_features.service.app import create_app
-from hemma_features.service.runtime import Runtime
 
 from hemma_features.contract.locations import flight_url, http_url
+from hemma_features.flight.server import FeatureFlightServer, create_flight_server
 from hemma_features.serve import ControlPlaneThread, bind_socket
+from hemma_features.service.app import create_app
+from hemma_features.service.runtime import Runtime
 
 
 class LiveServer:
@@ -33,9 +34,12 @@ class LiveServer:
     def flight_url(self) -> str:
         return flight_url("127.0.0.1", self.flight.port, tls=self.runtime.settings.tls)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop both planes; a client still holding a stream cannot hang the tests."""
         self._control_plane.stop()
-        self.flight.shutdown()
+        stopper = threading.Thread(target=self.flight.shutdown, daemon=True)
+        stopper.start()
+        stopper.join(timeout)
 
 
 def counter(http_url: str, name: str, feature_set: str) -> float:

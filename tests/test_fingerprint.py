@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+
 from hemma_features.service.fingerprint import build_fingerprint, fingerprint_of
 from hemma_features.service.runtime import Runtime
 from hemma_features.service.settings import Settings

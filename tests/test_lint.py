@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, clean_source
 
 BIN = Path(sys.executable).parent
 
@@ -28,9 +28,10 @@ def run(*command: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
 def built(tmp_path_factory) -> Path:
     """This checkout installed (no dependencies) into a fresh directory."""
     target = tmp_path_factory.mktemp("built")
+    source = clean_source(tmp_path_factory.mktemp("source") / "repo")
     result = run(
         sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-        "--target", str(target), str(REPO),
+        "--target", str(target), str(source),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return target
@@ -92,7 +93,7 @@ def test_installed_distribution_has_one_top_level_package(built, tmp_path):
     wheels = tmp_path / "wheels"
     built_wheel = run(
         sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-        "-w", str(wheels), str(REPO),
+        "-w", str(wheels), str(clean_source(tmp_path / "repo")),
     )  # fmt: skip
     assert built_wheel.returncode == 0, built_wheel.stderr[-3000:]
     [wheel] = wheels.glob("hemma_features-*.whl")

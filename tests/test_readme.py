@@ -33,7 +33,6 @@ def test_dataset_snippet_runs_against_a_server_with_a_store(runtime, tmp_path):
     """The README's do_put / list_flights / get_flight_info / do_get snippet works as written."""
     from hemma_features.service.runtime import Runtime
     from hemma_features.service.settings import Settings
-
     from tests.servers import LiveServer
 
     server = LiveServer(

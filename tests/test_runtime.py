@@ -6,11 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.flight as fl
 import pytest
+
 from hemma_features.service.errors import DependencyError
 from hemma_features.service.features.semantic import cosine
 from hemma_features.service.runtime import Runtime
 from hemma_features.service.settings import Settings
-
 from tests.conftest import embedder_variant, essays_table
 
 TWO_PARAGRAPHS = "Phones help students learn.\n\nBut phones distract everyone in class."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hemma_features.service.errors import SettingsError
 from hemma_features.service.settings import Settings, field_docs, load_settings
 

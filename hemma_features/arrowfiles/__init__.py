@@ -3,10 +3,13 @@
 Used alike by the client's cache (``hemma_features.client.cache``) and the server's
 feature store (``hemma_features.flight.store``), owned by neither:
 
-- ``atomic``: hidden temp name, fsync, rename, fsync the directory;
-- ``layout``: ``ROOT/fingerprint=<fp>/feature_set=<fs>/part-<uuid>.<suffix>`` and the
+- ``atomic``: hidden temp name, fsync, rename, fsync the directory; the sha256 of a
+  written table;
+- ``layout``: ``ROOT/fingerprint=<fp>/feature_set=<fs>/part-<sha256>.<suffix>`` and the
   manifest ``ROOT/_hemma-cache.json``;
+- ``checksums``: does a file still hash to its name (memoised per process);
 - ``lock``: one portable exclusive lock per partition (``filelock``);
+- ``damaged``: verified file lists; damaged files moved aside to ``ROOT/_damaged/``;
 - ``journal``: multi-file rewrites that a crash finishes or rolls back;
 - ``partitions``: ``PartitionedDataset``, which adds rows whose key is new.
 """

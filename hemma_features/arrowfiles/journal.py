@@ -1,9 +1,11 @@
 """Multi-file rewrites (compaction) that a crash finishes or rolls back.
 
-A journal names the new file and the files it replaces. The journal is written first,
-then the new file; once the new file exists the old ones go. Whoever next holds the
-partition lock calls ``recover``: new file present -> delete the old ones; absent -> drop
-the journal (the old files are intact).
+A journal names the new file and the files it replaces. The new file is first written
+under a hidden temp name and hashed (its final name is its checksum, ``part-<sha256>``);
+then the journal is written; then the temp file is renamed to its final name; once the new
+file exists the old ones go. Whoever next holds the partition lock calls ``recover``: new
+file present -> delete the old ones; absent -> drop the journal (the old files are intact;
+a leftover temp file is hidden and removed by ``cache gc``).
 """
 
 from __future__ import annotations
@@ -13,12 +15,8 @@ from pathlib import Path
 import msgspec
 import pyarrow as pa
 
-from hemma_features.arrowfiles.atomic import (
-    FileFormat,
-    write_bytes_atomically,
-    write_table_atomically,
-)
-from hemma_features.arrowfiles.layout import JOURNAL
+from hemma_features.arrowfiles.atomic import FileFormat, staged_table, write_bytes_atomically
+from hemma_features.arrowfiles.layout import JOURNAL, part_path
 
 
 class Journal(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,13 +29,20 @@ class Journal(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def replace_files(
-    directory: Path, new: Path, table: pa.Table, old: list[Path], file_format: FileFormat
-) -> None:
-    """Write ``table`` to ``new`` and delete ``old``, crash-safely (partition lock held)."""
-    journal = Journal(new=new.name, old=[path.name for path in old])
-    write_bytes_atomically(directory / JOURNAL, msgspec.json.encode(journal))
-    write_table_atomically(new, table, file_format)
+    directory: Path, table: pa.Table, old: list[Path], file_format: FileFormat
+) -> Path:
+    """Write ``table`` as a new file and delete ``old``, crash-safely (partition lock held).
+
+    Returns the new file, named by its checksum.
+    """
+    with staged_table(directory, table, file_format) as staged:
+        new = part_path(directory, staged.digest, file_format)
+        # An old file with the very same bytes is the new file: it must not be deleted.
+        journal = Journal(new=new.name, old=[path.name for path in old if path.name != new.name])
+        write_bytes_atomically(directory / JOURNAL, msgspec.json.encode(journal))
+        staged.commit(new)
     recover(directory)
+    return new
 
 
 def recover(directory: Path) -> None:

@@ -1,14 +1,18 @@
 """Where partition files live and how a dataset root says which format it holds.
 
-Layout: ``ROOT/fingerprint=<fp>/feature_set=<fs>/part-<uuid>.arrow`` (Arrow IPC, the
+Layout: ``ROOT/fingerprint=<fp>/feature_set=<fs>/part-<sha256>.arrow`` (Arrow IPC, the
 default, memory-mappable) or ``.parquet`` (zstd), chosen once per root and recorded in
-``ROOT/_hemma-cache.json``. Names starting with ``_`` or ``.`` are skipped by
-``pyarrow.dataset``, so the manifest, locks, journals and temp files never show as data.
+``ROOT/_hemma-cache.json``. ``<sha256>`` is the checksum of the file's own bytes, so it is
+recorded by the same rename that publishes the file; files from before checksums have
+other names (``part-<uuid>``) and are "legacy". Damaged files are moved aside to
+``ROOT/_damaged/fingerprint=<fp>/feature_set=<fs>/``. Names starting with ``_`` or ``.``
+are skipped by ``pyarrow.dataset``, so the manifest, damaged files, locks, journals and
+temp files never show as data.
 """
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +24,9 @@ SUFFIXES: dict[str, str] = {"ipc": ".arrow", "parquet": ".parquet"}
 MANIFEST = "_hemma-cache.json"
 LOCK = ".lock"
 JOURNAL = ".journal.json"
+DAMAGED = "_damaged"
 LAYOUT_VERSION = 1
+_DIGEST_NAME = re.compile(r"part-([0-9a-f]{64})\.(?:arrow|parquet)")
 
 
 class ManifestError(ValueError):
@@ -54,9 +60,25 @@ def part_files(directory: Path, file_format: FileFormat) -> list[Path]:
     return sorted(directory.glob(f"part-*{SUFFIXES[file_format]}"))
 
 
-def new_part_path(directory: Path, file_format: FileFormat) -> Path:
-    """A fresh, unique data file name in ``directory``."""
-    return directory / f"part-{uuid.uuid4().hex}{SUFFIXES[file_format]}"
+def part_path(directory: Path, digest: str, file_format: FileFormat) -> Path:
+    """The data file in ``directory`` whose bytes hash to ``digest`` (sha256 hex)."""
+    return directory / f"part-{digest}{SUFFIXES[file_format]}"
+
+
+def recorded_digest(path: Path) -> str | None:
+    """The sha256 a data file's name records, or None for a legacy (pre-checksum) name."""
+    match = _DIGEST_NAME.fullmatch(path.name)
+    return match.group(1) if match else None
+
+
+def file_format_of(path: Path) -> FileFormat:
+    """A data file's format, from its suffix."""
+    return "parquet" if path.suffix == SUFFIXES["parquet"] else "ipc"
+
+
+def damaged_dir(directory: Path) -> Path:
+    """Where damaged files of the partition ``directory`` are moved aside."""
+    return directory.parent.parent / DAMAGED / directory.parent.name / directory.name
 
 
 def read_manifest(root: Path | str) -> Manifest:

@@ -2,8 +2,10 @@
 
 Writers of one partition hold its lock (``lock.partition_lock``) and drop rows whose key
 is already there, so concurrent writers never duplicate a row; each write is one new file
-written atomically (``atomic``); an interrupted multi-file rewrite is finished before the
-lock is handed over (``journal.recover``).
+written atomically and named by its checksum (``atomic``, ``layout``); an interrupted
+multi-file rewrite is finished before the lock is handed over (``journal.recover``).
+Readers use only files that verify (``checksums``): a damaged file is moved aside
+(``damaged``) and its rows count as missing.
 """
 
 from __future__ import annotations
@@ -17,17 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from hemma_features.arrowfiles.atomic import (
-    FileFormat,
-    write_bytes_atomically,
-    write_table_atomically,
-)
+from hemma_features.arrowfiles.atomic import FileFormat, staged_table, write_bytes_atomically
+from hemma_features.arrowfiles.damaged import healthy_files
 from hemma_features.arrowfiles.journal import recover
 from hemma_features.arrowfiles.layout import (
     MANIFEST,
     SUFFIXES,
     Manifest,
-    new_part_path,
+    part_path,
     partition_dir,
     read_manifest,
 )
@@ -80,11 +79,18 @@ class PartitionedDataset:
             yield directory
 
     def dataset(self, fingerprint: str, feature_set: str) -> ds.Dataset | None:
-        """The partition as a dataset, or None when it holds no file yet."""
+        """The partition's intact files as a dataset, or None when it holds none.
+
+        Damaged files are moved aside first (``damaged.healthy_files``), so their rows are
+        missing rather than wrong.
+        """
         directory = partition_dir(self.root, fingerprint, feature_set)
-        if not directory.is_dir() or not any(directory.glob(f"part-*{self.suffix}")):
+        if not directory.is_dir():
             return None
-        return ds.dataset(directory, format=self.format)
+        files = healthy_files(directory, self.format)
+        if not files:
+            return None
+        return ds.dataset([str(path) for path in files], format=self.format)
 
     def known_keys(self, fingerprint: str, feature_set: str) -> set[str]:
         """Content keys already stored for this fingerprint and feature set."""
@@ -111,7 +117,8 @@ class PartitionedDataset:
                 table = table.filter(fresh)
             if table.num_rows == 0:
                 return 0
-            write_table_atomically(new_part_path(directory, self.format), table, self.format)
+            with staged_table(directory, table, self.format) as staged:
+                staged.commit(part_path(directory, staged.digest, self.format))
             return table.num_rows
 
     def read(self, fingerprint: str, feature_set: str, keys: Iterable[str]) -> pa.Table | None:

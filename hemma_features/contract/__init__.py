@@ -26,12 +26,20 @@ from hemma_features.contract.errors import (
     FINGERPRINT_MISMATCH,
     CommandError,
     ContractError,
+    ErrorCode,
+    ErrorInfo,
     FlightInvalidArgumentError,
     FlightNotFoundError,
     InputRuleError,
+    decode_error_info,
+    encode_error_info,
 )
 from hemma_features.contract.keys import content_key, content_keys
-from hemma_features.contract.rules import check_input_batch, check_input_schema
+from hemma_features.contract.rules import (
+    as_input_batch,
+    check_input_batch,
+    check_input_schema,
+)
 from hemma_features.contract.schema import (
     EMBEDDING_COLUMN,
     FEATURE_SETS,
@@ -72,6 +80,8 @@ __all__ = [
     "CommandError",
     "ContractError",
     "ErrorBody",
+    "ErrorCode",
+    "ErrorInfo",
     "ExtractCommand",
     "FeatureSet",
     "FeatureSpec",
@@ -84,14 +94,17 @@ __all__ = [
     "ReadyInfo",
     "ServerConfig",
     "ShardTicket",
+    "as_input_batch",
     "check_input_batch",
     "check_input_schema",
     "content_key",
     "content_keys",
     "decode_catalogue",
     "decode_command",
+    "decode_error_info",
     "decode_ticket",
     "encode_command",
+    "encode_error_info",
     "encode_ticket",
     "output_schema",
     "schema_fingerprint",

@@ -18,6 +18,9 @@ class FingerprintInfo(msgspec.Struct, frozen=True, kw_only=True):
     """Fingerprint of each feature set: ``embeddings`` covers only what changes the
     embedding; ``handcrafted`` and ``combined`` cover everything (the semantic features
     use the embedding model) and equal ``fingerprint``."""
+    unavailable: dict[str, str] = {}
+    """Feature sets the server cannot compute now (e.g. LanguageTool has not answered since
+    it started), with the reason; they have no entry in ``feature_sets`` meanwhile."""
 
     def for_set(self, feature_set: str) -> str:
         """The fingerprint rows of ``feature_set`` are stored and served under."""
@@ -50,13 +53,15 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Limits enforced on every request."""
 
 
-class Health(msgspec.Struct, frozen=True, kw_only=True):
+class Health(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """``GET /healthz`` and a ready ``GET /readyz``."""
 
     status: str
-    """``ok`` or ``ready``."""
+    """``ok`` (live), ``ready``, or ``degraded`` (ready, but something works worse)."""
     fingerprint: str
     """The server fingerprint."""
+    degraded: list[str] = []
+    """What works worse than it should while features are still served."""
 
 
 class ErrorBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -22,6 +22,9 @@ UNAVAILABLE as ``pyarrow.flight.FlightUnavailableError``. The aliases below name
 
 from __future__ import annotations
 
+from typing import Literal
+
+import msgspec
 import pyarrow as pa
 
 FlightInvalidArgumentError = pa.ArrowInvalid
@@ -29,6 +32,59 @@ FlightNotFoundError = pa.ArrowKeyError
 
 # Prefix of the error a server gives when a request pins another fingerprint.
 FINGERPRINT_MISMATCH = "fingerprint mismatch"
+
+ErrorCode = Literal[
+    "busy",
+    "shutting_down",
+    "dependency_unavailable",
+    "fingerprint_mismatch",
+    "worker_lost",
+    "internal",
+]
+"""Structured reasons a Flight error carries in ``extra_info`` (``ErrorInfo``):
+
+- ``busy``: every compute slot is taken and the wait queue is full or timed out; retry
+  after a pause (Unavailable).
+- ``shutting_down``: the server is stopping; retry against the new instance (Unavailable).
+- ``dependency_unavailable``: a dependency (``dependency`` names it, e.g. LanguageTool)
+  failed; ``retry_after`` when it said when to come back (Unavailable).
+- ``fingerprint_mismatch``: the request pins a fingerprint the server no longer computes
+  (Failed: start a new run).
+- ``worker_lost``: a parse worker died under the request; it has been replaced (Unavailable).
+- ``internal``: an unexpected server error; ``correlation_id`` finds it in the server log.
+"""
+
+
+class ErrorInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """``extra_info`` of a Flight error from this server: a reason a program can act on."""
+
+    code: ErrorCode
+    """What went wrong (see ``ErrorCode``)."""
+    correlation_id: str = ""
+    """Id of the call in the server's log."""
+    retry_after: float | None = None
+    """Seconds to wait before retrying, when the server knows."""
+    dependency: str | None = None
+    """The dependency that failed (``dependency_unavailable``)."""
+
+
+_ERROR_INFO = msgspec.json.Decoder(ErrorInfo)
+
+
+def encode_error_info(info: ErrorInfo) -> bytes:
+    """``extra_info`` bytes for a Flight error."""
+    return msgspec.json.encode(info)
+
+
+def decode_error_info(raw: bytes | None) -> ErrorInfo | None:
+    """The ``ErrorInfo`` in a Flight error's ``extra_info``, or None (another server, or
+    a transport failure that never reached one)."""
+    if not raw:
+        return None
+    try:
+        return _ERROR_INFO.decode(raw)
+    except msgspec.DecodeError:
+        return None
 
 
 class ContractError(ValueError):

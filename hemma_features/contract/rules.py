@@ -28,6 +28,37 @@ def check_input_schema(schema: pa.Schema) -> None:
             )
 
 
+def as_input_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The input columns of ``batch`` in the input schema's order and types.
+
+    ``large_string`` columns are cast to ``string`` (both are allowed on the wire); any
+    other column is dropped.
+    """
+    check_input_schema(batch.schema)
+    columns = [batch.column(name) for name in INPUT_SCHEMA.names]
+    columns = [c if c.type == pa.string() else c.cast(pa.string()) for c in columns]
+    return pa.RecordBatch.from_arrays(columns, names=INPUT_SCHEMA.names)
+
+
+def check_utf8(batch: pa.RecordBatch, *, first_row: int = 0) -> None:
+    """Every value of the input columns is valid UTF-8; else name the row and column."""
+    for name in INPUT_SCHEMA.names:
+        column = batch.column(name)
+        try:
+            column.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        for row in range(len(column)):  # only on the failure path: find the first bad row
+            try:
+                column.slice(row, 1).validate(full=True)
+            except pa.ArrowInvalid:
+                raise InputRuleError(
+                    first_row + row, None, f"column {name!r} is not valid UTF-8"
+                ) from None
+        raise InputRuleError(None, None, f"column {name!r} is not valid UTF-8")
+
+
 def check_input_batch(batch: pa.RecordBatch, *, max_text_chars: int, first_row: int = 0) -> None:
     """Check every row of an input batch; raise on the first row that breaks a rule.
 
@@ -37,6 +68,7 @@ def check_input_batch(batch: pa.RecordBatch, *, max_text_chars: int, first_row: 
         first_row: Index of the batch's first row in the whole request (for messages).
     """
     check_input_schema(batch.schema)
+    check_utf8(batch, first_row=first_row)
     ids = batch.column(ID_COLUMN)
     text = batch.column(TEXT_COLUMN)
     prompt = batch.column(PROMPT_COLUMN)

@@ -18,7 +18,15 @@ WORD = (
 _ZERO = "; 0 when undefined"
 
 
+PARSED_TEXT = (
+    " Parsed text: runs of more than 64 non-space characters are split by a space every 64 "
+    "characters first (bounded parse cost; no real word is that long)."
+)
+
+
 def _spec(name: str, tier: int, group: str, definition: str, unit: str, source: str) -> FeatureSpec:
+    if source in ("spacy", "textdescriptives"):
+        definition += PARSED_TEXT
     return FeatureSpec(
         name=name, tier=tier, group=group, definition=definition, unit=unit, source=source
     )

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
+
 from hemma_features.service.errors import ModelLoadError
 from hemma_features.service.settings import DEFAULT_EMBEDDING_MODEL
 

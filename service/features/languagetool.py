@@ -7,11 +7,15 @@ Fail fast: a connect error, a timeout, a non-200 answer or ``incompleteResults``
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 import msgspec
+
+from hemma_features.redaction import redact_url
 from hemma_features.service.errors import DependencyError
 
 LANGUAGE = "en-US"
@@ -19,6 +23,10 @@ LEVEL = "default"
 _DEPENDENCY = "LanguageTool"
 _LAYOUT_RULES = ("WHITESPACE_RULE", "SENTENCE_WHITESPACE", "EMPTY_LINE")
 _LAYOUT_PREFIXES = ("WHITESPACE_PARAGRAPH",)
+RATE_LIMIT_RETRIES = 2
+"""Times one piece is sent again after a 429, each after the Retry-After it named."""
+MAX_RATE_LIMIT_WAIT = 10.0
+"""Longest Retry-After waited for inside a request; longer ones go back to the caller."""
 
 
 class _Software(msgspec.Struct):
@@ -144,15 +152,18 @@ def probe(
     base = base_url.rstrip("/")
     try:
         with httpx.Client(timeout=_timeout(read_seconds)) as client:
-            info = _decode(_get(client, f"{base}/v2/info"), _Info, f"{base}/v2/info")
+            shown = redact_url(base)
+            info = _decode(_get(client, f"{base}/v2/info"), _Info, f"{shown}/v2/info")
             languages = _decode(
-                _get(client, f"{base}/v2/languages"), list[_Language], f"{base}/v2/languages"
+                _get(client, f"{base}/v2/languages"), list[_Language], f"{shown}/v2/languages"
             )
     except httpx.HTTPError as exc:
-        raise DependencyError(_DEPENDENCY, f"{base_url} did not answer ({exc!r})") from exc
+        raise DependencyError(
+            _DEPENDENCY, f"{redact_url(base_url)} did not answer ({type(exc).__name__})"
+        ) from exc
     codes = {lang.longCode or lang.code for lang in languages}
     if LANGUAGE not in codes:
-        raise DependencyError(_DEPENDENCY, f"{base_url} does not offer {LANGUAGE}")
+        raise DependencyError(_DEPENDENCY, f"{redact_url(base_url)} does not offer {LANGUAGE}")
     return LanguageToolInfo(
         version=info.software.version, language=LANGUAGE, level=LEVEL, max_chars=max_chars
     )
@@ -160,8 +171,24 @@ def probe(
 
 def _get(client: httpx.Client, url: str) -> httpx.Response:
     response = client.get(url)
-    _check_status(response, f"GET {url}")
+    _check_status(response, f"GET {redact_url(url)}")
     return response
+
+
+def retry_after_seconds(response: httpx.Response) -> float:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date); 1 when absent or unreadable."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return 1.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 1.0
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 def _check_status(response: httpx.Response, what: str) -> None:
@@ -222,16 +249,30 @@ class LanguageToolClient:
 
     async def _check_piece(self, client: httpx.AsyncClient, piece: str) -> list[Match]:
         url = f"{self.base_url}/v2/check"
+        shown = redact_url(url)
         form = {"text": piece, "language": LANGUAGE, "level": LEVEL}
-        try:
-            response = await client.post(url, data=form)
-        except httpx.TimeoutException as exc:
-            raise DependencyError(
-                _DEPENDENCY, f"POST {url} timed out after {self.read_timeout}s ({exc!r})"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise DependencyError(_DEPENDENCY, f"POST {url} failed ({exc!r})") from exc
-        _check_status(response, f"POST {url}")
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            try:
+                response = await client.post(url, data=form)
+            except httpx.TimeoutException as exc:
+                raise DependencyError(
+                    _DEPENDENCY, f"POST {shown} timed out after {self.read_timeout}s"
+                ) from exc
+            except httpx.HTTPError as exc:
+                raise DependencyError(
+                    _DEPENDENCY, f"POST {shown} failed ({type(exc).__name__})"
+                ) from exc
+            if response.status_code != 429:
+                break
+            wait = retry_after_seconds(response)
+            if attempt == RATE_LIMIT_RETRIES or wait > MAX_RATE_LIMIT_WAIT:
+                raise DependencyError(
+                    _DEPENDENCY,
+                    f"POST {shown} is rate limited (429, Retry-After {wait:g} s)",
+                    retry_after=wait,
+                )
+            await asyncio.sleep(wait)  # as LanguageTool asked, then try the piece again
+        _check_status(response, f"POST {shown}")
         body = _decode(response, _CheckResponse, f"POST {url}")
         if body.warnings is not None and body.warnings.incompleteResults:
             reason = body.warnings.incompleteResultsReason or "no reason given"

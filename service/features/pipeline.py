@@ -11,17 +11,17 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from hemma_features.contract import FeatureSet, FeatureSpec
 from hemma_features.service.features import languagetool
 from hemma_features.service.features.catalogue import LT_CATEGORIES
 from hemma_features.service.features.nlp import paragraph_spans
 from hemma_features.service.features.parallel import (
     EmbeddingBatcher,
     InlineParser,
-    ProcessParser,
+    SupervisedParser,
 )
 from hemma_features.service.features.semantic import semantic_features
-
-from hemma_features.contract import FeatureSet, FeatureSpec
 
 
 class FeaturePipeline:
@@ -37,25 +37,35 @@ class FeaturePipeline:
     def __init__(
         self,
         *,
-        parser: InlineParser | ProcessParser,
+        parser: InlineParser | SupervisedParser,
         batcher: EmbeddingBatcher,
         languagetool: languagetool.LanguageToolClient | None,
         catalogue: Sequence[FeatureSpec],
     ) -> None:
         self.parser = parser
         self.batcher = batcher
+        self._lt_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="languagetool")
+        self.use(languagetool=languagetool, catalogue=catalogue)
+
+    def use(
+        self,
+        *,
+        languagetool: languagetool.LanguageToolClient | None,
+        catalogue: Sequence[FeatureSpec],
+    ) -> None:
+        """Switch the LanguageTool client and the catalogue (when LanguageTool first answers)."""
         self.languagetool = languagetool
         self.feature_names = tuple(spec.name for spec in catalogue)
-        self._lt_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="languagetool")
 
     def compute(
         self, texts: list[str], prompts: list[str], feature_set: FeatureSet
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """([N, D] embeddings or None, [N, H] handcrafted float32 or None) for one batch."""
         want_hand = feature_set in ("handcrafted", "combined")
+        lt_client, feature_names = self.languagetool, self.feature_names  # one consistent pair
         lt_job = (
-            self._lt_pool.submit(self.languagetool.check, texts)
-            if want_hand and self.languagetool is not None
+            self._lt_pool.submit(lt_client.check, texts)
+            if want_hand and lt_client is not None
             else None
         )
         parse_job = self.parser.submit(texts) if want_hand else None
@@ -84,12 +94,10 @@ class FeaturePipeline:
             for job in (lt_job, parse_job):
                 if job is not None:
                     job.cancel()
-        matrix = np.array(
-            [[v[name] for name in self.feature_names] for v in rows], dtype=np.float32
-        )
+        matrix = np.array([[v[name] for name in feature_names] for v in rows], dtype=np.float32)
         if not np.isfinite(matrix).all():
             row, col = (int(x[0]) for x in np.nonzero(~np.isfinite(matrix)))
-            raise ValueError(f"row {row}: feature {self.feature_names[col]} is not finite (a bug)")
+            raise ValueError(f"row {row}: feature {feature_names[col]} is not finite (a bug)")
         return (essays if feature_set == "combined" else None), matrix
 
     def close(self) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from hemma_features.service.errors import ModelLoadError
 from hemma_features.service.features.embed import Embedder, resolve_model, weights_hash
-
 from tests.conftest import embedder_variant
 
 TEXTS = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hemma_features.service.errors import DependencyError
 from hemma_features.service.features.catalogue import LT_CATEGORIES
 from hemma_features.service.features.languagetool import (
@@ -71,7 +72,7 @@ def test_split_keeps_every_character_and_the_limit():
     ("mode", "reason"),
     [
         ("overloaded", "returned 503: Error: Server overloaded"),
-        ("rate_limited", "returned 429"),
+        ("rate_limited", "rate limited (429"),
         ("incomplete", "incomplete results"),
         ("drop", "failed"),
     ],
@@ -82,6 +83,27 @@ def test_failures_raise_dependency_errors_naming_the_cause(lt_server, mode, reas
     with pytest.raises(DependencyError, match="LanguageTool unavailable") as info:
         client(lt_server.url).check(["I dont know.", "Fine."])
     assert reason in str(info.value)
+
+
+def test_a_429_is_retried_after_the_retry_after_it_names(lt_server):
+    """429 with Retry-After 0.3 once: the piece is sent again no sooner, and succeeds."""
+    lt_server.mode = "rate_limited"
+    lt_server.retry_after = "0.3"
+    lt_server.rate_limit_times = 1
+    [matches] = client(lt_server.url).check(["I dont know."])
+    assert matches  # the second answer was a real one
+    assert len(lt_server.post_times) == 2
+    assert lt_server.post_times[1] - lt_server.post_times[0] >= 0.3
+
+
+def test_a_long_retry_after_fails_at_once_carrying_it(lt_server):
+    """A Retry-After past what a request may wait is handed back to the caller, unwaited."""
+    lt_server.mode = "rate_limited"
+    lt_server.retry_after = "3600"
+    with pytest.raises(DependencyError, match="rate limited") as info:
+        client(lt_server.url).check(["I dont know."])
+    assert info.value.retry_after == 3600
+    assert len(lt_server.post_times) == 1
 
 
 def test_slow_answers_time_out(lt_server):

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from hemma_features.service.features.nlp import (
     TextAnalyzer,
     count_connectives,

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import REPO, SAMPLES
+from tests.conftest import REPO, SAMPLES, clean_source
 
 HEAVY = ("torch", "transformers", "spacy", "textdescriptives", "litestar", "uvicorn")
 
@@ -17,7 +17,7 @@ def test_base_install_runs_a_full_extract_without_heavy_libraries(live_server, t
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     install = subprocess.run(
         [str(venv / "bin" / "pip"), "install", "-q", "-c", str(REPO / "constraints.txt"),
-         str(REPO)],
+         str(clean_source(tmp_path / "repo"))],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr[-3000:]

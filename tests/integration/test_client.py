@@ -7,16 +7,16 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+
+from hemma_features import FeatureClient, open_features
+from hemma_features.arrowfiles.layout import partition_dir
 from hemma_features.client.errors import (
     FingerprintChangedError,
     ServerRejectedError,
     ServerUnavailableError,
 )
-from hemma_features.service.features.catalogue import BASE
-
-from hemma_features import FeatureClient, open_features
-from hemma_features.arrowfiles.layout import partition_dir
 from hemma_features.contract import InputRuleError
+from hemma_features.service.features.catalogue import BASE
 from tests.conftest import SAMPLES, essays_table
 from tests.servers import counter
 

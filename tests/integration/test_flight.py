@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.flight as fl
 import pytest
-from hemma_features.service.features.catalogue import BASE
 
-from hemma_features.contract import FlightInvalidArgumentError
+from hemma_features.contract import FlightInvalidArgumentError, decode_error_info
+from hemma_features.service.features.catalogue import BASE
 from tests.conftest import essays_table
 
 HANDCRAFTED_NAMES = [spec.name for spec in BASE]
@@ -131,8 +131,10 @@ def test_bad_command_and_descriptor(live_server):
 
 def test_fingerprint_mismatch_is_refused(live_server):
     """A request pinned to another fingerprint is refused, never served stale."""
-    with pytest.raises(FlightInvalidArgumentError, match="fingerprint mismatch"):
+    with pytest.raises(fl.FlightServerError, match="fingerprint mismatch") as caught:
         exchange(live_server.flight_url, essays_table([("a", "text", "p")]), fingerprint="0" * 64)
+    info = decode_error_info(caught.value.extra_info)
+    assert info is not None and info.code == "fingerprint_mismatch"
 
 
 def test_actions(live_server, runtime):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from hemma_features.service.features.catalogue import BASE
 
 HANDCRAFTED_NAMES = [spec.name for spec in BASE]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hemma_features.client.server_process import ServerProcess
 
 from hemma_features.cli import build_parser, main
+from hemma_features.client.server_process import ServerProcess
 from tests.conftest import REPO, SAMPLES
 
 HEAVY = ("torch", "transformers", "spacy", "textdescriptives", "litestar", "uvicorn")

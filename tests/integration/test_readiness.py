@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from litestar.testing import TestClient
+
 from hemma_features.service.app import create_app
 from hemma_features.service.errors import DependencyError
 from hemma_features.service.runtime import Runtime
 from hemma_features.service.settings import Settings
-from litestar.testing import TestClient
+from tests.conftest import essays_table, wait_for
 
 
 def with_languagetool(runtime: Runtime, url: str) -> Runtime:
@@ -31,21 +33,68 @@ def test_languagetool_version_is_in_the_fingerprint(runtime, lt_server):
 
 
 def test_readyz_reports_languagetool_failures(runtime, lt_server):
-    """/readyz is 200 while LanguageTool answers and 503 with the reason when it fails."""
-    configured = with_languagetool(runtime, lt_server.url)
-    with TestClient(app=create_app(configured, flight_port=1)) as client:
-        assert client.get("/readyz").status_code == 200
-        lt_server.mode = "overloaded"
-        response = client.get("/readyz")
-        assert response.status_code == 503
-        body = response.json()
-        assert body["error"] == "not_ready"
-        assert "LanguageTool unavailable" in body["detail"] and "503" in body["detail"]
-        assert body["reasons"] and body["correlation_id"]
-        assert client.get("/healthz").status_code == 200
+    """/readyz is 200 while LanguageTool answers and 503 with the reason once the background
+    probe sees it fail; it never waits on LanguageTool itself."""
+    configured = Runtime.assemble(
+        Settings(languagetool_url=lt_server.url, languagetool_probe_interval=0.1),
+        runtime.analyzer,
+        runtime.embedder,
+    )
+    try:
+        with TestClient(app=create_app(configured, flight_port=1)) as client:
+            assert client.get("/readyz").status_code == 200
+            lt_server.mode = "overloaded"
+            assert wait_for(lambda: client.get("/readyz").status_code == 503)
+            body = client.get("/readyz").json()
+            assert body["error"] == "not_ready"
+            assert "LanguageTool unavailable" in body["detail"] and "503" in body["detail"]
+            assert body["reasons"] and body["correlation_id"]
+            assert client.get("/healthz").status_code == 200
+            lt_server.mode = "ok"
+            assert wait_for(lambda: client.get("/readyz").status_code == 200)
+    finally:
+        configured.close()
 
 
-def test_unreachable_languagetool_fails_startup_naming_it(runtime):
-    """A configured but dead LanguageTool stops startup with a clear reason."""
-    with pytest.raises(DependencyError, match=r"LanguageTool unavailable: http://127\.0\.0\.1:9"):
-        with_languagetool(runtime, "http://127.0.0.1:9")
+def test_unreachable_languagetool_at_start_serves_embeddings_only(runtime):
+    """A configured but dead LanguageTool: the runtime starts, embeddings are computed,
+    handcrafted fails fast naming LanguageTool, and readiness says why."""
+    configured = with_languagetool(runtime, "http://127.0.0.1:9")
+    try:
+        assert configured.available_feature_sets() == ["embeddings"]
+        assert set(configured.fingerprint.unavailable) == {"handcrafted", "combined"}
+        assert "LanguageTool" in configured.fingerprint.unavailable["handcrafted"]
+        assert configured.fingerprint.for_set("embeddings") == runtime.fingerprint.for_set(
+            "embeddings"
+        )
+        batch = essays_table([("a", "One essay.", "p")]).to_batches()[0]
+        assert configured.extract(batch, "embeddings").num_rows == 1
+        with pytest.raises(DependencyError, match=r"LanguageTool unavailable.*127\.0\.0\.1:9"):
+            configured.extract(batch, "handcrafted")
+        [problem] = configured.readiness().problems
+        assert "LanguageTool" in problem
+    finally:
+        configured.close()
+
+
+def test_languagetool_answering_later_completes_the_fingerprint(runtime, lt_server):
+    """Down at start, up later: the first answer brings the LT features and fingerprint."""
+    lt_server.mode = "overloaded"
+    configured = Runtime.assemble(
+        Settings(languagetool_url=lt_server.url, languagetool_probe_interval=0.1),
+        runtime.analyzer,
+        runtime.embedder,
+    )
+    try:
+        assert "handcrafted" in configured.fingerprint.unavailable
+        lt_server.mode = "ok"
+        assert wait_for(lambda: not configured.fingerprint.unavailable)
+        assert configured.fingerprint.components["languagetool"]["version"] == "6.6"
+        assert "lt_cat_typos" in configured.schema("handcrafted").names
+        batch = essays_table([("a", "I dont know.", "p")]).to_batches()[0]
+        assert configured.extract(batch, "handcrafted").num_rows == 1
+        assert configured.readiness().problems == []
+    finally:
+        configured.close()
+
+

@@ -8,12 +8,12 @@ import subprocess
 import httpx
 import pyarrow.flight as fl
 import pytest
+
+from hemma_features import FeatureClient
 from hemma_features.client.errors import ServerRejectedError, ServerUnavailableError
 from hemma_features.service.errors import SettingsError
 from hemma_features.service.runtime import Runtime
 from hemma_features.service.settings import Settings
-
-from hemma_features import FeatureClient
 from tests.conftest import SAMPLES
 from tests.servers import LiveServer
 

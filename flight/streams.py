@@ -1,0 +1,161 @@
+"""What every Flight stream shares: its log line and metrics, reading the client's input,
+and computing features micro-batch by micro-batch under the admission slots.
+
+Knows gRPC only through the ``ServerCallContext`` it polls for cancellation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.flight as fl
+import structlog
+
+from hemma_features.contract import FeatureSet, as_input_batch, decode_error_info
+from hemma_features.flight.admission import Admission
+from hemma_features.flight.errors import to_flight_error
+from hemma_features.flight.middleware import correlation_id_of
+from hemma_features.flight.store_backed import StoreBackedFeatures
+from hemma_features.service.errors import InputError, ShuttingDownError
+
+log = structlog.get_logger(__name__)
+
+
+class Cancelled(Exception):
+    """The client went away or cancelled; the stream ends without an answer."""
+
+
+class StreamState:
+    """Rows done and the outcome of one stream, for its log line and metrics."""
+
+    def __init__(self, correlation_id: str) -> None:
+        self.correlation_id = correlation_id
+        self.rows = 0
+        self.outcome = "ok"
+
+
+def _outcome(exc: BaseException) -> str:
+    match exc:
+        case Cancelled() | GeneratorExit():
+            return "cancelled"
+        case pa.ArrowInvalid():
+            return "invalid"
+        case pa.ArrowKeyError():
+            return "not_found"
+        case fl.FlightError():
+            info = decode_error_info(exc.extra_info)
+            return info.code if info is not None else type(exc).__name__
+    return "error"
+
+
+@contextlib.contextmanager
+def served(
+    verb: str,
+    context: fl.ServerCallContext,
+    features: StoreBackedFeatures,
+    **fields: Any,
+) -> Iterator[StreamState]:
+    """One stream: errors mapped to Flight statuses, one log line, metrics by outcome."""
+    runtime = features.runtime
+    state = StreamState(correlation_id_of(context))
+    metrics = runtime.metrics
+    metrics.flight_streams.inc()
+    started = time.perf_counter()
+    try:
+        try:
+            yield state
+        except Cancelled:
+            state.outcome = "cancelled"
+        except Exception as exc:  # leaves as a Flight status, never as a traceback
+            mapped = to_flight_error(exc, state.correlation_id)
+            state.outcome = _outcome(mapped)
+            raise mapped from None
+    except GeneratorExit:  # the client went away in the middle of a do_get
+        state.outcome = "cancelled"
+        raise
+    finally:
+        metrics.flight_streams.dec()
+        if "feature_set" in fields:
+            metrics.extract_requests.labels(fields["feature_set"], state.outcome).inc()
+        log.info(
+            f"flight.{verb}",
+            correlation_id=state.correlation_id,
+            fingerprint=runtime.fingerprint.fingerprint,
+            outcome=state.outcome,
+            rows=state.rows,
+            seconds=round(time.perf_counter() - started, 3),
+            **fields,
+        )
+
+
+def input_batches(
+    reader: fl.MetadataRecordBatchReader, idle_timeout: float
+) -> Iterator[pa.RecordBatch]:
+    """The client's non-empty batches in the input schema (``large_string`` cast).
+
+    A stream the client left silent for longer than ``idle_timeout`` is ended when it next
+    speaks; a stream that cannot be read as Arrow is the client's error, named as such.
+    """
+    while True:
+        waited_from = time.monotonic()
+        try:
+            chunk = reader.read_chunk()
+        except StopIteration:
+            return
+        except pa.ArrowException as exc:
+            raise InputError(f"the uploaded stream could not be read as Arrow: {exc}") from exc
+        idle = time.monotonic() - waited_from
+        if idle > idle_timeout:
+            raise InputError(
+                f"the stream was idle for {idle:.0f} s, longer than the limit of "
+                f"{idle_timeout:g} s (stream_idle_timeout); open a new one"
+            )
+        if chunk.data is not None and chunk.data.num_rows:
+            yield as_input_batch(chunk.data)
+
+
+class MicroBatchCompute:
+    """Features for one input batch, computed in micro-batches, each under a slot.
+
+    Between micro-batches it stops if the client cancelled or went away (``Cancelled``)
+    or the server is shutting down (``ShuttingDownError``).
+    """
+
+    def __init__(
+        self,
+        features: StoreBackedFeatures,
+        admission: Admission,
+        stopping: threading.Event,
+    ) -> None:
+        self.features = features
+        self.admission = admission
+        self.stopping = stopping
+
+    def __call__(
+        self,
+        context: fl.ServerCallContext,
+        state: StreamState,
+        verb: str,
+        batch: pa.RecordBatch,
+        feature_set: FeatureSet,
+        first_row: int,
+    ) -> pa.RecordBatch:
+        step = self.features.runtime.settings.micro_batch_rows
+        parts = []
+        for offset in range(0, batch.num_rows, step):
+            if context.is_cancelled():
+                raise Cancelled
+            if self.stopping.is_set():
+                raise ShuttingDownError()
+            micro = batch.slice(offset, step)
+            with self.admission.slot(verb, state.correlation_id):
+                parts.append(self.features.features(micro, feature_set, first_row + offset))
+        if len(parts) == 1:
+            return parts[0]
+        table = pa.Table.from_batches(parts)
+        return table.combine_chunks().to_batches(max_chunksize=batch.num_rows)[0]
