@@ -46,21 +46,22 @@ def server_message(exc: Exception) -> str:
 
 
 @contextlib.contextmanager
-def flight_call(location: str, what: str) -> Iterator[None]:
+def flight_call(location: str, what: str, hint: str | None = None) -> Iterator[None]:
     """Translate a Flight failure into the client's errors, once, at the boundary.
 
     The server's structured ``ErrorInfo`` decides, not its message text: ``busy`` and the
     like are ``ServerBusyError``, a failed dependency ``DependencyUnavailableError``, a
     stale fingerprint ``FingerprintChangedError``, an internal error
     ``ServerInternalError``. Unavailable without ``ErrorInfo`` never reached the server:
-    ``ServerUnavailableError``. Only the ``RetryableError`` kinds are ever retried.
+    ``ServerUnavailableError``, with ``hint`` (what to do about a location the user did
+    not type) instead of the generic tunnel check. Only ``RetryableError`` is retried.
     """
     try:
         yield
     except (fl.FlightUnauthenticatedError, fl.FlightUnauthorizedError) as exc:
         raise ServerRejectedError(f"{location} refused the token: {server_message(exc)}") from exc
     except fl.FlightUnavailableError as exc:
-        raise _unavailable(location, exc) from exc
+        raise _unavailable(location, exc, hint) from exc
     except (fl.FlightTimedOutError, fl.FlightCancelledError) as exc:
         raise ServerRejectedError(f"the call ended early: {server_message(exc)}") from exc
     except (fl.FlightInternalError, fl.FlightServerError) as exc:
@@ -75,14 +76,16 @@ def flight_call(location: str, what: str) -> Iterator[None]:
     except (FlightInvalidArgumentError, KeyError) as exc:
         raise ServerRejectedError(server_message(exc)) from exc
     except fl.FlightError as exc:
-        raise ServerUnavailableError(location, server_message(exc)) from exc
+        raise ServerUnavailableError(location, server_message(exc), hint=hint) from exc
 
 
-def _unavailable(location: str, exc: fl.FlightUnavailableError) -> RetryableError:
+def _unavailable(
+    location: str, exc: fl.FlightUnavailableError, hint: str | None
+) -> RetryableError:
     info = decode_error_info(exc.extra_info)
     message = server_message(exc)
     if info is None:
-        return ServerUnavailableError(location, message)
+        return ServerUnavailableError(location, message, hint=hint)
     if info.code == "dependency_unavailable":
         return DependencyUnavailableError(
             info.dependency or "dependency", message, retry_after=info.retry_after

@@ -41,12 +41,17 @@ class RetryableError(HemmaClientError):
 class ServerUnavailableError(RetryableError):
     """The control or data plane did not answer."""
 
-    def __init__(self, url: str, reason: str, *, attempts: int = 1) -> None:
+    def __init__(
+        self, url: str, reason: str, *, attempts: int = 1, hint: str | None = None
+    ) -> None:
         self.url = url
         self.reason = reason
         self.attempts = attempts
+        self.hint = hint
         tried = f" (tried {attempts} times)" if attempts > 1 else ""
-        super().__init__(f"feature server at {url} is unavailable{tried}: {reason}. {TUNNEL_HINT}")
+        super().__init__(
+            f"feature server at {url} is unavailable{tried}: {reason}. {hint or TUNNEL_HINT}"
+        )
 
 
 class ServerBusyError(RetryableError):

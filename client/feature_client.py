@@ -12,7 +12,7 @@ import ssl
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ import pyarrow.flight as fl
 import structlog
 
 from hemma_features.client._wire import flight_call, received
-from hemma_features.client.cache import CacheFormat, FeatureCache
-from hemma_features.client.combined import Fetch, OnBatch, fill_combined
+from hemma_features.client.cache import CacheFormat
+from hemma_features.client.cache_fill import Progress, fill_cache
+from hemma_features.client.combined import OnBatch
 from hemma_features.client.errors import (
     CacheError,
     DependencyUnavailableError,
@@ -36,6 +37,7 @@ from hemma_features.client.errors import (
     ServerRejectedError,
     ServerUnavailableError,
 )
+from hemma_features.client.flight_route import FlightRoutes, Route
 from hemma_features.client.inputs import Columns, check_essays, read_table
 from hemma_features.client.report import ExtractReport, RunStats
 from hemma_features.client.results import align, first_rows_of_missing
@@ -54,14 +56,12 @@ from hemma_features.contract import (
     encode_command,
     schema_fingerprint,
 )
-from hemma_features.contract.locations import flight_url_beside
 
 log = structlog.get_logger(__name__)
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 FLIGHT_URL_ENV = "HEMMA_FLIGHT_URL"
 TOKEN_ENV = "HEMMA_TOKEN"
-Progress = Callable[[int, int, int], None]  # (rows done now, of which cache hits, total rows)
 
 
 class FeatureClient:
@@ -100,7 +100,8 @@ class FeatureClient:
         if not 0 <= retries <= 10:
             raise ValueError(f"retries must be between 0 and 10, given: {retries}")
         self.server = server.rstrip("/")
-        self._flight_override = flight or os.environ.get(FLIGHT_URL_ENV) or None
+        self._routes = FlightRoutes(self.server, flight or os.environ.get(FLIGHT_URL_ENV) or None)
+        self._hints: dict[str, str | None] = {}
         self._token = token or os.environ.get(TOKEN_ENV) or None
         self._ca = Path(tls_root_certs).read_bytes() if tls_root_certs else None
         headers = {"authorization": f"Bearer {self._token}"} if self._token else {}
@@ -182,10 +183,16 @@ class FeatureClient:
         return {"live": live, "ready": response.status_code == 200, "readiness": response.json()}
 
     def flight_location(self, config: ServerConfig | None = None) -> str:
-        """Where the data plane is reached from here."""
-        if self._flight_override:
-            return self._flight_override
-        return flight_url_beside(self.server, (config or self.config()).flight_port)
+        """Where the data plane is reached from here (see ``client.flight_route``)."""
+        return self._route(self._routes.main(config or self.config()))
+
+    def _route(self, route: Route) -> str:
+        """Remember what to tell the user if ``route`` cannot be reached; its location."""
+        self._hints[route.location] = route.hint()
+        return route.location
+
+    def _flight_call(self, location: str, what: str) -> Any:
+        return flight_call(location, what, self._hints.get(location))
 
     # -- data plane -------------------------------------------------------------------
     def _connect(self, location: str) -> fl.FlightClient:
@@ -217,7 +224,7 @@ class FeatureClient:
         location = location or self.flight_location()
         command = ExtractCommand(feature_set=feature_set, fingerprint=fingerprint)
         batches = essays.select(INPUT_SCHEMA.names).to_batches(max_chunksize=self.chunk_rows)
-        with flight_call(location, feature_set), self._connect(location) as flight_client:
+        with self._flight_call(location, feature_set), self._connect(location) as flight_client:
             writer, reader = flight_client.do_exchange(
                 fl.FlightDescriptor.for_command(encode_command(command)), self._call_options()
             )
@@ -288,7 +295,7 @@ class FeatureClient:
         """Upload essays as a named dataset on the server (``do_put``); returns its entry."""
         essays = read_table(data, columns or Columns())
         location = self.flight_location()
-        with flight_call(location, "dataset"), self._connect(location) as flight_client:
+        with self._flight_call(location, "dataset"), self._connect(location) as flight_client:
             descriptor = fl.FlightDescriptor.for_path(name)
             writer, metadata = flight_client.do_put(descriptor, essays.schema, self._call_options())
             with writer:
@@ -300,18 +307,20 @@ class FeatureClient:
 
     def read_dataset(self, name: str, feature_set: FeatureSet, *, parallel: int = 4) -> pa.Table:
         """Features of an uploaded dataset: ``get_flight_info`` then every endpoint read in
-        parallel (each from the server its endpoint names), concatenated in shard order."""
+        parallel, concatenated in shard order. Each endpoint is read from the location it
+        names, or, when the user gave a Flight location, from that one."""
         from concurrent.futures import ThreadPoolExecutor
 
-        location = self.flight_location()
-        with flight_call(location, feature_set), self._connect(location) as flight_client:
+        main = self._routes.main(self.config())
+        location = self._route(main)
+        with self._flight_call(location, feature_set), self._connect(location) as flight_client:
             info = flight_client.get_flight_info(
                 fl.FlightDescriptor.for_path(name, feature_set), self._call_options()
             )
 
         def read(endpoint: fl.FlightEndpoint) -> pa.Table:
-            where = endpoint.locations[0].uri.decode() if endpoint.locations else location
-            with flight_call(where, feature_set), self._connect(where) as flight_client:
+            where = self._route(self._routes.endpoint(endpoint, main))
+            with self._flight_call(where, feature_set), self._connect(where) as flight_client:
                 return flight_client.do_get(endpoint.ticket, self._call_options()).read_all()
 
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
@@ -384,7 +393,7 @@ class FeatureClient:
             stats.unique = int(todo.size)
         else:
             try:
-                found = self._extract_into_cache(
+                found = fill_cache(
                     cache, cache_format, essays, keys, feature_set, fingerprint, info, fetch,
                     stats, progress, counted,
                 )  # fmt: skip
@@ -400,40 +409,6 @@ class FeatureClient:
         )
         log.info("client.extract", **msgspec.to_builtins(self.last_report))
         return result
-
-    @staticmethod
-    def _extract_into_cache(
-        cache: Path | str,
-        cache_format: CacheFormat | None,
-        essays: pa.Table,
-        keys: pa.Array,
-        feature_set: FeatureSet,
-        fingerprint: str,
-        info: FingerprintInfo,
-        fetch: Fetch,
-        stats: RunStats,
-        progress: Progress | None,
-        counted: OnBatch,
-    ) -> pa.Table | None:
-        """Fetch what the cache lacks into it; return the cached rows for ``keys``."""
-        store = FeatureCache(cache, cache_format)
-        known = store.known_keys(fingerprint, feature_set)
-        todo = first_rows_of_missing(keys, known)
-        stats.unique = len(set(keys.to_pylist()))
-        stats.cache_hits = stats.unique - int(todo.size)
-        if progress and stats.cache_hits:
-            progress(essays.num_rows - int(todo.size), stats.cache_hits, essays.num_rows)
-        missing, missing_keys = essays.take(todo), keys.take(todo)
-        if feature_set == "combined":
-            fill_combined(fetch, stats, store, info, missing, missing_keys, counted)
-        else:
-
-            def store_rows(table: pa.Table) -> None:
-                store.write(fingerprint, feature_set, table)
-                counted(table)
-
-            fetch(missing, missing_keys, feature_set, fingerprint, store_rows)
-        return store.read(fingerprint, feature_set, keys.to_pylist()) if len(keys) else None
 
 
 __all__ = ["ExtractReport", "FeatureClient", "HemmaClientError"]

@@ -51,7 +51,7 @@ class RetryPolicy:
         if self.attempts > self.retries:
             if isinstance(error, ServerUnavailableError):
                 raise ServerUnavailableError(
-                    error.url, error.reason, attempts=self.attempts
+                    error.url, error.reason, attempts=self.attempts, hint=error.hint
                 ) from error
             raise error
         return max(min(MAX_DELAY, base), error.retry_after or 0.0)

@@ -16,7 +16,7 @@ import msgspec
 
 from hemma_features.client.errors import ServerUnavailableError
 from hemma_features.contract import ReadyInfo
-from hemma_features.contract.locations import flight_url, http_url
+from hemma_features.contract.locations import WILDCARD_HOSTS, flight_url, http_url
 
 
 class ServerProcess:
@@ -26,6 +26,7 @@ class ServerProcess:
         env: Extra environment (``HEMMA_*`` settings) for the child.
         startup_timeout: Seconds to wait for the ready file.
         log_path: Where the child's stderr goes (a temp file when None).
+        host: Interface both planes bind to; the URLs dial 127.0.0.1 for a wildcard.
     """
 
     def __init__(
@@ -34,7 +35,9 @@ class ServerProcess:
         *,
         startup_timeout: float = 300.0,
         log_path: Path | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
+        self.host = host
         self._workdir = tempfile.TemporaryDirectory(prefix="hemma-serve-")
         self.ready_file = Path(self._workdir.name) / "ready.json"
         self.log_path = log_path or Path(self._workdir.name) / "server.log"
@@ -46,12 +49,17 @@ class ServerProcess:
     @property
     def http_url(self) -> str:
         assert self.info is not None, "server not started"
-        return http_url(self.info.host, self.info.http_port, tls=self.info.tls)
+        return http_url(self._dial_host, self.info.http_port, tls=self.info.tls)
 
     @property
     def flight_url(self) -> str:
         assert self.info is not None, "server not started"
-        return flight_url(self.info.host, self.info.flight_port, tls=self.info.tls)
+        return flight_url(self._dial_host, self.info.flight_port, tls=self.info.tls)
+
+    @property
+    def _dial_host(self) -> str:
+        assert self.info is not None, "server not started"
+        return "127.0.0.1" if self.info.host in WILDCARD_HOSTS else self.info.host
 
     def start(self) -> ReadyInfo:
         """Start the child and wait (bounded) until both planes listen."""
@@ -61,7 +69,7 @@ class ServerProcess:
             "hemma_features.cli",
             "serve",
             "--host",
-            "127.0.0.1",
+            self.host,
             "--http-port",
             "0",
             "--flight-port",

@@ -64,12 +64,24 @@ def _info(code: str, correlation_id: str, **fields: object) -> bytes:
     return encode_error_info(ErrorInfo(code=code, correlation_id=correlation_id, **fields))  # type: ignore[arg-type]
 
 
+MAX_MESSAGE_CHARS = 1000
+"""Longest message sent back: gRPC carries it twice in the reply's metadata, which a client
+refuses past 16 KiB, and a message echoing a huge input would then arrive as some other
+error."""
+
+
+def _bounded(message: str) -> str:
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return f"{message[:MAX_MESSAGE_CHARS]}... ({len(message) - MAX_MESSAGE_CHARS} more characters)"
+
+
 def to_flight_error(exc: BaseException, correlation_id: str) -> BaseException:
     """The Flight exception that tells the client what ``exc`` means."""
-    message = redact_text(str(exc))
+    message = _bounded(redact_text(str(exc)))
     match exc:
         case fl.FlightError():
-            return exc
+            return exc if len(str(exc)) <= MAX_MESSAGE_CHARS else type(exc)(message, exc.extra_info)
         case ContractError() | InputError():
             return InvalidArgument(message)
         case NotFoundError():

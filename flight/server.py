@@ -38,7 +38,7 @@ from hemma_features.contract import (
     decode_ticket,
     encode_ticket,
 )
-from hemma_features.contract.locations import flight_url
+from hemma_features.contract.locations import flight_url, is_wildcard
 from hemma_features.flight.admission import Admission
 from hemma_features.flight.datasets import DatasetEntry, DatasetStore
 from hemma_features.flight.errors import flight_errors
@@ -48,7 +48,12 @@ from hemma_features.flight.middleware import (
     correlation_id_of,
 )
 from hemma_features.flight.store_backed import StoreBackedFeatures
-from hemma_features.flight.streams import MicroBatchCompute, input_batches, served
+from hemma_features.flight.streams import (
+    MicroBatchCompute,
+    input_batches,
+    input_schema,
+    served,
+)
 from hemma_features.service.errors import FingerprintMismatchError, InputError, ShuttingDownError
 from hemma_features.service.runtime import Runtime
 
@@ -69,7 +74,11 @@ class FeatureFlightServer(fl.FlightServerBase):
         self.service = StoreBackedFeatures(runtime)
         scheme, _, address = location.partition("://")
         listening = f"{scheme}://{address.rsplit(':', 1)[0]}:{self.port}"
-        self.location = runtime.settings.advertise_flight or listening
+        # Never a wildcard: None means "this service" (endpoints then carry no location,
+        # which Flight defines as: redeem the ticket where you got it).
+        self.location: str | None = runtime.settings.advertise_flight or (
+            None if is_wildcard(listening) else listening
+        )
         # Set on shutdown: running streams stop at the next micro-batch instead of finishing.
         self.stopping = threading.Event()
         settings = runtime.settings
@@ -117,7 +126,7 @@ class FeatureFlightServer(fl.FlightServerBase):
             settings = self.runtime.settings
             self._check_running()
             self._check_fingerprint(command.feature_set, command.fingerprint)
-            check_input_schema(reader.schema)
+            check_input_schema(input_schema(reader))
             writer.begin(self.runtime.schema(command.feature_set))
             for batch in input_batches(reader, settings.stream_idle_timeout):
                 if state.rows + batch.num_rows > settings.max_items:
@@ -159,7 +168,7 @@ class FeatureFlightServer(fl.FlightServerBase):
             datasets = self._datasets()
             settings = self.runtime.settings
             self._check_running()
-            check_input_schema(reader.schema)
+            check_input_schema(input_schema(reader))
 
             def uploaded() -> Iterator[pa.RecordBatch]:
                 for batch in input_batches(reader, settings.stream_idle_timeout):
@@ -205,7 +214,8 @@ class FeatureFlightServer(fl.FlightServerBase):
 
     def _flight_info(self, entry: DatasetEntry, feature_set: FeatureSet) -> fl.FlightInfo:
         settings = self.runtime.settings
-        locations = [self.location, *settings.peer_locations]
+        mine = [self.location] if self.location else []
+        locations = [mine, *([peer] for peer in settings.peer_locations)]
         fingerprint = self.runtime.fingerprint_for(feature_set)
         endpoints = []
         for shard, start in enumerate(range(0, entry.rows, settings.shard_rows)):
@@ -218,7 +228,7 @@ class FeatureFlightServer(fl.FlightServerBase):
                 fingerprint=fingerprint,
             )
             where = locations[shard % len(locations)]
-            endpoints.append(fl.FlightEndpoint(encode_ticket(ticket), [where]))
+            endpoints.append(fl.FlightEndpoint(encode_ticket(ticket), where))
         return fl.FlightInfo(
             self.runtime.schema(feature_set),
             fl.FlightDescriptor.for_path(entry.name, feature_set),

@@ -93,6 +93,18 @@ def served(
         )
 
 
+def input_schema(reader: fl.MetadataRecordBatchReader) -> pa.Schema:
+    """The schema the client declared; a stream that ended before declaring one is the
+    client's error."""
+    try:
+        return reader.schema
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(
+            "the stream ended before it declared a schema: call writer.begin(schema) before "
+            f"writing or done_writing() ({exc})"
+        ) from exc
+
+
 def input_batches(
     reader: fl.MetadataRecordBatchReader, idle_timeout: float
 ) -> Iterator[pa.RecordBatch]:

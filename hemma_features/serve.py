@@ -25,6 +25,7 @@ import structlog
 
 from hemma_features.arrowfiles.atomic import write_bytes_atomically
 from hemma_features.contract import ReadyInfo
+from hemma_features.contract.locations import WILDCARD_HOSTS
 from hemma_features.logs import configure_logging
 from hemma_features.service.errors import HemmaServiceError, PortInUseError
 from hemma_features.service.settings import ENV_PREFIX, Settings, field_docs, load_settings
@@ -178,6 +179,7 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     settings.register_secrets()
     warn_if_exposed(settings)
+    warn_if_flight_unadvertised(settings)
     sock = bind_port("HEMMA_HTTP_PORT", settings.host, settings.http_port)
     check_port_free("HEMMA_FLIGHT_PORT", settings.host, settings.flight_port)
 
@@ -189,9 +191,10 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     flight_server = create_flight_server(runtime, settings.host, settings.flight_port)
-    control_plane = ControlPlaneThread(
-        create_app(runtime, flight_port=flight_server.port), settings, sock
+    app = create_app(
+        runtime, flight_port=flight_server.port, flight_location=flight_server.location
     )
+    control_plane = ControlPlaneThread(app, settings, sock)
     try:
         control_plane.start()
         info = ReadyInfo(
@@ -249,6 +252,19 @@ def warn_if_exposed(settings: Settings) -> None:
             detail=f"listening on {settings.host} beyond loopback without "
             f"{' or '.join(missing)}: anyone who reaches this host can use and read the server",
         )
+
+
+def warn_if_flight_unadvertised(settings: Settings) -> None:
+    """Bound to a wildcard address with no ``advertise_flight``: say what clients will do."""
+    if settings.host not in WILDCARD_HOSTS or settings.advertise_flight:
+        return
+    log.warning(
+        "serve.flight_location_unadvertised",
+        host=settings.host,
+        detail="listening on a wildcard address without HEMMA_ADVERTISE_FLIGHT: clients dial "
+        f"Flight on the host they reached HTTP on, port {settings.flight_port}; through a "
+        "tunnel whose local ports differ they need --flight (or HEMMA_FLIGHT_URL)",
+    )
 
 
 def is_loopback(host: str) -> bool:

@@ -72,6 +72,12 @@ class HemmaApp(Litestar):
                 detail = f"the {CORRELATION_HEADER} header must be printable ASCII"
                 body = ErrorBody(error="bad_header", detail=detail, correlation_id=correlation_id)
                 await _send_error(send_with_id, 400, body)
+            elif self._unknown_schema_page(scope["path"]):
+                # Litestar's OpenAPI catch-all would answer an HTML page; keep errors JSON.
+                page = scope["path"][:200]
+                detail = f"no page {page!r}; the OpenAPI JSON is /schema/openapi.json"
+                body = ErrorBody(error="not_found", detail=detail, correlation_id=correlation_id)
+                await _send_error(send_with_id, 404, body)
             elif self._authorized(scope):
                 await super().__call__(scope, receive, send_with_id)
             else:
@@ -97,6 +103,12 @@ class HemmaApp(Litestar):
                 correlation_id=correlation_id,
                 fingerprint=runtime.fingerprint.fingerprint,
             )
+
+    def _unknown_schema_page(self, path: str) -> bool:
+        if not path.startswith("/schema/"):
+            return False
+        known = {route.path for route in self.routes if "{" not in route.path}
+        return path.rstrip("/") not in known
 
     def _authorized(self, scope: Scope) -> bool:
         """With a token configured, every route but /healthz needs ``Bearer <token>``."""
@@ -218,6 +230,7 @@ async def config(state: State) -> ServerConfig:
     return ServerConfig(
         settings=settings.public_view(),
         flight_port=state.flight_port,
+        flight_location=state.flight_location,
         limits=Limits(
             max_items=settings.max_items,
             max_text_chars=settings.max_text_chars,
@@ -247,16 +260,22 @@ async def metrics(state: State) -> Response[bytes]:
     return Response(runtime.metrics.render(), media_type=runtime.metrics.content_type)
 
 
-def create_app(runtime: Runtime, *, flight_port: int) -> Litestar:
+def create_app(
+    runtime: Runtime, *, flight_port: int, flight_location: str | None = None
+) -> Litestar:
     """Build the control-plane app around a loaded runtime.
 
     Args:
         runtime: Loaded models, fingerprint and metrics.
         flight_port: Port the Flight server listens on, advertised on ``/v1/config``.
+        flight_location: The Flight location clients should dial (never a wildcard
+            address), advertised on ``/v1/config``; None when unknown.
     """
     return HemmaApp(
         route_handlers=[healthz, readyz, config, fingerprint, features, metrics],
-        state=State({"runtime": runtime, "flight_port": flight_port}),
+        state=State(
+            {"runtime": runtime, "flight_port": flight_port, "flight_location": flight_location}
+        ),
         exception_handlers={HTTPException: _http_exception, Exception: _unhandled},
         openapi_config=OpenAPIConfig(
             title="hemma-features", version=runtime.fingerprint.schema_version, path="/schema"

@@ -22,7 +22,9 @@ class LiveServer:
         self.flight: FeatureFlightServer = create_flight_server(runtime, "127.0.0.1", 0)
         sock = bind_socket("127.0.0.1", 0)
         self.http_port = sock.getsockname()[1]
-        app = create_app(runtime, flight_port=self.flight.port)
+        app = create_app(
+            runtime, flight_port=self.flight.port, flight_location=self.flight.location
+        )
         self._control_plane = ControlPlaneThread(app, runtime.settings, sock)
         self._control_plane.start()
 

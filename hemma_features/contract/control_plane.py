@@ -51,6 +51,10 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Port the Flight server listens on (the server's view, not a tunnel's)."""
     limits: Limits
     """Limits enforced on every request."""
+    flight_location: str | None = None
+    """Where clients should dial Flight, as the server knows it (``HEMMA_ADVERTISE_FLIGHT``
+    or its concrete listening address); None when it listens on a wildcard address and was
+    told no better: clients then use the host they reached this plane on."""
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -1,0 +1,50 @@
+"""Fill a cache with what it lacks for a run, then read the run's rows back from it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+
+from hemma_features.client.cache import CacheFormat, FeatureCache
+from hemma_features.client.combined import Fetch, OnBatch, fill_combined
+from hemma_features.client.report import RunStats
+from hemma_features.client.results import first_rows_of_missing
+from hemma_features.contract import FeatureSet, FingerprintInfo
+
+Progress = Callable[[int, int, int], None]  # (rows done now, of which cache hits, total rows)
+
+
+def fill_cache(
+    cache: Path | str,
+    cache_format: CacheFormat | None,
+    essays: pa.Table,
+    keys: pa.Array,
+    feature_set: FeatureSet,
+    fingerprint: str,
+    info: FingerprintInfo,
+    fetch: Fetch,
+    stats: RunStats,
+    progress: Progress | None,
+    counted: OnBatch,
+) -> pa.Table | None:
+    """Fetch what the cache lacks into it; return the cached rows for ``keys``."""
+    store = FeatureCache(cache, cache_format)
+    known = store.known_keys(fingerprint, feature_set)
+    todo = first_rows_of_missing(keys, known)
+    stats.unique = len(set(keys.to_pylist()))
+    stats.cache_hits = stats.unique - int(todo.size)
+    if progress and stats.cache_hits:
+        progress(essays.num_rows - int(todo.size), stats.cache_hits, essays.num_rows)
+    missing, missing_keys = essays.take(todo), keys.take(todo)
+    if feature_set == "combined":
+        fill_combined(fetch, stats, store, info, missing, missing_keys, counted)
+    else:
+
+        def store_rows(table: pa.Table) -> None:
+            store.write(fingerprint, feature_set, table)
+            counted(table)
+
+        fetch(missing, missing_keys, feature_set, fingerprint, store_rows)
+    return store.read(fingerprint, feature_set, keys.to_pylist()) if len(keys) else None
