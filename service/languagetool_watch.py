@@ -85,6 +85,6 @@ class LanguageToolWatch:
             self.probe_now()
 
     def close(self) -> None:
-        """Stop probing."""
+        """Stop probing (a probe in flight is not waited for: the thread is a daemon)."""
         self._stop.set()
-        self._thread.join(timeout=self.read_seconds + 5)
+        self._thread.join(timeout=1.0)

@@ -311,8 +311,9 @@ class SupervisedParser:
             self._jobs.put(None)
         for worker in self._workers:
             worker.kill()
+        deadline = time.monotonic() + 5.0  # bounded: shutdown has a grace period to keep
         for thread in getattr(self, "_threads", []):
-            thread.join(timeout=10)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 class _Job:
@@ -378,5 +379,6 @@ class EmbeddingBatcher:
             start = stop
 
     def close(self) -> None:
+        """Stop the thread after the pass in progress (waits at most 5 s; it is a daemon)."""
         self._jobs.put(None)
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=5)
