@@ -64,16 +64,18 @@ def _info(code: str, correlation_id: str, **fields: object) -> bytes:
     return encode_error_info(ErrorInfo(code=code, correlation_id=correlation_id, **fields))  # type: ignore[arg-type]
 
 
-MAX_MESSAGE_CHARS = 1000
-"""Longest message sent back: gRPC carries it twice in the reply's metadata, which a client
-refuses past 16 KiB, and a message echoing a huge input would then arrive as some other
-error."""
+MAX_MESSAGE_BYTES = 1000
+"""Longest message sent back, in UTF-8 bytes: gRPC carries it twice in the reply's metadata
+and percent-encodes every non-ASCII byte, and a client refuses metadata past 8-16 KiB, so a
+message echoing a huge input would otherwise arrive as some other error."""
 
 
 def _bounded(message: str) -> str:
-    if len(message) <= MAX_MESSAGE_CHARS:
+    data = message.encode()
+    if len(data) <= MAX_MESSAGE_BYTES:
         return message
-    return f"{message[:MAX_MESSAGE_CHARS]}... ({len(message) - MAX_MESSAGE_CHARS} more characters)"
+    kept = data[:MAX_MESSAGE_BYTES].decode(errors="ignore")  # never split a character
+    return f"{kept}... ({len(message) - len(kept)} more characters)"
 
 
 def to_flight_error(exc: BaseException, correlation_id: str) -> BaseException:
@@ -81,7 +83,7 @@ def to_flight_error(exc: BaseException, correlation_id: str) -> BaseException:
     message = _bounded(redact_text(str(exc)))
     match exc:
         case fl.FlightError():
-            return exc if len(str(exc)) <= MAX_MESSAGE_CHARS else type(exc)(message, exc.extra_info)
+            return exc if _bounded(str(exc)) == str(exc) else type(exc)(message, exc.extra_info)
         case ContractError() | InputError():
             return InvalidArgument(message)
         case NotFoundError():
