@@ -7,6 +7,7 @@ and OpenAPI (``/schema``). Every response carries ``x-correlation-id``; non-2xx 
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -173,7 +174,8 @@ def _error_response(
 
 
 def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
-    name = type(exc).__name__.removesuffix("Exception").lower() or "http_error"
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", type(exc).__name__.removesuffix("Exception"))
+    name = words.lower() if words and words != "HTTP" else "http_error"  # e.g. not_found
     return _error_response(request, exc.status_code, name, str(exc.detail))
 
 

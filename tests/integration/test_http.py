@@ -80,6 +80,8 @@ def test_errors_are_json_with_the_correlation_id(http):
     body = response.json()
     assert set(body) == {"error", "detail", "correlation_id"}
     assert body["correlation_id"] == "test-123"
+    assert body["error"] == "not_found" == http.get("/schema/nope").json()["error"]
+    assert http.post("/healthz").json()["error"] == "method_not_allowed"
 
 
 def test_every_response_gets_a_correlation_id(http):
