@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -29,6 +28,7 @@ from hemma_features.arrowfiles.journal import Journal, replace_files
 from hemma_features.arrowfiles.layout import JOURNAL, part_files, partition_dir, recorded_digest
 from hemma_features.arrowfiles.partitions import PartitionedDataset
 from tests.conftest import REPO
+from tests.damage import damage, flip_bit
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
@@ -89,21 +89,6 @@ print(c.write("fp", "handcrafted", pa.table({{"key": ["a"], "essay_id": ["1"]}})
     assert result.stdout.split() == ["1", "['a']", "False"]
 
 
-def damage(path: Path, change: Callable[[bytes], bytes]) -> None:
-    """Change a file's bytes in place, later than it was written (as damage is)."""
-    # mtime has a clock tick of granularity: without the pause a change right after the
-    # write could keep the mtime the per-process verdict memo is keyed by.
-    time.sleep(0.05)
-    path.write_bytes(change(path.read_bytes()))
-
-
-def flip(position: int, bit: int) -> Callable[[bytes], bytes]:
-    def change(data: bytes) -> bytes:
-        changed = bytearray(data)
-        changed[position] ^= 1 << bit
-        return bytes(changed)
-
-    return change
 
 
 def two_files(root: Path, file_format: FileFormat = "ipc") -> tuple[PartitionedDataset, list]:
@@ -141,7 +126,7 @@ def test_every_bit_flip_and_every_truncation_is_caught(tmp_path, file_format):
     original = path.read_bytes()
     rng = random.Random(9)
     for position in rng.sample(range(len(original)), 40):
-        path.write_bytes(flip(position, rng.randrange(8))(original))
+        path.write_bytes(flip_bit(position, rng.randrange(8))(original))
         problem = verify_file(path, memo=False)
         assert problem is not None, f"flip at byte {position} not caught"
         assert problem.split(":")[0] in ("checksum mismatch", "unreadable")
@@ -161,7 +146,7 @@ def test_a_damaged_file_is_moved_aside_and_its_rows_count_as_missing(tmp_path):
     damaged_keys = set(pa.ipc.open_file(damaged).read_all().column("key").to_pylist())
     before = store.read("fp", "handcrafted", [f"k{i}" for i in range(10)])
     assert before is not None
-    damage(damaged, flip(len(damaged.read_bytes()) // 2, 3))
+    damage(damaged, flip_bit(len(damaged.read_bytes()) // 2, 3))
     all_keys = {f"k{i}" for i in range(10)}
     assert store.known_keys("fp", "handcrafted") == all_keys - damaged_keys
     aside = tmp_path / "_damaged" / "fingerprint=fp" / "feature_set=handcrafted" / damaged.name
@@ -209,7 +194,7 @@ def test_a_file_is_hashed_once_per_process_until_it_changes(tmp_path, monkeypatc
     checksums.touch(path)
     assert verify_file(path) is None
     assert len(hashed) == 1
-    damage(path, flip(10, 0))
+    damage(path, flip_bit(10, 0))
     assert verify_file(path) == "checksum mismatch"
     assert len(hashed) == 2
 

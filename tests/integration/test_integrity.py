@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,28 +19,8 @@ from hemma_features.flight.store import FeatureStore
 from hemma_features.service.runtime import Runtime
 from hemma_features.service.settings import Settings
 from tests.conftest import SAMPLES
+from tests.damage import damage, flip_bit, truncate
 from tests.servers import LiveServer, counter
-
-
-def damage(path: Path, change: Callable[[bytes], bytes]) -> None:
-    """Change a file's bytes in place, later than it was written (as damage is)."""
-    # mtime has a clock tick of granularity: without the pause a change right after the
-    # write could keep the mtime the per-process verdict memo is keyed by.
-    time.sleep(0.05)
-    path.write_bytes(change(path.read_bytes()))
-
-
-def flip_bit(position: int, bit: int) -> Callable[[bytes], bytes]:
-    def change(data: bytes) -> bytes:
-        changed = bytearray(data)
-        changed[position] ^= 1 << bit
-        return bytes(changed)
-
-    return change
-
-
-def truncate(data: bytes) -> bytes:
-    return data[: len(data) // 2]
 
 
 def rows_of(path: Path) -> int:
