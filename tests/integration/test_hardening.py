@@ -5,6 +5,7 @@ Every bound here only catches a hang; no test asserts a speed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -132,8 +133,9 @@ def test_no_child_outlives_a_killed_server(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_sigterm_with_an_idle_exchange_open_exits_within_the_grace(tmp_path):
-    """An idle client holds an exchange open; SIGTERM still ends the server in its grace."""
+def test_sigterm_with_a_parse_running_and_an_idle_exchange_exits_within_the_grace(tmp_path):
+    """A parse is running and an idle client holds an exchange open; SIGTERM still ends the
+    server in its grace, and its parse workers with it."""
     server = ServerProcess({"HEMMA_SHUTDOWN_GRACE": "2"}, startup_timeout=300)
     server.start()
     try:
@@ -141,14 +143,38 @@ def test_sigterm_with_an_idle_exchange_open_exits_within_the_grace(tmp_path):
         command = encode_command(ExtractCommand(feature_set="embeddings"))
         writer, _ = client.do_exchange(fl.FlightDescriptor.for_command(command))
         writer.begin(essays_table([]).schema)  # then nothing: an idle stream
+        heavy = essays_table(
+            [(f"h{i}", " ".join(["Long essays take a while to parse."] * 1200), "p")
+             for i in range(16)]
+        )  # fmt: skip
+
+        def parse_heavily() -> None:
+            with contextlib.suppress(Exception), FeatureClient(server.http_url) as hemma:
+                hemma.extract(heavy, feature_set="handcrafted")
+
+        worker = threading.Thread(target=parse_heavily, daemon=True)
+        worker.start()
+        assert wait_for(lambda: _gauge(server.http_url, "hemma_flight_active_streams") >= 2)
         assert server.proc is not None
         children = _children(server.proc.pid)
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(timeout=60) == 0  # grace 2 s; 60 s only catches a hang
         assert wait_for(lambda: not any(_alive(pid) for pid in children), seconds=10)
         assert '"serve.stopped"' in server.log_text()
+        worker.join(timeout=60)
     finally:
         server.stop()
+
+
+def _gauge(http_url: str, name: str) -> float:
+    try:
+        text = httpx.get(f"{http_url}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    return 0.0
 
 
 # -- fairness ---------------------------------------------------------------------------
