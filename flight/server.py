@@ -89,7 +89,7 @@ class FeatureFlightServer(fl.FlightServerBase):
             metrics=runtime.metrics,
             stopping=self.stopping,
         )
-        self._compute = MicroBatchCompute(self.service, self.admission, self.stopping)
+        self._compute = MicroBatchCompute(self.service, self.admission)
 
     @property
     def runtime(self) -> Runtime:
@@ -252,7 +252,6 @@ class FeatureFlightServer(fl.FlightServerBase):
         with served("get", context, self.service, **fields) as state:
             step = self.runtime.settings.batch_rows
             for offset in range(0, rows.num_rows, step):
-                self._check_running()
                 batch = rows.slice(offset, step).combine_chunks().to_batches()[0]
                 yield self._compute(
                     context, state, "get", batch, shard.feature_set, shard.start + offset

@@ -66,15 +66,10 @@ class FeatureStore:
         with self._lock:
             known = self._file_keys.get(path)
         if known is None:
-            try:
-                with pa.memory_map(str(path)) as source:
-                    table = ipc.open_file(source).read_all()
-                known = table.column(KEY_COLUMN).to_pylist()
-            except FileNotFoundError:  # evicted meanwhile
+            table = _read(path)
+            if table is None:
                 return []
-            except (pa.ArrowInvalid, OSError) as exc:  # damaged since it was verified
-                move_aside(path, f"unreadable: {exc}")
-                return []
+            known = table.column(KEY_COLUMN).to_pylist()
             with self._lock:
                 self._file_keys[path] = known
         return known
@@ -89,16 +84,11 @@ class FeatureStore:
                 by_file.setdefault(hit[0], []).append(hit[1])
         parts = []
         for path, rows in by_file.items():
-            try:
-                with pa.memory_map(str(path)) as source:
-                    table = ipc.open_file(source).read_all()
-                parts.append(table.take(pa.array(rows, pa.int64())))
-                touch(path)  # least recently used goes first
-            except FileNotFoundError:
-                continue  # evicted between index and read: those rows are recomputed
-            except (pa.ArrowInvalid, OSError) as exc:  # damaged since it was verified
-                move_aside(path, f"unreadable: {exc}")
+            table = _read(path)
+            if table is None:
                 continue  # those rows are recomputed
+            parts.append(table.take(pa.array(rows, pa.int64())))
+            touch(path)  # least recently used goes first
         if not parts:
             return None
         return pa.concat_tables(parts, promote_options="none")
@@ -141,6 +131,19 @@ class FeatureStore:
         if removed:
             log.info("store.evicted", files=len(removed), bytes_now=total)
         return removed
+
+
+def _read(path: Path) -> pa.Table | None:
+    """A stored file, memory-mapped; None when it was evicted meanwhile, or damaged since it
+    was verified (then it is moved aside)."""
+    try:
+        with pa.memory_map(str(path)) as source:
+            return ipc.open_file(source).read_all()
+    except FileNotFoundError:
+        return None
+    except (pa.ArrowInvalid, OSError) as exc:
+        move_aside(path, f"unreadable: {exc}")
+        return None
 
 
 def merge_in_order(keys: list[str], stored: pa.Table | None, computed: pa.Table | None) -> pa.Table:

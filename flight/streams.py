@@ -7,7 +7,6 @@ Knows gRPC only through the ``ServerCallContext`` it polls for cancellation.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +20,7 @@ from hemma_features.flight.admission import Admission
 from hemma_features.flight.errors import to_flight_error
 from hemma_features.flight.middleware import correlation_id_of
 from hemma_features.flight.store_backed import StoreBackedFeatures
-from hemma_features.service.errors import InputError, ShuttingDownError
+from hemma_features.service.errors import InputError
 
 log = structlog.get_logger(__name__)
 
@@ -40,9 +39,8 @@ class StreamState:
 
 
 def _outcome(exc: BaseException) -> str:
+    """The outcome label of a stream that ended with the (mapped) Flight error ``exc``."""
     match exc:
-        case Cancelled() | GeneratorExit():
-            return "cancelled"
         case pa.ArrowInvalid():
             return "invalid"
         case pa.ArrowKeyError():
@@ -134,19 +132,13 @@ def input_batches(
 class MicroBatchCompute:
     """Features for one input batch, computed in micro-batches, each under a slot.
 
-    Between micro-batches it stops if the client cancelled or went away (``Cancelled``)
-    or the server is shutting down (``ShuttingDownError``).
+    Between micro-batches it stops if the client cancelled or went away (``Cancelled``);
+    the slot itself refuses work once the server is shutting down (``ShuttingDownError``).
     """
 
-    def __init__(
-        self,
-        features: StoreBackedFeatures,
-        admission: Admission,
-        stopping: threading.Event,
-    ) -> None:
+    def __init__(self, features: StoreBackedFeatures, admission: Admission) -> None:
         self.features = features
         self.admission = admission
-        self.stopping = stopping
 
     def __call__(
         self,
@@ -162,8 +154,6 @@ class MicroBatchCompute:
         for offset in range(0, batch.num_rows, step):
             if context.is_cancelled():
                 raise Cancelled
-            if self.stopping.is_set():
-                raise ShuttingDownError()
             micro = batch.slice(offset, step)
             with self.admission.slot(verb, state.correlation_id):
                 parts.append(self.features.features(micro, feature_set, first_row + offset))

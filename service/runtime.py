@@ -282,9 +282,6 @@ class Runtime:
         degraded = [self.store_problem] if self.store_problem else []
         return Readiness(problems=problems, degraded=degraded)
 
-    def readiness_problems(self) -> list[str]:
-        """Reasons the server is not ready; empty when it is."""
-        return self.readiness().problems
 
 
 def embedding_options(settings: Settings) -> EmbeddingOptions:

@@ -20,18 +20,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-import msgspec
 import numpy as np
 import structlog
 
 from hemma_features.service.errors import ParseDeadlineError, WorkerLostError
 from hemma_features.service.features.embed import Embedder
 from hemma_features.service.features.nlp import TextAnalyzer
-from hemma_features.service.features.parse_worker import _HEADER
+from hemma_features.service.features.parse_worker import read_frame, write_frame
 
 log = structlog.get_logger(__name__)
-_DECODER = msgspec.msgpack.Decoder()
-_ENCODER = msgspec.msgpack.Encoder()
 WORKER_START_SECONDS = 300.0
 
 
@@ -109,11 +106,9 @@ class ParseWorker:
 
     def _parse(self, texts: list[str], deadline: float) -> list[dict[str, float]]:
         assert self.proc is not None and self.proc.stdin is not None
-        body = _ENCODER.encode({"texts": texts})
         try:
-            self.proc.stdin.write(_HEADER.pack(len(body)) + body)
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError) as exc:
+            write_frame(self.proc.stdin, {"texts": texts})
+        except OSError as exc:  # BrokenPipeError included: the worker is gone
             raise _Died from exc
         current = 0
         while True:
@@ -129,9 +124,10 @@ class ParseWorker:
                 raise RuntimeError(f"parse worker {self.pid} failed: {message.get('error')}")
 
     def _receive(self, deadline: float) -> dict[str, Any]:
-        header = self._read(_HEADER.size, deadline)
-        (size,) = _HEADER.unpack(header)
-        return dict(_DECODER.decode(self._read(size, deadline)))
+        message = read_frame(lambda size: self._read(size, deadline))
+        if message is None:  # _read raises _Died at end of stream; this is a cut frame
+            raise _Died
+        return dict(message)
 
     def _read(self, size: int, deadline: float) -> bytes:
         assert self.proc is not None and self.proc.stdout is not None

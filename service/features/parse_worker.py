@@ -19,7 +19,8 @@ import struct
 import sys
 import threading
 import time
-from typing import Any, BinaryIO
+from collections.abc import Callable
+from typing import IO, Any
 
 import msgspec
 
@@ -29,20 +30,20 @@ _DECODER = msgspec.msgpack.Decoder()
 _PR_SET_PDEATHSIG = 1
 
 
-def write_frame(stream: BinaryIO, message: Any) -> None:
+def write_frame(stream: IO[bytes], message: Any) -> None:
     """One frame: length, then the msgpack body."""
     body = _ENCODER.encode(message)
     stream.write(_HEADER.pack(len(body)) + body)
     stream.flush()
 
 
-def read_frame(stream: BinaryIO) -> Any | None:
-    """The next frame, or None at end of stream."""
-    header = stream.read(_HEADER.size)
+def read_frame(read: Callable[[int], bytes]) -> Any | None:
+    """The next frame from ``read(n)`` (up to n bytes), or None at end of stream."""
+    header = read(_HEADER.size)
     if len(header) < _HEADER.size:
         return None
     (size,) = _HEADER.unpack(header)
-    body = stream.read(size)
+    body = read(size)
     if len(body) < size:
         return None
     return _DECODER.decode(body)
@@ -79,7 +80,7 @@ def main(argv: list[str]) -> int:
     analyzer.features(["Warm up."])
     source = sys.stdin.buffer
     write_frame(sink, {"ready": True})
-    while (request := read_frame(source)) is not None:
+    while (request := read_frame(source.read)) is not None:
         rows: list[dict[str, float]] = []
         try:
             for index, text in enumerate(request["texts"]):
