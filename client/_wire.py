@@ -1,4 +1,4 @@
-"""Flight wire helpers of the client: reading one answer batch, cleaning server messages."""
+"""Flight wire helpers of the client: reading one batch's answer, cleaning server messages."""
 
 from __future__ import annotations
 
@@ -23,18 +23,29 @@ from hemma_features.client.report import RunStats
 from hemma_features.contract import ID_COLUMN, FlightInvalidArgumentError, decode_error_info
 
 
-def received(
+def answers(
     reader: fl.FlightStreamReader, sent: pa.RecordBatch, sent_at: float, stats: RunStats | None
-) -> pa.RecordBatch:
-    batch = reader.read_chunk().data
+) -> Iterator[pa.RecordBatch]:
+    """The server's answer to one sent batch: one or more batches (micro-batches as they
+    finish) whose rows are the sent rows, in order. Anything else is a ``ProtocolError``."""
+    offset = 0
+    ids = sent.column(ID_COLUMN)
+    while offset < sent.num_rows:
+        try:
+            batch = reader.read_chunk().data
+        except StopIteration:
+            batch = None
+        if batch is None or batch.num_rows == 0 or offset + batch.num_rows > sent.num_rows:
+            got = offset + (0 if batch is None else batch.num_rows)
+            raise ProtocolError(f"server answered {got} rows for a batch of {sent.num_rows}")
+        if not batch.column(ID_COLUMN).equals(ids.slice(offset, batch.num_rows)):
+            raise ProtocolError("server answered rows in a different order than sent")
+        offset += batch.num_rows
+        if stats is not None and stats.first_rows_at is None:
+            stats.first_rows_at = time.perf_counter()
+        yield batch
     if stats is not None:
         stats.latencies.append(time.perf_counter() - sent_at)
-    if batch is None or batch.num_rows != sent.num_rows:
-        got = 0 if batch is None else batch.num_rows
-        raise ProtocolError(f"server answered {got} rows for a batch of {sent.num_rows}")
-    if not batch.column(ID_COLUMN).equals(sent.column(ID_COLUMN)):
-        raise ProtocolError("server answered rows in a different order than sent")
-    return batch
 
 
 def server_message(exc: Exception) -> str:
@@ -79,9 +90,7 @@ def flight_call(location: str, what: str, hint: str | None = None) -> Iterator[N
         raise ServerUnavailableError(location, server_message(exc), hint=hint) from exc
 
 
-def _unavailable(
-    location: str, exc: fl.FlightUnavailableError, hint: str | None
-) -> RetryableError:
+def _unavailable(location: str, exc: fl.FlightUnavailableError, hint: str | None) -> RetryableError:
     info = decode_error_info(exc.extra_info)
     message = server_message(exc)
     if info is None:

@@ -11,10 +11,8 @@ import pyarrow.dataset as ds
 
 from hemma_features.arrowfiles.atomic import TEMP_GLOB
 from hemma_features.arrowfiles.checksums import verify_file
-from hemma_features.arrowfiles.damaged import healthy_files
-from hemma_features.arrowfiles.journal import replace_files
+from hemma_features.arrowfiles.compaction import merge_files, unique_rows
 from hemma_features.arrowfiles.layout import JOURNAL, part_files, partitions
-from hemma_features.arrowfiles.partitions import first_per_key
 from hemma_features.client.cache import CacheFormat, FeatureCache, cache_format
 from hemma_features.client.errors import CacheError
 from hemma_features.contract import KEY_COLUMN, META_FEATURE_SET, schema_fingerprint
@@ -140,11 +138,11 @@ def compact(root: Path) -> int:
         with cache.locked(fingerprint, feature_set) as directory:
             # Damaged files are moved aside first: merged into a new file, their changed
             # values would get a valid checksum.
-            files = healthy_files(directory, cache.format)
+            files = cache.index(fingerprint, feature_set).files()
             if len(files) < 2:
                 continue
-            table = first_per_key(ds.dataset(files, format=cache.format).to_table())
-            replace_files(directory, table.combine_chunks(), files, cache.format)
+            tables = [file.table() for file in files]  # memory-mapped for IPC
+            merge_files(directory, tables, [file.path for file in files], cache.format)
             removed += len(files) - 1
     return removed
 
@@ -175,6 +173,5 @@ def export(root: Path, out: Path, file_format: CacheFormat) -> int:
         dataset = source.dataset(fingerprint, feature_set)  # intact files only
         if dataset is None:
             continue
-        table = first_per_key(dataset.to_table())
-        rows += target.write(fingerprint, feature_set, table.combine_chunks())
+        rows += target.write(fingerprint, feature_set, unique_rows(dataset.to_table()))
     return rows

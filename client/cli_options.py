@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hemma_features.client.feature_client import FeatureClient
+from hemma_features.arrowfiles.segments import COMMIT_SECONDS
+from hemma_features.client.feature_client import DEFAULT_CHUNK_ROWS, FeatureClient
 from hemma_features.contract import FEATURE_SETS
 
 DEFAULT_SERVER = "http://127.0.0.1:9000"
@@ -48,7 +49,19 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id-column", default="essay_id", help="input column with the essay id")
     parser.add_argument("--text-column", default="text", help="input column with the essay text")
     parser.add_argument("--prompt-column", default="prompt", help="input column with the prompt")
-    parser.add_argument("--chunk-rows", type=int, default=64, help="essays per Flight batch [64]")
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=DEFAULT_CHUNK_ROWS,
+        help=f"essays per Flight batch [{DEFAULT_CHUNK_ROWS}]",
+    )
+    parser.add_argument(
+        "--commit-seconds",
+        type=float,
+        default=COMMIT_SECONDS,
+        help="longest fetched rows wait in memory before they are committed to the cache; "
+        f"a killed run refetches at most these [{COMMIT_SECONDS:g}]",
+    )
     parser.add_argument(
         "--report", type=Path, default=None, help="write the run report (JSON) here"
     )
@@ -67,7 +80,8 @@ def client_from(args: argparse.Namespace) -> FeatureClient:
     return FeatureClient(
         args.server,
         flight=getattr(args, "flight", None),
-        chunk_rows=getattr(args, "chunk_rows", 64),
+        chunk_rows=getattr(args, "chunk_rows", DEFAULT_CHUNK_ROWS),
+        commit_seconds=getattr(args, "commit_seconds", COMMIT_SECONDS),
         token=args.token,
         tls_root_certs=args.ca_cert,
     )

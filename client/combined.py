@@ -7,20 +7,26 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
+from hemma_features.arrowfiles.segments import WriteSession
 from hemma_features.client.cache import FeatureCache
 from hemma_features.client.components import join_components, split_component
 from hemma_features.client.report import RunStats
+from hemma_features.client.results import rows_at
 from hemma_features.contract import KEY_COLUMN, FeatureSet, FingerprintInfo
 
 OnBatch = Callable[[pa.Table], None]
 Fetch = Callable[[pa.Table, pa.Array, FeatureSet, str, OnBatch], None]
 """(essays, their keys, feature set, fingerprint, what to do with each answered batch)."""
 
+JOIN_ROWS = 8192
+"""Rows joined at a time from two cached components."""
+
 
 def fill_combined(
     fetch: Fetch,
     stats: RunStats,
     store: FeatureCache,
+    session: WriteSession,
     info: FingerprintInfo,
     essays: pa.Table,
     keys: pa.Array,
@@ -30,24 +36,21 @@ def fill_combined(
 
     Keys with both components cached are joined locally; keys with one are fetched for
     the other component only; keys with neither are fetched as combined and also stored
-    as components.
+    as components. Each lookup costs the rows it asks for: the components' key indexes
+    are loaded once, not rescanned per batch.
     """
     fp_e, fp_h, fp_c = (info.for_set(s) for s in ("embeddings", "handcrafted", "combined"))
-    have_e = store.known_keys(fp_e, "embeddings")
-    have_h = store.known_keys(fp_h, "handcrafted")
-    key_list = keys.to_pylist()
-    groups: dict[tuple[bool, bool], list[int]] = {}
-    for row, key in enumerate(key_list):
-        groups.setdefault((key in have_e, key in have_h), []).append(row)
+    have_e = store.contains(fp_e, "embeddings", keys)
+    have_h = store.contains(fp_h, "handcrafted", keys)
 
     def rows(flags: tuple[bool, bool]) -> tuple[pa.Table, pa.Array]:
-        index = np.asarray(groups.get(flags, []), dtype=np.int64)
-        return essays.take(index), keys.take(index)
+        index = np.flatnonzero((have_e == flags[0]) & (have_h == flags[1]))
+        return rows_at(essays, index), rows_at(keys, index)
 
     def from_combined(table: pa.Table) -> None:
-        store.write(fp_e, "embeddings", split_component(table, "embeddings", fp_e))
-        store.write(fp_h, "handcrafted", split_component(table, "handcrafted", fp_h))
-        store.write(fp_c, "combined", table)
+        session.add(fp_e, "embeddings", split_component(table, "embeddings", fp_e))
+        session.add(fp_h, "handcrafted", split_component(table, "handcrafted", fp_h))
+        session.add(fp_c, "combined", table)
         counted(table)
 
     def from_component(fetched: str) -> OnBatch:
@@ -57,11 +60,12 @@ def fill_combined(
         )
 
         def handle(table: pa.Table) -> None:
-            store.write(fp_fetched, fetched, table)
-            other = store.read(fp_cached, cached, table.column(KEY_COLUMN).to_pylist())
-            assert other is not None  # these keys were in the other component's partition
+            session.add(fp_fetched, fetched, table)
+            other = store.read(fp_cached, cached, table.column(KEY_COLUMN))
+            if other is None or other.num_rows != table.num_rows:
+                raise RuntimeError(f"cached {cached} rows vanished during the run; rerun")
             parts = (other, table) if fetched == "handcrafted" else (table, other)
-            store.write(fp_c, "combined", join_components(*parts, fp_c))
+            session.add(fp_c, "combined", join_components(*parts, fp_c))
             counted(table)
 
         return handle
@@ -69,11 +73,12 @@ def fill_combined(
     fetch(*rows((False, False)), "combined", fp_c, from_combined)
     fetch(*rows((True, False)), "handcrafted", fp_h, from_component("handcrafted"))
     fetch(*rows((False, True)), "embeddings", fp_e, from_component("embeddings"))
-    both, both_keys = rows((True, True))
-    for start in range(0, both.num_rows, 4096):
-        chunk = both_keys.slice(start, 4096).to_pylist()
+    _, both_keys = rows((True, True))
+    for start in range(0, len(both_keys), JOIN_ROWS):
+        chunk = both_keys.slice(start, JOIN_ROWS)
         embeddings = store.read(fp_e, "embeddings", chunk)
         handcrafted = store.read(fp_h, "handcrafted", chunk)
-        assert embeddings is not None and handcrafted is not None
-        store.write(fp_c, "combined", join_components(embeddings, handcrafted, fp_c))
+        if embeddings is None or handcrafted is None:
+            raise RuntimeError("cached component rows vanished during the run; rerun")
+        session.add(fp_c, "combined", join_components(embeddings, handcrafted, fp_c))
         stats.reused += handcrafted.num_rows

@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.flight as fl
 import structlog
 
-from hemma_features.client._wire import flight_call, received
+from hemma_features.arrowfiles.segments import COMMIT_SECONDS
+from hemma_features.client._wire import answers, flight_call
 from hemma_features.client.cache import CacheFormat
 from hemma_features.client.cache_fill import Progress, fill_cache
 from hemma_features.client.combined import OnBatch
@@ -38,9 +39,9 @@ from hemma_features.client.errors import (
     ServerUnavailableError,
 )
 from hemma_features.client.flight_route import FlightRoutes, Route
-from hemma_features.client.inputs import Columns, check_essays, read_table
+from hemma_features.client.inputs import Columns, check_essays, input_batches, read_table
 from hemma_features.client.report import ExtractReport, RunStats
-from hemma_features.client.results import align, first_rows_of_missing
+from hemma_features.client.results import align, first_rows_of_missing, rows_at
 from hemma_features.client.retry import RetryPolicy
 from hemma_features.contract import (
     FEATURE_SETS,
@@ -61,6 +62,9 @@ log = structlog.get_logger(__name__)
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 FLIGHT_URL_ENV = "HEMMA_FLIGHT_URL"
+DEFAULT_CHUNK_ROWS = 1024
+"""Most essays per Flight batch; the server answers in micro-batches as they are computed,
+so a larger batch costs no latency and amortises per-batch work when rows are stored."""
 TOKEN_ENV = "HEMMA_TOKEN"
 
 
@@ -73,13 +77,15 @@ class FeatureClient:
             advertised one; defaults to ``$HEMMA_FLIGHT_URL``, else the server host with
             the advertised port (TLS when ``server`` is https).
         timeout: Seconds for control-plane calls.
-        chunk_rows: Essays per Flight batch.
+        chunk_rows: Most essays per Flight batch (a batch also stops at 8 MiB of text).
         token: Bearer token for both planes; defaults to ``$HEMMA_TOKEN``.
         tls_root_certs: PEM file of the CA that signed the server's certificate.
         retries: Times a transport or dependency failure is retried with a new stream.
         backoff: First retry delay in seconds; doubles each retry.
         busy_budget: Seconds a busy server is waited for (jittered backoff, honouring the
             server's retry_after) before giving up.
+        commit_seconds: Longest fetched rows wait in memory before they are committed to
+            the cache (0: commit every answered batch as its own file).
     """
 
     def __init__(
@@ -88,12 +94,13 @@ class FeatureClient:
         *,
         flight: str | None = None,
         timeout: float = 30.0,
-        chunk_rows: int = 64,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
         token: str | None = None,
         tls_root_certs: Path | str | None = None,
         retries: int = 3,
         backoff: float = 0.5,
         busy_budget: float = 120.0,
+        commit_seconds: float = COMMIT_SECONDS,
     ) -> None:
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be at least 1, given: {chunk_rows}")
@@ -117,6 +124,7 @@ class FeatureClient:
         self.retries = retries
         self.backoff = backoff
         self.busy_budget = busy_budget
+        self.commit_seconds = commit_seconds
         self.last_report: ExtractReport | None = None
 
     def close(self) -> None:
@@ -218,12 +226,13 @@ class FeatureClient:
     ) -> Iterator[pa.RecordBatch]:
         """Send essays over one ``do_exchange`` and yield feature batches as they arrive.
 
-        Each output batch answers the input batch of the same position (same rows, same
-        order); the next input batch is sent before reading, so the server never waits.
+        The answer batches, concatenated, are the input rows in input order: the server
+        sends each micro-batch as it finishes (stored rows at once). The next input batch
+        is sent before its predecessor's answers are read, so the server never waits.
         """
         location = location or self.flight_location()
         command = ExtractCommand(feature_set=feature_set, fingerprint=fingerprint)
-        batches = essays.select(INPUT_SCHEMA.names).to_batches(max_chunksize=self.chunk_rows)
+        batches = input_batches(essays.select(INPUT_SCHEMA.names), self.chunk_rows)
         with self._flight_call(location, feature_set), self._connect(location) as flight_client:
             writer, reader = flight_client.do_exchange(
                 fl.FlightDescriptor.for_command(encode_command(command)), self._call_options()
@@ -235,10 +244,10 @@ class FeatureClient:
                     writer.write_batch(batch)
                     pending.append((batch, time.perf_counter()))
                     if len(pending) > 1:
-                        yield received(reader, *pending.popleft(), stats)
+                        yield from answers(reader, *pending.popleft(), stats)
                 writer.done_writing()
                 while pending:
-                    yield received(reader, *pending.popleft(), stats)
+                    yield from answers(reader, *pending.popleft(), stats)
 
     def fetch(
         self,
@@ -267,7 +276,7 @@ class FeatureClient:
                     rows = remaining[start : start + max_items]
                     offset = 0
                     for batch in self.stream(
-                        essays.take(rows), feature_set, fingerprint=fingerprint,
+                        rows_at(essays, rows), feature_set, fingerprint=fingerprint,
                         location=location, stats=stats,
                     ):  # fmt: skip
                         if schema_fingerprint(batch.schema) != fingerprint:
@@ -279,7 +288,7 @@ class FeatureClient:
                         answered = rows[offset : offset + batch.num_rows]
                         offset += batch.num_rows
                         table = pa.Table.from_batches([batch])
-                        on_batch(table.add_column(0, KEY_COLUMN, keys.take(answered)))
+                        on_batch(table.add_column(0, KEY_COLUMN, rows_at(keys, answered)))
                         stats.rows_fetched += batch.num_rows
                         stats.bytes_received += batch.nbytes
                         done.extend(answered.tolist())
@@ -299,7 +308,7 @@ class FeatureClient:
             descriptor = fl.FlightDescriptor.for_path(name)
             writer, metadata = flight_client.do_put(descriptor, essays.schema, self._call_options())
             with writer:
-                for batch in essays.to_batches(max_chunksize=self.chunk_rows):
+                for batch in input_batches(essays, self.chunk_rows):
                     writer.write_batch(batch)
                 writer.done_writing()
                 answer = metadata.read()
@@ -355,6 +364,8 @@ class FeatureClient:
         """
         stats = RunStats(started=time.perf_counter())
         essays = read_table(data, columns or Columns())
+        if progress:
+            progress(0, 0, essays.num_rows)  # the total, from the start
         config = self.config()
         info = self.fingerprint()
         check_essays(essays, config)
@@ -387,15 +398,15 @@ class FeatureClient:
                 fetched.append(table)
                 counted(table)
 
-            todo = first_rows_of_missing(keys, set())
-            fetch(essays.take(todo), keys.take(todo), feature_set, fingerprint, keep)
+            todo = first_rows_of_missing(keys)
+            fetch(rows_at(essays, todo), rows_at(keys, todo), feature_set, fingerprint, keep)
             found = pa.concat_tables(fetched) if fetched else None
             stats.unique = int(todo.size)
         else:
             try:
                 found = fill_cache(
                     cache, cache_format, essays, keys, feature_set, fingerprint, info, fetch,
-                    stats, progress, counted,
+                    stats, progress, counted, self.commit_seconds,
                 )  # fmt: skip
             except OSError as exc:  # disk full, read-only, no permission: one clear line
                 raise CacheError(

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -100,8 +101,32 @@ def _read_path(path: Path, wanted: list[str]) -> pa.Table:
     raise InputFileError(f"unsupported input {path.name}: use .csv, .parquet, .jsonl or .arrow")
 
 
+BATCH_TEXT_BYTES = 8 * 1024**2
+"""Most text bytes per Flight batch, whatever its row count."""
+
+
+def input_batches(
+    essays: pa.Table, max_rows: int, max_bytes: int = BATCH_TEXT_BYTES
+) -> list[pa.RecordBatch]:
+    """The essays as record batches of at most ``max_rows`` rows and ``max_bytes`` of text
+    (a batch holds at least one row, however long)."""
+    sizes = pc.fill_null(pc.binary_length(essays.column(TEXT_COLUMN)), 0).to_numpy()
+    sizes = np.asarray(sizes, dtype=np.int64)
+    batches = []
+    start = 0
+    while start < essays.num_rows:
+        stop = min(start + max_rows, essays.num_rows)
+        within = np.cumsum(sizes[start:stop]) <= max_bytes
+        stop = start + max(1, int(np.count_nonzero(within)))
+        batches.extend(essays.slice(start, stop - start).combine_chunks().to_batches())
+        start = stop
+    return [batch for batch in batches if batch.num_rows]
+
+
 def check_duplicate_ids(table: pa.Table) -> None:
     """The same essay id with two different texts or prompts is an error naming both rows."""
+    if pc.count_distinct(table.column(ID_COLUMN)).as_py() == table.num_rows:
+        return  # every id once: nothing to compare
     seen: dict[str, tuple[int, str, str]] = {}
     ids = table.column(ID_COLUMN).to_pylist()
     texts = table.column(TEXT_COLUMN).to_pylist()

@@ -33,6 +33,8 @@ class ExtractReport(msgspec.Struct, kw_only=True):
     """Wall time of the call."""
     essays_per_second: float
     """rows_fetched / seconds (0 when nothing was fetched)."""
+    first_rows_seconds: float
+    """Seconds from the start of the call to the first fetched rows (0: none fetched)."""
     latency_p50: float
     """Median seconds from sending a batch to receiving its features."""
     latency_p90: float
@@ -53,6 +55,7 @@ class RunStats:
         self.bytes_received = 0
         self.retries = 0
         self.latencies: list[float] = []
+        self.first_rows_at: float | None = None
 
     def report(self, *, fingerprint: str, feature_set: str, rows_requested: int) -> ExtractReport:
         """Freeze the counters into a report."""
@@ -74,6 +77,9 @@ class RunStats:
             retries=self.retries,
             seconds=round(seconds, 4),
             essays_per_second=round(self.rows_fetched / seconds, 2) if self.rows_fetched else 0.0,
+            first_rows_seconds=round(self.first_rows_at - self.started, 4)
+            if self.first_rows_at is not None
+            else 0.0,
             latency_p50=round(p50, 4),
             latency_p90=round(p90, 4),
             latency_p99=round(p99, 4),

@@ -10,15 +10,27 @@ from hemma_features.client.errors import ProtocolError
 from hemma_features.contract import EMBEDDING_COLUMN, ID_COLUMN, KEY_COLUMN
 
 
-def first_rows_of_missing(keys: pa.Array, known: set[str]) -> np.ndarray:
-    """Row indices of the first occurrence of each key not already cached."""
-    seen: set[str] = set()
-    rows = []
-    for row, key in enumerate(keys.to_pylist()):
-        if key not in known and key not in seen:
-            seen.add(key)
-            rows.append(row)
-    return np.asarray(rows, dtype=np.int64)
+def first_rows_of_missing(keys: pa.Array, cached: np.ndarray | None = None) -> np.ndarray:
+    """Row indices of the first occurrence of each key not already cached.
+
+    Args:
+        keys: Content keys of the input rows.
+        cached: Boolean mask over ``keys``: already cached (default: none is).
+    """
+    first = pc.index_in(pc.unique(keys), value_set=keys).to_numpy()
+    if cached is not None:
+        first = first[~cached[first]]
+    return np.sort(first).astype(np.int64)
+
+
+def rows_at(data: pa.Table | pa.Array, index: np.ndarray) -> pa.Table | pa.Array:
+    """``data.take(index)``, but a zero-copy slice when ``index`` is a run of rows."""
+    if index.size == 0:
+        return data.slice(0, 0)
+    start = int(index[0])
+    if int(index[-1]) - start + 1 == index.size and bool(np.all(np.diff(index) == 1)):
+        return data.slice(start, index.size)
+    return data.take(pa.array(index))
 
 
 def align(essays: pa.Table, keys: pa.Array, found: pa.Table | None) -> pa.Table:

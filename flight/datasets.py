@@ -1,14 +1,17 @@
 """Named essay datasets uploaded with ``do_put``: content-addressed Arrow IPC files on disk.
 
 ``ROOT/datasets/<sha256>.arrow`` holds ``essay_id, text, prompt`` exactly as uploaded (after
-validation); ``ROOT/datasets/names/<name>.json`` maps a name to its content hash, so a ticket
-that names a hash keeps meaning the same rows even when the name is re-uploaded.
+validation); ``ROOT/datasets/<sha256>.keys.arrow`` the rows' content keys in the same order
+(so serving a shard of stored features hashes nothing); ``ROOT/datasets/names/<name>.json``
+maps a name to its content hash, so a ticket that names a hash keeps meaning the same rows
+even when the name is re-uploaded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,9 +21,20 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from hemma_features.arrowfiles.atomic import write_bytes_atomically
-from hemma_features.contract import ID_COLUMN, INPUT_SCHEMA, InputRuleError, check_input_batch
+from hemma_features.contract import (
+    ID_COLUMN,
+    INPUT_SCHEMA,
+    KEY_COLUMN,
+    PROMPT_COLUMN,
+    TEXT_COLUMN,
+    InputRuleError,
+    check_input_batch,
+    content_keys,
+)
 from hemma_features.service.errors import NotFoundError
 
+OPEN_DATASETS = 4
+"""Datasets kept memory-mapped between requests."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -57,6 +71,8 @@ class DatasetStore:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root) / "datasets"
         self.names = self.root / "names"
+        self._open: dict[str, pa.Table] = {}
+        self._lock = threading.Lock()
 
     def put(
         self,
@@ -98,6 +114,7 @@ class DatasetStore:
         path = self.root / f"{digest}.arrow"
         if not path.is_file():  # the bytes that were hashed are the bytes stored
             write_bytes_atomically(path, data)
+        self._write_keys(digest, table)
         entry = DatasetEntry(name=name, sha256=digest, rows=rows)
         write_bytes_atomically(self.names / f"{name}.json", msgspec.json.encode(entry))
         return entry
@@ -120,13 +137,55 @@ class DatasetStore:
             for p in sorted(self.names.glob("*.json"))
         ]
 
-    def read(self, sha256: str, start: int, stop: int) -> pa.Table:
-        """Rows [start, stop) of a dataset by content hash (memory-mapped)."""
+    def _write_keys(self, sha256: str, table: pa.Table) -> pa.Array:
+        keys = pa.array(
+            content_keys(
+                table.column(TEXT_COLUMN).to_pylist(), table.column(PROMPT_COLUMN).to_pylist()
+            ),
+            pa.string(),
+        )
+        sink = pa.BufferOutputStream()
+        keyed = pa.table({KEY_COLUMN: keys})
+        with ipc.new_file(sink, keyed.schema) as writer:
+            writer.write_table(keyed)
+        write_bytes_atomically(self.root / f"{sha256}.keys.arrow", sink.getvalue().to_pybytes())
+        return keys
+
+    def _table(self, sha256: str) -> pa.Table:
+        """A dataset by content hash, memory-mapped; the last few opened are kept open
+        (datasets never change: their name is their hash)."""
+        with self._lock:
+            table = self._open.get(sha256)
+        if table is not None:
+            return table
         path = self.root / f"{sha256}.arrow"
         if not re.fullmatch(r"[0-9a-f]{64}", sha256) or not path.is_file():
             raise DatasetNotFoundError(f"no dataset with content hash {sha256!r} on this server")
         with pa.memory_map(str(path)) as source:
             table = ipc.open_file(source).read_all()
+        with self._lock:
+            self._open[sha256] = table
+            while len(self._open) > OPEN_DATASETS:
+                self._open.pop(next(iter(self._open)))
+        return table
+
+    def keys(self, sha256: str, start: int, stop: int) -> pa.Array:
+        """Content keys of rows [start, stop) (kept since upload; made now if missing)."""
+        path = self.root / f"{sha256}.keys.arrow"
+        try:
+            with pa.memory_map(str(path)) as source:
+                keys = ipc.open_file(source).read_all().column(KEY_COLUMN)
+        except (FileNotFoundError, pa.ArrowInvalid, KeyError):
+            keys = self._write_keys(sha256, self._table(sha256))
+        if len(keys) < stop:
+            raise InputRuleError(
+                None, None, f"shard [{start}, {stop}) is outside the dataset's {len(keys)} rows"
+            )
+        return keys.slice(start, stop - start).combine_chunks()
+
+    def read(self, sha256: str, start: int, stop: int) -> pa.Table:
+        """Rows [start, stop) of a dataset by content hash (memory-mapped)."""
+        table = self._table(sha256)
         if not 0 <= start <= stop <= table.num_rows:
             raise InputRuleError(
                 None,

@@ -113,8 +113,7 @@ def to_flight_error(exc: BaseException, correlation_id: str) -> BaseException:
         exc_info=exc,
     )
     return fl.FlightInternalError(
-        f"internal server error (correlation id {correlation_id}); the server log has the "
-        "details",
+        f"internal server error (correlation id {correlation_id}); the server log has the details",
         _info("internal", correlation_id),
     )
 

@@ -89,7 +89,7 @@ class FeatureFlightServer(fl.FlightServerBase):
             metrics=runtime.metrics,
             stopping=self.stopping,
         )
-        self._compute = MicroBatchCompute(self.service, self.admission)
+        self._compute = MicroBatchCompute(self.service, self.admission, self.stopping)
 
     @property
     def runtime(self) -> Runtime:
@@ -134,10 +134,10 @@ class FeatureFlightServer(fl.FlightServerBase):
                         f"row {settings.max_items}: request has more than the limit of "
                         f"{settings.max_items} rows (max_items); split it into several requests"
                     )
-                out = self._compute(
+                for out in self._compute(
                     context, state, "exchange", batch, command.feature_set, state.rows
-                )
-                writer.write_batch(out)
+                ):
+                    writer.write_batch(out)
                 state.rows += batch.num_rows
 
     @staticmethod
@@ -241,21 +241,26 @@ class FeatureFlightServer(fl.FlightServerBase):
         with flight_errors(correlation_id_of(context)):
             shard = decode_ticket(ticket.ticket)
             self._check_fingerprint(shard.feature_set, shard.fingerprint)
-            rows = self._datasets().read(shard.dataset, shard.start, shard.stop)
+            datasets = self._datasets()
+            rows = datasets.read(shard.dataset, shard.start, shard.stop)
+            keys = datasets.keys(shard.dataset, shard.start, shard.stop)
             schema = self.runtime.schema(shard.feature_set)
-        return fl.GeneratorStream(schema, self._shard_batches(context, shard, rows))
+        return fl.GeneratorStream(schema, self._shard_batches(context, shard, rows, keys))
 
     def _shard_batches(
-        self, context: fl.ServerCallContext, shard: ShardTicket, rows: pa.Table
+        self, context: fl.ServerCallContext, shard: ShardTicket, rows: pa.Table, keys: pa.Array
     ) -> Iterator[pa.RecordBatch]:
+        """The shard's feature batches: stored stretches at once, the rest computed in
+        micro-batches (rows were checked at upload; their keys were kept then)."""
         fields = {"feature_set": shard.feature_set, "dataset": shard.name, "start": shard.start}
         with served("get", context, self.service, **fields) as state:
             step = self.runtime.settings.batch_rows
             for offset in range(0, rows.num_rows, step):
-                batch = rows.slice(offset, step).combine_chunks().to_batches()[0]
-                yield self._compute(
-                    context, state, "get", batch, shard.feature_set, shard.start + offset
-                )
+                batch = rows.slice(offset, step)  # texts are copied only for rows computed
+                yield from self._compute(
+                    context, state, "get", batch, shard.feature_set, shard.start + offset,
+                    keys=keys.slice(offset, step), checked=True,
+                )  # fmt: skip
                 state.rows += batch.num_rows
 
     # -- actions ----------------------------------------------------------------------
@@ -272,9 +277,7 @@ class FeatureFlightServer(fl.FlightServerBase):
                 case "catalogue":
                     body = msgspec.json.encode(list(self.runtime.catalogue))
                 case other:
-                    raise InputError(
-                        f"unknown action {other!r}; available: {', '.join(_ACTIONS)}"
-                    )
+                    raise InputError(f"unknown action {other!r}; available: {', '.join(_ACTIONS)}")
             return [fl.Result(pa.py_buffer(body))]
 
 

@@ -1,11 +1,13 @@
 """The server-side feature store: computed rows kept on disk by fingerprint + content key.
 
 Same layout and safety as the client cache, from the Arrow file layer
-(``hemma_features.arrowfiles``: hive partitions of Arrow IPC files, atomic writes, one lock
-per partition, no duplicate keys), plus:
+(``hemma_features.arrowfiles``: hive partitions of Arrow IPC files sorted by key, atomic
+writes, one lock per partition, no duplicate keys, tiered compaction), plus:
 
-- an in-memory index key -> (file, row), built once per immutable file, so a lookup reads
-  only the files that hold hits (memory-mapped);
+- a persistent index: every file is sorted by key, so its memory-mapped key column is its
+  index (``arrowfiles.keyindex``); "which of these keys are stored" is a binary search per
+  file, in time proportional to the batch. Each process loads a file's index once and
+  afterwards lists the directory only to notice files added or removed by others;
 - a size bound: past ``max_bytes`` the least recently used files are deleted (a hit
   refreshes its file's mtime); evicted rows are simply recomputed next time;
 - integrity: only files that still hash to their name (``part-<sha256>.arrow``) are
@@ -16,18 +18,16 @@ Any replica pointed at the same directory serves what the others stored.
 
 from __future__ import annotations
 
-import threading
+import contextlib
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 import structlog
 
 from hemma_features.arrowfiles.checksums import touch
-from hemma_features.arrowfiles.damaged import healthy_files, move_aside
-from hemma_features.arrowfiles.layout import partition_dir
+from hemma_features.arrowfiles.keyindex import Located
 from hemma_features.arrowfiles.partitions import PartitionedDataset
 from hemma_features.contract import KEY_COLUMN
 
@@ -46,61 +46,23 @@ class FeatureStore:
         self.root = Path(root)
         self.max_bytes = max_bytes
         self._files = PartitionedDataset(self.root, "ipc")
-        self._file_keys: dict[Path, list[str]] = {}
-        self._lock = threading.Lock()
 
-    def _index(self, fingerprint: str, feature_set: str) -> dict[str, tuple[Path, int]]:
-        directory = partition_dir(self.root, fingerprint, feature_set)
-        index: dict[str, tuple[Path, int]] = {}
-        if not directory.is_dir():
-            return index
-        # Verified (hashed once per process and file): a damaged file is moved aside here,
-        # so its keys are not indexed and its rows are recomputed.
-        for path in healthy_files(directory, "ipc"):
-            keys = self._keys_of(path)
-            for row, key in enumerate(keys):
-                index.setdefault(key, (path, row))
-        return index
-
-    def _keys_of(self, path: Path) -> list[str]:
-        with self._lock:
-            known = self._file_keys.get(path)
-        if known is None:
-            table = _read(path)
-            if table is None:
-                return []
-            known = table.column(KEY_COLUMN).to_pylist()
-            with self._lock:
-                self._file_keys[path] = known
-        return known
+    def locate(self, fingerprint: str, feature_set: str, keys: pa.Array | list[str]) -> Located:
+        """Where each key is stored; the files that hold hits become most recently used."""
+        located = self._files.locate(fingerprint, feature_set, keys)
+        for path in located.used_files():
+            with contextlib.suppress(FileNotFoundError):
+                touch(path)  # least recently used goes first
+        return located
 
     def lookup(self, fingerprint: str, feature_set: str, keys: list[str]) -> pa.Table | None:
         """Stored rows for those of ``keys`` that are present (any order), or None."""
-        index = self._index(fingerprint, feature_set)
-        by_file: dict[Path, list[int]] = {}
-        for key in dict.fromkeys(keys):
-            hit = index.get(key)
-            if hit is not None:
-                by_file.setdefault(hit[0], []).append(hit[1])
-        parts = []
-        for path, rows in by_file.items():
-            table = _read(path)
-            if table is None:
-                continue  # those rows are recomputed
-            parts.append(table.take(pa.array(rows, pa.int64())))
-            touch(path)  # least recently used goes first
-        if not parts:
-            return None
-        return pa.concat_tables(parts, promote_options="none")
+        unique = pc.unique(pa.array(keys, pa.string()))
+        return self.locate(fingerprint, feature_set, unique).take()
 
     def add(self, fingerprint: str, feature_set: str, table: pa.Table) -> int:
         """Store rows whose key is not there yet; evict past the size bound. Rows written."""
-        written = self._files.write(
-            fingerprint,
-            feature_set,
-            table.combine_chunks(),
-            known=lambda: self._index(fingerprint, feature_set),
-        )
+        written = self._files.commit(fingerprint, feature_set, table.combine_chunks())
         if written:
             self.evict()
         return written
@@ -124,26 +86,11 @@ class FeatureStore:
             if total <= self.max_bytes:
                 break
             path.unlink(missing_ok=True)
-            with self._lock:
-                self._file_keys.pop(path, None)
             total -= size
             removed.append(path)
         if removed:
             log.info("store.evicted", files=len(removed), bytes_now=total)
         return removed
-
-
-def _read(path: Path) -> pa.Table | None:
-    """A stored file, memory-mapped; None when it was evicted meanwhile, or damaged since it
-    was verified (then it is moved aside)."""
-    try:
-        with pa.memory_map(str(path)) as source:
-            return ipc.open_file(source).read_all()
-    except FileNotFoundError:
-        return None
-    except (pa.ArrowInvalid, OSError) as exc:
-        move_aside(path, f"unreadable: {exc}")
-        return None
 
 
 def merge_in_order(keys: list[str], stored: pa.Table | None, computed: pa.Table | None) -> pa.Table:

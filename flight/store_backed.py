@@ -1,15 +1,21 @@
 """Store-backed features: the one step every Flight verb shares, an input batch -> its
-feature batch.
+feature batches.
 
-Validates the rows, serves what the feature store already holds, computes the rest with
-the runtime, stores it, and returns the rows in input order. Knows nothing of gRPC.
+``plan`` validates the rows and finds the stored ones with one index lookup; stored
+stretches are served as they are (``stored_rows``), the rest computed micro-batch by
+micro-batch with the runtime and stored (``compute``), all in input order. Knows nothing
+of gRPC.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import numpy as np
 import pyarrow as pa
 import structlog
 
+from hemma_features.arrowfiles.keyindex import Located
 from hemma_features.contract import (
     ID_COLUMN,
     KEY_COLUMN,
@@ -70,21 +76,78 @@ class StoreBackedFeatures:
             essay_id = batch.column(ID_COLUMN)[row].as_py()
             raise InputError(f"row {first_row + row} (essay_id={essay_id!r}): {exc}") from exc
 
-    def features(
-        self, batch: pa.RecordBatch, feature_set: FeatureSet, first_row: int
-    ) -> pa.RecordBatch:
-        """Validated, store-backed features for one input batch (same rows, same order)."""
+    def plan(
+        self,
+        batch: pa.RecordBatch | pa.Table,
+        feature_set: FeatureSet,
+        first_row: int,
+        *,
+        keys: pa.Array | None = None,
+        checked: bool = False,
+    ) -> Plan:
+        """Check an input batch and find, with one index lookup, which rows are stored.
+
+        Args:
+            batch: Input rows.
+            feature_set: Feature set asked for.
+            first_row: The batch's first row in the whole request (for messages).
+            keys: The rows' content keys when known (an uploaded dataset keeps them).
+            checked: The rows were checked already (at upload).
+        """
         runtime = self.runtime
-        check_input_batch(
-            batch, max_text_chars=runtime.settings.max_text_chars, first_row=first_row
-        )
+        if not checked:
+            check_input_batch(
+                _record_batch(batch),
+                max_text_chars=runtime.settings.max_text_chars,
+                first_row=first_row,
+            )
         if self.store is None:
-            return self._extract(batch, list(range(batch.num_rows)), feature_set, first_row)
+            return Plan(batch, feature_set, first_row, None, None, None)
         fingerprint = runtime.fingerprint_for(feature_set)
-        keys = content_keys(
-            batch.column(TEXT_COLUMN).to_pylist(), batch.column(PROMPT_COLUMN).to_pylist()
-        )
-        stored = self.store.lookup(fingerprint, feature_set, keys)
+        if keys is None:
+            keys = pa.array(
+                content_keys(
+                    batch.column(TEXT_COLUMN).to_pylist(), batch.column(PROMPT_COLUMN).to_pylist()
+                ),
+                pa.string(),
+            )
+        located = self.store.locate(fingerprint, feature_set, keys)
+        return Plan(batch, feature_set, first_row, fingerprint, keys, located)
+
+    def stored_rows(self, plan: Plan, start: int, stop: int) -> list[pa.RecordBatch]:
+        """Output rows ``[start, stop)`` of a plan, all of them stored (no compute): as
+        zero-copy slices of the stored files where the rows were stored in this order."""
+        assert plan.located is not None
+        out = []
+        at = start
+        for piece in plan.located.pieces(np.arange(start, stop)):
+            out.append(
+                self._output(piece.drop_columns([KEY_COLUMN]), plan, at, at + piece.num_rows)
+            )
+            at += piece.num_rows
+        self.runtime.metrics.store_hits.labels(plan.feature_set).inc(stop - start)
+        return out
+
+    def _output(self, table: pa.Table, plan: Plan, start: int, stop: int) -> pa.RecordBatch:
+        """Feature rows as the feature set's batch, carrying the input's essay ids."""
+        ids = plan.batch.column(ID_COLUMN).slice(start, stop - start)
+        table = table.set_column(0, table.schema.field(ID_COLUMN), ids)
+        schema = self.runtime.schema(plan.feature_set)
+        columns = [
+            column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+            for column in table.columns
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+    def compute(self, plan: Plan, start: int, stop: int) -> pa.RecordBatch:
+        """Output rows ``[start, stop)`` of a plan: stored ones (possibly stored by another
+        request since the plan was made) served, the rest computed and stored."""
+        batch = _record_batch(plan.batch.slice(start, stop - start))
+        first_row = plan.first_row + start
+        if self.store is None or plan.keys is None or plan.fingerprint is None:
+            return self._extract(batch, list(range(batch.num_rows)), plan.feature_set, first_row)
+        keys = plan.keys.slice(start, stop - start).to_pylist()
+        stored = self.store.lookup(plan.fingerprint, plan.feature_set, keys)
         have = set(stored.column(KEY_COLUMN).to_pylist()) if stored is not None else set()
         first_row_of: dict[str, int] = {}
         for row, key in enumerate(keys):
@@ -92,15 +155,55 @@ class StoreBackedFeatures:
         rows = [row for key, row in first_row_of.items() if key not in have]
         computed = None
         if rows:
-            out = self._extract(batch, rows, feature_set, first_row)
+            out = self._extract(batch, rows, plan.feature_set, first_row)
             computed = pa.Table.from_batches([out]).add_column(
                 0, KEY_COLUMN, pa.array([keys[i] for i in rows], pa.string())
             )
-            self._keep(fingerprint, feature_set, computed)
-        runtime.metrics.store_hits.labels(feature_set).inc(len(first_row_of) - len(rows))
+            self._keep(plan.fingerprint, plan.feature_set, computed)
+        self.runtime.metrics.store_hits.labels(plan.feature_set).inc(len(first_row_of) - len(rows))
         merged = merge_in_order(keys, stored, computed).drop_columns([KEY_COLUMN])
-        merged = merged.set_column(0, merged.schema.field(ID_COLUMN), batch.column(ID_COLUMN))
-        schema = runtime.schema(feature_set)
-        return pa.RecordBatch.from_arrays(
-            [merged.column(i).combine_chunks() for i in range(merged.num_columns)], schema=schema
-        )
+        return self._output(merged, plan, start, stop)
+
+
+def _record_batch(rows: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+    if isinstance(rows, pa.RecordBatch):
+        return rows
+    return rows.combine_chunks().to_batches()[0]
+
+
+class Plan:
+    """One input batch, checked, with its content keys and where the stored ones are.
+
+    ``runs()`` cuts it into consecutive stretches of stored rows (served without
+    computing) and of rows to compute, in input order.
+    """
+
+    def __init__(
+        self,
+        batch: pa.RecordBatch | pa.Table,
+        feature_set: FeatureSet,
+        first_row: int,
+        fingerprint: str | None,
+        keys: pa.Array | None,
+        located: Located | None,
+    ) -> None:
+        self.batch = batch
+        self.feature_set = feature_set
+        self.first_row = first_row
+        self.fingerprint = fingerprint
+        self.keys = keys
+        self.located = located
+
+    def runs(self) -> Iterator[tuple[int, int, bool]]:
+        """(start, stop, stored) stretches covering every row once, in order."""
+        rows = self.batch.num_rows
+        if self.located is None:
+            if rows:
+                yield 0, rows, False
+            return
+        present = self.located.present
+        edges = np.flatnonzero(present[1:] != present[:-1]) + 1
+        bounds = [0, *edges.tolist(), rows]
+        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+            if stop > start:
+                yield start, stop, bool(present[start])

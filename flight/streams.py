@@ -7,6 +7,7 @@ Knows gRPC only through the ``ServerCallContext`` it polls for cancellation.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from hemma_features.flight.admission import Admission
 from hemma_features.flight.errors import to_flight_error
 from hemma_features.flight.middleware import correlation_id_of
 from hemma_features.flight.store_backed import StoreBackedFeatures
-from hemma_features.service.errors import InputError
+from hemma_features.service.errors import InputError, ShuttingDownError
 
 log = structlog.get_logger(__name__)
 
@@ -130,34 +131,46 @@ def input_batches(
 
 
 class MicroBatchCompute:
-    """Features for one input batch, computed in micro-batches, each under a slot.
+    """Feature batches for one input batch, as they become ready, in input order.
 
-    Between micro-batches it stops if the client cancelled or went away (``Cancelled``);
-    the slot itself refuses work once the server is shutting down (``ShuttingDownError``).
+    Stored stretches are sent at once (no compute slot); the rest is computed in
+    micro-batches, each under a slot, and sent as each finishes. Between batches it stops
+    if the client cancelled or went away (``Cancelled``) or the server is shutting down
+    (``ShuttingDownError``).
     """
 
-    def __init__(self, features: StoreBackedFeatures, admission: Admission) -> None:
+    def __init__(
+        self, features: StoreBackedFeatures, admission: Admission, stopping: threading.Event
+    ) -> None:
         self.features = features
         self.admission = admission
+        self.stopping = stopping
 
     def __call__(
         self,
         context: fl.ServerCallContext,
         state: StreamState,
         verb: str,
-        batch: pa.RecordBatch,
+        batch: pa.RecordBatch | pa.Table,
         feature_set: FeatureSet,
         first_row: int,
-    ) -> pa.RecordBatch:
-        step = self.features.runtime.settings.micro_batch_rows
-        parts = []
-        for offset in range(0, batch.num_rows, step):
-            if context.is_cancelled():
-                raise Cancelled
-            micro = batch.slice(offset, step)
-            with self.admission.slot(verb, state.correlation_id):
-                parts.append(self.features.features(micro, feature_set, first_row + offset))
-        if len(parts) == 1:
-            return parts[0]
-        table = pa.Table.from_batches(parts)
-        return table.combine_chunks().to_batches(max_chunksize=batch.num_rows)[0]
+        *,
+        keys: pa.Array | None = None,
+        checked: bool = False,
+    ) -> Iterator[pa.RecordBatch]:
+        plan = self.features.plan(batch, feature_set, first_row, keys=keys, checked=checked)
+        settings = self.features.runtime.settings
+        for start, stop, stored in plan.runs():
+            step = settings.batch_rows if stored else settings.micro_batch_rows
+            for offset in range(start, stop, step):
+                end = min(stop, offset + step)
+                if context.is_cancelled():
+                    raise Cancelled
+                if stored:
+                    if self.stopping.is_set():
+                        raise ShuttingDownError()
+                    yield from self.features.stored_rows(plan, offset, end)
+                else:
+                    with self.admission.slot(verb, state.correlation_id):
+                        out = self.features.compute(plan, offset, end)
+                    yield out  # sent outside the slot: a slow reader holds no compute

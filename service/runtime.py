@@ -283,7 +283,6 @@ class Runtime:
         return Readiness(problems=problems, degraded=degraded)
 
 
-
 def embedding_options(settings: Settings) -> EmbeddingOptions:
     """The embedding settings as the embedder takes them."""
     return EmbeddingOptions(

@@ -95,10 +95,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Seconds SIGTERM waits for running work before the process exits anyway."""
     languagetool_probe_interval: float = 10.0
     """Seconds between background LanguageTool checks (readiness reads the last one)."""
-    shard_rows: int = 512
+    shard_rows: int = 4096
     """Rows per endpoint that get_flight_info hands out."""
-    batch_rows: int = 128
-    """Rows per record batch on do_get (128 x 768-d embeddings is about 0.4 MiB)."""
+    batch_rows: int = 4096
+    """Most rows per record batch of stored features (sent without computing; 4096 x
+    768-d embeddings is about 12 MiB); do_get also plans its shard in steps this long."""
     store_dir: str | None = None
     """Server-side feature store and uploaded datasets; unset: no store, no do_put."""
     store_max_bytes: int = 20 * 1024**3

