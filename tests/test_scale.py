@@ -228,3 +228,8 @@ def test_keys_sharing_their_first_eight_bytes_are_told_apart(tmp_path):
     assert store.contains("fp", "fs", asked).tolist() == [True, False, True, True, False, True]
     got = store.locate("fp", "fs", asked).take()
     assert got.column("essay_id").to_pylist() == ["4", "1", "2", "3"]
+    # Shared across files too, and after the first file is merged away.
+    store.write("fp", "fs", pa.table({"key": ["aaaaaaaa5"], "essay_id": ["5"]}))
+    assert store.contains("fp", "fs", ["aaaaaaaa5", "aaaaaaaa1", "aaaaaaaa6"]).tolist() == [
+        True, True, False,
+    ]  # fmt: skip

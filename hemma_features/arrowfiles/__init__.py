@@ -11,5 +11,8 @@ feature store (``hemma_features.flight.store``), owned by neither:
 - ``lock``: one portable exclusive lock per partition (``filelock``);
 - ``damaged``: verified file lists; damaged files moved aside to ``ROOT/_damaged/``;
 - ``journal``: multi-file rewrites that a crash finishes or rolls back;
-- ``partitions``: ``PartitionedDataset``, which adds rows whose key is new.
+- ``keyindex``: which keys a partition holds and where, loaded once per file and process;
+- ``compaction``: size tiers of files merged automatically, and the full merge;
+- ``partitions``: ``PartitionedDataset``, which adds rows whose key is new;
+- ``segments``: buffered writers committing a file every few seconds or 64 MiB.
 """

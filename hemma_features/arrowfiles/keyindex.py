@@ -122,6 +122,8 @@ class FileKeys:
             else pq.read_table(path, columns=[KEY_COLUMN]).column(KEY_COLUMN)
         )
         self.rows = int(keys.shape[0])
+        self.row_keys = keys
+        self.base = -1  # first global id of this file's rows in its partition's prefix table
         if self.rows > 1 and not bool(np.all(keys[:-1] <= keys[1:])):
             self.order: np.ndarray | None = np.argsort(keys, kind="stable")
             self.keys = keys[self.order]
@@ -324,6 +326,49 @@ def _gather(
     return taken.take(pa.array(back))
 
 
+AMBIGUOUS = -2
+"""Prefix-table value of a prefix that more than one stored key shares."""
+
+
+class PrefixTable:
+    """8-byte key prefix -> global row id across a partition's files: a lookup costs the
+    keys asked, not the number of files (a dict probe per key, then one vectorised compare
+    of the full keys). A prefix shared by several stored keys is ``AMBIGUOUS``; those few
+    queries fall back to a binary search in every file."""
+
+    def __init__(self) -> None:
+        self._ids: dict[int, int] = {}
+        self._next = 0
+
+    def register(self, file: FileKeys) -> None:
+        file.base = self._next
+        self._next += file.rows
+        heads = prefixes(file.row_keys) if file.rows else np.empty(0, np.uint64)
+        values, first, counts = np.unique(heads, return_index=True, return_counts=True)
+        fresh = dict(zip(values.tolist(), (first + file.base).tolist(), strict=True))
+        for shared in values[counts > 1].tolist():
+            fresh[shared] = AMBIGUOUS
+        clashes = fresh.keys() & self._ids.keys()
+        self._ids.update(fresh)
+        for shared in clashes:
+            self._ids[shared] = AMBIGUOUS
+
+    def unregister(self, file: FileKeys) -> None:
+        low, high = file.base, file.base + file.rows
+        ids = self._ids
+        for head in prefixes(file.row_keys).tolist() if file.rows else []:
+            value = ids.get(head)
+            if value is not None and low <= value < high:
+                del ids[head]
+
+    def lookup(self, query: np.ndarray) -> np.ndarray:
+        """Global id, -1 (absent) or ``AMBIGUOUS`` for each query key's prefix."""
+        get = self._ids.get
+        return np.fromiter(
+            (get(head, -1) for head in prefixes(query).tolist()), dtype=np.int64, count=len(query)
+        )
+
+
 class PartitionIndex:
     """The keys of one partition directory, kept current by directory listings.
 
@@ -335,7 +380,18 @@ class PartitionIndex:
         self.format = file_format
         self.stats = IndexStats()
         self._files: dict[str, FileKeys] = {}
+        self._prefixes = PrefixTable()
         self._lock = threading.Lock()
+
+    def _set_files(self, files: dict[str, FileKeys]) -> None:
+        """Swap the loaded files, keeping the prefix table in step (lock held)."""
+        for name, old in self._files.items():
+            if files.get(name) is not old:
+                self._prefixes.unregister(old)
+        for name, new in files.items():
+            if self._files.get(name) is not new:
+                self._prefixes.register(new)
+        self._files = files
 
     def refresh(self) -> None:
         """Load files new since the last look (verified first); forget vanished ones.
@@ -355,7 +411,7 @@ class PartitionIndex:
                 loaded = self._load(path)
                 if loaded is not None:
                     files[path.name] = loaded
-            self._files = files
+            self._set_files(files)
 
     @staticmethod
     def _unchanged(known: FileKeys) -> bool:
@@ -391,12 +447,12 @@ class PartitionIndex:
         """Index a file this process has just committed (no checksum: we wrote it)."""
         loaded = FileKeys.load(path, self.format)
         with self._lock:
-            self._files = {**self._files, path.name: loaded}
+            self._set_files({**self._files, path.name: loaded})
 
     def forget(self, names: set[str]) -> None:
         """Drop files this process has just removed."""
         with self._lock:
-            self._files = {n: k for n, k in self._files.items() if n not in names}
+            self._set_files({n: k for n, k in self._files.items() if n not in names})
 
     def files(self) -> list[FileKeys]:
         """The loaded files, by name (a snapshot)."""
@@ -410,15 +466,31 @@ class PartitionIndex:
     def locate(self, keys: pa.Array | pa.ChunkedArray | np.ndarray) -> Located:
         """Where each of ``keys`` is stored, in the files loaded so far."""
         query = keys if isinstance(keys, np.ndarray) else fixed_width(keys)
-        files = self.files()
+        with self._lock:
+            files = [self._files[name] for name in sorted(self._files)]
+            ids = self._prefixes.lookup(query) if query.size else np.empty(0, np.int64)
         file = np.full(query.shape[0], -1, dtype=np.int64)
         row = np.full(query.shape[0], -1, dtype=np.int64)
-        for number, keys_of_file in enumerate(files):
-            todo = np.flatnonzero(file < 0)
+        if not files:
+            return Located(files, file, row)
+        bases = np.array([f.base for f in files], dtype=np.int64)
+        by_base = np.argsort(bases)
+        found = np.flatnonzero(ids >= 0)
+        slot = by_base[np.searchsorted(bases[by_base], ids[found], side="right") - 1]
+        rows_in = ids[found] - bases[slot]
+        for number in np.unique(slot):
+            mine = slot == number
+            asked, at = found[mine], rows_in[mine]
+            same = files[int(number)].row_keys[at] == query[asked]  # the full key, not a prefix
+            file[asked[same]] = number
+            row[asked[same]] = at[same]
+        unsure = np.flatnonzero(ids == AMBIGUOUS)
+        for number, keys_of_file in enumerate(files):  # the rare shared prefixes
+            todo = unsure[file[unsure] < 0]
             if todo.size == 0:
                 break
-            found = keys_of_file.rows_of(query[todo])
-            hit = found >= 0
+            hit_rows = keys_of_file.rows_of(query[todo])
+            hit = hit_rows >= 0
             file[todo[hit]] = number
-            row[todo[hit]] = found[hit]
+            row[todo[hit]] = hit_rows[hit]
         return Located(files, file, row)

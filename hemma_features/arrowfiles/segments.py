@@ -2,11 +2,13 @@
 
 A segment is committed when it reaches ``segment_bytes`` or when its oldest row has
 waited ``commit_seconds``, whichever comes first; a background flusher makes the time
-bound hold even while no rows arrive. So a writer killed with SIGKILL loses at most its
-uncommitted segment (rows of the last few seconds), never a committed row, and a rerun
-finds exactly those rows missing. Rows whose key is already stored are dropped on ``add``;
-the commit checks again under the partition lock and keeps the first of keys buffered
-twice, so concurrent writers end with one row per key.
+bound hold even while no rows arrive, and in a ``WriteSession`` committer threads write
+full segments while the next ones fill (one in flight per partition, three partitions at
+once, so memory stays at two segments per partition). So a writer killed with SIGKILL
+loses at most its uncommitted segments (rows of the last few seconds), never a committed
+row, and a rerun finds exactly those rows missing. Rows whose key is already stored are
+dropped on ``add``; the commit checks again under the partition lock and keeps the first
+of keys buffered twice, so concurrent writers end with one row per key.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +31,9 @@ log = structlog.get_logger(__name__)
 
 COMMIT_SECONDS = 5.0
 """Longest a fetched row waits in memory before it is committed to disk."""
+COMMIT_THREADS = 3
+"""Segments written at once (combined runs fill three partitions); writing, hashing and
+fsync release the GIL, so they overlap with fetching."""
 
 
 class SegmentWriter:
@@ -40,6 +46,8 @@ class SegmentWriter:
         segment_bytes: Commit once the buffer holds this many bytes.
         commit_seconds: Commit once the oldest buffered row is this old.
         clock: Monotonic clock (tests pass their own).
+        committer: Thread that writes full segments while rows keep arriving (at most one
+            segment in flight per writer); None: the caller's thread writes them.
     """
 
     def __init__(
@@ -51,6 +59,7 @@ class SegmentWriter:
         segment_bytes: int = TARGET_FILE_BYTES,
         commit_seconds: float = COMMIT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        committer: ThreadPoolExecutor | None = None,
     ) -> None:
         self.dataset = dataset
         self.fingerprint = fingerprint
@@ -62,6 +71,8 @@ class SegmentWriter:
         self._buffer: list[pa.Table] = []
         self._bytes = 0
         self._oldest: float | None = None
+        self._committer = committer
+        self._pending: Future[int] | None = None
         self.committed = 0
         self.segments = 0
 
@@ -79,11 +90,11 @@ class SegmentWriter:
             if accepted:
                 kept = table if accepted == table.num_rows else table.filter(pa.array(fresh))
                 self._buffer.append(kept)
-                self._bytes += kept.nbytes
+                self._bytes += kept.get_total_buffer_size()
                 if self._oldest is None:
                     self._oldest = self._clock()
             if self._due():
-                self._commit()
+                self._submit()
         return accepted
 
     def _due(self) -> bool:
@@ -92,24 +103,50 @@ class SegmentWriter:
         waited = self._clock() - (self._oldest or 0.0)
         return self._bytes >= self.segment_bytes or waited >= self.commit_seconds
 
-    def flush_if_due(self) -> int:
-        """Commit the buffer if it is big or old enough; rows committed."""
+    def flush_if_due(self) -> None:
+        """Hand the buffer to the committer if it is big or old enough."""
         with self._lock:
-            return self._commit() if self._due() else 0
+            if self._due():
+                self._submit()
 
     def flush(self) -> int:
-        """Commit whatever is buffered; rows committed."""
+        """Commit whatever is buffered or in flight, now; rows committed by this call."""
         with self._lock:
-            return self._commit()
+            before = self.committed
+            self._wait_pending()
+            table = self._take_buffer()
+            if table is not None:
+                self._write(table)
+            return self.committed - before
 
-    def _commit(self) -> int:
+    def _take_buffer(self) -> pa.Table | None:
         if not self._buffer:
-            return 0
+            return None
         table = pa.concat_tables(self._buffer, promote_options="none")
-        written = self.dataset.commit(self.fingerprint, self.feature_set, table)
         self._buffer = []
         self._bytes = 0
         self._oldest = None
+        return table
+
+    def _submit(self) -> None:
+        """Commit the buffer: in the committer thread (after the previous segment, whose
+        failure is raised here), or in this thread when there is none."""
+        table = self._take_buffer()
+        if table is None:
+            return
+        if self._committer is None:
+            self._write(table)
+            return
+        self._wait_pending()
+        self._pending = self._committer.submit(self._write, table)
+
+    def _wait_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _write(self, table: pa.Table) -> int:
+        written = self.dataset.commit(self.fingerprint, self.feature_set, table)
         self.committed += written
         self.segments += 1
         return written
@@ -133,6 +170,9 @@ class WriteSession:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._error: BaseException | None = None
+        self._committer = ThreadPoolExecutor(
+            max_workers=COMMIT_THREADS, thread_name_prefix="segment-commit"
+        )
         self._flusher = threading.Thread(target=self._flush_loop, name="segment-flush", daemon=True)
         self._flusher.start()
 
@@ -147,6 +187,7 @@ class WriteSession:
                     feature_set,
                     segment_bytes=self.segment_bytes,
                     commit_seconds=self.commit_seconds,
+                    committer=self._committer,
                 )
             return self._writers[key]
 
@@ -179,7 +220,10 @@ class WriteSession:
         """Stop the flusher and commit what is left; rows committed."""
         self._stop.set()
         self._flusher.join(timeout=60)
-        return self.flush()
+        try:
+            return self.flush()
+        finally:
+            self._committer.shutdown(wait=True)
 
 
 @contextlib.contextmanager
