@@ -16,6 +16,7 @@ what is new.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,10 +364,9 @@ class PrefixTable:
 
     def lookup(self, query: np.ndarray) -> np.ndarray:
         """Global id, -1 (absent) or ``AMBIGUOUS`` for each query key's prefix."""
-        get = self._ids.get
-        return np.fromiter(
-            (get(head, -1) for head in prefixes(query).tolist()), dtype=np.int64, count=len(query)
-        )
+        heads = prefixes(query).tolist()
+        found = map(self._ids.get, heads, itertools.repeat(-1, len(heads)))  # C-level loop
+        return np.fromiter(found, dtype=np.int64, count=len(heads))
 
 
 class PartitionIndex:
