@@ -172,6 +172,7 @@ class DatasetStore:
     def keys(self, sha256: str, start: int, stop: int) -> pa.Array:
         """Content keys of rows [start, stop) (kept since upload; made now if missing)."""
         path = self.root / f"{sha256}.keys.arrow"
+        keys: pa.Array | pa.ChunkedArray
         try:
             with pa.memory_map(str(path)) as source:
                 keys = ipc.open_file(source).read_all().column(KEY_COLUMN)
@@ -181,7 +182,8 @@ class DatasetStore:
             raise InputRuleError(
                 None, None, f"shard [{start}, {stop}) is outside the dataset's {len(keys)} rows"
             )
-        return keys.slice(start, stop - start).combine_chunks()
+        part = keys.slice(start, stop - start)
+        return part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part
 
     def read(self, sha256: str, start: int, stop: int) -> pa.Table:
         """Rows [start, stop) of a dataset by content hash (memory-mapped)."""

@@ -1,13 +1,17 @@
 """The server-side feature store: computed rows kept on disk by fingerprint + content key.
 
 Same layout and safety as the client cache, from the Arrow file layer
-(``hemma_features.arrowfiles``: hive partitions of Arrow IPC files sorted by key, atomic
-writes, one lock per partition, no duplicate keys, tiered compaction), plus:
+(``hemma_features.arrowfiles``: hive partitions of Arrow IPC files, rows in the order they
+were computed, atomic writes, one lock per partition, no duplicate keys, tiered
+compaction), plus:
 
-- a persistent index: every file is sorted by key, so its memory-mapped key column is its
-  index (``arrowfiles.keyindex``); "which of these keys are stored" is a binary search per
-  file, in time proportional to the batch. Each process loads a file's index once and
-  afterwards lists the directory only to notice files added or removed by others;
+- an index kept on disk in the files themselves: each file's memory-mapped key column,
+  from which a process builds its sort order and an 8-byte prefix table once
+  (``arrowfiles.keyindex``); "which of these keys are stored, and where" then costs one
+  probe per key asked, not the store's size. Afterwards the process lists the directory
+  only to notice files added or removed by others (another replica, eviction, a merge);
+- stored stretches of a request served as zero-copy slices of the memory-mapped files
+  where the rows were stored in the order asked (a corpus read back as it was computed);
 - a size bound: past ``max_bytes`` the least recently used files are deleted (a hit
   refreshes its file's mtime); evicted rows are simply recomputed next time;
 - integrity: only files that still hash to their name (``part-<sha256>.arrow``) are

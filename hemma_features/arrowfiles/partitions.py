@@ -3,7 +3,7 @@
 Writers of one partition hold its lock (``lock.partition_lock``); under it they look only
 at files that are new since their last look (``keyindex``) and drop rows whose key is
 already stored, so concurrent writers never duplicate a row and no write rescans the
-partition. Each commit is one new file, sorted by key, written atomically and named by
+partition. Each commit is one new file, rows in arrival order, written atomically and named by
 its checksum (``atomic``, ``layout``); past a number of small files a tier of them is
 merged (``compaction``); an interrupted merge is finished before the lock is handed over
 (``journal.recover``). Rows arrive in ``SegmentWriter`` buffers (``segments``) that commit
@@ -177,7 +177,7 @@ class PartitionedDataset:
 
     def commit(self, fingerprint: str, feature_set: str, table: pa.Table) -> int:
         """Under the partition lock: drop rows already stored, write the rest as one file
-        sorted by key, index it, and merge a tier of small files if one is full."""
+        in arrival order, index it, and merge a tier of small files if one is full."""
         if table.num_rows == 0:
             return 0
         with self.locked(fingerprint, feature_set) as directory:

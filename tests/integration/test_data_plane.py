@@ -329,3 +329,26 @@ def test_the_progress_bar_knows_the_total_first_and_moves_per_micro_batch(runtim
     assert calls[0] == (0, 0, 8)
     assert [c[0] for c in calls[1:]] == [2, 2, 2, 2]
     assert all(total == 8 for _, _, total in calls)
+
+
+def test_a_dataset_uploaded_before_keys_were_kept_gets_them_on_first_read(runtime, tmp_path):
+    """Datasets keep their content keys beside them; one without (uploaded by an older
+    server) has them computed and kept by its first do_get, with the same answer."""
+    from hemma_features.contract import content_keys
+
+    server = serve(runtime, tmp_path / "store")
+    try:
+        entry = put(server.flight_url, "old", samples())
+        sidecar = tmp_path / "store" / "datasets" / f"{entry['sha256']}.keys.arrow"
+        kept = pa.ipc.open_file(sidecar).read_all().column("key").to_pylist()
+        table = samples()
+        assert kept == content_keys(table.column("text").to_pylist(),
+                                    table.column("prompt").to_pylist())  # fmt: skip
+        with FeatureClient(server.http_url) as client:
+            first = client.read_dataset("old", "handcrafted")
+            sidecar.unlink()
+            again = client.read_dataset("old", "handcrafted")
+        assert again.equals(first)
+        assert pa.ipc.open_file(sidecar).read_all().column("key").to_pylist() == kept
+    finally:
+        server.close()
