@@ -233,3 +233,18 @@ def test_keys_sharing_their_first_eight_bytes_are_told_apart(tmp_path):
     assert store.contains("fp", "fs", ["aaaaaaaa5", "aaaaaaaa1", "aaaaaaaa6"]).tolist() == [
         True, True, False,
     ]  # fmt: skip
+
+
+def test_runs_are_followed_across_files_and_the_rest_probed_key_by_key(tmp_path):
+    """Keys asked in stored order (crossing from one file into the next) are followed as
+    runs; an absent key and scattered ones after them are still found exactly."""
+    store = PartitionedDataset(tmp_path)
+    store.write("fp", "fs", rows(0, 100))
+    store.write("fp", "fs", rows(100, 100))
+    asked = [f"k{i:05d}" for i in range(50, 150)] + ["absent", "k00007", "k00190", "k00003"]
+    located = store.locate("fp", "fs", asked)
+    assert located.present.tolist() == [True] * 100 + [False, True, True, True]
+    got = located.take(np.arange(len(asked)))
+    assert got.column("key").to_pylist() == [k for k in asked if k != "absent"]
+    assert [v[0] for v in got.column("v").to_pylist()][-3:] == [7.0, 190.0, 3.0]
+    assert len(located.pieces(np.arange(100))) == 2  # one slice from each file

@@ -464,27 +464,35 @@ class PartitionIndex:
         return sum(keys.rows for keys in self.files())
 
     def locate(self, keys: pa.Array | pa.ChunkedArray | np.ndarray) -> Located:
-        """Where each of ``keys`` is stored, in the files loaded so far."""
+        """Where each of ``keys`` is stored, in the files loaded so far.
+
+        Keys asked in the order they were stored (a corpus read back) are followed as runs:
+        one probe, then one vectorised compare of the file's next keys. The rest cost one
+        prefix probe each.
+        """
         query = keys if isinstance(keys, np.ndarray) else fixed_width(keys)
-        with self._lock:
-            files = [self._files[name] for name in sorted(self._files)]
-            ids = self._prefixes.lookup(query) if query.size else np.empty(0, np.int64)
         file = np.full(query.shape[0], -1, dtype=np.int64)
         row = np.full(query.shape[0], -1, dtype=np.int64)
-        if not files:
-            return Located(files, file, row)
-        bases = np.array([f.base for f in files], dtype=np.int64)
-        by_base = np.argsort(bases)
-        found = np.flatnonzero(ids >= 0)
-        slot = by_base[np.searchsorted(bases[by_base], ids[found], side="right") - 1]
-        rows_in = ids[found] - bases[slot]
+        with self._lock:
+            files = [self._files[name] for name in sorted(self._files)]
+            if not files:
+                return Located(files, file, row)
+            bases = np.array([f.base for f in files], dtype=np.int64)
+            by_base = np.argsort(bases)
+            start = self._follow_runs(query, files, bases, by_base, file, row)
+            rest = np.arange(start, query.shape[0])
+            ids = self._prefixes.lookup(query[rest]) if rest.size else np.empty(0, np.int64)
+        found = rest[ids >= 0]
+        found_ids = ids[ids >= 0]
+        slot = by_base[np.searchsorted(bases[by_base], found_ids, side="right") - 1]
+        rows_in = found_ids - bases[slot]
         for number in np.unique(slot):
             mine = slot == number
             asked, at = found[mine], rows_in[mine]
             same = files[int(number)].row_keys[at] == query[asked]  # the full key, not a prefix
             file[asked[same]] = number
             row[asked[same]] = at[same]
-        unsure = np.flatnonzero(ids == AMBIGUOUS)
+        unsure = rest[ids == AMBIGUOUS]
         for number, keys_of_file in enumerate(files):  # the rare shared prefixes
             todo = unsure[file[unsure] < 0]
             if todo.size == 0:
@@ -494,3 +502,32 @@ class PartitionIndex:
             file[todo[hit]] = number
             row[todo[hit]] = hit_rows[hit]
         return Located(files, file, row)
+
+    def _follow_runs(
+        self,
+        query: np.ndarray,
+        files: list[FileKeys],
+        bases: np.ndarray,
+        by_base: np.ndarray,
+        file: np.ndarray,
+        row: np.ndarray,
+    ) -> int:
+        """Resolve leading positions that are runs of consecutively stored keys (lock held);
+        returns the first position left to probe key by key."""
+        at = 0
+        while at < query.shape[0]:
+            [first] = self._prefixes.lookup(query[at : at + 1])
+            if first < 0:
+                return at
+            slot = int(by_base[np.searchsorted(bases[by_base], first, side="right") - 1])
+            stored_row = int(first - bases[slot])
+            keys_of_file = files[slot].row_keys
+            span = min(query.shape[0] - at, keys_of_file.shape[0] - stored_row)
+            same = keys_of_file[stored_row : stored_row + span] == query[at : at + span]
+            length = span if bool(same.all()) else int(np.argmin(same))
+            if length < MIN_SLICE_ROWS:
+                return at  # not a run worth following: probe the rest key by key
+            file[at : at + length] = slot
+            row[at : at + length] = np.arange(stored_row, stored_row + length)
+            at += length
+        return at
