@@ -36,14 +36,15 @@ def test_fixed_width_keys_are_a_view_when_keys_have_one_length():
         fixed_width(pa.array(["a", None]))
 
 
-def test_an_unsorted_file_is_indexed_by_a_sort_order(tmp_path):
-    """Files written before sorted writes still answer: a sort order is computed once."""
+def test_a_file_binary_search_uses_a_sort_order_made_on_first_need(tmp_path):
+    """A file's binary search (the fallback for shared prefixes) uses a sort order computed
+    once, on first need."""
     table = pa.table({"key": ["c", "a", "bb"], "essay_id": ["3", "1", "2"]})
     path = tmp_path / "part-x.arrow"
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     keys = FileKeys.load(path, "ipc")
-    assert keys.order is not None
+    assert keys.sorted_keys()[1].tolist() == [1, 2, 0]  # a, bb, c
     # "bb" is at row 2, "a" at row 1, "zzz" (longer than any stored key) and "b" absent.
     found = keys.rows_of(fixed_width(pa.array(["bb", "zzz", "a", "b", "c"])))
     assert found.tolist() == [2, -1, 1, -1, 0]

@@ -107,8 +107,8 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 class FileKeys:
-    """One data file's rows (memory-mapped for IPC) and its keys in sorted order (with the
-    row of each, ``order``, unless the file happens to be sorted)."""
+    """One data file's rows (memory-mapped for IPC) and its keys in row order (a view of
+    the key column), plus, on first need, in sorted order."""
 
     def __init__(self, path: Path, table: pa.Table | None, file_format: FileFormat) -> None:
         self.path = path
@@ -125,13 +125,19 @@ class FileKeys:
         self.rows = int(keys.shape[0])
         self.row_keys = keys
         self.base = -1  # first global id of this file's rows in its partition's prefix table
-        if self.rows > 1 and not bool(np.all(keys[:-1] <= keys[1:])):
-            self.order: np.ndarray | None = np.argsort(keys, kind="stable")
-            self.keys = keys[self.order]
-        else:
-            self.order = None
-            self.keys = keys
-        self.prefixes = prefixes(self.keys)
+        self._sorted: tuple[np.ndarray, np.ndarray | None, np.ndarray] | None = None
+
+    def sorted_keys(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """(keys in sorted order, the row of each or None when the file is sorted, their
+        prefixes), computed on first use: only keys sharing a prefix need them."""
+        if self._sorted is None:
+            keys = self.row_keys
+            order: np.ndarray | None = None
+            if self.rows > 1 and not bool(np.all(keys[:-1] <= keys[1:])):
+                order = np.argsort(keys, kind="stable")
+                keys = keys[order]
+            self._sorted = (keys, order, prefixes(keys))
+        return self._sorted
 
     @classmethod
     def load(cls, path: Path, file_format: FileFormat) -> FileKeys:
@@ -173,11 +179,12 @@ class FileKeys:
 
     def rows_of(self, query: np.ndarray) -> np.ndarray:
         """For each query key, its row in this file, or -1."""
-        where = _positions(self.keys, self.prefixes, query)
-        if self.order is None:
+        keys, order, heads = self.sorted_keys()
+        where = _positions(keys, heads, query)
+        if order is None:
             return where
         hit = where >= 0
-        where[hit] = self.order[where[hit]]
+        where[hit] = order[where[hit]]
         return where
 
 
