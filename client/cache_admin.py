@@ -8,14 +8,21 @@ from pathlib import Path
 import msgspec
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 
 from hemma_features.arrowfiles.atomic import TEMP_GLOB
 from hemma_features.arrowfiles.checksums import verify_file
 from hemma_features.arrowfiles.compaction import merge_files, unique_rows
-from hemma_features.arrowfiles.layout import JOURNAL, part_files, partitions
+from hemma_features.arrowfiles.layout import JOURNAL, part_files, partition_dir, partitions
 from hemma_features.client.cache import CacheFormat, FeatureCache, cache_format
 from hemma_features.client.errors import CacheError
-from hemma_features.contract import KEY_COLUMN, META_FEATURE_SET, schema_fingerprint
+from hemma_features.contract import (
+    KEY_COLUMN,
+    META_COMPONENTS,
+    META_FEATURE_SET,
+    schema_fingerprint,
+)
 
 
 class PartitionInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +44,7 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
 
 def list_partitions(root: Path) -> list[PartitionInfo]:
     """Rows, files and bytes per fingerprint and feature set."""
+    _fingerprints(root)  # a missing directory is an error, not an empty cache
     file_format = cache_format(root)
     out = []
     for fingerprint, feature_set, directory in partitions(root):
@@ -147,19 +155,82 @@ def compact(root: Path) -> int:
     return removed
 
 
-def gc(root: Path, keep: list[str]) -> list[str]:
-    """Remove every fingerprint directory not in ``keep``; returns the removed ones."""
+class GcPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``cache gc`` removes and keeps, and why."""
+
+    remove: list[str]
+    """Fingerprint directories to delete."""
+    keep: list[str]
+    """Fingerprints kept: those asked for and the components of their combined rows."""
+    unknown_components: list[str]
+    """Kept fingerprints with combined rows that do not record their components (written
+    before they did): their embeddings/handcrafted rows are kept only if asked for."""
+
+
+def gc_plan(root: Path, keep: list[str]) -> GcPlan:
+    """Which fingerprints ``gc`` would remove. Every ``keep`` must be in the cache."""
     if not keep:
         raise CacheError("gc needs at least one --keep FINGERPRINT")
-    removed = []
-    for fp_dir in sorted(root.glob("fingerprint=*")):
-        fingerprint = fp_dir.name.split("=", 1)[1]
-        if fingerprint not in keep:
-            shutil.rmtree(fp_dir)
-            removed.append(fingerprint)
+    present = _fingerprints(root)
+    unknown = [fp for fp in keep if fp not in present]
+    if unknown:
+        raise CacheError(
+            f"gc: {', '.join(unknown)} is not in {root} (it holds "
+            f"{', '.join(sorted(present)) or 'no fingerprint'}); nothing was removed. "
+            "`hemma-features fingerprint` prints the server's current ones, "
+            f"`hemma-features cache ls {root}` what the cache holds"
+        )
+    kept = set(keep)
+    unknown_components = []
+    for fingerprint in keep:
+        components = _components(partition_dir(root, fingerprint, "combined"))
+        if components is None:
+            unknown_components.append(fingerprint)
+        kept.update(components or ())
+    return GcPlan(
+        remove=sorted(set(present) - kept),
+        keep=sorted(kept & set(present)),
+        unknown_components=unknown_components,
+    )
+
+
+def gc(root: Path, keep: list[str], *, dry_run: bool = False) -> GcPlan:
+    """Remove every fingerprint directory not kept (see ``gc_plan``); with ``dry_run``
+    only say what would go."""
+    plan = gc_plan(root, keep)
+    if dry_run:
+        return plan
+    for fingerprint in plan.remove:
+        shutil.rmtree(root / f"fingerprint={fingerprint}")
     for stale in root.rglob(TEMP_GLOB):  # temp files of clients that were killed
         stale.unlink(missing_ok=True)
-    return removed
+    return plan
+
+
+def _fingerprints(root: Path) -> set[str]:
+    if not root.is_dir():
+        raise CacheError(f"no cache at {root}: the directory does not exist")
+    return {p.name.split("=", 1)[1] for p in root.glob("fingerprint=*") if p.is_dir()}
+
+
+def _components(directory: Path) -> set[str] | None:
+    """Component fingerprints recorded by a combined partition's files; an empty set when
+    there is no combined partition, None when some file records none."""
+    if not directory.is_dir():
+        return set()
+    found: set[str] = set()
+    for path in sorted(directory.glob("part-*")):
+        try:
+            schema = (
+                pq.read_schema(path) if path.suffix == ".parquet" else ipc.open_file(path).schema
+            )
+        except (pa.ArrowInvalid, OSError):
+            continue  # damaged: `cache verify` names it
+        recorded = (schema.metadata or {}).get(META_COMPONENTS)
+        if recorded is None:
+            return None
+        found.update(msgspec.json.decode(recorded, type=dict[str, str]).values())
+    return found
 
 
 def export(root: Path, out: Path, file_format: CacheFormat) -> int:

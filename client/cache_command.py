@@ -28,10 +28,17 @@ def add_cache_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         "compact", help="merge each partition's files into one without changing the rows"
     )
     compact.add_argument("dir", type=Path, help="cache directory")
-    gc = actions.add_parser("gc", help="remove every fingerprint except the kept ones")
+    gc = actions.add_parser(
+        "gc",
+        help="remove every fingerprint except the kept ones and the components of their "
+        "combined rows; refuses a --keep the cache does not hold",
+    )
     gc.add_argument("dir", type=Path, help="cache directory")
     gc.add_argument(
         "--keep", action="append", required=True, metavar="FP", help="fingerprint to keep (repeat)"
+    )
+    gc.add_argument(
+        "--dry-run", action="store_true", help="print what would be removed; remove nothing"
     )
     export = actions.add_parser("export", help="copy the cache into a new one in another format")
     export.add_argument("dir", type=Path, help="cache directory to read")
@@ -68,8 +75,17 @@ def run_cache(args: argparse.Namespace) -> int:
             print(f"removed {cache_admin.compact(args.dir)} file(s) by merging")
             return 0
         case "gc":
-            removed = cache_admin.gc(args.dir, args.keep)
-            print(f"removed {len(removed)} fingerprint(s): {', '.join(removed) or '-'}")
+            plan = cache_admin.gc(args.dir, args.keep, dry_run=args.dry_run)
+            verb = "would remove" if args.dry_run else "removed"
+            print(f"{verb} {len(plan.remove)} fingerprint(s): {', '.join(plan.remove) or '-'}")
+            print(f"kept {len(plan.keep)}: {', '.join(plan.keep)}")
+            for fingerprint in plan.unknown_components:
+                print(
+                    f"note: combined rows under {fingerprint} do not record their embeddings "
+                    "and handcrafted fingerprints (written by an older version); keep those "
+                    "with --keep if you want them",
+                    file=sys.stderr,
+                )
             return 0
         case "export":
             exported = cache_admin.export(args.dir, args.out, args.format)

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from hemma_features.arrowfiles.segments import WriteSession
 from hemma_features.client.cache import FeatureCache
-from hemma_features.client.components import join_components, split_component
+from hemma_features.client.components import join_components, split_component, with_components
 from hemma_features.client.report import RunStats
 from hemma_features.client.results import rows_at
 from hemma_features.contract import KEY_COLUMN, FeatureSet, FingerprintInfo
@@ -50,7 +50,7 @@ def fill_combined(
     def from_combined(table: pa.Table) -> None:
         session.add(fp_e, "embeddings", split_component(table, "embeddings", fp_e))
         session.add(fp_h, "handcrafted", split_component(table, "handcrafted", fp_h))
-        session.add(fp_c, "combined", table)
+        session.add(fp_c, "combined", with_components(table, fp_e, fp_h))
         counted(table)
 
     def from_component(fetched: str) -> OnBatch:
@@ -65,7 +65,9 @@ def fill_combined(
             if other is None or other.num_rows != table.num_rows:
                 raise RuntimeError(f"cached {cached} rows vanished during the run; rerun")
             parts = (other, table) if fetched == "handcrafted" else (table, other)
-            session.add(fp_c, "combined", join_components(*parts, fp_c))
+            session.add(
+                fp_c, "combined", with_components(join_components(*parts, fp_c), fp_e, fp_h)
+            )
             counted(table)
 
         return handle
@@ -80,5 +82,6 @@ def fill_combined(
         handcrafted = store.read(fp_h, "handcrafted", chunk)
         if embeddings is None or handcrafted is None:
             raise RuntimeError("cached component rows vanished during the run; rerun")
-        session.add(fp_c, "combined", join_components(embeddings, handcrafted, fp_c))
+        joined = join_components(embeddings, handcrafted, fp_c)
+        session.add(fp_c, "combined", with_components(joined, fp_e, fp_h))
         stats.reused += handcrafted.num_rows

@@ -7,6 +7,7 @@ version) refetches only that component's columns.
 
 from __future__ import annotations
 
+import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -15,6 +16,7 @@ from hemma_features.contract import (
     ID_COLUMN,
     KEY_COLUMN,
     META_CATALOGUE,
+    META_COMPONENTS,
     META_FEATURE_SET,
     META_FINGERPRINT,
 )
@@ -44,6 +46,15 @@ def split_component(combined: pa.Table, feature_set: str, fingerprint: str) -> p
     return part.replace_schema_metadata(
         _with_meta(part.schema, feature_set, fingerprint, catalogue)
     )
+
+
+def with_components(combined: pa.Table, embeddings_fp: str, handcrafted_fp: str) -> pa.Table:
+    """Combined rows that record the fingerprints of their components (for ``cache gc``)."""
+    meta = dict(combined.schema.metadata or {})
+    meta[META_COMPONENTS] = msgspec.json.encode(
+        {"embeddings": embeddings_fp, "handcrafted": handcrafted_fp}
+    )
+    return combined.replace_schema_metadata(meta)
 
 
 def join_components(embeddings: pa.Table, handcrafted: pa.Table, fingerprint: str) -> pa.Table:

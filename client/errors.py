@@ -90,6 +90,10 @@ class ProtocolError(HemmaClientError):
     """The server's answer broke the contract (row count, ids, schema, fingerprint)."""
 
 
+class LocationError(HemmaClientError, ValueError):
+    """A server or Flight location the user gave is not a URL the client can dial."""
+
+
 class InputFileError(HemmaClientError):
     """The input can't be read as essays."""
 

@@ -15,13 +15,13 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.flight as fl
-import structlog
 
 from hemma_features.arrowfiles.segments import COMMIT_SECONDS
 from hemma_features.client._wire import answers, flight_call
@@ -33,6 +33,7 @@ from hemma_features.client.errors import (
     DependencyUnavailableError,
     FingerprintChangedError,
     HemmaClientError,
+    LocationError,
     ProtocolError,
     RetryableError,
     ServerRejectedError,
@@ -57,8 +58,9 @@ from hemma_features.contract import (
     encode_command,
     schema_fingerprint,
 )
+from hemma_features.logs import library_logger
 
-log = structlog.get_logger(__name__)
+log = library_logger(__name__)  # debug lines stay quiet in a notebook unless asked for
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 FLIGHT_URL_ENV = "HEMMA_FLIGHT_URL"
@@ -66,6 +68,28 @@ DEFAULT_CHUNK_ROWS = 1024
 """Most essays per Flight batch; the server answers in micro-batches as they are computed,
 so a larger batch costs no latency and amortises per-batch work when rows are stored."""
 TOKEN_ENV = "HEMMA_TOKEN"
+
+
+def check_server_url(url: str) -> str:
+    """The control-plane URL, or a ``LocationError`` saying the form it takes."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise LocationError(
+            f"--server (server=) takes the control plane's URL, like http://127.0.0.1:9000 "
+            f"(or https:// with TLS); got {url!r}"
+        )
+    return url
+
+
+def check_flight_url(url: str) -> str:
+    """The Flight location, or a ``LocationError`` saying the form it takes."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("grpc", "grpc+tcp", "grpc+tls") or not parts.hostname:
+        raise LocationError(
+            f"--flight (flight=, ${FLIGHT_URL_ENV}) takes a Flight location, like "
+            f"grpc://127.0.0.1:9001 (or grpc+tls:// with TLS); got {url!r}"
+        )
+    return url
 
 
 class FeatureClient:
@@ -106,8 +130,9 @@ class FeatureClient:
             raise ValueError(f"chunk_rows must be at least 1, given: {chunk_rows}")
         if not 0 <= retries <= 10:
             raise ValueError(f"retries must be between 0 and 10, given: {retries}")
-        self.server = server.rstrip("/")
-        self._routes = FlightRoutes(self.server, flight or os.environ.get(FLIGHT_URL_ENV) or None)
+        self.server = check_server_url(server).rstrip("/")
+        flight = flight or os.environ.get(FLIGHT_URL_ENV) or None
+        self._routes = FlightRoutes(self.server, check_flight_url(flight) if flight else None)
         self._hints: dict[str, str | None] = {}
         self._token = token or os.environ.get(TOKEN_ENV) or None
         self._ca = Path(tls_root_certs).read_bytes() if tls_root_certs else None
@@ -418,7 +443,7 @@ class FeatureClient:
         self.last_report = stats.report(
             fingerprint=fingerprint, feature_set=feature_set, rows_requested=essays.num_rows
         )
-        log.info("client.extract", **msgspec.to_builtins(self.last_report))
+        log.debug("client.extract", **msgspec.to_builtins(self.last_report))
         return result
 
 

@@ -87,3 +87,15 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def library_logger(name: str) -> Any:
+    """A structlog logger for library code (the client) that obeys the standard-library
+    level of ``name``: silent below WARNING in a notebook that configured nothing, and
+    rendered like every other line once ``configure_logging`` (or the application's own
+    logging set-up) asks for more."""
+    return structlog.wrap_logger(
+        logging.getLogger(name),
+        processors=[redact_event, structlog.stdlib.render_to_log_kwargs],
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )

@@ -258,11 +258,19 @@ def _convert(name: str, value: Any, annotation: Any) -> Any:
         raise SettingsError(_name(name), value, _allowed(annotation, exc)) from exc
 
 
+_KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
 def _allowed(annotation: Any, exc: msgspec.ValidationError) -> str:
+    """What a setting takes, in words ("an integer", "one of 'a', 'b'")."""
     args = getattr(annotation, "__args__", None)
     if args and all(isinstance(a, str) for a in args):
         return "one of " + ", ".join(repr(a) for a in args)
-    return str(exc).split(" - at ")[0]
+    kinds = [a for a in (args or (annotation,)) if a is not type(None)]
+    if len(kinds) == 1 and kinds[0] in _KINDS:
+        return _KINDS[kinds[0]]
+    text = str(exc).split(" - at ")[0]
+    return text[:1].lower() + text[1:]  # msgspec says "Expected ..."
 
 
 def field_docs() -> dict[str, str]:

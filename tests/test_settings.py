@@ -73,3 +73,20 @@ def test_every_field_has_a_help_text():
 
     docs = field_docs()
     assert {f.name for f in msgspec.structs.fields(Settings)} == set(docs)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("HEMMA_MAX_ITEMS", "abc", "HEMMA_MAX_ITEMS='abc' is not valid: expected an integer"),
+        (
+            "HEMMA_PARSE_DEADLINE",
+            "soon",
+            "HEMMA_PARSE_DEADLINE='soon' is not valid: expected a number",
+        ),
+    ],
+)
+def test_a_badly_typed_variable_says_what_it_takes_in_words(variable, value, expected):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ={variable: value})
+    assert str(caught.value) == expected

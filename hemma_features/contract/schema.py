@@ -17,6 +17,9 @@ META_SCHEMA_VERSION = b"hemma.schema_version"
 META_FEATURE_SET = b"hemma.feature_set"
 META_CATALOGUE = b"hemma.catalogue"
 META_EMBEDDING_MODEL = b"hemma.embedding_model"
+META_COMPONENTS = b"hemma.components"
+"""On cached combined rows: the fingerprints of the embeddings and handcrafted rows they
+were split into or joined from (JSON object), so `cache gc` keeps those too."""
 # Field metadata key on every handcrafted column.
 FIELD_META_SPEC = b"hemma.feature"
 

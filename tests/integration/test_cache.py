@@ -131,7 +131,7 @@ def test_ls_verify_compact_gc(live_server, runtime, tmp_path):
     assert cache_admin.list_partitions(cache)[0].files == 1
     stale = cache / "fingerprint=old" / "feature_set=handcrafted"
     stale.mkdir(parents=True)
-    assert cache_admin.gc(cache, [fp]) == ["old"]
+    assert cache_admin.gc(cache, [fp]).remove == ["old"]
     assert [p.fingerprint for p in cache_admin.list_partitions(cache)] == [fp]
 
 
@@ -296,3 +296,39 @@ def test_unavailable_is_retried_with_backoff(live_server, monkeypatch, tmp_path)
         assert str(e.value).count("tunnel") == 1  # the hint once, not once per attempt
     finally:
         del live_server.flight.do_exchange  # back to the class method
+
+
+def test_gc_keeps_the_components_of_a_kept_combined_set_and_refuses_unknown_keeps(
+    live_server, runtime, tmp_path, capsys
+):
+    """`--keep <combined fp>` keeps the embeddings and handcrafted rows it came from;
+    `--dry-run` removes nothing; a --keep the cache does not hold removes nothing, exit 2."""
+    from hemma_features.cli import main
+
+    cache = tmp_path / "c"
+    with FeatureClient(live_server.http_url) as client:
+        client.extract(SAMPLES, feature_set="combined", cache=cache)
+    info = runtime.fingerprint
+    combined = info.for_set("combined")
+    components = {info.for_set("embeddings"), info.for_set("handcrafted")}
+    (cache / "fingerprint=old" / "feature_set=handcrafted").mkdir(parents=True)
+    before = sorted(p.name for p in cache.glob("fingerprint=*"))
+
+    assert main(["cache", "gc", str(cache), "--keep", "deadbeef"]) == 2
+    err = capsys.readouterr().err
+    assert "deadbeef is not in" in err and "nothing was removed" in err and combined in err
+    assert main(["cache", "gc", str(cache), "--keep", combined, "--dry-run"]) == 0
+    assert capsys.readouterr().out.startswith("would remove 1 fingerprint(s): old")
+    assert sorted(p.name for p in cache.glob("fingerprint=*")) == before
+
+    assert main(["cache", "gc", str(cache), "--keep", combined]) == 0
+    left = {p.name.split("=", 1)[1] for p in cache.glob("fingerprint=*")}
+    assert left == {combined, *components}
+    assert open_features(cache, info.for_set("embeddings"), "embeddings").count_rows() == 8
+
+
+def test_cache_ls_on_a_missing_directory_says_so(tmp_path, capsys):
+    from hemma_features.cli import main
+
+    assert main(["cache", "ls", str(tmp_path / "nowhere")]) == 2
+    assert "no cache at" in capsys.readouterr().err

@@ -198,3 +198,29 @@ def test_missing_prompt_column_fails_before_any_request(tmp_path):
     client = FeatureClient("http://127.0.0.1:9")
     with client, pytest.raises(InputFileError, match=r"lacks column\(s\) \['prompt'\]"):
         client.extract(path, feature_set="combined")
+
+
+def test_the_client_library_prints_nothing_in_a_notebook_that_configured_no_logging(live_server):
+    """A successful extract in a fresh interpreter writes nothing to stdout or stderr (its
+    run summary is a debug line); asking for DEBUG shows it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = (
+        "import sys, logging\n"
+        "from hemma_features import FeatureClient\n"
+        "if sys.argv[3] == 'debug': logging.basicConfig(level=logging.DEBUG)\n"
+        "with FeatureClient(sys.argv[1]) as c: c.extract(sys.argv[2], feature_set='handcrafted')\n"
+    )
+    quiet = subprocess.run(
+        [sys.executable, "-c", code, live_server.http_url, str(SAMPLES), "quiet"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    assert quiet.stdout == "" and quiet.stderr == ""
+    loud = subprocess.run(
+        [sys.executable, "-c", code, live_server.http_url, str(SAMPLES), "debug"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    assert "client.extract" in loud.stderr
