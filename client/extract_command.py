@@ -47,9 +47,17 @@ def run_extract(args: argparse.Namespace) -> int:
                 progress=bar.update if bar is not None else None,
                 cache_format=args.format,
             )
-        finally:
+        except BaseException:
             if bar is not None:
                 bar.close()
+            partial = client.last_report
+            if partial is not None and not partial.complete:
+                print(unfinished(partial, args.cache), file=sys.stderr)
+                if args.report:
+                    write_report(args.report, partial)
+            raise
+        if bar is not None:
+            bar.close()
         report = client.last_report
     assert report is not None  # set by every successful extract
     if not args.quiet:
@@ -57,6 +65,14 @@ def run_extract(args: argparse.Namespace) -> int:
     if args.report:
         write_report(args.report, report)
     return 0
+
+
+def unfinished(report: ExtractReport, cache: Path) -> str:
+    """One line for a run that stopped early: what is saved, and that a rerun resumes."""
+    return (
+        f"stopped: {report.essays_in_cache} of {report.unique_essays} essays are in {cache}; "
+        "rerun the same command to fetch the rest"
+    )
 
 
 def summary(report: ExtractReport, n_columns: int, cache: Path) -> str:

@@ -21,11 +21,12 @@ import httpx
 import msgspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.flight as fl
 
 from hemma_features.arrowfiles.segments import COMMIT_SECONDS
 from hemma_features.client._wire import answers, flight_call
-from hemma_features.client.cache import CacheFormat
+from hemma_features.client.cache import CacheFormat, FeatureCache
 from hemma_features.client.cache_fill import Progress, fill_cache
 from hemma_features.client.combined import OnBatch
 from hemma_features.client.errors import (
@@ -434,17 +435,48 @@ class FeatureClient:
                     stats, progress, counted, self.commit_seconds,
                 )  # fmt: skip
             except OSError as exc:  # disk full, read-only, no permission: one clear line
+                self._report_partial(stats, fingerprint, feature_set, essays.num_rows, cache, keys)
                 raise CacheError(
                     f"cannot write the cache at {Path(cache).expanduser()}: "
                     f"{exc.strerror or exc} ({exc.filename or 'cache file'}); the files already "
                     "there are intact: free space or fix permissions, then rerun"
                 ) from exc
+            except BaseException:  # an error or Ctrl-C: what was fetched is in the cache
+                self._report_partial(stats, fingerprint, feature_set, essays.num_rows, cache, keys)
+                raise
         result = align(essays, keys, found)
         self.last_report = stats.report(
-            fingerprint=fingerprint, feature_set=feature_set, rows_requested=essays.num_rows
+            fingerprint=fingerprint,
+            feature_set=feature_set,
+            rows_requested=essays.num_rows,
+            essays_in_cache=stats.unique if cache is not None else 0,
         )
         log.debug("client.extract", **msgspec.to_builtins(self.last_report))
         return result
+
+    def _report_partial(
+        self,
+        stats: RunStats,
+        fingerprint: str,
+        feature_set: FeatureSet,
+        rows: int,
+        cache: Path | str,
+        keys: pa.Array,
+    ) -> None:
+        """``last_report`` of a call that did not finish (``complete`` false), counting
+        what the cache holds now."""
+        try:
+            held = FeatureCache(cache).contains(fingerprint, feature_set, pc.unique(keys))
+            in_cache = int(held.sum())
+        except (OSError, HemmaClientError, pa.ArrowException):
+            in_cache = 0
+        self.last_report = stats.report(
+            fingerprint=fingerprint,
+            feature_set=feature_set,
+            rows_requested=rows,
+            complete=False,
+            essays_in_cache=in_cache,
+        )
 
 
 __all__ = ["ExtractReport", "FeatureClient", "HemmaClientError"]

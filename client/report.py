@@ -17,6 +17,12 @@ class ExtractReport(msgspec.Struct, kw_only=True):
     """Feature set requested."""
     rows_requested: int
     """Input rows."""
+    complete: bool = True
+    """False when the call ended with an error or was interrupted; a rerun fetches only
+    what the cache still lacks."""
+    essays_in_cache: int = 0
+    """Distinct essays of this input the cache holds after the call, also after one that
+    stopped early (0 without a cache)."""
     unique_essays: int
     """Distinct content keys among the input rows."""
     cache_hits: int
@@ -57,7 +63,15 @@ class RunStats:
         self.latencies: list[float] = []
         self.first_rows_at: float | None = None
 
-    def report(self, *, fingerprint: str, feature_set: str, rows_requested: int) -> ExtractReport:
+    def report(
+        self,
+        *,
+        fingerprint: str,
+        feature_set: str,
+        rows_requested: int,
+        complete: bool = True,
+        essays_in_cache: int = 0,
+    ) -> ExtractReport:
         """Freeze the counters into a report."""
         seconds = time.perf_counter() - self.started
         p50, p90, p99 = (
@@ -69,6 +83,8 @@ class RunStats:
             fingerprint=fingerprint,
             feature_set=feature_set,
             rows_requested=rows_requested,
+            complete=complete,
+            essays_in_cache=essays_in_cache,
             unique_essays=self.unique,
             cache_hits=self.cache_hits,
             reused_components=self.reused,

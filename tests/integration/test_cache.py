@@ -332,3 +332,45 @@ def test_cache_ls_on_a_missing_directory_says_so(tmp_path, capsys):
 
     assert main(["cache", "ls", str(tmp_path / "nowhere")]) == 2
     assert "no cache at" in capsys.readouterr().err
+
+
+def test_an_interrupted_extract_keeps_what_it_fetched_and_says_how_to_resume(
+    live_server, runtime, tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C after the second answered batch: the rows answered so far are in the cache,
+    the report says complete=false, and the CLI prints how many are saved and to rerun."""
+    from hemma_features.cli import main
+    from hemma_features.client import extract_command
+
+    answered = []
+
+    class Interrupting:
+        def __init__(self) -> None:
+            pass
+
+        def update(self, rows: int, hits: int, total: int) -> None:
+            answered.append(rows)
+            if sum(answered) >= 4:
+                raise KeyboardInterrupt
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(extract_command, "ProgressBar", Interrupting)
+    monkeypatch.setattr(extract_command.sys.stderr, "isatty", lambda: True)
+    cache, report = tmp_path / "c", tmp_path / "run.json"
+    args = ["extract", str(SAMPLES), "--server", live_server.http_url, "--cache", str(cache),
+            "--feature-set", "handcrafted", "--chunk-rows", "2",
+            "--report", str(report)]  # fmt: skip
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert "stopped: 4 of 8 essays are in" in err and "rerun the same command" in err
+    import json
+
+    body = json.loads(report.read_bytes())
+    assert body["complete"] is False and body["essays_in_cache"] == 4
+    fingerprint = runtime.fingerprint.for_set("handcrafted")
+    assert open_features(cache, fingerprint, "handcrafted").count_rows() == 4
+    monkeypatch.undo()  # no more Ctrl-C
+    assert main(args[:-2]) == 0  # the rerun fetches the other 4
+    assert open_features(cache, fingerprint, "handcrafted").count_rows() == 8
