@@ -47,14 +47,17 @@ def run_extract(args: argparse.Namespace) -> int:
                 progress=bar.update if bar is not None else None,
                 cache_format=args.format,
             )
-        except BaseException:
+        except BaseException as exc:
             if bar is not None:
                 bar.close()
             partial = client.last_report
             if partial is not None and not partial.complete:
-                print(unfinished(partial, args.cache), file=sys.stderr)
                 if args.report:
                     write_report(args.report, partial)
+                if isinstance(exc, KeyboardInterrupt):  # nothing else will be printed
+                    print(unfinished(partial, args.cache), file=sys.stderr)
+                elif partial.essays_in_cache:  # the error's one line says it too
+                    exc.add_note(unfinished(partial, args.cache))
             raise
         if bar is not None:
             bar.close()
@@ -68,7 +71,7 @@ def run_extract(args: argparse.Namespace) -> int:
 
 
 def unfinished(report: ExtractReport, cache: Path) -> str:
-    """One line for a run that stopped early: what is saved, and that a rerun resumes."""
+    """What a run that stopped early saved, and that a rerun resumes."""
     return (
         f"stopped: {report.essays_in_cache} of {report.unique_essays} essays are in {cache}; "
         "rerun the same command to fetch the rest"

@@ -48,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run_client_command(parsed)
     except (HemmaClientError, ContractError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        notes = "".join(f" ({note})" for note in getattr(exc, "__notes__", []))
+        print(f"error: {exc}{notes}", file=sys.stderr)  # one line
         return 2
     except KeyboardInterrupt:
         return 130
