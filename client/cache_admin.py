@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from hemma_features.arrowfiles.atomic import TEMP_GLOB
 from hemma_features.arrowfiles.checksums import verify_file
-from hemma_features.arrowfiles.compaction import merge_files, unique_rows
+from hemma_features.arrowfiles.compaction import merge_files
 from hemma_features.arrowfiles.layout import JOURNAL, part_files, partition_dir, partitions
 from hemma_features.client.cache import CacheFormat, FeatureCache, cache_format
 from hemma_features.client.errors import CacheError
@@ -244,5 +244,5 @@ def export(root: Path, out: Path, file_format: CacheFormat) -> int:
         dataset = source.dataset(fingerprint, feature_set)  # intact files only
         if dataset is None:
             continue
-        rows += target.write(fingerprint, feature_set, unique_rows(dataset.to_table()))
+        rows += target.write(fingerprint, feature_set, dataset.to_table())  # drops repeats
     return rows

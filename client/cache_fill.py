@@ -30,7 +30,7 @@ def fill_cache(
     stats: RunStats,
     progress: Progress | None,
     counted: OnBatch,
-    commit_seconds: float | None = None,
+    commit_seconds: float = COMMIT_SECONDS,
 ) -> pa.Table | None:
     """Fetch what the cache lacks into it; return the cached rows for ``keys``.
 
@@ -44,9 +44,7 @@ def fill_cache(
     if progress and stats.cache_hits:
         progress(essays.num_rows - int(todo.size), stats.cache_hits, essays.num_rows)
     missing, missing_keys = rows_at(essays, todo), rows_at(keys, todo)
-    with write_session(
-        store, commit_seconds=COMMIT_SECONDS if commit_seconds is None else commit_seconds
-    ) as session:
+    with write_session(store, commit_seconds=commit_seconds) as session:
         if feature_set == "combined":
             fill_combined(fetch, stats, store, session, info, missing, missing_keys, counted)
         else:

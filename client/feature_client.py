@@ -49,13 +49,11 @@ from hemma_features.contract import (
     FEATURE_SETS,
     INPUT_SCHEMA,
     KEY_COLUMN,
-    PROMPT_COLUMN,
-    TEXT_COLUMN,
     ExtractCommand,
     FeatureSet,
     FingerprintInfo,
     ServerConfig,
-    content_keys,
+    content_key_array,
     encode_command,
     schema_fingerprint,
 )
@@ -395,12 +393,7 @@ class FeatureClient:
         config = self.config()
         info = self.fingerprint()
         check_essays(essays, config)
-        keys = pa.array(
-            content_keys(
-                essays.column(TEXT_COLUMN).to_pylist(), essays.column(PROMPT_COLUMN).to_pylist()
-            ),
-            type=pa.string(),
-        )
+        keys = content_key_array(essays)
         fingerprint = self.fingerprint_for(info, feature_set)
         location = self.flight_location(config)
 

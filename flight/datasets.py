@@ -25,11 +25,9 @@ from hemma_features.contract import (
     ID_COLUMN,
     INPUT_SCHEMA,
     KEY_COLUMN,
-    PROMPT_COLUMN,
-    TEXT_COLUMN,
     InputRuleError,
     check_input_batch,
-    content_keys,
+    content_key_array,
 )
 from hemma_features.service.errors import NotFoundError
 
@@ -138,12 +136,7 @@ class DatasetStore:
         ]
 
     def _write_keys(self, sha256: str, table: pa.Table) -> pa.Array:
-        keys = pa.array(
-            content_keys(
-                table.column(TEXT_COLUMN).to_pylist(), table.column(PROMPT_COLUMN).to_pylist()
-            ),
-            pa.string(),
-        )
+        keys = content_key_array(table)
         sink = pa.BufferOutputStream()
         keyed = pa.table({KEY_COLUMN: keys})
         with ipc.new_file(sink, keyed.schema) as writer:

@@ -66,7 +66,7 @@ class FeatureStore:
 
     def add(self, fingerprint: str, feature_set: str, table: pa.Table) -> int:
         """Store rows whose key is not there yet; evict past the size bound. Rows written."""
-        written = self._files.commit(fingerprint, feature_set, table.combine_chunks())
+        written = self._files.write(fingerprint, feature_set, table.combine_chunks())
         if written:
             self.evict()
         return written

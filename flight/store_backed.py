@@ -19,11 +19,9 @@ from hemma_features.arrowfiles.keyindex import Located
 from hemma_features.contract import (
     ID_COLUMN,
     KEY_COLUMN,
-    PROMPT_COLUMN,
-    TEXT_COLUMN,
     FeatureSet,
     check_input_batch,
-    content_keys,
+    content_key_array,
 )
 from hemma_features.flight.datasets import DatasetStore
 from hemma_features.flight.store import FeatureStore, merge_in_order
@@ -105,12 +103,7 @@ class StoreBackedFeatures:
             return Plan(batch, feature_set, first_row, None, None, None)
         fingerprint = runtime.fingerprint_for(feature_set)
         if keys is None:
-            keys = pa.array(
-                content_keys(
-                    batch.column(TEXT_COLUMN).to_pylist(), batch.column(PROMPT_COLUMN).to_pylist()
-                ),
-                pa.string(),
-            )
+            keys = content_key_array(batch)
         located = self.store.locate(fingerprint, feature_set, keys)
         return Plan(batch, feature_set, first_row, fingerprint, keys, located)
 

@@ -65,12 +65,6 @@ def merge_plan(
     return []
 
 
-def unique_rows(table: pa.Table) -> pa.Table:
-    """The first row of each key, in the table's order (a whole table in memory)."""
-    order = _first_of_each_key(table)
-    return table if order is None else table.take(pa.array(order))
-
-
 def _first_of_each_key(table: pa.Table) -> np.ndarray | None:
     """Ascending rows holding the first occurrence of each key; None if no key repeats."""
     keys = table.column(KEY_COLUMN)

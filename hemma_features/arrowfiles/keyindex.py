@@ -466,10 +466,6 @@ class PartitionIndex:
         with self._lock:
             return [self._files[name] for name in sorted(self._files)]
 
-    def rows(self) -> int:
-        """Rows in the loaded files (a key stored twice counts twice)."""
-        return sum(keys.rows for keys in self.files())
-
     def locate(self, keys: pa.Array | pa.ChunkedArray | np.ndarray) -> Located:
         """Where each of ``keys`` is stored, in the files loaded so far.
 

@@ -172,12 +172,11 @@ class PartitionedDataset:
         return self.locate(fingerprint, feature_set, unique).take(ordered=False)
 
     def write(self, fingerprint: str, feature_set: str, table: pa.Table) -> int:
-        """Add rows whose key is not there yet, now, as one new file. Returns rows written."""
-        return self.commit(fingerprint, feature_set, table)
+        """Add rows whose key is not there yet, now, as one new file; returns rows written.
 
-    def commit(self, fingerprint: str, feature_set: str, table: pa.Table) -> int:
-        """Under the partition lock: drop rows already stored, write the rest as one file
-        in arrival order, index it, and merge a tier of small files if one is full."""
+        Under the partition lock: drop rows already stored and repeats (the first of each
+        key stays), write the rest in arrival order, index the file, and merge a tier of
+        small files if one is full."""
         if table.num_rows == 0:
             return 0
         with self.locked(fingerprint, feature_set) as directory:

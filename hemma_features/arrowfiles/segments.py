@@ -146,7 +146,7 @@ class SegmentWriter:
             pending.result()
 
     def _write(self, table: pa.Table) -> int:
-        written = self.dataset.commit(self.fingerprint, self.feature_set, table)
+        written = self.dataset.write(self.fingerprint, self.feature_set, table)
         self.committed += written
         self.segments += 1
         return written

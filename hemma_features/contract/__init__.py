@@ -34,7 +34,7 @@ from hemma_features.contract.errors import (
     decode_error_info,
     encode_error_info,
 )
-from hemma_features.contract.keys import content_key, content_keys
+from hemma_features.contract.keys import content_key, content_key_array, content_keys
 from hemma_features.contract.rules import (
     as_input_batch,
     check_input_batch,
@@ -100,6 +100,7 @@ __all__ = [
     "check_input_batch",
     "check_input_schema",
     "content_key",
+    "content_key_array",
     "content_keys",
     "decode_catalogue",
     "decode_command",
