@@ -19,6 +19,8 @@ from hemma_features.contract import (
     META_COMPONENTS,
     META_FEATURE_SET,
     META_FINGERPRINT,
+    decode_catalogue,
+    specs_for,
 )
 
 
@@ -34,15 +36,19 @@ def _with_meta(
 
 
 def split_component(combined: pa.Table, feature_set: str, fingerprint: str) -> pa.Table:
-    """The ``embeddings`` or ``handcrafted`` part of combined rows, as that set stores it."""
-    hand = [n for n in combined.column_names if n not in (KEY_COLUMN, ID_COLUMN, EMBEDDING_COLUMN)]
+    """The ``embeddings`` or ``handcrafted`` part of combined rows, as that set stores it.
+
+    The embeddings part keeps the vector and the embedding-derived features; the
+    handcrafted part the rest (``contract.specs_for``).
+    """
+    specs = decode_catalogue(combined.schema)
+    part_specs = specs_for(feature_set, specs)  # type: ignore[arg-type]
+    names = [KEY_COLUMN, ID_COLUMN]
     if feature_set == "embeddings":
-        names = [KEY_COLUMN, ID_COLUMN, EMBEDDING_COLUMN]
-        catalogue: bytes | None = b"[]"
-    else:
-        names = [KEY_COLUMN, ID_COLUMN, *hand]
-        catalogue = None
+        names.append(EMBEDDING_COLUMN)
+    names += [spec.name for spec in part_specs]
     part = combined.select(names)
+    catalogue = msgspec.json.encode(list(part_specs))
     return part.replace_schema_metadata(
         _with_meta(part.schema, feature_set, fingerprint, catalogue)
     )
@@ -58,12 +64,20 @@ def with_components(combined: pa.Table, embeddings_fp: str, handcrafted_fp: str)
 
 
 def join_components(embeddings: pa.Table, handcrafted: pa.Table, fingerprint: str) -> pa.Table:
-    """Combined rows for the keys of ``handcrafted``, taking embeddings by key."""
+    """Combined rows for the keys of ``handcrafted``, taking the embeddings part by key.
+
+    Columns as the server's combined schema: key, id, embedding, embedding-derived
+    features, handcrafted features; the catalogue is the two parts' catalogues in order.
+    """
     index = pc.index_in(handcrafted.column(KEY_COLUMN), value_set=embeddings.column(KEY_COLUMN))
     if index.null_count:
         raise ValueError("join_components: some handcrafted keys have no embedding row")
-    embedding = embeddings.column(EMBEDDING_COLUMN).take(index)
-    field = embeddings.schema.field(EMBEDDING_COLUMN)
-    joined = handcrafted.add_column(2, field, embedding)
-    meta = _with_meta(handcrafted.schema, "combined", fingerprint, None)
-    return joined.replace_schema_metadata(meta)
+    taken = embeddings.drop_columns([KEY_COLUMN, ID_COLUMN]).take(index)
+    columns = [handcrafted.column(KEY_COLUMN), handcrafted.column(ID_COLUMN), *taken.columns]
+    columns += [handcrafted.column(name) for name in handcrafted.column_names[2:]]
+    fields = [handcrafted.schema.field(KEY_COLUMN), handcrafted.schema.field(ID_COLUMN)]
+    fields += list(taken.schema)
+    fields += [handcrafted.schema.field(name) for name in handcrafted.column_names[2:]]
+    catalogue = decode_catalogue(embeddings.schema) + decode_catalogue(handcrafted.schema)
+    meta = _with_meta(handcrafted.schema, "combined", fingerprint, msgspec.json.encode(catalogue))
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=meta))

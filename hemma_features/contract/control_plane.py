@@ -55,6 +55,10 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Where clients should dial Flight, as the server knows it (``HEMMA_ADVERTISE_FLIGHT``
     or its concrete listening address); None when it listens on a wildcard address and was
     told no better: clients then use the host they reached this plane on."""
+    runtime: dict[str, object] = {}
+    """What the server chose for this machine at start: embedding backend, precision,
+    quantisation, threads, agreement with torch float32, parse workers, CPU and its flags,
+    and every requested setting it could not follow (``notes``)."""
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -55,6 +55,24 @@ class FeatureSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """Library that computes it (``spacy``, ``textdescriptives``, ``transformers``...)."""
 
 
+EMBEDDING_DERIVED = "semantic"
+"""Catalogue group of the features computed from the embedding forward pass. They belong
+to the ``embeddings`` set (which runs that pass), not to ``handcrafted`` (which does not)."""
+
+
+def specs_for(feature_set: FeatureSet, catalogue: Sequence[FeatureSpec]) -> tuple[FeatureSpec, ...]:
+    """The named columns of a feature set, in column order.
+
+    ``embeddings``: the embedding-derived features; ``handcrafted``: the rest;
+    ``combined``: both, embedding-derived first, so combined = embeddings + handcrafted.
+    """
+    derived = tuple(spec for spec in catalogue if spec.group == EMBEDDING_DERIVED)
+    own = tuple(spec for spec in catalogue if spec.group != EMBEDDING_DERIVED)
+    if feature_set == "embeddings":
+        return derived
+    return own if feature_set == "handcrafted" else derived + own
+
+
 def output_schema(
     *,
     feature_set: FeatureSet,
@@ -70,7 +88,7 @@ def output_schema(
         fields.append(
             pa.field(EMBEDDING_COLUMN, pa.list_(pa.float32(), embedding_dim), nullable=False)
         )
-    specs = catalogue if feature_set in ("handcrafted", "combined") else ()
+    specs = specs_for(feature_set, catalogue)
     for spec in specs:
         fields.append(
             pa.field(

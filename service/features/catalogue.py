@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hemma_features.contract import FeatureSpec
 
-SCHEMA_VERSION = "hemma.features.v2"
+SCHEMA_VERSION = "hemma.features.v3"
 
 WORD = (
     "a spaCy token whose text contains at least one letter or digit "

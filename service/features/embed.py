@@ -1,7 +1,9 @@
-"""Transformer embeddings: texts -> [N, D] float32, mean-pooled over the attention mask.
+"""Transformer embeddings: texts -> [N, D] float32, the mean of the final token states.
 
 Models load from local files only (a directory, the local HF cache, or the MiniLM
-package); nothing is downloaded at run time.
+package); nothing is downloaded at run time. The forward pass runs in an encoder backend
+(``encoders``: torch or ONNX Runtime, picked by ``encoder_choice``); tokenising, windows,
+pooling and paragraph spans happen here, the same for every backend.
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ import msgspec
 import numpy as np
 
 from hemma_features.service.errors import ModelLoadError
+from hemma_features.service.features.encoder_choice import EncoderReport, load_encoder
+from hemma_features.service.features.encoders import Encoder
+from hemma_features.service.features.hardware import detect
 from hemma_features.service.settings import DEFAULT_EMBEDDING_MODEL
 
 _MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _HASH_CHUNK = 1 << 20
+CUDA_BATCH_SIZE = 64
+"""Equal-length sequences per pass on CUDA when the setting is 0 (auto)."""
 
 
 def resolve_model(name: str) -> tuple[str, Path]:
@@ -91,7 +98,7 @@ class _Window(NamedTuple):
 
 
 class EmbeddingOptions(msgspec.Struct, frozen=True, kw_only=True):
-    """How texts become vectors; every field enters the fingerprint."""
+    """How texts become vectors; the loaded embedder holds the effective values."""
 
     max_length: int = 512
     """Tokens per window (capped by the model's position table at load)."""
@@ -108,36 +115,50 @@ class EmbeddingOptions(msgspec.Struct, frozen=True, kw_only=True):
     token_budget: int = 16384
     """Most tokens per forward pass."""
     dtype: str = "float32"
-    """Encoder weights dtype."""
+    """Encoder weights dtype (``auto`` is resolved at load)."""
+    backend: str = "torch"
+    """``torch`` or ``onnx`` (``auto`` is resolved at load)."""
+    quantization: str = "none"
+    """``none`` or ``int8`` (onnx only)."""
+    threads: int = 1
+    """Intra-op threads of the forward pass on CPU (0 at load: the cores available)."""
 
 
 class Embedder:
-    """A loaded encoder and tokenizer with fixed pooling and length options."""
+    """A loaded encoder backend and tokenizer with fixed pooling and length options."""
 
     def __init__(
         self,
         *,
-        model: Any,
+        encoder: Encoder,
         tokenizer: Any,
         model_id: str,
         weights_sha256: str,
         options: EmbeddingOptions,
         revision: str = "local",
+        report: EncoderReport | None = None,
     ) -> None:
-        self._model = model
+        self.encoder = encoder
         self._tokenizer = tokenizer
         self.model_id = model_id
         self.weights_sha256 = weights_sha256
         self.options = options
         self.revision = revision
-        self.dim = int(model.config.hidden_size)
+        self.report = report
+        self.dim = int(encoder.dim)
 
     @classmethod
-    def load(cls, name: str, options: EmbeddingOptions) -> Embedder:
-        """Load tokenizer and encoder from local files and warm them up."""
+    def load(cls, name: str, options: EmbeddingOptions, cache_dir: Path) -> Embedder:
+        """Load tokenizer and encoder from local files, pick the backend, warm them up.
+
+        Args:
+            name: The model setting (see ``resolve_model``).
+            options: Requested options; ``auto`` values are resolved for this machine.
+            cache_dir: Where exported ONNX graphs are kept between starts.
+        """
         import torch
         import transformers
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer
 
         transformers.utils.logging.disable_progress_bar()
         # Long texts are tokenized whole before windowing; that warning is expected.
@@ -146,24 +167,48 @@ class Embedder:
         device = options.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        if options.dtype == "float16" and device != "cuda":
-            raise ModelLoadError("HEMMA_EMBEDDING_DTYPE=float16 needs CUDA; use float32 on CPU")
+        elif device == "cuda" and not torch.cuda.is_available():
+            raise ModelLoadError("HEMMA_DEVICE=cuda but torch sees no CUDA device")
+        hardware = detect(cuda=device == "cuda")
+        threads = options.threads or hardware.cores
         try:
             tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-            model = AutoModel.from_pretrained(directory, local_files_only=True)
+            config = AutoConfig.from_pretrained(directory, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"embedding model {name!r} failed to load: {exc}") from exc
-        model = model.to(device=device, dtype=getattr(torch, options.dtype)).eval()
-        positions = int(getattr(model.config, "max_position_embeddings", options.max_length))
+        positions = int(getattr(config, "max_position_embeddings", options.max_length))
+        max_length = min(options.max_length, positions)
+        sha = weights_hash(directory)
+        encoder, report = load_encoder(
+            directory=directory,
+            tokenizer=tokenizer,
+            weights_sha256=sha,
+            backend=options.backend,
+            dtype=options.dtype,
+            quantization=options.quantization,
+            device=device,
+            threads=threads,
+            max_length=max_length,
+            hardware=hardware,
+            cache_dir=cache_dir,
+        )
         embedder = cls(
-            model=model,
+            encoder=encoder,
             tokenizer=tokenizer,
             model_id=model_id,
-            weights_sha256=weights_hash(directory),
+            weights_sha256=sha,
             options=msgspec.structs.replace(
-                options, device=device, max_length=min(options.max_length, positions)
+                options,
+                device=device,
+                max_length=max_length,
+                batch_size=options.batch_size or (CUDA_BATCH_SIZE if device == "cuda" else 1),
+                dtype=report.precision,
+                backend=report.backend,
+                quantization=report.quantization,
+                threads=threads,
             ),
             revision=revision_of(name, directory),
+            report=report,
         )
         embedder.embed(["warm-up"])
         return embedder
@@ -271,37 +316,32 @@ class Embedder:
 
         ``collect(position, hidden_states)`` sees each sequence's [L, D] final states.
         """
-        import torch
-
         by_length: dict[int, list[int]] = {}
         for i, ids in enumerate(sequences):
             by_length.setdefault(len(ids), []).append(i)
         out = np.zeros((len(sequences), self.dim), dtype=np.float32)
-        with torch.inference_mode():
-            for length in sorted(by_length):
-                members = by_length[length]
-                step = max(1, min(self.options.batch_size, self.options.token_budget // length))
-                for start in range(0, len(members), step):
-                    chunk = members[start : start + step]
-                    batch = torch.tensor([sequences[i] for i in chunk], device=self.options.device)
-                    mask = torch.ones_like(batch)
-                    hidden = self._model(input_ids=batch, attention_mask=mask).last_hidden_state
-                    out[chunk] = self._pool(hidden, mask).float().cpu().numpy()
-                    if collect is not None:
-                        states = hidden.float().cpu().numpy()
-                        for row, position in enumerate(chunk):
-                            collect(position, states[row])
+        for length in sorted(by_length):
+            members = by_length[length]
+            step = max(1, min(self.options.batch_size, self.options.token_budget // length))
+            for start in range(0, len(members), step):
+                chunk = members[start : start + step]
+                states = self.encoder.hidden_states(
+                    np.asarray([sequences[i] for i in chunk], dtype=np.int64)
+                )
+                out[chunk] = self._pool(states)
+                if collect is not None:
+                    for row, position in enumerate(chunk):
+                        collect(position, states[row])
         return out
 
-    def _pool(self, hidden: Any, mask: Any) -> Any:
-        """Mean over the attention mask, then optional L2 normalisation."""
-        import torch
-
-        weights = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+    def _pool(self, states: np.ndarray) -> np.ndarray:
+        """[B, L, D] -> [B, D]: the mean over tokens (all real: nothing is padded), then
+        optional L2 normalisation; summed in float64 so the order of addition is fixed."""
+        pooled = states.astype(np.float64).mean(axis=1)
         if self.options.normalize:
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return pooled
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            pooled = pooled / np.where(norms > 0, norms, 1.0)
+        return pooled.astype(np.float32)
 
     def _maybe_normalize(self, vector: np.ndarray) -> np.ndarray:
         if not self.options.normalize:

