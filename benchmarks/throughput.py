@@ -34,16 +34,14 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.ellipse import essay_inputs, read_ellipse  # noqa: E402
 from hemma_features import FeatureClient  # noqa: E402
 from hemma_features.client.server_process import ServerProcess  # noqa: E402
 
-ELLIPSE = REPO.parent / "shared" / "data" / "ellipse" / "essays.csv"
 TICKS = os.sysconf("SC_CLK_TCK")
 BASELINE_TD = ("descriptive_stats", "readability", "dependency_distance", "pos_proportions",
                "coherence")  # fmt: skip
@@ -162,17 +160,10 @@ def main() -> int:
         "--feature-sets", default="combined,embeddings,handcrafted", help="project sets"
     )
     args = parser.parse_args()
-    if not ELLIPSE.is_file():
-        print(f"skipped: {ELLIPSE} is absent")
+    table = read_ellipse(args.essays)
+    if table is None:
         return 0
-    table = pacsv.read_csv(ELLIPSE, parse_options=pacsv.ParseOptions(newlines_in_values=True))
-    essays = pa.table(
-        {
-            "essay_id": table.column("essay_id").cast(pa.string()),
-            "text": table.column("text"),
-            "prompt": table.column("prompt").cast(pa.string()),
-        }
-    ).slice(0, args.essays)
+    essays = essay_inputs(table)
     texts = essays.column("text").to_pylist()
     parse, embed, cores = stage_costs(texts[: min(len(texts), 150)])
     bound = cores / (parse + embed)

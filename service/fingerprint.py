@@ -10,9 +10,10 @@ import msgspec
 
 from hemma_features.contract import FingerprintInfo
 
-_LIBRARIES = ("spacy", "textdescriptives", "transformers", "torch", "tokenizers", "numpy")
-_EMBEDDING_LIBRARIES = ("transformers", "torch", "tokenizers", "numpy")
-_HANDCRAFTED_LIBRARIES = ("spacy", "textdescriptives", "numpy")
+_LIBRARIES = ("spacy", "textdescriptives", "pyphen", "wordfreq", "transformers", "torch",
+              "tokenizers", "onnxruntime", "numpy")  # fmt: skip
+_EMBEDDING_LIBRARIES = ("transformers", "torch", "tokenizers", "onnxruntime", "numpy")
+_HANDCRAFTED_LIBRARIES = ("spacy", "textdescriptives", "pyphen", "wordfreq", "numpy")
 
 
 def library_versions() -> dict[str, str]:
@@ -42,6 +43,7 @@ def build_fingerprint(
     libraries: dict[str, str] | None = None,
     unavailable: dict[str, str] | None = None,
     embedding_features: list[str] | None = None,
+    feature_versions: dict[str, int] | None = None,
 ) -> FingerprintInfo:
     """Assemble the components and hash them.
 
@@ -57,12 +59,15 @@ def build_fingerprint(
             no fingerprint until they can.
         embedding_features: The names computed from the embedding forward pass: they
             enter the ``embeddings`` set's fingerprint, the rest ``handcrafted``'s.
+        feature_versions: Computation version per feature name (the code that makes a
+            value); each set hashes the versions of its own features.
 
     Each set hashes only what changes its own values: another embedding model leaves the
     ``handcrafted`` fingerprint (and its cache) alone, another spaCy model the
     ``embeddings`` one. ``combined`` hashes everything.
     """
     derived = list(embedding_features or [])
+    versions = dict(feature_versions or {})
     components: dict[str, Any] = {
         "schema_version": schema_version,
         "features": feature_names,
@@ -73,6 +78,8 @@ def build_fingerprint(
     }
     if text_normalization is not None:
         components["text_normalization"] = text_normalization
+    if versions:
+        components["feature_versions"] = versions
     everything = fingerprint_of(components)
     libraries = components["libraries"]
 
@@ -85,6 +92,7 @@ def build_fingerprint(
             "schema_version": schema_version,
             "embedding": embedding,
             "features": derived,
+            "feature_versions": {n: v for n, v in versions.items() if n in derived},
             "libraries": only(_EMBEDDING_LIBRARIES),
         }
     )
@@ -93,6 +101,7 @@ def build_fingerprint(
             "feature_set": "handcrafted",
             "schema_version": schema_version,
             "features": [name for name in feature_names if name not in derived],
+            "feature_versions": {n: v for n, v in versions.items() if n not in derived},
             "spacy_model": spacy_model,
             "languagetool": languagetool,
             "text_normalization": text_normalization,

@@ -26,7 +26,11 @@ from hemma_features.contract import (
 from hemma_features.service.errors import DependencyError
 from hemma_features.service.features import languagetool
 from hemma_features.service.features.assemble import feature_batch
-from hemma_features.service.features.catalogue import SCHEMA_VERSION, catalogue
+from hemma_features.service.features.catalogue import (
+    SCHEMA_VERSION,
+    catalogue,
+    feature_versions,
+)
 from hemma_features.service.features.embed import Embedder, EmbeddingOptions
 from hemma_features.service.features.hardware import available_cores, detect
 from hemma_features.service.features.nlp import NORMALIZATION, TextAnalyzer
@@ -122,6 +126,7 @@ class Runtime:
             schema_version=SCHEMA_VERSION,
             feature_names=[spec.name for spec in features],
             embedding_features=[spec.name for spec in specs_for("embeddings", features)],
+            feature_versions=feature_versions(features),
             embedding=embedding_components(self.embedder, settings),
             spacy_model=self.analyzer.versions,
             languagetool=lt_component,
@@ -382,6 +387,8 @@ def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, An
         "batch_size": options.batch_size,
         "long_text": options.long_text,
         "chunk_overlap": options.chunk_overlap if options.long_text == "chunk_mean" else None,
+        # chunk_mean pools each token position once (overlaps were counted twice before)
+        "chunk_pooling": "tokens_once" if options.long_text == "chunk_mean" else None,
         "token_budget": options.token_budget,
         "weights_dtype": options.dtype,
         "normalize": options.normalize,

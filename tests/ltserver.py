@@ -167,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "software": {
                         "name": "LanguageTool",
                         "version": VERSION,
-                        "buildDate": "2024-01-01",
+                        "buildDate": self.server.build_date,
                         "premium": False,
                     }
                 }
@@ -252,6 +252,7 @@ class LanguageToolTestServer(ThreadingHTTPServer):
     def __init__(self, max_text_length: int = 20_000) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.mode = "ok"
+        self.build_date = "2024-01-01"
         self.delay = 0.0
         self.retry_after: str | None = None  # Retry-After sent with 429
         self.rate_limit_times: int | None = None  # 429s before answering (None: always)

@@ -98,3 +98,61 @@ def test_each_set_hashes_only_what_changes_its_values():
     assert new_spacy["handcrafted"] != base["handcrafted"]
     moved = build_fingerprint(**derived, embedding_features=[]).feature_sets
     assert moved["embeddings"] != base["embeddings"]  # which set a feature is in counts
+
+
+def test_a_feature_version_moves_only_its_own_sets_fingerprint():
+    """Bumping a handcrafted feature's version changes handcrafted and combined, not
+    embeddings; bumping an embedding-derived one the reverse."""
+    derived = {**BASE, "feature_names": ["prompt_similarity", "n_words"]}
+    versions = {"prompt_similarity": 1, "n_words": 1}
+
+    def sets(**bumped):
+        return build_fingerprint(
+            **derived,
+            embedding_features=["prompt_similarity"],
+            feature_versions={**versions, **bumped},
+        ).feature_sets
+
+    base = sets()
+    hand = sets(n_words=2)
+    assert hand["handcrafted"] != base["handcrafted"] and hand["combined"] != base["combined"]
+    assert hand["embeddings"] == base["embeddings"]
+    emb = sets(prompt_similarity=2)
+    assert emb["embeddings"] != base["embeddings"] and emb["handcrafted"] == base["handcrafted"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"normalize": True},
+        {"long_text": "chunk_mean"},
+        {"max_length": 256},
+        {"batch_size": 8},
+        {"token_budget": 4096},
+    ],
+)
+def test_each_value_changing_embedding_option_moves_the_fingerprint(runtime, options):
+    """Runtime-level: the same models with one embedding option changed move the embeddings
+    and combined fingerprints, and leave handcrafted's alone."""
+    from tests.conftest import embedder_variant
+
+    variant = embedder_variant(runtime.embedder, **options)
+    other = Runtime.assemble(settings_for_tests(), runtime.analyzer, variant)
+    for feature_set in ("embeddings", "combined"):
+        assert other.fingerprint.for_set(feature_set) != runtime.fingerprint_for(feature_set)
+    assert other.fingerprint.for_set("handcrafted") == runtime.fingerprint_for("handcrafted")
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"max_streams": 3},
+        {"micro_batch_rows": 4},
+        {"http_port": 0},
+        {"shard_rows": 10},
+        {"parse_deadline": 5.0},
+    ],
+)
+def test_a_setting_that_changes_no_value_keeps_the_fingerprint(runtime, setting):
+    other = Runtime.assemble(settings_for_tests(**setting), runtime.analyzer, runtime.embedder)
+    assert other.fingerprint == runtime.fingerprint

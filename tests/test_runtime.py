@@ -44,6 +44,7 @@ def test_prompt_and_paragraph_similarity_by_direct_embedding(runtime, torch_mini
     assert column(batch, "prompt_similarity")[0] == pytest.approx(cosine(essay, prompt), abs=1e-6)
     assert column(batch, "paragraph_similarity_mean")[0] == pytest.approx(cosine(p1, p2), abs=1e-5)
     assert column(batch, "paragraph_similarity_mean")[1] == 0.0  # fewer than two paragraphs
+    assert column(batch, "embedded_paragraphs") == [2.0, 1.0]  # ...which this column says
     same = runtime.extract(
         essays_table([("c", "Same words.", "Same words.")]).to_batches()[0], "embeddings"
     )
@@ -104,21 +105,23 @@ def test_same_input_is_bit_identical_across_restarts(runtime):
 
 
 def test_languagetool_features_through_the_runtime(runtime, lt_server):
-    """10 words, 'dont' twice (spelling) and 'he dont' once (grammar): 20 and 10 per 100."""
+    """8 words ('dont' is one word), 'dont' twice (spelling) and 'he dont' once (grammar):
+    25 and 12.5 per 100 words."""
     configured = Runtime.assemble(
         Settings(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
     )
     rows = [("a", "I dont like it and he dont care.", "p"), ("b", "All fine here.", "p")]
     batch = configured.extract(essays_table(rows).to_batches()[0], "handcrafted")
-    assert column(batch, "n_words")[0] == 10  # spaCy splits "dont" into "do" + "nt"
-    assert column(batch, "spelling_errors_per_100_words") == [20.0, 0.0]
-    assert column(batch, "grammar_errors_per_100_words") == [10.0, 0.0]
+    assert column(batch, "n_words")[0] == 8  # spaCy's "do" + "nt" is one word
+    assert column(batch, "spelling_errors_per_100_words") == [25.0, 0.0]
+    assert column(batch, "grammar_errors_per_100_words") == [12.5, 0.0]
     assert column(batch, "lt_cat_typos")[0] == 2 and column(batch, "lt_cat_grammar")[0] == 1
     assert column(batch, "lt_matches_total")[0] == 3
     assert "lt_cat_typos" not in runtime.schema("handcrafted").names  # LT disabled there
     embeddings_only = configured.extract(essays_table(rows).to_batches()[0], "embeddings")
     assert embeddings_only.schema.names == [
-        "essay_id", "embedding", "prompt_similarity", "paragraph_similarity_mean"
+        "essay_id", "embedding", "prompt_similarity", "paragraph_similarity_mean",
+        "embedded_paragraphs",
     ]  # fmt: skip
     lt_server.mode = "overloaded"
     with pytest.raises(DependencyError, match="LanguageTool unavailable.*503"):
@@ -161,19 +164,6 @@ def test_chunk_mean_differs_from_truncate_only_for_long_texts(runtime):
     windows = chunked._windows([long])[0]
     assert len(windows) > 1 and all(len(w.ids) <= 64 for w in windows)
     assert windows[0].ids[-17:-1] == windows[1].ids[1:17]  # 16 tokens of overlap
-
-
-def test_chunk_mean_is_the_token_weighted_mean_of_windows(runtime):
-    """The long-text vector is the mean of window vectors weighted by their token counts."""
-    chunked = embedder_variant(
-        runtime.embedder, max_length=32, long_text="chunk_mean", chunk_overlap=8
-    )
-    text = " ".join(f"word{i}" for i in range(60))
-    windows = chunked._windows([text])[0]
-    pooled = chunked._pool_sequences([w.ids for w in windows])
-    weights = np.array([len(w.ids) for w in windows], dtype=np.float64)
-    expected = (pooled.astype(np.float64) * weights[:, None]).sum(0) / weights.sum()
-    np.testing.assert_allclose(chunked.embed([text])[0], expected, rtol=1e-6)
 
 
 def test_handcrafted_runs_no_encoder_and_combined_is_the_two_sets(runtime, monkeypatch):

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from hemma_features.contract import FeatureSpec
 
-SCHEMA_VERSION = "hemma.features.v3"
+SCHEMA_VERSION = "hemma.features.v4"
 
 WORD = (
-    "a spaCy token whose text contains at least one letter or digit "
-    "(punctuation and whitespace tokens are not words)"
+    "a spaCy token whose text contains at least one letter or digit (punctuation and "
+    "whitespace tokens are not words), except a contraction part glued to the word before it "
+    "('nt' of 'dont', 'n't' of 'don't', ''s', ''re', ''ll'...: one word, not two)"
 )
 _ZERO = "; 0 when undefined"
 
@@ -25,7 +26,7 @@ PARSED_TEXT = (
 
 
 def _spec(name: str, tier: int, group: str, definition: str, unit: str, source: str) -> FeatureSpec:
-    if source in ("spacy", "textdescriptives"):
+    if source in ("spacy", "textdescriptives", "pyphen", "wordfreq"):
         definition += PARSED_TEXT
     return FeatureSpec(
         name=name, tier=tier, group=group, definition=definition, unit=unit, source=source
@@ -36,15 +37,15 @@ def _surface(name: str, definition: str, unit: str, source: str = "spacy") -> Fe
     return _spec(name, 1, "surface", definition, unit, source)
 
 
-def _readability(name: str, title: str, unit: str) -> FeatureSpec:
-    return _spec(
-        name,
-        1,
-        "readability",
-        f"{title}, as computed by TextDescriptives' readability component" + _ZERO,
-        unit,
-        "textdescriptives",
-    )
+_COUNTS = (
+    "; W words, S sentences with a word, Y pyphen en_US syllables, C characters of the "
+    "words, P words of 3+ syllables, L words of 7+ characters (whitespace and punctuation "
+    "never count); 0 for a text without words"
+)
+
+
+def _readability(name: str, formula: str, unit: str) -> FeatureSpec:
+    return _spec(name, 1, "readability", formula + _COUNTS, unit, "pyphen")
 
 
 def _syntax(name: str, definition: str, unit: str, source: str = "spacy") -> FeatureSpec:
@@ -77,7 +78,10 @@ SURFACE: tuple[FeatureSpec, ...] = (
     ),
     _surface(
         "n_paragraphs",
-        "number of non-blank lines; any line break (\\n, \\r\\n or \\r) starts a new paragraph",
+        "number of paragraphs: a text with a blank line is split at blank lines only (single "
+        "line breaks are hard wrapping); a text without blank lines is split at line breaks "
+        "that follow sentence-final punctuation (. ! ?, optionally closed by a quote or "
+        "bracket)",
         "paragraphs",
         "python",
     ),
@@ -99,21 +103,36 @@ SURFACE: tuple[FeatureSpec, ...] = (
     _surface("long_word_ratio", "share of words with more than 6 characters" + _ZERO, "ratio"),
     _surface(
         "syllables_per_word_mean",
-        "mean syllables per token (TextDescriptives descriptive_stats, pyphen hyphenation)" + _ZERO,
+        "mean syllables per word (pyphen en_US hyphenation points + 1, at least 1)" + _ZERO,
         "syllables",
-        "textdescriptives",
+        "pyphen",
     ),
 )
 
 READABILITY: tuple[FeatureSpec, ...] = (
-    _readability("flesch_reading_ease", "Flesch reading ease", "score"),
-    _readability("flesch_kincaid_grade", "Flesch-Kincaid grade level", "grade"),
-    _readability("smog", "SMOG grade", "grade"),
-    _readability("gunning_fog", "Gunning fog index", "grade"),
-    _readability("automated_readability_index", "Automated readability index", "grade"),
-    _readability("coleman_liau_index", "Coleman-Liau index", "grade"),
-    _readability("lix", "LIX (Laesbarhedsindex)", "score"),
-    _readability("rix", "RIX (long words per sentence)", "score"),
+    _readability(
+        "flesch_reading_ease", "Flesch reading ease: 206.835 - 1.015 W/S - 84.6 Y/W", "score"
+    ),
+    _readability(
+        "flesch_kincaid_grade", "Flesch-Kincaid grade: 0.39 W/S + 11.8 Y/W - 15.59", "grade"
+    ),
+    _readability(
+        "smog",
+        "SMOG grade, sentence-normalised for any number of sentences: "
+        "1.043 sqrt(30 P/S) + 3.1291",
+        "grade",
+    ),
+    _readability("gunning_fog", "Gunning fog index: 0.4 (W/S + 100 P/W)", "grade"),
+    _readability(
+        "automated_readability_index",
+        "automated readability index: 4.71 C/W + 0.5 W/S - 21.43",
+        "grade",
+    ),
+    _readability(
+        "coleman_liau_index", "Coleman-Liau index: 5.88 C/W - 29.6 S/W - 15.8", "grade"
+    ),
+    _readability("lix", "LIX: W/S + 100 L/W", "score"),
+    _readability("rix", "RIX: L/S", "score"),
 )
 
 SYNTAX: tuple[FeatureSpec, ...] = (
@@ -174,9 +193,20 @@ SEMANTIC: tuple[FeatureSpec, ...] = (
         "semantic",
         "mean cosine similarity between adjacent paragraphs, each paragraph's vector being the "
         "mean of the essay's final-layer token states whose characters fall in it (the same "
-        "forward pass as the essay embedding; paragraphs past a truncation are left out); 0 "
-        "when fewer than two paragraphs are covered",
+        "forward pass as the essay embedding; paragraphs past a truncation are left out); "
+        "undefined, and 0, when fewer than two paragraphs are covered: embedded_paragraphs "
+        "says when",
         "cosine",
+        "transformers",
+    ),
+    _spec(
+        "embedded_paragraphs",
+        2,
+        "semantic",
+        "paragraphs (as in n_paragraphs) with at least one token inside the embedding window; "
+        "below 2, paragraph_similarity_mean is undefined (one paragraph, or a first paragraph "
+        "that fills the window) and its 0 is not a similarity",
+        "paragraphs",
         "transformers",
     ),
 )
@@ -205,6 +235,37 @@ LEXICAL: tuple[FeatureSpec, ...] = (
         "ratio",
     ),
     _lexical("type_token_ratio", "distinct lower-cased words / words", "ratio"),
+    _spec(
+        "content_word_zipf_mean",
+        3,
+        "lexical",
+        "mean Zipf frequency (log10 of occurrences per billion words, wordfreq's large English "
+        "list, 2 decimals) of the content words the list contains; content words are words "
+        "tagged NOUN, VERB, ADJ or ADV whose text is letters only, looked up lower-cased; lower "
+        "means a more sophisticated vocabulary" + _ZERO,
+        "zipf",
+        "wordfreq",
+    ),
+    _spec(
+        "rare_word_ratio",
+        3,
+        "lexical",
+        "share of those content words whose Zipf frequency is below 3 (rarer than one per "
+        "million words)" + _ZERO,
+        "ratio",
+        "wordfreq",
+    ),
+    _spec(
+        "unknown_word_ratio",
+        3,
+        "lexical",
+        "share of letters-only words absent from wordfreq's large English list (looked up "
+        "lower-cased): a spelling signal that needs no LanguageTool; the list holds frequent "
+        "web misspellings (e.g. 'thier'), so it counts the rarer ones, and names count too"
+        + _ZERO,
+        "ratio",
+        "wordfreq",
+    ),
     _lexical(
         "mtld",
         "measure of textual lexical diversity (McCarthy & Jarvis 2010) over lower-cased words, "
@@ -235,11 +296,14 @@ LEXICAL: tuple[FeatureSpec, ...] = (
 STRUCTURE: tuple[FeatureSpec, ...] = (
     _structure(
         "punctuation_per_sentence",
-        "punctuation tokens (token.is_punct) per counted sentence",
+        "punctuation tokens (token.is_punct) in counted sentences per counted sentence",
         "tokens",
     ),
     _structure(
-        "question_sentence_ratio", "share of counted sentences whose text ends with '?'", "ratio"
+        "question_sentence_ratio",
+        "share of counted sentences whose text ends with '?', closing quotes and brackets "
+        "after it ignored ('?\"', '?)')",
+        "ratio",
     ),
     _structure(
         "paragraph_length_mean", "mean words per paragraph (paragraphs as in n_paragraphs)", "words"
@@ -343,6 +407,39 @@ LANGUAGETOOL: tuple[FeatureSpec, ...] = (
 BASE: tuple[FeatureSpec, ...] = (*SURFACE, *READABILITY, *SYNTAX, *SEMANTIC, *LEXICAL, *STRUCTURE)
 SEMANTIC_NAMES = tuple(spec.name for spec in SEMANTIC)
 LANGUAGETOOL_NAMES = tuple(spec.name for spec in LANGUAGETOOL)
+
+
+FEATURE_VERSIONS: dict[str, int] = {
+    # 2 (issue 12): readability from the service's own counts (whitespace is not a word,
+    # pyphen en_US syllables, SMOG below three sentences); a contraction part glued to its
+    # word ("dont", "don't") is one word, which moves every per-word value; paragraphs split
+    # at blank lines (single line breaks only after a sentence end); questions end with
+    # '?' before closing quotes; punctuation counted in counted sentences only.
+    **dict.fromkeys(
+        ("flesch_reading_ease", "flesch_kincaid_grade", "smog", "gunning_fog",
+         "automated_readability_index", "coleman_liau_index", "lix", "rix",
+         "syllables_per_word_mean", "n_words", "n_sentences", "n_paragraphs",
+         "word_length_mean", "word_length_std", "sentence_length_mean", "sentence_length_std",
+         "long_word_ratio", "paragraph_length_mean", "paragraph_length_std",
+         "punctuation_per_sentence", "question_sentence_ratio", "paragraph_similarity_mean",
+         "lexical_density", "type_token_ratio", "mtld", "connective_density",
+         "first_person_ratio", "second_person_ratio", "pos_conj", "passive_sentence_ratio",
+         "subordinate_clauses_per_sentence", "relative_clauses_per_sentence",
+         *(f"pos_{tag}" for tag in ("noun", "propn", "verb", "aux", "adj", "adv", "pron",
+                                    "adp", "det"))),
+        2,
+    ),
+    **{spec.name: 2 for spec in LANGUAGETOOL if spec.unit == "per 100 words"},
+}  # fmt: skip
+"""Version of each feature's computation, where it is past 1. Bump a feature's entry in the
+same change as anything that moves its values (its code, a definition, a normalisation),
+and regenerate the golden values (``python -m tests.features.test_golden_values``): the
+versions enter the fingerprint, so rows cached under the old definition stop matching."""
+
+
+def feature_versions(specs: tuple[FeatureSpec, ...] | list[FeatureSpec]) -> dict[str, int]:
+    """Name -> computation version for ``specs`` (1 unless ``FEATURE_VERSIONS`` says more)."""
+    return {spec.name: FEATURE_VERSIONS.get(spec.name, 1) for spec in specs}
 
 
 def catalogue(*, languagetool: bool) -> tuple[FeatureSpec, ...]:

@@ -25,6 +25,12 @@ from hemma_features.service.settings import DEFAULT_EMBEDDING_MODEL
 
 _MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_HASHED_NAMES = frozenset({
+    "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "vocab.txt", "vocab.json", "merges.txt", "spm.model", "sentencepiece.bpe.model",
+    "added_tokens.json",
+})  # fmt: skip
+"""Besides the weights: the files that decide the model's shape and how text becomes ids."""
 _HASH_CHUNK = 1 << 20
 CUDA_BATCH_SIZE = 64
 """Equal-length sequences per pass on CUDA when the setting is 0 (auto)."""
@@ -73,12 +79,13 @@ def revision_of(name: str, directory: Path) -> str:
 
 
 def weights_hash(directory: Path) -> str:
-    """sha256 over the model's weight and config files (names and bytes), sorted by name."""
+    """sha256 over the model's weight, config and tokenizer files (names and bytes), sorted
+    by name: another vocabulary or tokenizer setting gives other ids and so other vectors."""
     digest = hashlib.sha256()
     files = sorted(
         p
         for p in directory.rglob("*")
-        if p.is_file() and (p.suffix in _WEIGHT_SUFFIXES or p.name in ("config.json",))
+        if p.is_file() and (p.suffix in _WEIGHT_SUFFIXES or p.name in _HASHED_NAMES)
     )
     if not files:
         raise ModelLoadError(f"no weight files found under {directory}")
@@ -95,6 +102,9 @@ class _Window(NamedTuple):
 
     ids: list[int]
     offsets: list[tuple[int, int]]
+    shared: int = 0
+    """Leading tokens (after the first special token) repeated from the previous window of
+    the same text (``chunk_mean``'s overlap): pooled once, in the earlier window."""
 
 
 class EmbeddingOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -233,7 +243,8 @@ class Embedder:
         for ids, offsets, owner in zip(
             encoded["input_ids"], encoded["offset_mapping"], owners, strict=True
         ):
-            windows[owner].append(_Window(list(ids), [tuple(o) for o in offsets]))
+            shared = self.options.chunk_overlap if windows[owner] else 0
+            windows[owner].append(_Window(list(ids), [tuple(o) for o in offsets], shared))
         return windows
 
     def token_lengths(self, texts: Sequence[str]) -> list[int]:
@@ -277,28 +288,38 @@ class Embedder:
         span_sums = [np.zeros((len(s), self.dim), dtype=np.float64) for s in unique_spans]
         span_counts = [np.zeros(len(s), dtype=np.int64) for s in unique_spans]
 
+        chunked = [len(text_windows) > 1 for text_windows in windows]
+        window_sums = np.zeros((len(flat), self.dim), dtype=np.float64)
+        window_counts = np.zeros(len(flat), dtype=np.int64)
+
         def collect(position: int, hidden: np.ndarray) -> None:
             owner, window = flat[position]
+            once = np.ones(len(window.ids), dtype=bool)
+            once[1 : 1 + window.shared] = False  # the overlap counts in the earlier window
+            if chunked[owner]:
+                window_sums[position] = hidden[once].astype(np.float64).sum(0)
+                window_counts[position] = int(once.sum())
             for j, (start, end) in enumerate(unique_spans[owner]):
                 inside = [
-                    k for k, (a, b) in enumerate(window.offsets) if b > a and start <= a < end
+                    k
+                    for k, (a, b) in enumerate(window.offsets)
+                    if b > a and start <= a < end and once[k]
                 ]
                 if inside:
                     span_sums[owner][j] += hidden[inside].astype(np.float64).sum(0)
                     span_counts[owner][j] += len(inside)
 
-        wants_spans = any(unique_spans)
-        pooled = self._pool_sequences([w.ids for _, w in flat], collect if wants_spans else None)
+        needs_states = any(unique_spans) or any(chunked)
+        pooled = self._pool_sequences([w.ids for _, w in flat], collect if needs_states else None)
         vectors = np.zeros((len(order), self.dim), dtype=np.float32)
         first = 0
         for t, text_windows in enumerate(windows):
-            rows = pooled[first : first + len(text_windows)]
+            rows = slice(first, first + len(text_windows))
             first += len(text_windows)
-            if len(text_windows) == 1:
-                vectors[t] = rows[0]
-            else:
-                weights = np.array([len(w.ids) for w in text_windows], dtype=np.float64)
-                mean = (rows.astype(np.float64) * weights[:, None]).sum(0) / weights.sum()
+            if not chunked[t]:
+                vectors[t] = pooled[rows][0]
+            else:  # every token position once: the mean over the text's distinct tokens
+                mean = window_sums[rows].sum(0) / window_counts[rows].sum()
                 vectors[t] = self._maybe_normalize(mean).astype(np.float32)
         span_vectors = [
             (sums[counts > 0] / counts[counts > 0][:, None]).astype(np.float32)

@@ -20,6 +20,9 @@ from hemma_features.service.errors import DependencyError
 
 LANGUAGE = "en-US"
 LEVEL = "default"
+CHECK_PARAMETERS = {"language": LANGUAGE, "level": LEVEL}
+"""Sent with every check besides the text: no enabledRules/disabledRules, so the server's
+default rule set for the language and level runs (its build decides which that is)."""
 _DEPENDENCY = "LanguageTool"
 _LAYOUT_RULES = ("WHITESPACE_RULE", "SENTENCE_WHITESPACE", "EMPTY_LINE")
 _LAYOUT_PREFIXES = ("WHITESPACE_PARAGRAPH",)
@@ -32,6 +35,9 @@ MAX_RATE_LIMIT_WAIT = 10.0
 class _Software(msgspec.Struct):
     name: str = ""
     version: str = ""
+    buildDate: str = ""  # noqa: N815 (the wire name)
+    commit: str = ""
+    premium: bool = False
 
 
 class _Info(msgspec.Struct):
@@ -88,6 +94,14 @@ class LanguageToolInfo(msgspec.Struct, frozen=True, kw_only=True):
     """Rule level requested on every check."""
     max_chars: int
     """Longest piece sent in one check (long texts are split at paragraph boundaries)."""
+    build: str = ""
+    """``software.buildDate`` (two builds of one version may carry other rules)."""
+    commit: str = ""
+    """``software.commit``, where the server reports it."""
+    premium: bool = False
+    """``software.premium``: premium rules change what is flagged."""
+    rules: dict[str, str] = {}
+    """Every check parameter besides the text (which rules run is decided by these)."""
 
 
 def utf16_len(text: str) -> int:
@@ -165,7 +179,14 @@ def probe(
     if LANGUAGE not in codes:
         raise DependencyError(_DEPENDENCY, f"{redact_url(base_url)} does not offer {LANGUAGE}")
     return LanguageToolInfo(
-        version=info.software.version, language=LANGUAGE, level=LEVEL, max_chars=max_chars
+        version=info.software.version,
+        language=LANGUAGE,
+        level=LEVEL,
+        max_chars=max_chars,
+        build=info.software.buildDate,
+        commit=info.software.commit,
+        premium=info.software.premium,
+        rules=dict(CHECK_PARAMETERS),
     )
 
 
@@ -250,7 +271,7 @@ class LanguageToolClient:
     async def _check_piece(self, client: httpx.AsyncClient, piece: str) -> list[Match]:
         url = f"{self.base_url}/v2/check"
         shown = redact_url(url)
-        form = {"text": piece, "language": LANGUAGE, "level": LEVEL}
+        form = {"text": piece, **CHECK_PARAMETERS}
         for attempt in range(RATE_LIMIT_RETRIES + 1):
             try:
                 response = await client.post(url, data=form)

@@ -16,20 +16,18 @@ from typing import Any
 import numpy as np
 
 from hemma_features.service.errors import ModelLoadError
+from hemma_features.service.features.readability import readability, syllables_per_word
 
-_PARAGRAPH = re.compile(r"[^\r\n]+")
-_READABILITY = (
-    "flesch_reading_ease",
-    "flesch_kincaid_grade",
-    "smog",
-    "gunning_fog",
-    "automated_readability_index",
-    "coleman_liau_index",
-    "lix",
-    "rix",
-)
+_BREAK = r"(?:\r\n|\r(?!\n)|\n)"
+_BLANK_LINE = re.compile(rf"(){_BREAK}[ \t\f\v]*(?:{_BREAK}[ \t\f\v]*)+")
+_SENTENCE_LINE_BREAK = re.compile(rf"(?<=[.!?])([\"'\u201d\u2019)\]]*)[ \t]*{_BREAK}")
+_CLOSERS = "\"'\u201d\u2019)]} \t\r\n"
+CLITICS = frozenset({"nt", "n't", "n’t", "'s", "’s", "'m", "’m", "'re", "’re", "'ve", "’ve",
+                     "'ll", "’ll", "'d", "’d"})  # fmt: skip
+"""Contraction parts spaCy splits off ("do" + "nt", "is" + "n't"): attached to the word
+before them, they are part of that word, not words of their own."""
 UNUSED_COMPONENTS = ("ner", "lemmatizer")
-_TD_COMPONENTS = ("textdescriptives/readability", "textdescriptives/dependency_distance")
+_TD_COMPONENTS = ("textdescriptives/dependency_distance",)
 _POS_TAGS = ("NOUN", "PROPN", "VERB", "AUX", "ADJ", "ADV", "PRON", "ADP", "DET")
 _CONTENT_TAGS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV"})
 _SUBORDINATE = frozenset({"advcl", "ccomp", "csubj", "csubjpass", "acl", "relcl"})
@@ -81,8 +79,36 @@ def is_word(text: str) -> bool:
 
 
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) character offsets of the non-blank lines: any line break splits."""
-    return [m.span() for m in _PARAGRAPH.finditer(text) if m.group(0).strip()]
+    """(start, end) character offsets of the paragraphs, without surrounding whitespace.
+
+    A text with a blank line anywhere is split at blank lines only: single line breaks
+    inside a paragraph (hard wrapping) do not start a new one. A text without blank lines
+    is split at the line breaks that follow sentence-final punctuation (``.``, ``!``, ``?``,
+    optionally closed by a quote or bracket), so one paragraph per line when lines are
+    paragraphs, and one paragraph for hard-wrapped prose.
+    """
+    separator = _BLANK_LINE if _BLANK_LINE.search(text) else _SENTENCE_LINE_BREAK
+    spans = []
+    start = 0
+    for match in (*separator.finditer(text), None):
+        end = match.end(1) if match is not None else len(text)  # closers stay in the paragraph
+        piece = text[start:end]
+        if piece.strip():
+            left = start + (len(piece) - len(piece.lstrip()))
+            spans.append((left, start + len(piece.rstrip())))
+        if match is not None:
+            start = match.end()
+    return spans
+
+
+def counts_as_word(token: Any) -> bool:
+    """A word token that is not a contraction part glued to the word before it."""
+    if not is_word(token.text):
+        return False
+    if token.i > 0 and token.text.lower() in CLITICS:
+        previous = token.doc[token.i - 1]
+        return bool(previous.whitespace_) or not is_word(previous.text)
+    return True
 
 
 def paragraphs(text: str) -> list[str]:
@@ -91,7 +117,7 @@ def paragraphs(text: str) -> list[str]:
 
 
 def count_paragraphs(text: str) -> int:
-    """Non-blank lines: any line break starts a new paragraph."""
+    """Paragraphs as ``paragraph_spans`` finds them."""
     return len(paragraph_spans(text))
 
 
@@ -131,6 +157,48 @@ def count_connectives(words: Sequence[str]) -> int:
         else:
             i += 1
     return found
+
+
+RARE_ZIPF = 3.0
+"""Zipf below this (rarer than one occurrence per million words) makes a word rare."""
+_FREQUENCY_TAGS = frozenset({"NOUN", "VERB", "ADJ", "ADV"})
+_frequencies: dict[str, float] | None = None
+
+
+def word_frequencies() -> dict[str, float]:
+    """wordfreq's large English list (word -> frequency), loaded once per process."""
+    global _frequencies
+    if _frequencies is None:
+        import wordfreq
+
+        _frequencies = wordfreq.get_frequency_dict("en", wordlist="large")
+    return _frequencies
+
+
+def zipf(word: str) -> float:
+    """Zipf frequency of a lower-cased word: log10 of its frequency per billion words,
+    rounded to 2 decimals (as ``wordfreq.zipf_frequency``); 0 when the list lacks it."""
+    frequency = word_frequencies().get(word.lower())
+    return round(math.log10(frequency) + 9.0, 2) if frequency else 0.0
+
+
+def frequency_features(tokens: Sequence[Any]) -> dict[str, float]:
+    """content_word_zipf_mean, rare_word_ratio, unknown_word_ratio of word tokens.
+
+    Content words: tagged NOUN, VERB, ADJ or ADV with a letters-only text; the mean and the
+    rare share count those the list contains. Unknown: letters-only words the list lacks.
+    """
+    alphabetic = [tok for tok in tokens if tok.text.isalpha()]
+    known_content = [
+        z for tok in alphabetic if tok.pos_ in _FREQUENCY_TAGS and (z := zipf(tok.text)) > 0
+    ]
+    unknown = sum(1 for tok in alphabetic if zipf(tok.text) == 0)
+    return {
+        "content_word_zipf_mean": float(np.mean(known_content)) if known_content else 0.0,
+        "rare_word_ratio": _ratio(sum(1 for z in known_content if z < RARE_ZIPF),
+                                  len(known_content)),
+        "unknown_word_ratio": _ratio(unknown, len(alphabetic)),
+    }  # fmt: skip
 
 
 def _finite(value: Any) -> float:
@@ -177,12 +245,12 @@ def sentence_depth(sentence: Any) -> int:
 def doc_features(doc: Any) -> dict[str, float]:
     """Named spaCy/TextDescriptives values for one parsed Doc."""
     text: str = doc.text
-    words = [tok for tok in doc if is_word(tok.text)]
+    words = [tok for tok in doc if counts_as_word(tok)]
     lower = [tok.text.lower() for tok in words]
     n_words = len(words)
-    sentences = [sent for sent in doc.sents if any(is_word(tok.text) for tok in sent)]
+    sentences = [sent for sent in doc.sents if any(counts_as_word(tok) for tok in sent)]
     n_sent = len(sentences)
-    sentence_lengths = [sum(1 for tok in sent if is_word(tok.text)) for sent in sentences]
+    sentence_lengths = [sum(1 for tok in sent if counts_as_word(tok)) for sent in sentences]
     word_mean, word_std = _mean_std([len(tok.text) for tok in words])
     sent_mean, sent_std = _mean_std(sentence_lengths)
     depths = [sentence_depth(sent) for sent in sentences]
@@ -198,9 +266,8 @@ def doc_features(doc: Any) -> dict[str, float]:
     pos_counts: dict[str, int] = {}
     for tok in words:
         pos_counts[tok.pos_] = pos_counts.get(tok.pos_, 0) + 1
-    readability = doc._.readability or {}
     dependency = doc._.dependency_distance or {}
-    stats = doc._.descriptive_stats or {}
+    word_texts = [tok.text for tok in words]
     values: dict[str, float] = {
         "n_words": float(n_words),
         "n_sentences": float(n_sent),
@@ -211,7 +278,7 @@ def doc_features(doc: Any) -> dict[str, float]:
         "sentence_length_mean": sent_mean,
         "sentence_length_std": sent_std,
         "long_word_ratio": _ratio(sum(1 for tok in words if len(tok.text) > 6), n_words),
-        "syllables_per_word_mean": _finite(stats.get("syllables_per_token_mean")),
+        "syllables_per_word_mean": syllables_per_word(word_texts),
         "dependency_distance_mean": _finite(dependency.get("dependency_distance_mean")),
         "dependency_distance_std": _finite(dependency.get("dependency_distance_std")),
         "parse_depth_mean": float(np.mean(depths)) if depths else 0.0,
@@ -233,17 +300,19 @@ def doc_features(doc: Any) -> dict[str, float]:
         "connective_density": 100.0 * _ratio(count_connectives(lower), n_words),
         "first_person_ratio": _ratio(sum(1 for w in lower if w in _FIRST_PERSON), n_words),
         "second_person_ratio": _ratio(sum(1 for w in lower if w in _SECOND_PERSON), n_words),
-        "punctuation_per_sentence": _ratio(sum(1 for tok in doc if tok.is_punct), n_sent),
+        "punctuation_per_sentence": _ratio(
+            sum(1 for sent in sentences for tok in sent if tok.is_punct), n_sent
+        ),
         "question_sentence_ratio": _ratio(
-            sum(1 for sent in sentences if sent.text.rstrip().endswith("?")), n_sent
+            sum(1 for sent in sentences if sent.text.rstrip(_CLOSERS).endswith("?")), n_sent
         ),
         "paragraph_length_mean": para_mean,
         "paragraph_length_std": para_std,
     }
     for tag in _POS_TAGS:
         values[f"pos_{tag.lower()}"] = _ratio(pos_counts.get(tag, 0), n_words)
-    for name in _READABILITY:
-        values[name] = _finite(readability.get(name))
+    values.update(frequency_features(words))
+    values.update(readability(word_texts, n_sent))
     return values
 
 
@@ -272,6 +341,7 @@ class TextAnalyzer:
         for component in _TD_COMPONENTS:
             if component not in nlp.pipe_names:
                 nlp.add_pipe(component)
+        word_frequencies()  # loaded at start, not by the first request
         return cls(nlp, model)
 
     @property

@@ -23,7 +23,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 def semantic_features(
     essay: np.ndarray, prompt: np.ndarray, paragraphs: np.ndarray | Sequence[np.ndarray]
 ) -> dict[str, float]:
-    """prompt_similarity and paragraph_similarity_mean for one essay.
+    """prompt_similarity, paragraph_similarity_mean and embedded_paragraphs for one essay.
 
     Args:
         essay: [D] essay vector.
@@ -34,4 +34,5 @@ def semantic_features(
     return {
         "prompt_similarity": cosine(essay, prompt),
         "paragraph_similarity_mean": float(np.mean(pairs)) if pairs else 0.0,
+        "embedded_paragraphs": float(len(paragraphs)),
     }

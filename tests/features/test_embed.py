@@ -91,3 +91,37 @@ def test_weights_hash_changes_with_weight_bytes(tmp_path):
     first = weights_hash(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"b")
     assert weights_hash(tmp_path) != first
+
+
+def test_weights_hash_covers_the_tokenizer_files(tmp_path):
+    """Another vocabulary gives other token ids, so it changes the hash; a README does not."""
+    (tmp_path / "model.safetensors").write_bytes(b"a")
+    (tmp_path / "vocab.txt").write_text("[PAD]\nhello\n")
+    first = weights_hash(tmp_path)
+    (tmp_path / "README.md").write_text("notes")
+    assert weights_hash(tmp_path) == first
+    (tmp_path / "vocab.txt").write_text("[PAD]\nworld\n")
+    assert weights_hash(tmp_path) != first
+
+
+def test_chunk_mean_pools_each_token_once(embedder):
+    """Windows of 32 tokens sharing 8: the vector is the mean of every window's states with
+    the shared tokens taken from the earlier window only (each position once)."""
+    chunked = embedder_variant(embedder, long_text="chunk_mean", max_length=32, chunk_overlap=8)
+    text = " ".join(f"word{i} is here" for i in range(20))
+    encoded = embedder._tokenizer(
+        text, truncation=True, max_length=32, stride=8, return_overflowing_tokens=True
+    )
+    windows = encoded["input_ids"]
+    assert len(windows) > 2
+    total, count = np.zeros(embedder.dim), 0
+    for k, ids in enumerate(windows):
+        states = embedder.encoder.hidden_states(np.asarray([ids]))[0].astype(np.float64)
+        keep = np.ones(len(ids), dtype=bool)
+        if k:
+            keep[1:9] = False  # the 8 tokens the previous window already had
+        total += states[keep].sum(0)
+        count += int(keep.sum())
+    content = len(embedder._tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert count == content + 2 * len(windows)  # every token once, CLS/SEP per window
+    np.testing.assert_allclose(chunked.embed([text])[0], total / count, rtol=1e-5, atol=1e-6)

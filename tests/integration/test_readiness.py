@@ -17,7 +17,8 @@ def with_languagetool(runtime: Runtime, url: str) -> Runtime:
 
 
 def test_languagetool_version_is_in_the_fingerprint(runtime, lt_server):
-    """A configured LanguageTool's version and options enter the fingerprint."""
+    """A configured LanguageTool's version, build and request options enter the fingerprint
+    (handcrafted's and combined's, not embeddings'); another build gives another one."""
     configured = with_languagetool(runtime, lt_server.url)
     lt = configured.fingerprint.components["languagetool"]
     assert lt == {
@@ -26,8 +27,16 @@ def test_languagetool_version_is_in_the_fingerprint(runtime, lt_server):
         "language": "en-US",
         "level": "default",
         "max_chars": 20_000,
+        "build": "2024-01-01",
+        "commit": "",
+        "premium": False,
+        "rules": {"language": "en-US", "level": "default"},
     }
     assert configured.fingerprint.fingerprint != runtime.fingerprint.fingerprint
+    lt_server.build_date = "2024-06-30"
+    rebuilt = with_languagetool(runtime, lt_server.url).fingerprint.feature_sets
+    assert rebuilt["handcrafted"] != configured.fingerprint.feature_sets["handcrafted"]
+    assert rebuilt["embeddings"] == configured.fingerprint.feature_sets["embeddings"]
     assert ("GET", "/v2/info", {}) in lt_server.requests
     assert ("GET", "/v2/languages", {}) in lt_server.requests
 

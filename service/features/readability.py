@@ -1,0 +1,75 @@
+"""Readability formulas computed from the service's own counts.
+
+Words are the word tokens every other feature counts (a letter or digit in the text), so
+runs of spaces and paragraph breaks, which spaCy keeps as whitespace tokens, change no
+value (TextDescriptives counted them as words: 285-grade Coleman-Liau on essays with runs
+of spaces). Sentences are the sentences with at least one word. Syllables come from pyphen's
+``en_US`` hyphenation, as TextDescriptives counted them: hyphenation points + 1, at least 1.
+
+Every formula is defined for any text with a word: SMOG uses its sentence-normalised form
+(McLaughlin's 30-sentence sample scaled, ``30 / sentences``) for any number of sentences
+instead of leaving fewer than three undefined. A text without words (punctuation only) has
+no readability: every value is 0 there, as the catalogue says.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+
+NAMES = (
+    "flesch_reading_ease",
+    "flesch_kincaid_grade",
+    "smog",
+    "gunning_fog",
+    "automated_readability_index",
+    "coleman_liau_index",
+    "lix",
+    "rix",
+)
+LONG_WORD_CHARS = 6
+"""LIX and RIX count words longer than this."""
+POLYSYLLABLE = 3
+"""SMOG and Gunning fog count words with at least this many syllables."""
+
+
+@lru_cache(maxsize=1)
+def _hyphenator():  # type: ignore[no-untyped-def]
+    import pyphen
+
+    return pyphen.Pyphen(lang="en_US")
+
+
+@lru_cache(maxsize=100_000)
+def syllables(word: str) -> int:
+    """Syllables of one word: pyphen en_US hyphenation points + 1 (at least 1)."""
+    return max(1, _hyphenator().inserted(word.lower()).count("-") + 1)
+
+
+def readability(words: Sequence[str], sentences: int) -> dict[str, float]:
+    """The eight readability values of a text from its word texts and sentence count."""
+    n = len(words)
+    if n == 0 or sentences == 0:
+        return dict.fromkeys(NAMES, 0.0)
+    counts = [syllables(word) for word in words]
+    per_sentence = n / sentences
+    per_word = sum(counts) / n
+    poly = sum(1 for c in counts if c >= POLYSYLLABLE)
+    chars = sum(len(word) for word in words) / n
+    long_words = sum(1 for word in words if len(word) > LONG_WORD_CHARS)
+    return {
+        "flesch_reading_ease": 206.835 - 1.015 * per_sentence - 84.6 * per_word,
+        "flesch_kincaid_grade": 0.39 * per_sentence + 11.8 * per_word - 15.59,
+        "smog": 1.043 * math.sqrt(poly * 30.0 / sentences) + 3.1291,
+        "gunning_fog": 0.4 * (per_sentence + 100.0 * poly / n),
+        "automated_readability_index": 4.71 * chars + 0.5 * per_sentence - 21.43,
+        "coleman_liau_index": 0.0588 * chars * 100.0 - 0.296 * sentences / n * 100.0 - 15.8,
+        "lix": per_sentence + 100.0 * long_words / n,
+        "rix": long_words / sentences,
+    }
+
+
+def syllables_per_word(words: Sequence[str]) -> float:
+    """Mean syllables per word; 0 without words."""
+    return sum(syllables(word) for word in words) / len(words) if words else 0.0
