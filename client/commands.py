@@ -14,7 +14,7 @@ from hemma_features.client.cli_options import (
     add_server_options,
     client_from,
 )
-from hemma_features.contract import FEATURE_SETS
+from hemma_features.contract import FEATURE_SETS, FingerprintInfo
 
 COMMANDS = ("extract", "health", "fingerprint", "cache", "demo")
 
@@ -37,8 +37,16 @@ def add_client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     health = sub.add_parser("health", help="print liveness and readiness; exit 1 when not ready")
     add_server_options(health)
 
-    fingerprint = sub.add_parser("fingerprint", help="print the server fingerprint and components")
+    fingerprint = sub.add_parser(
+        "fingerprint",
+        help="print each feature set's fingerprint and what it covers",
+        description="One line per feature set (the fingerprint its rows are cached under), "
+        "then the models and services behind them; --json prints every component.",
+    )
     add_server_options(fingerprint)
+    fingerprint.add_argument(
+        "--json", action="store_true", help="print the whole /v1/fingerprint answer as JSON"
+    )
 
     add_cache_parser(sub)
 
@@ -96,5 +104,37 @@ def _run_health(args: argparse.Namespace) -> int:
 def _run_fingerprint(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         info = client.fingerprint()
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(info)).decode() + "\n")
+    if args.json:
+        sys.stdout.write(msgspec.json.format(msgspec.json.encode(info)).decode() + "\n")
+    else:
+        sys.stdout.write(fingerprint_summary(info))
     return 0
+
+
+def fingerprint_summary(info: FingerprintInfo) -> str:
+    """A few lines: the fingerprint of each feature set, then what stands behind them."""
+    lines = [f"schema {info.schema_version}"]
+    for feature_set in FEATURE_SETS:
+        if feature_set in info.feature_sets:
+            lines.append(f"{feature_set:<12} {info.feature_sets[feature_set]}")
+        else:
+            reason = info.unavailable.get(feature_set, "not offered")
+            lines.append(f"{feature_set:<12} (unavailable: {reason})")
+    parts = info.components
+    embedding = parts.get("embedding")
+    if isinstance(embedding, dict):
+        lines.append(
+            "embedding    {model_id}, {dim}-d, max_length {max_length}, {backend} {precision} "
+            "on {device}".format_map({k: embedding.get(k, "?") for k in (
+                "model_id", "dim", "max_length", "backend", "precision", "device")})
+        )  # fmt: skip
+    spacy = parts.get("spacy_model")
+    if isinstance(spacy, dict):
+        lines.append(f"spaCy        {spacy.get('name', '?')} {spacy.get('version', '?')}")
+    lt = parts.get("languagetool")
+    if isinstance(lt, dict):
+        state = f"{lt.get('version')} (build {lt.get('build') or '?'})" if lt.get("version") else (
+            "pending" if lt.get("pending") else "disabled")  # fmt: skip
+        lines.append(f"LanguageTool {state}")
+    lines.append("(--json prints every component)")
+    return "\n".join(lines) + "\n"

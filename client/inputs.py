@@ -97,7 +97,14 @@ def _read_path(path: Path, wanted: list[str]) -> pa.Table:
 
             return feather.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputFileError(f"cannot read {path}: {exc}") from exc
+        hint = ""
+        if "invalid UTF8" in str(exc) or "UTF-8" in str(exc):
+            hint = (
+                f"; the file is not UTF-8 (often Latin-1 or Windows-1252 from a spreadsheet): "
+                f"convert it first, e.g. iconv -f windows-1252 -t utf-8 {path.name} > "
+                f"{path.stem}.utf8{path.suffix}"
+            )
+        raise InputFileError(f"cannot read {path}: {exc}{hint}") from exc
     raise InputFileError(f"unsupported input {path.name}: use .csv, .parquet, .jsonl or .arrow")
 
 

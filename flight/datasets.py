@@ -93,7 +93,7 @@ class DatasetStore:
                 raise InputRuleError(
                     max_items,
                     None,
-                    f"dataset has more than the limit of {max_items} rows (max_items)",
+                    f"dataset has more than the limit of {max_items} rows (HEMMA_MAX_ITEMS)",
                 )
             batch = batch.select(INPUT_SCHEMA.names)
             check_input_batch(batch, max_text_chars=max_text_chars, first_row=rows)

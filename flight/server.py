@@ -132,7 +132,8 @@ class FeatureFlightServer(fl.FlightServerBase):
                 if state.rows + batch.num_rows > settings.max_items:
                     raise InputError(
                         f"row {settings.max_items}: request has more than the limit of "
-                        f"{settings.max_items} rows (max_items); split it into several requests"
+                        f"{settings.max_items} rows (HEMMA_MAX_ITEMS); split it into several "
+                        "requests"
                     )
                 for out in self._compute(
                     context, state, "exchange", batch, command.feature_set, state.rows

@@ -51,7 +51,11 @@ def test_bad_commands_are_rejected_with_the_allowed_shape(raw):
     [
         ([("a", "fine text", "p"), ("b", "", "p")], 1, "text is empty"),
         ([("a", "fine text", "p"), ("b", " \n\t ", "p")], 1, "only whitespace"),
-        ([("a", "x" * 11, "p")], 0, "11 characters, over the limit of 10"),
+        (
+            [("a", "x" * 11, "p")],
+            0,
+            "11 characters, over the limit of 10 (the server's HEMMA_MAX_TEXT_CHARS)",
+        ),
         ([("", "text", "p")], 0, "essay_id is empty"),
     ],
 )

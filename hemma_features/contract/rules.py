@@ -82,7 +82,8 @@ def check_input_batch(batch: pa.RecordBatch, *, max_text_chars: int, first_row: 
         ),
         (
             pc.greater(pc.utf8_length(text), max_text_chars),
-            f"text is longer than the limit of {max_text_chars} characters (max_text_chars)",
+            f"text is longer than the limit of {max_text_chars} characters "
+            "(the server's HEMMA_MAX_TEXT_CHARS)",
         ),
         (pc.is_null(prompt), "prompt is missing (a prompt string is required)"),
     ]
@@ -95,6 +96,6 @@ def check_input_batch(batch: pa.RecordBatch, *, max_text_chars: int, first_row: 
             if rule.startswith("text is longer"):
                 detail = (
                     f"text has {len(text[i].as_py())} characters, over the limit of "
-                    f"{max_text_chars} (max_text_chars)"
+                    f"{max_text_chars} (the server's HEMMA_MAX_TEXT_CHARS)"
                 )
             raise InputRuleError(first_row + i, essay_id, detail)

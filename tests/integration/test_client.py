@@ -158,7 +158,7 @@ def test_server_rejection_is_reported(live_server, monkeypatch):
     monkeypatch.setattr(live_server.runtime, "settings", small)
     rows = [("a", "text", "p"), ("b", "more text", "p")]
     with FeatureClient(live_server.http_url) as client:
-        with pytest.raises(ServerRejectedError, match=r"limit of 1 rows \(max_items\)"):
+        with pytest.raises(ServerRejectedError, match=r"limit of 1 rows \(HEMMA_MAX_ITEMS\)"):
             list(client.stream(essays_table(rows), "combined"))
         with pytest.raises(FingerprintChangedError, match="fingerprint mismatch"):
             list(client.stream(essays_table(rows[:1]), "combined", fingerprint="0" * 64))

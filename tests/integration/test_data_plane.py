@@ -134,7 +134,8 @@ def test_uploads_over_max_items_are_refused_naming_the_limit(runtime, tmp_path):
     """A dataset with more rows than max_items fails naming the limit; nothing is stored."""
     server = serve(runtime, tmp_path / "store", max_items=5)
     try:
-        with pytest.raises(FlightInvalidArgumentError, match=r"limit of 5 rows \(max_items\)"):
+        too_many = r"limit of 5 rows \(HEMMA_MAX_ITEMS\)"
+        with pytest.raises(FlightInvalidArgumentError, match=too_many):
             put(server.flight_url, "big", samples())
         client = fl.connect(server.flight_url)
         assert list(client.list_flights()) == []

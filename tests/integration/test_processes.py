@@ -14,6 +14,7 @@ import pytest
 
 from hemma_features.cli import build_parser, main
 from hemma_features.client.server_process import ServerProcess
+from hemma_features.contract import FEATURE_SETS
 from tests.conftest import REPO, SAMPLES
 
 HEAVY = ("torch", "transformers", "spacy", "textdescriptives", "litestar", "uvicorn")
@@ -145,10 +146,19 @@ def test_every_option_has_help(command, capsys):
 
 
 def test_health_and_fingerprint_commands(live_server, capsys):
-    """`health` exits 0 when ready and `fingerprint` prints the components."""
+    """`health` exits 0 when ready; `fingerprint` prints one line per feature set first and
+    the models behind them, and every component with --json."""
     assert main(["health", "--server", live_server.http_url]) == 0
     assert json.loads(capsys.readouterr().out)["ready"] is True
     assert main(["fingerprint", "--server", live_server.http_url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    sets = live_server.runtime.fingerprint.feature_sets
+    assert lines[0].startswith("schema hemma.features.")
+    assert lines[1:4] == [f"{name:<12} {sets[name]}" for name in FEATURE_SETS]
+    assert len(set(sets.values())) == 3  # each set its own fingerprint
+    assert "all-MiniLM-L6-v2, 384-d, max_length 512, onnx float32 on cpu" in lines[4]
+    assert lines[-2] == "LanguageTool disabled" and len(lines) <= 8
+    assert main(["fingerprint", "--server", live_server.http_url, "--json"]) == 0
     assert "schema_version" in json.loads(capsys.readouterr().out)
 
 
@@ -197,3 +207,16 @@ def test_progress_bar_on_a_terminal_only(live_server, tmp_path):
     bar.update(3, 0, 8)
     bar.close()
     assert "8/8" in screen.getvalue() and "cache_hits=5" in screen.getvalue()
+
+
+def test_a_latin1_file_gets_a_conversion_hint(tmp_path, capsys):
+    """A CSV saved as Latin-1 fails before any server call, saying what to do."""
+    essays = tmp_path / "essays.csv"
+    essays.write_bytes("essay_id,text,prompt\na,\"Caf\u00e9 is nice.\",p\n".encode("latin-1"))
+    code = main(
+        ["extract", str(essays), "--server", "http://127.0.0.1:9", "--cache", str(tmp_path / "c")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "not UTF-8" in err and "iconv -f windows-1252 -t utf-8 essays.csv" in err
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("*.arrow"))
