@@ -18,6 +18,7 @@ from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import Message, Receive, Scope, Send
 
@@ -282,6 +283,11 @@ def create_app(
         ),
         exception_handlers={HTTPException: _http_exception, Exception: _unhandled},
         openapi_config=OpenAPIConfig(
-            title="hemma-features", version=runtime.fingerprint.schema_version, path="/schema"
+            title="hemma-features",
+            version=runtime.fingerprint.schema_version,
+            path="/schema",
+            # JSON at /schema itself: the HTML viewers load JavaScript from a CDN, which a
+            # laptop behind an SSH tunnel to an offline server cannot reach.
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
     )

@@ -65,11 +65,17 @@ def test_metrics_are_prometheus_text(http):
 
 
 def test_openapi_lists_the_routes(http):
-    """OpenAPI is served under /schema."""
+    """OpenAPI JSON is served at /schema itself and at /schema/openapi.json, with no page
+    that needs a CDN (useless through a tunnel to an offline host); /readyz documents 503."""
     spec = http.get("/schema/openapi.json").json()
     assert {"/healthz", "/readyz", "/v1/config", "/v1/fingerprint", "/v1/features"} <= set(
         spec["paths"]
     )
+    root = http.get("/schema")
+    assert root.status_code == 200 and root.headers["content-type"].startswith("application/")
+    assert root.json()["paths"] == spec["paths"]
+    assert "503" in spec["paths"]["/readyz"]["get"]["responses"]
+    assert http.get("/schema/redoc").status_code == 404
 
 
 def test_errors_are_json_with_the_correlation_id(http):
