@@ -290,4 +290,8 @@ def create_app(
             # laptop behind an SSH tunnel to an offline server cannot reach.
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
+        # Logging is configured once by hemma_features.logs (JSON or console for every
+        # logger, uvicorn and httpx included); Litestar's default would add a plain-text
+        # handler to the root logger.
+        logging_config=None,
     )

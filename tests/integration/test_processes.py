@@ -85,9 +85,13 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path):
         elapsed = time.monotonic() - started
     assert code == 0
     assert elapsed < 60  # a hang bound only: SIGTERM must not be ignored
-    lines = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
+    # every line is JSON, uvicorn's and the per-stage start-up lines included
+    lines = [json.loads(line) for line in server.log_text().splitlines() if line.strip()]
     events = {line["event"] for line in lines}
     assert {"serve.started", "http.request", "flight.exchange", "serve.stopped"} <= events
+    stages = [line["stage"] for line in lines if line["event"] == "runtime.stage"]
+    assert stages == ["spacy", "embedding", "parse_workers"]
+    assert "Application startup complete." in events  # uvicorn, through the same renderer
     exchange = next(line for line in lines if line["event"] == "flight.exchange")
     assert exchange["fingerprint"] == info.fingerprint and exchange["correlation_id"]
     assert next(line for line in lines if line["event"] == "serve.stopped")["flight_clean"]
