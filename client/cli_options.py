@@ -46,9 +46,18 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
         default="combined",
         help="columns to fetch [combined]",
     )
-    parser.add_argument("--id-column", default="essay_id", help="input column with the essay id")
-    parser.add_argument("--text-column", default="text", help="input column with the essay text")
-    parser.add_argument("--prompt-column", default="prompt", help="input column with the prompt")
+    parser.add_argument(
+        "--id-column", default="essay_id", help="input column with the essay id [essay_id]"
+    )
+    parser.add_argument(
+        "--text-column", default="text", help="input column with the essay text [text]"
+    )
+    parser.add_argument(
+        "--prompt-column",
+        default="prompt",
+        help="input column with the prompt title or text; prompt_similarity compares each "
+        "essay with it [prompt]",
+    )
     parser.add_argument(
         "--chunk-rows",
         type=int,

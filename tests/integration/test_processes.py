@@ -147,6 +147,8 @@ def test_every_option_has_help(command, capsys):
         if action.option_strings and action.dest != "help":
             assert action.help, f"{command} {action.option_strings} has no help"
             assert action.option_strings[-1] in text
+            if isinstance(action.default, str) and command != "serve":
+                assert action.default in action.help, f"{action.dest} hides its default"
 
 
 def test_health_and_fingerprint_commands(live_server, capsys):
