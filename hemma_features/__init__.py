@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -84,9 +85,27 @@ def __getattr__(name: str) -> Any:
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'hemma_features' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        imported = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and exc.name.startswith("hemma_features.") and _in_checkout():
+            raise ModuleNotFoundError(
+                f"{exc.name} is not importable from the source checkout at "
+                f"{Path(__file__).resolve().parents[1]}: Python found its hemma_features/ "
+                "folder before the installed package, and the checkout keeps client/, "
+                "service/ and flight/ beside it. Run from another directory, or install "
+                "with pip install -e ."
+            ) from exc
+        raise
+    value = getattr(imported, name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
+
+
+def _in_checkout() -> bool:
+    """True when this package is the repository's folder, not an installed copy."""
+    root = Path(__file__).resolve().parents[1]
+    return (root / "pyproject.toml").is_file() and (root / "client").is_dir()
 
 
 def __dir__() -> list[str]:
