@@ -83,6 +83,8 @@ class Runtime:
         self._lock = threading.Lock()
         self._schemas: dict[str, pa.Schema] = {}
         self.store_problem: str | None = None
+        self.hardware = detect(cuda=False)
+        """The CPU as seen at start (shown on ``/v1/config`` and in the start-up log)."""
         self.pipeline = FeaturePipeline(
             parser=parser or InlineParser(analyzer),
             batcher=EmbeddingBatcher(embedder),
@@ -200,8 +202,8 @@ class Runtime:
             fingerprint=runtime.fingerprint.fingerprint,
             embedding_model=embedder.model_id,
             device=embedder.options.device,
-            cpu=runtime.machine_view()["cpu"],
-            cpu_flags=",".join(runtime.machine_view()["cpu_flags"]),
+            cpu=runtime.hardware.cpu_model,
+            cpu_flags=",".join(runtime.hardware.shown_flags()),
             seconds=round(time.perf_counter() - started, 2),
         )
         return runtime
@@ -254,7 +256,7 @@ class Runtime:
 
     def machine_view(self) -> dict[str, Any]:
         """What was chosen for this machine at start (``/v1/config``'s ``runtime``)."""
-        hardware = detect(cuda=False)
+        hardware = self.hardware
         workers = getattr(self.parser, "workers", 0)
         return {
             "embedding": msgspec.to_builtins(self.embedder.report) if self.embedder.report else {},

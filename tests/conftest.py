@@ -123,3 +123,16 @@ def embedder_variant(embedder, **options):
         weights_sha256=embedder.weights_sha256,
         options=msgspec.structs.replace(embedder.options, **options),
     )
+
+
+def count_forward_rows(monkeypatch, encoder) -> list[int]:
+    """Sequences per encoder forward pass from now on (the list fills as passes run)."""
+    seen: list[int] = []
+    original = encoder.hidden_states
+
+    def counting(ids):
+        seen.append(ids.shape[0])
+        return original(ids)
+
+    monkeypatch.setattr(encoder, "hidden_states", counting)
+    return seen

@@ -11,7 +11,7 @@ from hemma_features.service.errors import DependencyError
 from hemma_features.service.features.semantic import cosine
 from hemma_features.service.runtime import Runtime
 from hemma_features.service.settings import Settings
-from tests.conftest import embedder_variant, essays_table, settings_for_tests
+from tests.conftest import count_forward_rows, embedder_variant, essays_table, settings_for_tests
 
 TWO_PARAGRAPHS = "Phones help students learn.\n\nBut phones distract everyone in class."
 
@@ -64,14 +64,7 @@ def test_paragraphs_past_the_truncation_are_left_out(runtime):
 
 def test_each_distinct_text_is_embedded_once_per_request(runtime, monkeypatch):
     """Three essays (two paragraphs each) with one shared prompt: four sequences in all."""
-    seen = []
-    original = runtime.embedder.encoder.hidden_states
-
-    def counting(ids):
-        seen.append(ids.shape[0])
-        return original(ids)
-
-    monkeypatch.setattr(runtime.embedder.encoder, "hidden_states", counting)
+    seen = count_forward_rows(monkeypatch, runtime.embedder.encoder)
     rows = [(f"e{i}", f"Essay text number {i}.\n\nSecond part.", "Shared prompt") for i in range(3)]
     runtime.extract(essays_table(rows).to_batches()[0], "combined")
     assert sum(seen) == 4
@@ -171,14 +164,7 @@ def test_handcrafted_runs_no_encoder_and_combined_is_the_two_sets(runtime, monke
     value for value."""
     rows = [("a", TWO_PARAGRAPHS, "Phones"), ("b", "Another essay here.", "Phones")]
     batch = essays_table(rows).to_batches()[0]
-    seen = []
-    original = runtime.embedder.encoder.hidden_states
-
-    def counting(ids):
-        seen.append(ids.shape[0])
-        return original(ids)
-
-    monkeypatch.setattr(runtime.embedder.encoder, "hidden_states", counting)
+    seen = count_forward_rows(monkeypatch, runtime.embedder.encoder)
     hand = runtime.extract(batch, "handcrafted")
     assert seen == []
     emb = runtime.extract(batch, "embeddings")

@@ -188,11 +188,9 @@ def frequency_features(tokens: Sequence[Any]) -> dict[str, float]:
     Content words: tagged NOUN, VERB, ADJ or ADV with a letters-only text; the mean and the
     rare share count those the list contains. Unknown: letters-only words the list lacks.
     """
-    alphabetic = [tok for tok in tokens if tok.text.isalpha()]
-    known_content = [
-        z for tok in alphabetic if tok.pos_ in _FREQUENCY_TAGS and (z := zipf(tok.text)) > 0
-    ]
-    unknown = sum(1 for tok in alphabetic if zipf(tok.text) == 0)
+    alphabetic = [(tok.pos_, zipf(tok.text)) for tok in tokens if tok.text.isalpha()]
+    known_content = [z for pos, z in alphabetic if pos in _FREQUENCY_TAGS and z > 0]
+    unknown = sum(1 for _, z in alphabetic if z == 0)
     return {
         "content_word_zipf_mean": float(np.mean(known_content)) if known_content else 0.0,
         "rare_word_ratio": _ratio(sum(1 for z in known_content if z < RARE_ZIPF),

@@ -7,7 +7,7 @@ import pytest
 
 from hemma_features.service.errors import ModelLoadError
 from hemma_features.service.features.embed import Embedder, resolve_model, weights_hash
-from tests.conftest import embedder_variant
+from tests.conftest import count_forward_rows, embedder_variant
 
 TEXTS = [
     "Phones should be allowed at lunch.",
@@ -61,14 +61,7 @@ def test_vectors_do_not_depend_on_the_rest_of_the_request(embedder):
 
 def test_duplicates_are_embedded_once_and_returned_for_each_row(embedder, monkeypatch):
     """Two identical texts cost one forward row and both rows get the same vector."""
-    seen = []
-    original = embedder.encoder.hidden_states
-
-    def counting(ids):
-        seen.append(ids.shape[0])
-        return original(ids)
-
-    monkeypatch.setattr(embedder.encoder, "hidden_states", counting)
+    seen = count_forward_rows(monkeypatch, embedder.encoder)
     vectors = embedder.embed([TEXTS[0], TEXTS[0], TEXTS[2]])
     assert sum(seen) == 2
     assert np.array_equal(vectors[0], vectors[1])
