@@ -153,7 +153,10 @@ class FeatureFlightServer(fl.FlightServerBase):
     # -- datasets -------------------------------------------------------------------
     def _datasets(self) -> DatasetStore:
         if self.service.datasets is None:
-            raise InputError("this server keeps no datasets: start it with HEMMA_STORE_DIR set")
+            raise InputError(
+                "this server keeps no datasets: it was started with HEMMA_STORE=false; "
+                "start it without that (the store is on by default)"
+            )
         return self.service.datasets
 
     def do_put(

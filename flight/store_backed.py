@@ -26,23 +26,20 @@ from hemma_features.contract import (
 from hemma_features.flight.datasets import DatasetStore
 from hemma_features.flight.store import FeatureStore, merge_in_order
 from hemma_features.service.errors import InputError, ParseDeadlineError
-from hemma_features.service.runtime import Runtime
+from hemma_features.service.runtime import Runtime, store_path
 
 log = structlog.get_logger(__name__)
 
 
 class StoreBackedFeatures:
-    """The runtime plus, when ``store_dir`` is set, the feature store and datasets."""
+    """The runtime plus, unless the store is off, the feature store and datasets."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         settings = runtime.settings
-        self.store = (
-            FeatureStore(settings.store_dir, settings.store_max_bytes)
-            if settings.store_dir
-            else None
-        )
-        self.datasets = DatasetStore(settings.store_dir) if settings.store_dir else None
+        root = store_path(settings)
+        self.store = FeatureStore(root, settings.store_max_bytes) if root else None
+        self.datasets = DatasetStore(root) if root else None
 
     def _keep(self, fingerprint: str, feature_set: FeatureSet, computed: pa.Table) -> None:
         """Store computed rows; a store that cannot take them never fails the request."""

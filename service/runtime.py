@@ -265,6 +265,16 @@ class Runtime:
             "cores": hardware.cores,
             "cpu": hardware.cpu_model,
             "cpu_flags": hardware.shown_flags(),
+            "store": self.store_view(),
+        }
+
+    def store_view(self) -> dict[str, Any]:
+        """Where the server store lives and its size bound (``None`` path: no store)."""
+        path = store_path(self.settings)
+        return {
+            "enabled": path is not None,
+            "path": str(path) if path is not None else None,
+            "max_bytes": self.settings.store_max_bytes,
         }
 
     def available_feature_sets(self) -> list[FeatureSet]:
@@ -341,6 +351,18 @@ def model_cache_path(settings: Settings) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("hemma-features"))
+
+
+def store_path(settings: Settings) -> Path | None:
+    """The server store's directory: None when ``store`` is off, else the setting, else
+    ``store`` under the per-user data directory."""
+    if not settings.store:
+        return None
+    if settings.store_dir:
+        return Path(settings.store_dir).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("hemma-features")) / "store"
 
 
 def parse_worker_count(settings: Settings, *, device: str) -> int:

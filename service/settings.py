@@ -121,8 +121,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     batch_rows: int = 4096
     """Most rows per record batch of stored features (sent without computing; 4096 x
     768-d embeddings is about 12 MiB); do_get also plans its shard in steps this long."""
+    store: bool = True
+    """Keep computed features and uploaded datasets in a server-side store (``do_put``,
+    ``do_get``, store hits across clients); false: compute every request, no datasets."""
     store_dir: str | None = None
-    """Server-side feature store and uploaded datasets; unset: no store, no do_put."""
+    """Where the store lives; unset: ``store`` under the per-user data directory
+    (``~/.local/share/hemma-features`` on Linux)."""
     store_max_bytes: int = 20 * 1024**3
     """Size bound of the feature store; least recently used files are evicted past it."""
     peers: str | None = None

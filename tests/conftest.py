@@ -17,6 +17,13 @@ REPO = Path(__file__).resolve().parents[1]
 # Exported ONNX graphs are kept beside the checkout (servers the tests start inherit it),
 # so a test session exports once and never writes to the user's cache.
 os.environ.setdefault("HEMMA_MODEL_CACHE_DIR", str(REPO / ".hemma-cache" / "models"))
+# Whatever defaults to the per-user data directory (the server store) lands in a directory
+# of this session's own, never in the user's; servers the tests start inherit it.
+if "HEMMA_TESTS_DATA_HOME" not in os.environ:
+    import tempfile
+
+    os.environ["HEMMA_TESTS_DATA_HOME"] = tempfile.mkdtemp(prefix="hemma-tests-data-")
+    os.environ["XDG_DATA_HOME"] = os.environ["HEMMA_TESTS_DATA_HOME"]
 SAMPLES = REPO / "samples" / "essays.csv"
 SHARED = REPO.parent / "shared"
 ELLIPSE = SHARED / "data" / "ellipse" / "essays.csv"
@@ -31,9 +38,11 @@ def runtime():
 
 
 def settings_for_tests(**values):
-    """Default settings with the test session's model cache (``Settings()`` reads no env)."""
+    """Default settings with the test session's model cache (``Settings()`` reads no env),
+    and no server store unless asked (so one test's stored rows never answer another's)."""
     from hemma_features.service.settings import Settings
 
+    values.setdefault("store", "store_dir" in values)
     return Settings(model_cache_dir=os.environ["HEMMA_MODEL_CACHE_DIR"], **values)
 
 

@@ -29,15 +29,23 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert test_command in (REPO / ".ci" / "run").read_text().splitlines()
 
 
-def test_dataset_snippet_runs_against_a_server_with_a_store(runtime, tmp_path):
-    """The README's do_put / list_flights / get_flight_info / do_get snippet works as written."""
+def test_dataset_snippet_runs_against_a_default_server(runtime, tmp_path, monkeypatch):
+    """The README's do_put / list_flights / get_flight_info / do_get snippet works as written
+    on a server started with default settings: the store is on, in the per-user data
+    directory."""
     from hemma_features.service.runtime import Runtime
     from hemma_features.service.settings import Settings
     from tests.servers import LiveServer
 
-    server = LiveServer(
-        Runtime.assemble(Settings(store_dir=str(tmp_path)), runtime.analyzer, runtime.embedder)
-    )
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    served = Runtime.assemble(Settings(), runtime.analyzer, runtime.embedder)
+    store = tmp_path / "hemma-features" / "store"
+    assert served.machine_view()["store"] == {
+        "enabled": True,
+        "path": str(store),
+        "max_bytes": Settings().store_max_bytes,
+    }
+    server = LiveServer(served)
     try:
         [snippet] = [b for b in code_blocks("python") if "do_put" in b]
         code = snippet.replace("grpc://127.0.0.1:19001", server.flight_url)
@@ -48,6 +56,7 @@ def test_dataset_snippet_runs_against_a_server_with_a_store(runtime, tmp_path):
     features = scope["features"]
     assert features.column("essay_id").to_pylist() == ["e1", "e2"]
     assert scope["info"].total_records == 2
+    assert any((store / "datasets").iterdir())  # the upload landed where /v1/config says
 
 
 def test_notebook_snippet_runs_against_a_live_server(live_server):

@@ -10,7 +10,6 @@ import pytest
 from hemma_features.service.errors import DependencyError
 from hemma_features.service.features.semantic import cosine
 from hemma_features.service.runtime import Runtime
-from hemma_features.service.settings import Settings
 from tests.conftest import count_forward_rows, embedder_variant, essays_table, settings_for_tests
 
 TWO_PARAGRAPHS = "Phones help students learn.\n\nBut phones distract everyone in class."
@@ -101,7 +100,7 @@ def test_languagetool_features_through_the_runtime(runtime, lt_server):
     """8 words ('dont' is one word), 'dont' twice (spelling) and 'he dont' once (grammar):
     25 and 12.5 per 100 words."""
     configured = Runtime.assemble(
-        Settings(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
+        settings_for_tests(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
     )
     rows = [("a", "I dont like it and he dont care.", "p"), ("b", "All fine here.", "p")]
     batch = configured.extract(essays_table(rows).to_batches()[0], "handcrafted")
@@ -126,7 +125,7 @@ def test_languagetool_outage_is_unavailable_over_flight(runtime, lt_server):
     from hemma_features.flight.server import create_flight_server
 
     configured = Runtime.assemble(
-        Settings(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
+        settings_for_tests(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
     )
     server = create_flight_server(configured, "127.0.0.1", 0)
     try:

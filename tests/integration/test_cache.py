@@ -21,8 +21,7 @@ from hemma_features.client.cache import FeatureCache
 from hemma_features.client.errors import CacheError, FingerprintChangedError, ServerUnavailableError
 from hemma_features.contract import specs_for
 from hemma_features.service.runtime import Runtime
-from hemma_features.service.settings import Settings
-from tests.conftest import REPO, SAMPLES, essays_table
+from tests.conftest import REPO, SAMPLES, essays_table, settings_for_tests
 from tests.servers import LiveServer, counter
 
 
@@ -55,7 +54,7 @@ def test_a_handcrafted_only_change_refetches_only_handcrafted(live_server, runti
     with FeatureClient(live_server.http_url) as client:
         client.extract(SAMPLES, feature_set="combined", cache=cache)
     with_lt = Runtime.assemble(
-        Settings(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
+        settings_for_tests(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
     )
     assert with_lt.fingerprint.for_set("embeddings") == runtime.fingerprint.for_set("embeddings")
     assert with_lt.fingerprint.fingerprint != runtime.fingerprint.fingerprint
@@ -253,7 +252,7 @@ def test_fingerprint_change_during_a_run_stops_the_client(live_server, runtime, 
                                                           monkeypatch, tmp_path):  # fmt: skip
     """If the Flight server now computes another fingerprint, the run stops, naming it."""
     redeployed = Runtime.assemble(
-        Settings(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
+        settings_for_tests(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
     )
     monkeypatch.setattr(live_server.flight, "runtime", redeployed)
     with (

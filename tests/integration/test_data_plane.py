@@ -146,8 +146,8 @@ def test_uploads_over_max_items_are_refused_naming_the_limit(runtime, tmp_path):
 
 
 def test_datasets_need_a_store(live_server):
-    """Without HEMMA_STORE_DIR, do_put explains what to set."""
-    with pytest.raises(FlightInvalidArgumentError, match="HEMMA_STORE_DIR"):
+    """With the store turned off, do_put says so and how to turn it back on."""
+    with pytest.raises(FlightInvalidArgumentError, match="HEMMA_STORE=false"):
         put(live_server.flight_url, "x", samples())
 
 

@@ -44,7 +44,7 @@ from hemma_features.service.features.nlp import MAX_RUN_CHARS, normalize_for_par
 from hemma_features.service.metrics import Metrics
 from hemma_features.service.runtime import Runtime
 from hemma_features.service.settings import Settings
-from tests.conftest import SAMPLES, essays_table, wait_for
+from tests.conftest import SAMPLES, essays_table, settings_for_tests, wait_for
 from tests.servers import LiveServer
 
 # -- bounded cost per essay -------------------------------------------------------------
@@ -183,7 +183,7 @@ def _gauge(http_url: str, name: str) -> float:
 def test_idle_streams_hold_no_compute_slot(runtime):
     """With one compute slot, three idle exchanges leave room for a real request."""
     server = LiveServer(
-        Runtime.assemble(Settings(max_streams=1), runtime.analyzer, runtime.embedder)
+        Runtime.assemble(settings_for_tests(max_streams=1), runtime.analyzer, runtime.embedder)
     )
     try:
         idle = []
@@ -264,7 +264,7 @@ def test_busy_is_retried_with_jitter_within_the_budget_only():
 
 def test_an_unexpected_server_error_is_internal_with_a_correlation_id(runtime, monkeypatch):
     """A bug in a verb: Flight Internal naming the correlation id; the traceback is logged."""
-    server = LiveServer(Runtime.assemble(Settings(), runtime.analyzer, runtime.embedder))
+    server = LiveServer(Runtime.assemble(settings_for_tests(), runtime.analyzer, runtime.embedder))
     try:
 
         def broken(batch, feature_set):
@@ -275,9 +275,7 @@ def test_an_unexpected_server_error_is_internal_with_a_correlation_id(runtime, m
         command = encode_command(ExtractCommand(feature_set="embeddings"))
         options = fl.FlightCallOptions(headers=[(b"x-correlation-id", b"corr-42")])
         with capture_logs() as logs, pytest.raises(fl.FlightInternalError) as caught:
-            writer, reader = client.do_exchange(
-                fl.FlightDescriptor.for_command(command), options
-            )
+            writer, reader = client.do_exchange(fl.FlightDescriptor.for_command(command), options)
             table = essays_table([("a", "One essay.", "p")])
             writer.begin(table.schema)
             writer.write_table(table)
@@ -427,7 +425,9 @@ def test_a_store_that_cannot_write_never_fails_a_request(runtime, tmp_path, monk
     """The store raises ENOSPC: rows still come back, the failure is counted, readiness is
     degraded naming the store directory."""
     server = LiveServer(
-        Runtime.assemble(Settings(store_dir=str(tmp_path)), runtime.analyzer, runtime.embedder)
+        Runtime.assemble(
+            settings_for_tests(store_dir=str(tmp_path)), runtime.analyzer, runtime.embedder
+        )
     )
     try:
         store = server.flight.service.store
@@ -455,7 +455,10 @@ def test_a_parse_past_the_deadline_fails_over_flight_naming_the_essay(runtime):
     parser = SupervisedParser(runtime.settings.spacy_model, 1, 0.3)
     server = LiveServer(
         Runtime.assemble(
-            Settings(parse_deadline=0.3), runtime.analyzer, runtime.embedder, parser=parser
+            settings_for_tests(parse_deadline=0.3),
+            runtime.analyzer,
+            runtime.embedder,
+            parser=parser,
         )
     )
     try:
@@ -492,7 +495,10 @@ def test_readiness_is_503_while_no_parse_worker_is_alive(runtime):
             pass
 
     configured = Runtime.assemble(
-        Settings(), runtime.analyzer, runtime.embedder, parser=NoWorkers()  # type: ignore[arg-type]
+        settings_for_tests(),
+        runtime.analyzer,
+        runtime.embedder,
+        parser=NoWorkers(),  # type: ignore[arg-type]
     )
     [problem] = configured.readiness().problems
     assert "no parse worker is alive" in problem

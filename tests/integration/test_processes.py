@@ -76,6 +76,10 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path):
     info = server.start()
     try:
         assert httpx.get(f"{server.http_url}/healthz", timeout=10).status_code == 200
+        # the store is on by default, in the per-user data directory (the session's here)
+        store = httpx.get(f"{server.http_url}/v1/config", timeout=10).json()["runtime"]["store"]
+        data_home = Path(os.environ["XDG_DATA_HOME"])
+        assert store["enabled"] and store["path"] == str(data_home / "hemma-features" / "store")
         with FeatureClient(server.http_url) as client:
             table = client.extract(SAMPLES, feature_set="handcrafted", cache=tmp_path / "c")
         assert table.num_rows == 8
@@ -101,8 +105,16 @@ def test_bad_setting_fails_at_startup_naming_the_variable():
     """HEMMA_MAX_ITEMS=abc stops `serve` before loading anything, naming the variable."""
     env = {**os.environ, "HEMMA_MAX_ITEMS": "abc"}
     result = subprocess.run(
-        [sys.executable, "-m", "hemma_features.cli", "serve", "--http-port", "0",
-         "--flight-port", "0"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "hemma_features.cli",
+            "serve",
+            "--http-port",
+            "0",
+            "--flight-port",
+            "0",
+        ],  # fmt: skip
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -218,7 +230,7 @@ def test_progress_bar_on_a_terminal_only(live_server, tmp_path):
 def test_a_latin1_file_gets_a_conversion_hint(tmp_path, capsys):
     """A CSV saved as Latin-1 fails before any server call, saying what to do."""
     essays = tmp_path / "essays.csv"
-    essays.write_bytes("essay_id,text,prompt\na,\"Caf\u00e9 is nice.\",p\n".encode("latin-1"))
+    essays.write_bytes('essay_id,text,prompt\na,"Caf\u00e9 is nice.",p\n'.encode("latin-1"))
     code = main(
         ["extract", str(essays), "--server", "http://127.0.0.1:9", "--cache", str(tmp_path / "c")]
     )

@@ -8,12 +8,13 @@ from litestar.testing import TestClient
 from hemma_features.service.app import create_app
 from hemma_features.service.errors import DependencyError
 from hemma_features.service.runtime import Runtime
-from hemma_features.service.settings import Settings
-from tests.conftest import essays_table, wait_for
+from tests.conftest import essays_table, settings_for_tests, wait_for
 
 
 def with_languagetool(runtime: Runtime, url: str) -> Runtime:
-    return Runtime.assemble(Settings(languagetool_url=url), runtime.analyzer, runtime.embedder)
+    return Runtime.assemble(
+        settings_for_tests(languagetool_url=url), runtime.analyzer, runtime.embedder
+    )
 
 
 def test_languagetool_version_is_in_the_fingerprint(runtime, lt_server):
@@ -45,7 +46,7 @@ def test_readyz_reports_languagetool_failures(runtime, lt_server):
     """/readyz is 200 while LanguageTool answers and 503 with the reason once the background
     probe sees it fail; it never waits on LanguageTool itself."""
     configured = Runtime.assemble(
-        Settings(languagetool_url=lt_server.url, languagetool_probe_interval=0.1),
+        settings_for_tests(languagetool_url=lt_server.url, languagetool_probe_interval=0.1),
         runtime.analyzer,
         runtime.embedder,
     )
@@ -90,7 +91,7 @@ def test_languagetool_answering_later_completes_the_fingerprint(runtime, lt_serv
     """Down at start, up later: the first answer brings the LT features and fingerprint."""
     lt_server.mode = "overloaded"
     configured = Runtime.assemble(
-        Settings(languagetool_url=lt_server.url, languagetool_probe_interval=0.1),
+        settings_for_tests(languagetool_url=lt_server.url, languagetool_probe_interval=0.1),
         runtime.analyzer,
         runtime.embedder,
     )
@@ -105,5 +106,3 @@ def test_languagetool_answering_later_completes_the_fingerprint(runtime, lt_serv
         assert configured.readiness().problems == []
     finally:
         configured.close()
-
-

@@ -14,7 +14,7 @@ from hemma_features.client.errors import ServerRejectedError, ServerUnavailableE
 from hemma_features.service.errors import SettingsError
 from hemma_features.service.runtime import Runtime
 from hemma_features.service.settings import Settings
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, settings_for_tests
 from tests.servers import LiveServer
 
 TOKEN = "s3cret-token-for-tests-0123456789"
@@ -37,7 +37,7 @@ def certificate(tmp_path_factory):
 @pytest.fixture(scope="module")
 def secure_server(runtime, certificate):
     cert, key = certificate
-    settings = Settings(auth_token=TOKEN, tls_cert_file=str(cert), tls_key_file=str(key))
+    settings = settings_for_tests(auth_token=TOKEN, tls_cert_file=str(cert), tls_key_file=str(key))
     server = LiveServer(Runtime.assemble(settings, runtime.analyzer, runtime.embedder))
     yield server
     server.close()
