@@ -33,6 +33,7 @@ from hemma_features.service.errors import (
     FingerprintMismatchError,
     InputError,
     NotFoundError,
+    PermissionDeniedError,
     ShuttingDownError,
     WorkerLostError,
 )
@@ -104,6 +105,8 @@ def to_flight_error(exc: BaseException, correlation_id: str) -> BaseException:
                 retry_after=exc.retry_after,
             )
             return fl.FlightUnavailableError(message, extra)
+        case PermissionDeniedError():
+            return fl.FlightUnauthorizedError(message, _info("permission_denied", correlation_id))
         case FingerprintMismatchError():
             return fl.FlightServerError(message, _info("fingerprint_mismatch", correlation_id))
     log.error(

@@ -8,7 +8,8 @@
   row count and one endpoint per shard, spread over this server and its peers.
 - ``do_get`` (a ``shard.v1`` ticket): streams a shard, serving stored rows and computing the
   rest batch by batch; stops within one micro-batch when the client cancels.
-- ``do_action``: ``health``, ``fingerprint``, ``catalogue``.
+- ``do_action``: ``health``, ``fingerprint``, ``catalogue``, and ``reload`` (hot reload,
+  admin token).
 
 Every verb answers errors as Flight statuses with a structured ``ErrorInfo``
 (``hemma_features.flight.errors``); no reply carries a traceback. Computing holds a slot
@@ -17,6 +18,8 @@ per micro-batch (``hemma_features.flight.admission``), so idle streams cost no c
 
 from __future__ import annotations
 
+import contextlib
+import hmac
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +35,7 @@ from hemma_features.contract import (
     FINGERPRINT_MISMATCH,
     ExtractCommand,
     FeatureSet,
+    ReloadRequest,
     ShardTicket,
     check_input_schema,
     decode_command,
@@ -54,7 +58,14 @@ from hemma_features.flight.streams import (
     input_schema,
     served,
 )
-from hemma_features.service.errors import FingerprintMismatchError, InputError, ShuttingDownError
+from hemma_features.service.errors import (
+    BusyError,
+    FingerprintMismatchError,
+    InputError,
+    PermissionDeniedError,
+    ShuttingDownError,
+)
+from hemma_features.service.hot_reload import Reloader, ReloadRefused, ReloadStatus, RuntimeSlot
 from hemma_features.service.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -63,14 +74,31 @@ _ACTIONS = {
     "health": "Liveness: {'status': 'ok'} while the server runs.",
     "fingerprint": "The fingerprint, its components, schema_version and per-set fingerprints.",
     "catalogue": "The handcrafted feature catalogue (JSON list).",
+    "reload": 'Hot reload: body {"token": ADMIN_TOKEN, "settings": {...}} (settings optional: '
+    "they win over the environment and the env file until the next reload that names "
+    "others); answers the outcome once the new runtime serves or the reload failed.",
 }
 
 
 class FeatureFlightServer(fl.FlightServerBase):
-    """Flight server computing features with a loaded ``Runtime``."""
+    """Flight server computing features with a loaded ``Runtime``.
 
-    def __init__(self, runtime: Runtime, location: str, **kwargs: Any) -> None:
+    Every call uses the runtime current when it starts (``RuntimeSlot``); a stream keeps
+    its runtime to the end even if a hot reload switches in between.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime | RuntimeSlot,
+        location: str,
+        *,
+        reloader: Reloader | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(location, **kwargs)
+        self.slot = runtime if isinstance(runtime, RuntimeSlot) else RuntimeSlot(runtime)
+        self.reloader = reloader
+        runtime = self.slot.current
         self.service = StoreBackedFeatures(runtime)
         scheme, _, address = location.partition("://")
         listening = f"{scheme}://{address.rsplit(':', 1)[0]}:{self.port}"
@@ -89,22 +117,26 @@ class FeatureFlightServer(fl.FlightServerBase):
             metrics=runtime.metrics,
             stopping=self.stopping,
         )
-        self._compute = MicroBatchCompute(self.service, self.admission, self.stopping)
+        self._compute = MicroBatchCompute(self.admission, self.stopping)
 
     @property
     def runtime(self) -> Runtime:
-        return self.service.runtime
+        """The runtime a call starting now uses."""
+        return self.slot.current
 
-    @runtime.setter
-    def runtime(self, runtime: Runtime) -> None:
-        self.service.runtime = runtime
+    @contextlib.contextmanager
+    def _leased(self) -> Iterator[StoreBackedFeatures]:
+        """The store with the current runtime, which stays open until the block ends."""
+        with self.slot.lease() as runtime:
+            yield self.service.bound(runtime)
 
     def _check_running(self) -> None:
         if self.stopping.is_set():
             raise ShuttingDownError()
 
-    def _check_fingerprint(self, feature_set: FeatureSet, expected: str | None) -> None:
-        current = self.runtime.fingerprint_for(feature_set)
+    @staticmethod
+    def _check_fingerprint(runtime: Runtime, feature_set: FeatureSet, expected: str | None) -> None:
+        current = runtime.fingerprint_for(feature_set)
         if expected is not None and expected != current:
             raise FingerprintMismatchError(
                 f"{FINGERPRINT_MISMATCH}: the request expects {expected}, this server computes "
@@ -122,12 +154,16 @@ class FeatureFlightServer(fl.FlightServerBase):
     ) -> None:
         with flight_errors(correlation_id_of(context)):
             command = self._command(descriptor)
-        with served("exchange", context, self.service, feature_set=command.feature_set) as state:
-            settings = self.runtime.settings
+        with (
+            self._leased() as features,
+            served("exchange", context, features, feature_set=command.feature_set) as state,
+        ):
+            runtime = features.runtime
+            settings = runtime.settings
             self._check_running()
-            self._check_fingerprint(command.feature_set, command.fingerprint)
+            self._check_fingerprint(runtime, command.feature_set, command.fingerprint)
             check_input_schema(input_schema(reader))
-            writer.begin(self.runtime.schema(command.feature_set))
+            writer.begin(runtime.schema(command.feature_set))
             for batch in input_batches(reader, settings.stream_idle_timeout):
                 if state.rows + batch.num_rows > settings.max_items:
                     raise InputError(
@@ -136,7 +172,7 @@ class FeatureFlightServer(fl.FlightServerBase):
                         "requests"
                     )
                 for out in self._compute(
-                    context, state, "exchange", batch, command.feature_set, state.rows
+                    features, context, state, "exchange", batch, command.feature_set, state.rows
                 ):
                     writer.write_batch(out)
                 state.rows += batch.num_rows
@@ -168,9 +204,9 @@ class FeatureFlightServer(fl.FlightServerBase):
     ) -> None:
         with flight_errors(correlation_id_of(context)):
             name = _path(descriptor, 1, "do_put needs a path descriptor [name]")[0]
-        with served("put", context, self.service, dataset=name) as state:
+        with self._leased() as features, served("put", context, features, dataset=name) as state:
             datasets = self._datasets()
-            settings = self.runtime.settings
+            settings = features.runtime.settings
             self._check_running()
             check_input_schema(input_schema(reader))
 
@@ -195,10 +231,11 @@ class FeatureFlightServer(fl.FlightServerBase):
         with flight_errors(correlation_id_of(context)):
             if self.service.datasets is None:
                 return
+            runtime = self.runtime
             infos = [
-                self._flight_info(entry, feature_set)
+                self._flight_info(runtime, entry, feature_set)
                 for entry in self.service.datasets.entries()
-                for feature_set in self.runtime.available_feature_sets()
+                for feature_set in runtime.available_feature_sets()
             ]
         yield from infos
 
@@ -214,13 +251,15 @@ class FeatureFlightServer(fl.FlightServerBase):
                     f"unknown feature set {feature_set!r}; use one of {', '.join(FEATURE_SETS)}"
                 )
             entry = self._datasets().entry(name)
-            return self._flight_info(entry, feature_set)  # type: ignore[arg-type]
+            return self._flight_info(self.runtime, entry, feature_set)  # type: ignore[arg-type]
 
-    def _flight_info(self, entry: DatasetEntry, feature_set: FeatureSet) -> fl.FlightInfo:
-        settings = self.runtime.settings
+    def _flight_info(
+        self, runtime: Runtime, entry: DatasetEntry, feature_set: FeatureSet
+    ) -> fl.FlightInfo:
+        settings = runtime.settings
         mine = [self.location] if self.location else []
         locations = [mine, *([peer] for peer in settings.peer_locations)]
-        fingerprint = self.runtime.fingerprint_for(feature_set)
+        fingerprint = runtime.fingerprint_for(feature_set)
         endpoints = []
         for shard, start in enumerate(range(0, entry.rows, settings.shard_rows)):
             ticket = ShardTicket(
@@ -234,7 +273,7 @@ class FeatureFlightServer(fl.FlightServerBase):
             where = locations[shard % len(locations)]
             endpoints.append(fl.FlightEndpoint(encode_ticket(ticket), where))
         return fl.FlightInfo(
-            self.runtime.schema(feature_set),
+            runtime.schema(feature_set),
             fl.FlightDescriptor.for_path(entry.name, feature_set),
             endpoints,
             entry.rows,
@@ -244,7 +283,7 @@ class FeatureFlightServer(fl.FlightServerBase):
     def do_get(self, context: fl.ServerCallContext, ticket: fl.Ticket) -> fl.FlightDataStream:
         with flight_errors(correlation_id_of(context)):
             shard = decode_ticket(ticket.ticket)
-            self._check_fingerprint(shard.feature_set, shard.fingerprint)
+            self._check_fingerprint(self.runtime, shard.feature_set, shard.fingerprint)
             datasets = self._datasets()
             rows = datasets.read(shard.dataset, shard.start, shard.stop)
             keys = datasets.keys(shard.dataset, shard.start, shard.stop)
@@ -257,12 +296,15 @@ class FeatureFlightServer(fl.FlightServerBase):
         """The shard's feature batches: stored stretches at once, the rest computed in
         micro-batches (rows were checked at upload; their keys were kept then)."""
         fields = {"feature_set": shard.feature_set, "dataset": shard.name, "start": shard.start}
-        with served("get", context, self.service, **fields) as state:
-            step = self.runtime.settings.batch_rows
+        with self._leased() as features, served("get", context, features, **fields) as state:
+            # a reload between the ticket check and this first batch: never mix fingerprints
+            self._check_fingerprint(features.runtime, shard.feature_set, shard.fingerprint)
+            step = features.runtime.settings.batch_rows
             for offset in range(0, rows.num_rows, step):
                 batch = rows.slice(offset, step)  # texts are copied only for rows computed
                 yield from self._compute(
-                    context, state, "get", batch, shard.feature_set, shard.start + offset,
+                    features, context, state, "get", batch, shard.feature_set,
+                    shard.start + offset,
                     keys=keys.slice(offset, step), checked=True,
                 )  # fmt: skip
                 state.rows += batch.num_rows
@@ -280,9 +322,34 @@ class FeatureFlightServer(fl.FlightServerBase):
                     body = msgspec.json.encode(self.runtime.fingerprint)
                 case "catalogue":
                     body = msgspec.json.encode(list(self.runtime.catalogue))
+                case "reload":
+                    body = msgspec.json.encode(self._reload(action.body.to_pybytes()))
                 case other:
                     raise InputError(f"unknown action {other!r}; available: {', '.join(_ACTIONS)}")
             return [fl.Result(pa.py_buffer(body))]
+
+    def _reload(self, body: bytes) -> ReloadStatus:
+        """The ``reload`` action: check the admin token, reload, answer the outcome."""
+        token = self.runtime.settings.admin_token
+        if self.reloader is None or token is None:
+            raise PermissionDeniedError(
+                "the reload action is off on this server: start it with HEMMA_ADMIN_TOKEN "
+                "set (or send it SIGHUP)"
+            )
+        try:
+            request = msgspec.json.decode(body or b"{}", type=ReloadRequest)
+        except msgspec.DecodeError as exc:
+            raise InputError(
+                f'the reload action takes JSON {{"token": ..., "settings": {{...}}}}: {exc}'
+            ) from None
+        if not hmac.compare_digest(request.token.encode(), token.encode()):
+            raise PermissionDeniedError(
+                "the reload action needs the admin token (HEMMA_ADMIN_TOKEN)"
+            )
+        try:
+            return self.reloader.reload("action", request.settings)
+        except ReloadRefused as exc:
+            raise BusyError(str(exc), retry_after=5.0) from None
 
 
 def _path(descriptor: fl.FlightDescriptor, parts: int, message: str) -> list[str]:
@@ -297,10 +364,12 @@ def _path(descriptor: fl.FlightDescriptor, parts: int, message: str) -> list[str
     return names
 
 
-def create_flight_server(runtime: Runtime, host: str, port: int) -> FeatureFlightServer:
+def create_flight_server(
+    runtime: Runtime | RuntimeSlot, host: str, port: int, *, reloader: Reloader | None = None
+) -> FeatureFlightServer:
     """Start a Flight server on ``grpc://host:port`` (``grpc+tls`` with a certificate;
     port 0 picks a free one), requiring the bearer token when one is configured."""
-    settings = runtime.settings
+    settings = (runtime.current if isinstance(runtime, RuntimeSlot) else runtime).settings
     middleware: dict[str, fl.ServerMiddlewareFactory] = {
         "correlation": CorrelationMiddlewareFactory()
     }
@@ -312,5 +381,9 @@ def create_flight_server(runtime: Runtime, host: str, port: int) -> FeatureFligh
             (Path(settings.tls_cert_file).read_bytes(), Path(settings.tls_key_file).read_bytes())
         ]
     return FeatureFlightServer(
-        runtime, flight_url(host, port, tls=settings.tls), middleware=middleware, **options
+        runtime,
+        flight_url(host, port, tls=settings.tls),
+        reloader=reloader,
+        middleware=middleware,
+        **options,
     )

@@ -9,6 +9,7 @@ of gRPC.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 import numpy as np
@@ -40,6 +41,14 @@ class StoreBackedFeatures:
         root = store_path(settings)
         self.store = FeatureStore(root, settings.store_max_bytes) if root else None
         self.datasets = DatasetStore(root) if root else None
+
+    def bound(self, runtime: Runtime) -> StoreBackedFeatures:
+        """The same store and datasets over ``runtime`` (one call's runtime after a reload)."""
+        if runtime is self.runtime:
+            return self
+        bound = copy.copy(self)
+        bound.runtime = runtime
+        return bound
 
     def _keep(self, fingerprint: str, feature_set: FeatureSet, computed: pa.Table) -> None:
         """Store computed rows; a store that cannot take them never fails the request."""

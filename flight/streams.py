@@ -139,15 +139,13 @@ class MicroBatchCompute:
     (``ShuttingDownError``).
     """
 
-    def __init__(
-        self, features: StoreBackedFeatures, admission: Admission, stopping: threading.Event
-    ) -> None:
-        self.features = features
+    def __init__(self, admission: Admission, stopping: threading.Event) -> None:
         self.admission = admission
         self.stopping = stopping
 
     def __call__(
         self,
+        features: StoreBackedFeatures,
         context: fl.ServerCallContext,
         state: StreamState,
         verb: str,
@@ -158,8 +156,8 @@ class MicroBatchCompute:
         keys: pa.Array | None = None,
         checked: bool = False,
     ) -> Iterator[pa.RecordBatch]:
-        plan = self.features.plan(batch, feature_set, first_row, keys=keys, checked=checked)
-        settings = self.features.runtime.settings
+        plan = features.plan(batch, feature_set, first_row, keys=keys, checked=checked)
+        settings = features.runtime.settings
         for start, stop, stored in plan.runs():
             step = settings.batch_rows if stored else settings.micro_batch_rows
             for offset in range(start, stop, step):
@@ -169,8 +167,8 @@ class MicroBatchCompute:
                 if stored:
                     if self.stopping.is_set():
                         raise ShuttingDownError()
-                    yield from self.features.stored_rows(plan, offset, end)
+                    yield from features.stored_rows(plan, offset, end)
                 else:
                     with self.admission.slot(verb, state.correlation_id):
-                        out = self.features.compute(plan, offset, end)
+                        out = features.compute(plan, offset, end)
                     yield out  # sent outside the slot: a slow reader holds no compute

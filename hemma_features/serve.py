@@ -16,9 +16,9 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
@@ -28,10 +28,20 @@ from hemma_features.contract import ReadyInfo
 from hemma_features.contract.locations import WILDCARD_HOSTS
 from hemma_features.logs import configure_logging
 from hemma_features.service.errors import HemmaServiceError, PortInUseError
-from hemma_features.service.settings import ENV_PREFIX, Settings, field_docs, load_settings
+from hemma_features.service.settings import (
+    ENV_PREFIX,
+    Settings,
+    field_docs,
+    load_settings,
+    read_env_file,
+)
+
+if TYPE_CHECKING:
+    from hemma_features.service.hot_reload import SettingsSource
 
 log = structlog.get_logger(__name__)
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+ENV_FILE_VARIABLE = "HEMMA_ENV_FILE"
 SERVER_MODULES = (
     "litestar",
     "uvicorn",
@@ -69,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
                 flag, dest=field.name, default=None, metavar=field.name.upper(), help=help_text
             )
     parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=None,
+        help="HEMMA_NAME=value lines layered over the environment (flags still win); "
+        "SIGHUP or the reload action re-reads it and switches to the new settings without "
+        f"downtime [env {ENV_FILE_VARIABLE}]",
+    )
+    parser.add_argument(
         "--ready-file",
         type=Path,
         default=None,
@@ -95,11 +113,19 @@ def main(argv: Sequence[str]) -> int:
         )
         return 2
     names = [field.name for field in msgspec.structs.fields(Settings)]
-    overrides: dict[str, Any] = {name: getattr(args, name) for name in names}
+    flags: dict[str, Any] = {name: getattr(args, name) for name in names}
+    env_file = args.env_file or os.environ.get(ENV_FILE_VARIABLE) or None
+
+    def settings_source(overrides: Mapping[str, Any]) -> Settings:
+        """Settings as at start, read afresh: environment < env file < flags < overrides."""
+        environ = {**os.environ, **(read_env_file(env_file) if env_file else {})}
+        given = {name: value for name, value in flags.items() if value is not None}
+        return load_settings(environ, overrides={**given, **overrides})
+
     try:
-        settings = load_settings(overrides=overrides)
+        settings = settings_source({})
         configure_logging(settings.log_format)
-        serve(settings, ready_file=args.ready_file)
+        serve(settings, ready_file=args.ready_file, settings_source=settings_source)
     except HemmaServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -162,8 +188,17 @@ class ControlPlaneThread:
         self._thread.join(timeout=timeout)
 
 
-def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
+def serve(
+    settings: Settings,
+    *,
+    ready_file: Path | None = None,
+    settings_source: SettingsSource | None = None,
+) -> None:
     """Load the runtime, start Flight and Litestar, block until SIGTERM/SIGINT, stop both.
+
+    ``SIGHUP`` (or the ``reload`` Flight action) reloads without downtime: new settings and
+    models load beside the running ones, new requests switch to them at once, running
+    streams finish on the old runtime, and a failed reload leaves the old one serving.
 
     Ports are taken before the models load, so a port in use fails at once. Stopping
     takes at most ``shutdown_grace`` seconds: running streams end at their next
@@ -173,6 +208,8 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
     Args:
         settings: Effective settings.
         ready_file: Where to write ``ReadyInfo`` JSON once both planes listen.
+        settings_source: Reads the settings afresh for a reload (with the reload action's
+            overrides on top); by default the environment and ``overrides`` alone.
     """
     # Nothing is ever fetched from a model hub at run time.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -185,14 +222,26 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
 
     from hemma_features.flight.server import create_flight_server
     from hemma_features.service.app import create_app
+    from hemma_features.service.hot_reload import Reloader, RuntimeSlot
     from hemma_features.service.runtime import Runtime
 
     runtime = Runtime.load(settings)
+    slot = RuntimeSlot(runtime)
+    reloader = Reloader(
+        slot, settings_source or (lambda overrides: load_settings(overrides=overrides))
+    )
     stop = threading.Event()
+    reload_asked = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
-    flight_server = create_flight_server(runtime, settings.host, settings.flight_port)
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: reload_asked.set())
+    flight_server = create_flight_server(
+        slot, settings.host, settings.flight_port, reloader=reloader
+    )
     app = create_app(
-        runtime, flight_port=flight_server.port, flight_location=flight_server.location
+        slot,
+        flight_port=flight_server.port,
+        flight_location=flight_server.location,
+        reloader=reloader,
     )
     control_plane = ControlPlaneThread(app, settings, sock)
     try:
@@ -209,9 +258,11 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
         if ready_file is not None:
             write_bytes_atomically(ready_file, msgspec.json.encode(info))
         while not stop.wait(0.5) and control_plane.is_alive():
-            pass
+            if reload_asked.is_set():
+                reload_asked.clear()
+                _reload_in_background(reloader)
     finally:
-        clean = _stop(settings, flight_server, control_plane, runtime)
+        clean = _stop(settings, flight_server, control_plane, slot)
         sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -221,6 +272,19 @@ def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
         # the grace period ends here rather than when that client goes away.
         sys.stderr.flush()
         os._exit(0)
+
+
+def _reload_in_background(reloader: Any) -> None:
+    """Run a ``SIGHUP`` reload in a thread (serving and stopping go on meanwhile)."""
+    from hemma_features.service.hot_reload import ReloadRefused
+
+    def run() -> None:
+        try:
+            reloader.reload("sighup")
+        except ReloadRefused as exc:
+            log.warning("reload.refused", trigger="sighup", reason=str(exc))
+
+    threading.Thread(target=run, name="reload", daemon=True).start()
 
 
 def _stop(

@@ -32,6 +32,7 @@ from hemma_features.contract import (
 )
 from hemma_features.redaction import redact_text
 from hemma_features.service.auth import UNAUTHORIZED_DETAIL, BearerToken
+from hemma_features.service.hot_reload import Reloader, RuntimeSlot
 from hemma_features.service.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -91,7 +92,7 @@ class HemmaApp(Litestar):
             elapsed = time.perf_counter() - started
             path = scope["path"]
             route = path if path in _ROUTES or path.startswith("/schema") else "other"
-            runtime: Runtime = self.state.runtime
+            runtime = _runtime(self.state)
             method = str(scope.get("method", ""))
             runtime.metrics.http_request_seconds.labels(method, route, str(status["code"])).observe(
                 elapsed
@@ -114,7 +115,7 @@ class HemmaApp(Litestar):
 
     def _authorized(self, scope: Scope) -> bool:
         """With a token configured, every route but /healthz needs ``Bearer <token>``."""
-        token = self.state.runtime.settings.auth_token
+        token = _runtime(self.state).settings.auth_token
         if token is None or scope["path"] == "/healthz":
             return True
         return BearerToken(token).accepts(dict(scope.get("headers") or []).get(b"authorization"))
@@ -190,7 +191,7 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[Erro
 @get("/healthz", summary="Liveness")
 async def healthz(state: State) -> Health:
     """The process is up and serving HTTP."""
-    return Health(status="ok", fingerprint=state.runtime.fingerprint.fingerprint)
+    return Health(status="ok", fingerprint=_runtime(state).fingerprint.fingerprint)
 
 
 @get(
@@ -206,8 +207,11 @@ async def healthz(state: State) -> Health:
 async def readyz(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """200 (``ready`` or ``degraded``) when every feature set can be computed, else 503 with
     the reasons. Reads state the server keeps up to date; never waits on a dependency."""
-    runtime: Runtime = state.runtime
+    runtime = _runtime(state)
     readiness = runtime.readiness()
+    reloader: Reloader | None = state.reloader
+    reload_problem = reloader.problem() if reloader is not None else None
+    degraded = [*readiness.degraded, *([reload_problem] if reload_problem else [])]
     if readiness.problems:
         return _error_response(
             request,
@@ -218,9 +222,9 @@ async def readyz(request: Request[Any, Any, Any], state: State) -> Response[Any]
         )
     return Response(
         Health(
-            status="degraded" if readiness.degraded else "ready",
+            status="degraded" if degraded else "ready",
             fingerprint=runtime.fingerprint.fingerprint,
-            degraded=readiness.degraded,
+            degraded=degraded,
         )
     )
 
@@ -228,11 +232,13 @@ async def readyz(request: Request[Any, Any, Any], state: State) -> Response[Any]
 @get("/v1/config", summary="Effective settings")
 async def config(state: State) -> ServerConfig:
     """Effective settings (secrets redacted), the Flight port and the request limits."""
-    runtime: Runtime = state.runtime
+    runtime = _runtime(state)
     settings = runtime.settings
+    reloader: Reloader | None = state.reloader
     return ServerConfig(
         settings=settings.public_view(),
-        runtime=state.runtime.machine_view(),
+        runtime=runtime.machine_view(),
+        reload=msgspec.to_builtins(reloader.status) if reloader is not None else {},
         flight_port=state.flight_port,
         flight_location=state.flight_location,
         limits=Limits(
@@ -248,43 +254,60 @@ async def config(state: State) -> ServerConfig:
 @get("/v1/fingerprint", summary="Server fingerprint")
 async def fingerprint(state: State) -> FingerprintInfo:
     """The fingerprint, its components and the schema version."""
-    return state.runtime.fingerprint
+    return _runtime(state).fingerprint
 
 
 @get("/v1/features", summary="Feature catalogue")
 async def features(state: State) -> list[FeatureSpec]:
     """Every named feature in catalogue order, with tier, group, definition, unit and source
     (group ``semantic``: computed from the embedding pass, part of the embeddings set)."""
-    return list(state.runtime.catalogue)
+    return list(_runtime(state).catalogue)
 
 
 @get("/metrics", summary="Prometheus metrics", include_in_schema=True)
 async def metrics(state: State) -> Response[bytes]:
     """Prometheus text exposition."""
-    runtime: Runtime = state.runtime
+    runtime = _runtime(state)
     return Response(runtime.metrics.render(), media_type=runtime.metrics.content_type)
 
 
+def _runtime(state: State) -> Runtime:
+    """The runtime serving now (a hot reload may switch it between requests)."""
+    slot: RuntimeSlot = state.slot
+    return slot.current
+
+
 def create_app(
-    runtime: Runtime, *, flight_port: int, flight_location: str | None = None
+    runtime: Runtime | RuntimeSlot,
+    *,
+    flight_port: int,
+    flight_location: str | None = None,
+    reloader: Reloader | None = None,
 ) -> Litestar:
     """Build the control-plane app around a loaded runtime.
 
     Args:
-        runtime: Loaded models, fingerprint and metrics.
+        runtime: Loaded models, fingerprint and metrics, or the slot a hot reload switches.
         flight_port: Port the Flight server listens on, advertised on ``/v1/config``.
         flight_location: The Flight location clients should dial (never a wildcard
             address), advertised on ``/v1/config``; None when unknown.
+        reloader: Hot reload, whose last outcome ``/v1/config`` and ``/readyz`` show.
     """
+    slot = runtime if isinstance(runtime, RuntimeSlot) else RuntimeSlot(runtime)
     return HemmaApp(
         route_handlers=[healthz, readyz, config, fingerprint, features, metrics],
         state=State(
-            {"runtime": runtime, "flight_port": flight_port, "flight_location": flight_location}
+            {
+                "slot": slot,
+                "reloader": reloader,
+                "flight_port": flight_port,
+                "flight_location": flight_location,
+            }
         ),
         exception_handlers={HTTPException: _http_exception, Exception: _unhandled},
         openapi_config=OpenAPIConfig(
             title="hemma-features",
-            version=runtime.fingerprint.schema_version,
+            version=slot.current.fingerprint.schema_version,
             path="/schema",
             # JSON at /schema itself: the HTML viewers load JavaScript from a CDN, which a
             # laptop behind an SSH tunnel to an offline server cannot reach.

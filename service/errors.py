@@ -10,6 +10,7 @@ Hierarchy::
     │   └── ParseDeadlineError one essay's parse passed the deadline; its worker was replaced
     ├── NotFoundError          a named thing (a dataset) does not exist (-> Flight NotFound)
     ├── FingerprintMismatchError  the request pins another fingerprint (-> Flight Failed)
+    ├── PermissionDeniedError  the admin token is missing or wrong (-> Flight Unauthorized)
     ├── BusyError              no compute slot within the queue wait (-> Unavailable, busy)
     ├── ShuttingDownError      the server is stopping (-> Unavailable, shutting_down)
     ├── WorkerLostError        a parse worker died under the request (-> Unavailable)
@@ -84,6 +85,10 @@ class ParseDeadlineError(InputError):
 
 class FingerprintMismatchError(HemmaServiceError):
     """The request expects a fingerprint this server does not compute."""
+
+
+class PermissionDeniedError(HemmaServiceError):
+    """The call needs a credential it did not carry (the admin token)."""
 
 
 class BusyError(HemmaServiceError):

@@ -27,6 +27,12 @@ class Metrics:
             ["feature_set"],
             registry=self.registry,
         )
+        self.reloads = Counter(
+            "hemma_reloads",
+            "Hot reloads (SIGHUP or the reload action), by outcome (ok, failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.store_hits = Counter(
             "hemma_store_hits",
             "Distinct essays served from the server-side feature store, by feature set.",

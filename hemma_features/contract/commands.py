@@ -28,6 +28,16 @@ Command = ExtractCommand
 _COMMAND_DECODER = msgspec.json.Decoder(Command)
 
 
+class ReloadRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Body of the ``reload`` Flight action (JSON)."""
+
+    token: str = ""
+    """The server's admin token (``HEMMA_ADMIN_TOKEN``)."""
+    settings: dict[str, object] | None = None
+    """Settings by field name (``{"embedding_max_length": 256}``) that win over the
+    environment and the env file; None keeps the last reload's."""
+
+
 class ShardTicket(
     msgspec.Struct,
     tag="shard.v1",

@@ -59,6 +59,10 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     """What the server chose for this machine at start: embedding backend, precision,
     quantisation, threads, agreement with torch float32, parse workers, CPU and its flags,
     and every requested setting it could not follow (``notes``)."""
+    reload: dict[str, object] = {}
+    """The last hot reload (``SIGHUP`` or the ``reload`` Flight action): state (never,
+    loading, ok, failed), trigger, when, seconds, fingerprint before and after, the settings
+    it changed, and its error."""
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

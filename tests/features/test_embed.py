@@ -97,6 +97,27 @@ def test_weights_hash_covers_the_tokenizer_files(tmp_path):
     assert weights_hash(tmp_path) != first
 
 
+def test_the_default_models_files_are_pinned_and_checked_at_load(tmp_path):
+    """The shipped MiniLM hashes to its pin; a copy with one vocabulary line changed is
+    refused at load, naming both hashes and the fix."""
+    import shutil
+
+    from hemma_features.service.features.embed import PINNED_SHA256, EmbeddingOptions
+    from hemma_features.service.settings import DEFAULT_EMBEDDING_MODEL
+
+    _, directory = resolve_model(DEFAULT_EMBEDDING_MODEL)
+    pin = PINNED_SHA256[DEFAULT_EMBEDDING_MODEL]
+    assert weights_hash(directory) == pin
+    copy = tmp_path / "minilm"
+    shutil.copytree(directory, copy)
+    vocab = (copy / "vocab.txt").read_text().splitlines()
+    (copy / "vocab.txt").write_text("\n".join([*vocab[:-1], "tampered"]) + "\n")
+    with pytest.raises(ModelLoadError, match=f"not the pinned {pin}") as caught:
+        Embedder.load(str(copy), EmbeddingOptions(), tmp_path / "cache", expected_sha256=pin)
+    assert weights_hash(copy) in str(caught.value)
+    assert not (tmp_path / "cache").exists()  # refused before anything was exported
+
+
 def test_chunk_mean_pools_each_token_once(embedder):
     """Windows of 32 tokens sharing 8: the vector is the mean of every window's states with
     the shared tokens taken from the earlier window only (each position once)."""

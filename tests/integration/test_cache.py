@@ -20,6 +20,7 @@ from hemma_features.client import cache_admin
 from hemma_features.client.cache import FeatureCache
 from hemma_features.client.errors import CacheError, FingerprintChangedError, ServerUnavailableError
 from hemma_features.contract import specs_for
+from hemma_features.service.hot_reload import RuntimeSlot
 from hemma_features.service.runtime import Runtime
 from tests.conftest import REPO, SAMPLES, essays_table, settings_for_tests
 from tests.servers import LiveServer, counter
@@ -254,7 +255,7 @@ def test_fingerprint_change_during_a_run_stops_the_client(live_server, runtime, 
     redeployed = Runtime.assemble(
         settings_for_tests(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
     )
-    monkeypatch.setattr(live_server.flight, "runtime", redeployed)
+    monkeypatch.setattr(live_server.flight, "slot", RuntimeSlot(redeployed))
     with (
         FeatureClient(live_server.http_url) as client,
         pytest.raises(FingerprintChangedError, match="fingerprint changed"),

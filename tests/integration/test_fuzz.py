@@ -193,13 +193,18 @@ def flight_outcome(
     """``("ok", result)`` or ``(kind, error)`` for a documented error; fail otherwise.
 
     kind: ``invalid`` (INVALID_ARGUMENT), ``not_found`` (NOT_FOUND), ``unavailable``
-    (UNAVAILABLE from this server: it carries an ErrorInfo) or ``mismatch`` (Failed with
-    code fingerprint_mismatch).
+    (UNAVAILABLE from this server: it carries an ErrorInfo), ``mismatch`` (Failed with
+    code fingerprint_mismatch) or ``denied`` (Unauthorized, code permission_denied).
     """
     try:
         return "ok", call()
     except fl.FlightInternalError as exc:
         raise AssertionError(f"INTERNAL (a server bug): {exc}") from exc
+    except fl.FlightUnauthorizedError as exc:
+        assert_clean(str(exc), echoes, paths if paths is not None else server_paths())
+        info = decode_error_info(exc.extra_info)
+        assert info is not None and info.code == "permission_denied", f"Unauthorized: {exc}"
+        return "denied", exc
     except (pa.ArrowInvalid, KeyError, fl.FlightUnavailableError, fl.FlightServerError) as exc:
         message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
         assert_clean(message, echoes, paths if paths is not None else server_paths())
@@ -805,7 +810,7 @@ def test_get_serves_or_refuses_tickets(fuzzed, ticket, feature_headers):
 @fuzz(120)
 @given(
     action_type=st.one_of(
-        st.sampled_from(["health", "fingerprint", "catalogue"]),
+        st.sampled_from(["health", "fingerprint", "catalogue", "reload"]),
         st.sampled_from(["Health", "health ", "", "list", "shutdown", "../health", "ping"]),
         unicode_text,
         long_text,
@@ -824,7 +829,9 @@ def test_actions_answer_or_refuse(fuzzed, action_type, body, criteria, feature_h
         server_paths(fuzzed),
     )
     tally("action", kind)
-    if action_type not in ("health", "fingerprint", "catalogue"):
+    if action_type == "reload":  # this server has no admin token: the action is off
+        assert kind == "denied", (kind, answer)
+    elif action_type not in ("health", "fingerprint", "catalogue"):
         assert kind == "invalid", (kind, answer)
     else:
         assert kind == "ok", answer
@@ -839,7 +846,7 @@ def test_actions_answer_or_refuse(fuzzed, action_type, body, criteria, feature_h
         }[action_type]
         assert expected(), value
     assert {a.type for a in client.list_actions(options(feature_headers))} == {
-        "health", "fingerprint", "catalogue"
+        "health", "fingerprint", "catalogue", "reload"
     }  # fmt: skip
     listed = list(client.list_flights(criteria, options(feature_headers)))
     assert {info.descriptor.path[0].decode() for info in listed} == set(fuzzed.names)

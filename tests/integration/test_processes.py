@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -68,11 +69,14 @@ def test_blocker_really_blocks():
     assert "blocked heavy import" in result.stderr
 
 
-def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path):
-    """A served process answers both planes, logs JSON lines, and exits 0 within seconds."""
+def test_serve_answers_reloads_on_sighup_and_stops_cleanly_on_sigterm(tmp_path):
+    """A served process answers both planes, reloads its env file on SIGHUP (new
+    fingerprint, no restart), logs JSON lines, and exits 0 within seconds of SIGTERM."""
     from hemma_features import FeatureClient
 
-    server = ServerProcess(startup_timeout=300)
+    env_file = tmp_path / "hemma.env"
+    env_file.write_text("# settings a reload re-reads\nHEMMA_EMBEDDING_MAX_LENGTH=512\n")
+    server = ServerProcess({"HEMMA_ENV_FILE": str(env_file)}, startup_timeout=300)
     info = server.start()
     try:
         assert httpx.get(f"{server.http_url}/healthz", timeout=10).status_code == 200
@@ -83,6 +87,16 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path):
         with FeatureClient(server.http_url) as client:
             table = client.extract(SAMPLES, feature_set="handcrafted", cache=tmp_path / "c")
         assert table.num_rows == 8
+        env_file.write_text("export HEMMA_EMBEDDING_MAX_LENGTH='128'\n")
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGHUP)
+        reload = wait_for_reload(server.http_url)
+        assert reload["state"] == "ok" and reload["trigger"] == "sighup", reload
+        assert reload["fingerprint_before"] == info.fingerprint != reload["fingerprint_after"]
+        config = httpx.get(f"{server.http_url}/v1/config", timeout=10).json()
+        assert config["settings"]["embedding_max_length"] == 128
+        with FeatureClient(server.http_url) as client:
+            assert client.fingerprint().fingerprint == reload["fingerprint_after"]
     finally:
         started = time.monotonic()
         code = server.stop(timeout=20)
@@ -94,11 +108,23 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path):
     events = {line["event"] for line in lines}
     assert {"serve.started", "http.request", "flight.exchange", "serve.stopped"} <= events
     stages = [line["stage"] for line in lines if line["event"] == "runtime.stage"]
-    assert stages == ["spacy", "embedding", "parse_workers"]
+    assert stages == ["spacy", "embedding", "parse_workers"] * 2  # at start and on reload
     assert "Application startup complete." in events  # uvicorn, through the same renderer
     exchange = next(line for line in lines if line["event"] == "flight.exchange")
     assert exchange["fingerprint"] == info.fingerprint and exchange["correlation_id"]
     assert next(line for line in lines if line["event"] == "serve.stopped")["flight_clean"]
+    assert {"reload.started", "reload.switched", "reload.retired"} <= events
+
+
+def wait_for_reload(http: str, seconds: float = 300.0) -> dict:
+    """/v1/config's reload block once the reload has ended (a hang bound, not a speed)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        reload = httpx.get(f"{http}/v1/config", timeout=10).json()["reload"]
+        if reload.get("state") in ("ok", "failed"):
+            return reload
+        time.sleep(0.5)
+    raise AssertionError(f"no reload ended within {seconds:.0f} s")
 
 
 def test_bad_setting_fails_at_startup_naming_the_variable():
