@@ -18,7 +18,8 @@ from hemma_features.contract import (
     TEXT_COLUMN,
     InputRuleError,
     ServerConfig,
-    check_input_batch,
+    input_violations,
+    no_prompt,
 )
 
 
@@ -30,37 +31,50 @@ class Columns(msgspec.Struct, frozen=True, kw_only=True):
     text: str = TEXT_COLUMN
     """Column holding the essay text."""
     prompt: str = PROMPT_COLUMN
-    """Column holding the prompt."""
+    """Column holding the prompt. Optional: without it (or where it is empty or null) an
+    essay has no prompt, and its ``prompt_similarity`` is 0 and means nothing."""
 
 
 def read_table(source: Any, columns: Columns) -> pa.Table:
     """Read a path (.csv, .parquet, .jsonl/.ndjson, .arrow/.feather), DataFrame or Table."""
     wanted = [columns.essay_id, columns.text, columns.prompt]
+    required = wanted[:2]
     if isinstance(source, pa.Table):
         table = source
     elif isinstance(source, pa.RecordBatch):
         table = pa.Table.from_batches([source])
     elif hasattr(source, "to_dict") and hasattr(source, "columns"):  # a pandas DataFrame
-        missing = [c for c in wanted if c not in source.columns]
+        missing = [c for c in required if c not in source.columns]
         if missing:
             raise InputFileError(
                 f"DataFrame lacks column(s) {missing}; it has {list(source.columns)}"
             )
-        table = pa.Table.from_pandas(source[wanted], preserve_index=False)
+        table = pa.Table.from_pandas(
+            source[[c for c in wanted if c in source.columns]], preserve_index=False
+        )
     else:
         table = _read_path(Path(source), wanted)
-    missing = [c for c in wanted if c not in table.column_names]
+    missing = [c for c in required if c not in table.column_names]
     if missing:
         raise InputFileError(
             f"input lacks column(s) {missing}; it has {table.column_names} "
-            "(set --id-column/--text-column/--prompt-column)"
+            "(set --id-column/--text-column; --prompt-column is optional)"
+        )
+    if columns.prompt not in table.column_names and columns.prompt != PROMPT_COLUMN:
+        raise InputFileError(
+            f"input lacks the prompt column {columns.prompt!r} named by --prompt-column; it "
+            f"has {table.column_names} (leave --prompt-column out for essays without prompts)"
         )
     arrays = []
     for name in wanted:
+        if name not in table.column_names:  # no prompt column: no prompts
+            arrays.append(no_prompt(table.num_rows))
+            continue
         column = table.column(name)
         if name != columns.essay_id and not _is_text(column.type):
             raise InputFileError(f"column {name!r} has type {column.type}; expected text")
         arrays.append(pc.cast(column, pa.string()))
+    arrays[2] = pc.fill_null(arrays[2], "")  # a null prompt is no prompt, as an empty one
     return pa.Table.from_arrays(arrays, names=INPUT_SCHEMA.names)
 
 
@@ -130,28 +144,40 @@ def input_batches(
     return [batch for batch in batches if batch.num_rows]
 
 
-def check_duplicate_ids(table: pa.Table) -> None:
-    """The same essay id with two different texts or prompts is an error naming both rows."""
+def duplicate_id_violations(table: pa.Table) -> list[tuple[int | None, str | None, str]]:
+    """Rows whose essay id an earlier row has with another text or prompt (one row per
+    essay: an id names one essay)."""
     if pc.count_distinct(table.column(ID_COLUMN)).as_py() == table.num_rows:
-        return  # every id once: nothing to compare
+        return []  # every id once: nothing to compare
     seen: dict[str, tuple[int, str, str]] = {}
     ids = table.column(ID_COLUMN).to_pylist()
     texts = table.column(TEXT_COLUMN).to_pylist()
     prompts = table.column(PROMPT_COLUMN).to_pylist()
+    violations: list[tuple[int | None, str | None, str]] = []
     for row, (essay_id, text, prompt) in enumerate(zip(ids, texts, prompts, strict=True)):
         first = seen.setdefault(essay_id, (row, text, prompt))
         if first[0] != row and (first[1], first[2]) != (text, prompt):
-            raise InputRuleError(
-                row,
-                essay_id,
-                f"duplicate essay_id with a different text or prompt than row {first[0]}",
+            violations.append(
+                (
+                    row,
+                    essay_id,
+                    f"duplicate essay_id with a different text or prompt than row {first[0]}",
+                )
             )
+    return violations
 
 
 def check_essays(essays: pa.Table, config: ServerConfig) -> None:
-    """Reject bad rows before anything is sent, with the server's own rules."""
+    """Reject bad rows before anything is sent, with the server's own rules, naming every
+    bad row at once."""
+    violations: list[tuple[int | None, str | None, str]] = []
     first_row = 0
     for batch in essays.to_batches():
-        check_input_batch(batch, max_text_chars=config.limits.max_text_chars, first_row=first_row)
+        violations += input_violations(
+            batch, max_text_chars=config.limits.max_text_chars, first_row=first_row
+        )
         first_row += batch.num_rows
-    check_duplicate_ids(essays)
+    if not violations:  # ids are compared only among rows that are otherwise fine
+        violations = duplicate_id_violations(essays)
+    if violations:
+        raise InputRuleError.of(violations)

@@ -11,9 +11,11 @@ from hemma_features.contract import (
     ExtractCommand,
     FeatureSpec,
     InputRuleError,
+    as_input_batch,
     check_input_batch,
     check_input_schema,
     content_key,
+    content_key_array,
     decode_catalogue,
     decode_command,
     encode_command,
@@ -76,23 +78,69 @@ def test_row_numbers_count_from_the_request_start():
         check_input_batch(batch, max_text_chars=100, first_row=100)
 
 
-def test_missing_prompt_is_rejected():
-    """A null prompt is an error naming the row."""
-    batch = pa.record_batch(
+def test_a_null_or_missing_prompt_is_no_prompt():
+    """A null prompt and an absent prompt column both become the empty string (no prompt),
+    the same as an empty prompt; nothing else about the row changes."""
+    null = pa.record_batch(
         [pa.array(["a"]), pa.array(["some text"]), pa.array([None], pa.string())],
         names=["essay_id", "text", "prompt"],
     )
-    with pytest.raises(InputRuleError, match="row 0.*prompt is missing"):
-        check_input_batch(batch, max_text_chars=100)
+    check_input_batch(null, max_text_chars=100)
+    absent = pa.record_batch([pa.array(["a"]), pa.array(["some text"])], names=["essay_id", "text"])
+    for batch in (null, absent):
+        normal = as_input_batch(batch)
+        assert normal.schema.names == ["essay_id", "text", "prompt"]
+        assert normal.column("prompt").to_pylist() == [""]
+        assert content_key_array(normal).to_pylist() == [content_key("some text", "")]
+
+
+def test_every_bad_row_is_named_at_once_with_how_rows_count():
+    """Three bad rows in one batch: one error lists all three, in row order, and says how
+    the rows are numbered."""
+    batch = pa.record_batch(
+        [
+            pa.array(["a", "b", None, "d", "e"]),
+            pa.array(["fine", "   ", "text", "fine", "x" * 11]),
+            pa.array(["p"] * 5),
+        ],
+        names=["essay_id", "text", "prompt"],
+    )
+    with pytest.raises(InputRuleError) as caught:
+        check_input_batch(batch, max_text_chars=10, first_row=100)
+    message = str(caught.value)
+    assert message.startswith("3 rows break the input rules: ")
+    assert (
+        message.index("row 101 (essay_id='b'): text is empty")
+        < message.index("row 102: essay_id is missing")
+        < message.index("row 104 (essay_id='e'): text has 11 characters, over the limit of 10")
+    )
+    assert "rows count from 0 in input order, like pandas .iloc" in message
+    assert [v[0] for v in caught.value.violations] == [101, 102, 104]
+
+
+def test_long_lists_of_bad_rows_are_cut_and_counted():
+    """Past ten bad rows the error says how many more there are (bounded, never silent)."""
+    batch = pa.record_batch(
+        [pa.array([f"e{i}" for i in range(25)]), pa.array([""] * 25), pa.array(["p"] * 25)],
+        names=["essay_id", "text", "prompt"],
+    )
+    with pytest.raises(
+        InputRuleError, match=r"^25 rows break.*row 9 \(essay_id='e9'\).*; and 15 more"
+    ):
+        check_input_batch(batch, max_text_chars=10)
 
 
 def test_wrong_schema_is_rejected():
     """A missing column or a non-string column fails naming the column."""
-    with pytest.raises(InputRuleError, match="missing column 'prompt'"):
-        check_input_schema(pa.schema([("essay_id", pa.string()), ("text", pa.string())]))
+    with pytest.raises(InputRuleError, match="missing column 'text'.*prompt is optional"):
+        check_input_schema(pa.schema([("essay_id", pa.string()), ("prompt", pa.string())]))
     with pytest.raises(InputRuleError, match="column 'text' has type int64"):
         check_input_schema(
             pa.schema([("essay_id", pa.string()), ("text", pa.int64()), ("prompt", pa.string())])
+        )
+    with pytest.raises(InputRuleError, match="column 'prompt' has type int64"):
+        check_input_schema(
+            pa.schema([("essay_id", pa.string()), ("text", pa.string()), ("prompt", pa.int64())])
         )
 
 

@@ -40,6 +40,8 @@ from hemma_features.contract.rules import (
     as_input_batch,
     check_input_batch,
     check_input_schema,
+    input_violations,
+    no_prompt,
 )
 from hemma_features.contract.schema import (
     EMBEDDING_COLUMN,
@@ -104,6 +106,8 @@ __all__ = [
     "as_input_batch",
     "check_input_batch",
     "check_input_schema",
+    "input_violations",
+    "no_prompt",
     "content_key",
     "content_key_array",
     "content_keys",

@@ -94,17 +94,57 @@ class ContractError(ValueError):
     """Base class of every wire-contract error."""
 
 
-class InputRuleError(ContractError):
-    """A row breaks an input rule. The message names the row, the essay id and the rule."""
+ROW_NUMBERS = "rows count from 0 in input order, like pandas .iloc; a CSV header is not a row"
+"""How to read the row numbers in input errors."""
+SHOWN_VIOLATIONS = 10
+"""Most bad rows one error lists (it says how many more there are)."""
 
-    def __init__(self, row: int | None, essay_id: str | None, rule: str) -> None:
+
+def _where(row: int | None, essay_id: str | None) -> str:
+    where = "input" if row is None else f"row {row}"
+    if essay_id is not None:
+        where += f" (essay_id={essay_id!r})"
+    return where
+
+
+class InputRuleError(ContractError):
+    """Rows break input rules. The message names every bad row (up to
+    ``SHOWN_VIOLATIONS``), its essay id and the rule, and says how rows are numbered.
+
+    ``row``, ``essay_id`` and ``rule`` describe the first violation; ``violations`` has
+    them all as ``(row, essay_id, rule)``.
+    """
+
+    def __init__(
+        self,
+        row: int | None,
+        essay_id: str | None,
+        rule: str,
+        *,
+        more: list[tuple[int | None, str | None, str]] | None = None,
+    ) -> None:
         self.row = row
         self.essay_id = essay_id
         self.rule = rule
-        where = "input" if row is None else f"row {row}"
-        if essay_id is not None:
-            where += f" (essay_id={essay_id!r})"
-        super().__init__(f"{where}: {rule}")
+        self.violations = [(row, essay_id, rule), *(more or [])]
+        shown = "; ".join(
+            f"{_where(r, e)}: {rule_}" for r, e, rule_ in self.violations[:SHOWN_VIOLATIONS]
+        )
+        hidden = len(self.violations) - SHOWN_VIOLATIONS
+        if hidden > 0:
+            shown += f"; and {hidden} more"
+        if len(self.violations) > 1:
+            shown = f"{len(self.violations)} rows break the input rules: {shown}"
+        if any(r is not None for r, _, _ in self.violations):
+            shown += f" ({ROW_NUMBERS})"
+        super().__init__(shown)
+
+    @classmethod
+    def of(cls, violations: list[tuple[int | None, str | None, str]]) -> InputRuleError:
+        """One error for every violation found (sorted by row)."""
+        ordered = sorted(violations, key=lambda v: (v[0] is None, v[0] or 0))
+        (row, essay_id, rule), *more = ordered
+        return cls(row, essay_id, rule, more=more)
 
 
 class CommandError(ContractError):

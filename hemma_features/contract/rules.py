@@ -13,12 +13,18 @@ _STRING_TYPES = (pa.string(), pa.large_string())
 
 
 def check_input_schema(schema: pa.Schema) -> None:
-    """Require string columns ``essay_id``, ``text`` and ``prompt``."""
+    """Require string columns ``essay_id`` and ``text``; ``prompt``, when present, is a
+    string column too (absent, every essay has no prompt)."""
     for name in INPUT_SCHEMA.names:
         index = schema.get_field_index(name)
         if index < 0:
+            if name == PROMPT_COLUMN:
+                continue
             raise InputRuleError(
-                None, None, f"missing column {name!r}; expected columns {INPUT_SCHEMA.names}"
+                None,
+                None,
+                f"missing column {name!r}; expected columns {INPUT_SCHEMA.names} "
+                "(prompt is optional)",
             )
         if schema.field(index).type not in _STRING_TYPES:
             raise InputRuleError(
@@ -33,34 +39,53 @@ def as_input_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
 
     ``large_string`` columns are cast to ``string`` (both are allowed on the wire); any
     other column is dropped.
+    A missing or null prompt becomes the empty string: no prompt (see ``no_prompt``).
     """
     check_input_schema(batch.schema)
-    columns = [batch.column(name) for name in INPUT_SCHEMA.names]
+    columns = [
+        batch.column(name) if name in batch.schema.names else no_prompt(batch.num_rows)
+        for name in INPUT_SCHEMA.names
+    ]
     columns = [c if c.type == pa.string() else c.cast(pa.string()) for c in columns]
+    columns[-1] = pc.fill_null(columns[-1], "")
     return pa.RecordBatch.from_arrays(columns, names=INPUT_SCHEMA.names)
 
 
+def no_prompt(rows: int) -> pa.Array:
+    """The prompt column of essays without one: empty strings. An empty prompt is no
+    prompt: ``prompt_similarity`` is then 0 (and means nothing), every other value is the
+    same as with any prompt."""
+    return pa.array([""] * rows, pa.string())
+
+
 def check_utf8(batch: pa.RecordBatch, *, first_row: int = 0) -> None:
-    """Every value of the input columns is valid UTF-8; else name the row and column."""
+    """Every value of the input columns is valid UTF-8; else name every bad row and column."""
+    violations: list[tuple[int | None, str | None, str]] = []
     for name in INPUT_SCHEMA.names:
+        if name not in batch.schema.names:
+            continue
         column = batch.column(name)
         try:
             column.validate(full=True)
             continue
         except pa.ArrowInvalid:
             pass
-        for row in range(len(column)):  # only on the failure path: find the first bad row
+        for row in range(len(column)):  # only on the failure path: find the bad rows
             try:
                 column.slice(row, 1).validate(full=True)
             except pa.ArrowInvalid:
-                raise InputRuleError(
-                    first_row + row, None, f"column {name!r} is not valid UTF-8"
-                ) from None
-        raise InputRuleError(None, None, f"column {name!r} is not valid UTF-8")
+                violations.append((first_row + row, None, f"column {name!r} is not valid UTF-8"))
+        if not violations:
+            violations.append((None, None, f"column {name!r} is not valid UTF-8"))
+    if violations:
+        raise InputRuleError.of(violations)
 
 
-def check_input_batch(batch: pa.RecordBatch, *, max_text_chars: int, first_row: int = 0) -> None:
-    """Check every row of an input batch; raise on the first row that breaks a rule.
+def input_violations(
+    batch: pa.RecordBatch, *, max_text_chars: int, first_row: int = 0
+) -> list[tuple[int | None, str | None, str]]:
+    """Every ``(row, essay_id, rule)`` an input batch breaks (schema and UTF-8 problems
+    raise at once: the rows cannot be read).
 
     Args:
         batch: Record batch with the input columns.
@@ -71,7 +96,6 @@ def check_input_batch(batch: pa.RecordBatch, *, max_text_chars: int, first_row: 
     check_utf8(batch, first_row=first_row)
     ids = batch.column(ID_COLUMN)
     text = batch.column(TEXT_COLUMN)
-    prompt = batch.column(PROMPT_COLUMN)
     rules: list[tuple[pa.Array, str]] = [
         (pc.is_null(ids), "essay_id is missing"),
         (pc.equal(pc.utf8_length(ids), 0), "essay_id is empty"),
@@ -80,22 +104,24 @@ def check_input_batch(batch: pa.RecordBatch, *, max_text_chars: int, first_row: 
             pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0),
             "text is empty or only whitespace",
         ),
-        (
-            pc.greater(pc.utf8_length(text), max_text_chars),
-            f"text is longer than the limit of {max_text_chars} characters "
-            "(the server's HEMMA_MAX_TEXT_CHARS)",
-        ),
-        (pc.is_null(prompt), "prompt is missing (a prompt string is required)"),
+        (pc.greater(pc.utf8_length(text), max_text_chars), "too long"),
     ]
+    violations: list[tuple[int | None, str | None, str]] = []
     for mask, rule in rules:
         bad = np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))
-        if bad.size:
-            i = int(bad[0])
-            essay_id = ids[i].as_py()
+        for i in bad.tolist():
             detail = rule
-            if rule.startswith("text is longer"):
+            if rule == "too long":
                 detail = (
-                    f"text has {len(text[i].as_py())} characters, over the limit of "
+                    f"text has {pc.utf8_length(text[i]).as_py()} characters, over the limit of "
                     f"{max_text_chars} (the server's HEMMA_MAX_TEXT_CHARS)"
                 )
-            raise InputRuleError(first_row + i, essay_id, detail)
+            violations.append((first_row + i, ids[i].as_py(), detail))
+    return violations
+
+
+def check_input_batch(batch: pa.RecordBatch, *, max_text_chars: int, first_row: int = 0) -> None:
+    """Check every row of an input batch; raise naming every row that breaks a rule."""
+    violations = input_violations(batch, max_text_chars=max_text_chars, first_row=first_row)
+    if violations:
+        raise InputRuleError.of(violations)

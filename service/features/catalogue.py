@@ -183,7 +183,8 @@ SEMANTIC: tuple[FeatureSpec, ...] = (
         2,
         "semantic",
         "cosine similarity between the essay embedding and the prompt embedding (same model, "
-        "pooling and length policy as the embedding column)",
+        "pooling and length policy as the embedding column); 0 for an essay without a prompt "
+        "(empty or null), where it means nothing",
         "cosine",
         "transformers",
     ),
@@ -430,6 +431,9 @@ FEATURE_VERSIONS: dict[str, int] = {
         2,
     ),
     **{spec.name: 2 for spec in LANGUAGETOOL if spec.unit == "per 100 words"},
+    # 2 (issue 13): an essay without a prompt (empty or null) gets 0, not the cosine with
+    # the embedding of an empty string.
+    "prompt_similarity": 2,
 }  # fmt: skip
 """Version of each feature's computation, where it is past 1. Bump a feature's entry in the
 same change as anything that moves its values (its code, a definition, a normalisation),

@@ -81,7 +81,7 @@ class FeaturePipeline:
         try:
             if want_embedding:
                 spans = [paragraph_spans(text) for text in texts]
-                distinct_prompts = list(dict.fromkeys(prompts))
+                distinct_prompts = [p for p in dict.fromkeys(prompts) if p]  # "": no prompt
                 vectors, span_vectors = self.batcher.embed_with_spans(
                     texts + distinct_prompts, spans + [[] for _ in distinct_prompts]
                 )
@@ -89,7 +89,9 @@ class FeaturePipeline:
                 prompt_vectors = dict(zip(distinct_prompts, vectors[len(texts) :], strict=True))
                 for i, values in enumerate(rows):
                     values.update(
-                        semantic_features(essays[i], prompt_vectors[prompts[i]], span_vectors[i])
+                        semantic_features(
+                            essays[i], prompt_vectors.get(prompts[i]), span_vectors[i]
+                        )
                     )
             if parse_job is not None:
                 for values, parsed in zip(rows, parse_job.result(), strict=True):

@@ -21,18 +21,18 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def semantic_features(
-    essay: np.ndarray, prompt: np.ndarray, paragraphs: np.ndarray | Sequence[np.ndarray]
+    essay: np.ndarray, prompt: np.ndarray | None, paragraphs: np.ndarray | Sequence[np.ndarray]
 ) -> dict[str, float]:
     """prompt_similarity, paragraph_similarity_mean and embedded_paragraphs for one essay.
 
     Args:
         essay: [D] essay vector.
-        prompt: [D] prompt vector.
+        prompt: [D] prompt vector; None for an essay without a prompt (similarity 0).
         paragraphs: [P, D] paragraph vectors in text order.
     """
     pairs = [cosine(a, b) for a, b in zip(paragraphs, paragraphs[1:], strict=False)]
     return {
-        "prompt_similarity": cosine(essay, prompt),
+        "prompt_similarity": cosine(essay, prompt) if prompt is not None else 0.0,
         "paragraph_similarity_mean": float(np.mean(pairs)) if pairs else 0.0,
         "embedded_paragraphs": float(len(paragraphs)),
     }

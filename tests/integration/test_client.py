@@ -15,7 +15,7 @@ from hemma_features.client.errors import (
     ServerRejectedError,
     ServerUnavailableError,
 )
-from hemma_features.contract import InputRuleError, specs_for
+from hemma_features.contract import InputRuleError, Limits, ServerConfig, specs_for
 from hemma_features.service.features.catalogue import BASE
 from tests.conftest import SAMPLES, essays_table
 from tests.servers import counter
@@ -190,15 +190,46 @@ def test_jsonl_input_and_renamed_columns(live_server, sample_essays, tmp_path):
     assert from_jsonl.equals(from_csv)
 
 
-def test_missing_prompt_column_fails_before_any_request(tmp_path):
-    """An input without the prompt column is refused before the (here dead) server is asked."""
+def test_a_named_prompt_column_that_is_missing_fails_before_any_request(tmp_path):
+    """--prompt-column naming a column the input lacks is refused before the (here dead)
+    server is asked; the default name may be absent (no prompts)."""
     from hemma_features.client.errors import InputFileError
+    from hemma_features.client.inputs import Columns, read_table
 
     path = tmp_path / "no-prompt.csv"
     path.write_text("essay_id,text\na,Some text.\n")
     client = FeatureClient("http://127.0.0.1:9")
-    with client, pytest.raises(InputFileError, match=r"lacks column\(s\) \['prompt'\]"):
-        client.extract(path, feature_set="combined")
+    with client, pytest.raises(InputFileError, match="lacks the prompt column 'question'"):
+        client.extract(path, feature_set="combined", columns=Columns(prompt="question"))
+    assert read_table(path, Columns()).column("prompt").to_pylist() == [""]
+
+
+def test_every_bad_row_of_a_file_is_named_before_any_request(tmp_path):
+    """Bad rows across the file (empty text, an id reused for another text) are all named
+    in one error, before the (here dead) server is asked."""
+    path = tmp_path / "bad.csv"
+    path.write_text('essay_id,text,prompt\na,Fine text.,p\nb," ",p\nc,Fine.,p\nd,,p\n')
+    client = FeatureClient("http://127.0.0.1:9")
+    config = ServerConfig(
+        settings={},
+        flight_port=9,
+        limits=Limits(
+            max_items=10, max_text_chars=100, max_streams=1, shard_rows=1, batch_rows=1
+        ),  # fmt: skip
+    )
+    from hemma_features.client.inputs import Columns, check_essays, read_table
+
+    with pytest.raises(InputRuleError) as caught:
+        check_essays(read_table(path, Columns()), config)
+    assert [v[0] for v in caught.value.violations] == [1, 3]
+    assert str(caught.value).startswith("2 rows break the input rules")
+    dup = tmp_path / "dup.csv"
+    dup.write_text("essay_id,text,prompt\na,One text.,p\nb,Other.,p\na,Another text.,p\n")
+    with pytest.raises(
+        InputRuleError, match="row 2 .*essay_id='a'.*different text or prompt than row 0"
+    ):
+        check_essays(read_table(dup, Columns()), config)
+    client.close()
 
 
 def test_the_client_library_prints_nothing_in_a_notebook_that_configured_no_logging(live_server):

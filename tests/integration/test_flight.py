@@ -103,10 +103,20 @@ def test_too_many_rows_names_the_limit(live_server, monkeypatch):
 
 
 def test_wrong_schema_is_rejected(live_server):
-    """A table without a prompt column fails naming the column."""
-    table = pa.table({"essay_id": ["a"], "text": ["text"]})
-    with pytest.raises(FlightInvalidArgumentError, match="missing column 'prompt'"):
+    """A table without a text column fails naming the column."""
+    table = pa.table({"essay_id": ["a"], "prompt": ["p"]})
+    with pytest.raises(FlightInvalidArgumentError, match="missing column 'text'"):
         exchange(live_server.flight_url, table)
+
+
+def test_essays_without_prompts_are_served(live_server, runtime):
+    """No prompt column: every value equals the same essay's with an empty prompt, and
+    prompt_similarity is 0 (no prompt to compare with)."""
+    text = "Homework helps students. It also takes time away from sport."
+    [absent] = exchange(live_server.flight_url, pa.table({"essay_id": ["a"], "text": [text]}))
+    [empty] = exchange(live_server.flight_url, essays_table([("a", text, "")]))
+    assert absent.equals(empty)
+    assert absent.column("prompt_similarity").to_pylist() == [0.0]
 
 
 def test_wrong_type_is_rejected(live_server):
@@ -143,7 +153,7 @@ def test_actions(live_server, runtime):
     """health, fingerprint and catalogue actions answer JSON; list_actions describes them."""
     client = fl.connect(live_server.flight_url)
     names = {action.type for action in client.list_actions()}
-    assert names == {"health", "fingerprint", "catalogue"}
+    assert names == {"health", "fingerprint", "catalogue", "reload"}
     [health] = client.do_action(fl.Action("health", b""))
     assert json.loads(health.body.to_pybytes()) == {"status": "ok"}
     [fp] = client.do_action(fl.Action("fingerprint", b""))
