@@ -60,8 +60,8 @@ def add_client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     demo.add_argument(
         "--essays",
         type=Path,
-        default=Path("samples/essays.csv"),
-        help="essays CSV [samples/essays.csv]",
+        default=None,
+        help="essays file [the sample essays shipped with the package]",
     )
     demo.add_argument(
         "--cache", type=Path, default=Path(".hemma-cache"), help="cache directory [.hemma-cache]"

@@ -4,19 +4,41 @@ from __future__ import annotations
 
 import argparse
 import time
+from importlib import resources
+from pathlib import Path
 
 import pyarrow.dataset as ds
 
 from hemma_features.client.cache import open_features
+from hemma_features.client.errors import InputFileError
 from hemma_features.client.extract_command import summary
 from hemma_features.client.feature_client import FeatureClient
 from hemma_features.client.server_process import ServerProcess
+from hemma_features.extras import server_extra_hint
+
+
+def sample_essays() -> Path:
+    """The sample essays shipped inside the package (works from any directory)."""
+    return Path(str(resources.files("hemma_features.client") / "samples" / "essays.csv"))
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Start a server, extract the sample essays into the cache, read it back, stop."""
+    """Start a server, extract the sample essays into the cache, read it back, stop.
+
+    What can be checked without a server is checked first: the server extra is installed
+    and the essays file exists (the server takes tens of seconds to start).
+    """
+    hint = server_extra_hint("demo")
+    if hint:
+        raise InputFileError(hint)
+    essays = args.essays or sample_essays()
+    if not essays.is_file():
+        raise InputFileError(
+            f"essays file {essays} does not exist (leave --essays out for the shipped samples)"
+        )
+    essays = essays.resolve()
     started = time.perf_counter()
-    print(f"starting the feature server (offline models) for {args.essays} ...", flush=True)
+    print(f"starting the feature server (offline models) for {essays} ...", flush=True)
     with ServerProcess(startup_timeout=args.startup_timeout) as server:
         assert server.info is not None
         print(
@@ -25,7 +47,7 @@ def run_demo(args: argparse.Namespace) -> int:
             flush=True,
         )
         with FeatureClient(server.http_url) as client:
-            table = client.extract(args.essays, feature_set=args.feature_set, cache=args.cache)
+            table = client.extract(essays, feature_set=args.feature_set, cache=args.cache)
             report = client.last_report
         assert report is not None
         print(summary(report, table.num_columns, args.cache))

@@ -8,7 +8,6 @@ thread, where uvicorn leaves signal handlers alone, and is stopped through its p
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import ipaddress
 import os
 import signal
@@ -26,6 +25,7 @@ import structlog
 from hemma_features.arrowfiles.atomic import write_bytes_atomically
 from hemma_features.contract import ReadyInfo
 from hemma_features.contract.locations import WILDCARD_HOSTS
+from hemma_features.extras import server_extra_hint
 from hemma_features.logs import configure_logging
 from hemma_features.service.errors import HemmaServiceError, PortInUseError
 from hemma_features.service.settings import (
@@ -42,18 +42,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 ENV_FILE_VARIABLE = "HEMMA_ENV_FILE"
-SERVER_MODULES = (
-    "litestar",
-    "uvicorn",
-    "prometheus_client",
-    "torch",
-    "transformers",
-    "spacy",
-    "textdescriptives",
-)
-"""What ``serve`` imports beyond the base install (the ``server`` extra)."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     """``serve``'s options: one flag per ``Settings`` field, plus ``--ready-file``."""
     parser = argparse.ArgumentParser(
@@ -96,21 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def missing_server_modules() -> list[str]:
-    """The server extra's top-level modules that are not installed."""
-    return [name for name in SERVER_MODULES if importlib.util.find_spec(name) is None]
-
-
 def main(argv: Sequence[str]) -> int:
     """Parse ``serve``'s arguments, load the settings and serve until stopped."""
     args = build_parser().parse_args(list(argv))
-    missing = missing_server_modules()
-    if missing:
-        print(
-            f"error: `hemma-features serve` needs the server extra (missing: "
-            f"{', '.join(missing)}): pip install 'hemma-features[server]'",
-            file=sys.stderr,
-        )
+    hint = server_extra_hint("serve")
+    if hint:
+        print(f"error: {hint}", file=sys.stderr)
         return 2
     names = [field.name for field in msgspec.structs.fields(Settings)]
     flags: dict[str, Any] = {name: getattr(args, name) for name in names}

@@ -24,7 +24,7 @@ if "HEMMA_TESTS_DATA_HOME" not in os.environ:
 
     os.environ["HEMMA_TESTS_DATA_HOME"] = tempfile.mkdtemp(prefix="hemma-tests-data-")
     os.environ["XDG_DATA_HOME"] = os.environ["HEMMA_TESTS_DATA_HOME"]
-SAMPLES = REPO / "samples" / "essays.csv"
+SAMPLES = REPO / "client" / "samples" / "essays.csv"
 SHARED = REPO.parent / "shared"
 ELLIPSE = SHARED / "data" / "ellipse" / "essays.csv"
 

@@ -45,3 +45,16 @@ def test_base_install_runs_a_full_extract_without_heavy_libraries(live_server, t
     assert serve.returncode == 2
     [line] = serve.stderr.strip().splitlines()  # one line, no traceback
     assert "pip install 'hemma-features[server]'" in line and "torch" in line
+    demo = subprocess.run(
+        [str(venv / "bin" / "hemma-features"), "demo"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert demo.returncode == 2  # at once, without starting a server that cannot start
+    [line] = demo.stderr.strip().splitlines()
+    assert "`hemma-features demo` needs the server extra" in line
+    shipped = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "from hemma_features.client.demo import sample_essays; print(sample_essays().is_file())"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert shipped.stdout.strip() == "True", shipped.stderr  # the samples ship in the wheel

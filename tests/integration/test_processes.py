@@ -151,11 +151,26 @@ def test_bad_setting_fails_at_startup_naming_the_variable():
     assert "HEMMA_MAX_ITEMS='abc'" in result.stderr
 
 
-def test_demo_runs_end_to_end(tmp_path):
-    """`hemma-features demo` serves, extracts the samples, reads the cache back and stops."""
+def test_demo_with_a_missing_essays_file_fails_before_starting_a_server(tmp_path):
+    """A wrong --essays path is named at once (no 30-second model load first)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "hemma_features.cli", "demo", "--essays", "nope.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "essays file nope.csv does not exist" in result.stderr
+    assert "starting the feature server" not in result.stdout
+
+
+def test_demo_runs_end_to_end_from_any_directory(tmp_path):
+    """`hemma-features demo`, run outside the checkout, serves, extracts the shipped sample
+    essays, reads the cache back and stops."""
     result = subprocess.run(
         [sys.executable, "-m", "hemma_features.cli", "demo", "--cache", str(tmp_path / "cache")],
-        cwd=REPO,
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=600,
