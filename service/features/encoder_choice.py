@@ -160,27 +160,41 @@ def load_encoder(
         return reference, report
     exported_seconds = None
     candidate: Encoder
-    if chosen == "onnx":
-        started = time.perf_counter()
-        path, made = ensure_exported(directory, cache_dir, weights_sha256, quantization)
-        exported_seconds = round(time.perf_counter() - started, 2) if made else None
-        candidate = OnnxEncoder(
-            path, dim=reference.dim, threads=threads, quantization=quantization,
-            recipe=RECIPE, hardware=hardware,
-        )  # fmt: skip
-    else:
-        import torch
-
-        model = copy.deepcopy(reference_model).to(device=device, dtype=getattr(torch, precision))
-        candidate = TorchEncoder(
-            model, device=device, dtype=precision, threads=cpu_threads, hardware=hardware
-        )
     probes = probe_ids(tokenizer, max_length)
-    lowest, mean = agreement(pooled(candidate, probes), pooled(reference, probes))
     lossy_asked = quantization == "int8" or (dtype not in ("auto", "float32"))
+    try:
+        if chosen == "onnx":
+            started = time.perf_counter()
+            path, made = ensure_exported(directory, cache_dir, weights_sha256, quantization)
+            exported_seconds = round(time.perf_counter() - started, 2) if made else None
+            candidate = OnnxEncoder(
+                path, dim=reference.dim, threads=threads, quantization=quantization,
+                recipe=RECIPE, hardware=hardware,
+            )  # fmt: skip
+        else:
+            import torch
+
+            model = copy.deepcopy(reference_model).to(
+                device=device, dtype=getattr(torch, precision)
+            )
+            candidate = TorchEncoder(
+                model, device=device, dtype=precision, threads=cpu_threads, hardware=hardware
+            )
+        lowest, mean = agreement(pooled(candidate, probes), pooled(reference, probes))
+        failure = None
+    except Exception as exc:  # an export or a kernel that does not run this model
+        if lossy_asked or backend == chosen:
+            raise ModelLoadError(
+                f"the {chosen} {precision} backend failed on this model: "
+                f"{type(exc).__name__}: {exc}; leave HEMMA_EMBEDDING_BACKEND/DTYPE/"
+                "QUANTIZATION at auto/none for torch float32"
+            ) from exc
+        lowest, mean, failure = 0.0, 0.0, f"{type(exc).__name__}: {str(exc)[:300]}"
     if lowest < LOSSLESS_COSINE and not lossy_asked:
         notes.append(
-            f"{chosen} {precision} agreed with torch float32 only to cosine {lowest:.6f} "
+            f"{chosen} {precision} failed on this model ({failure}): using torch float32 instead"
+            if failure
+            else f"{chosen} {precision} agreed with torch float32 only to cosine {lowest:.6f} "
             f"(< {LOSSLESS_COSINE}) on the probe texts: using torch float32 instead"
         )
         chosen, precision, candidate = "torch", "float32", reference

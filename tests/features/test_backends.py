@@ -160,6 +160,22 @@ def test_an_automatic_choice_that_disagrees_falls_back_to_torch_float32(runtime,
     assert "0.990000" in embedder.report.notes[0]
 
 
+def test_a_backend_that_fails_on_the_model_falls_back_or_names_itself(runtime, monkeypatch):
+    """An ONNX graph that does not run the model: automatic choice serves torch float32 with
+    a note naming the failure; an explicit onnx request stops start-up naming it."""
+
+    def broken(self, ids):
+        raise RuntimeError("Gather indices out of bounds")
+
+    monkeypatch.setattr(OnnxEncoder, "hidden_states", broken)
+    cache = runtime.embedder.encoder.path.parents[2]
+    embedder = load(cache, backend="auto", dtype="auto")
+    assert isinstance(embedder.encoder, TorchEncoder)
+    assert "failed on this model (RuntimeError: Gather indices" in embedder.report.notes[0]
+    with pytest.raises(ModelLoadError, match="onnx float32 backend failed on this model"):
+        load(cache, backend="onnx", dtype="auto")
+
+
 def test_int8_is_kept_when_asked_and_reports_its_agreement(runtime):
     """Lossy int8 is one setting away; its measured agreement is reported, never hidden."""
     cache = runtime.embedder.encoder.path.parents[2]
