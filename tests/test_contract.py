@@ -138,6 +138,11 @@ def test_wrong_schema_is_rejected():
         check_input_schema(
             pa.schema([("essay_id", pa.string()), ("text", pa.int64()), ("prompt", pa.string())])
         )
+    with pytest.raises(InputRuleError, match="column 'prompt' appears 2 times"):
+        check_input_schema(
+            pa.schema([("essay_id", pa.string()), ("text", pa.string()), ("prompt", pa.string()),
+                       ("prompt", pa.int64())])  # fmt: skip
+        )
     with pytest.raises(InputRuleError, match="column 'prompt' has type int64"):
         check_input_schema(
             pa.schema([("essay_id", pa.string()), ("text", pa.string()), ("prompt", pa.int64())])

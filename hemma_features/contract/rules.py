@@ -16,7 +16,12 @@ def check_input_schema(schema: pa.Schema) -> None:
     """Require string columns ``essay_id`` and ``text``; ``prompt``, when present, is a
     string column too (absent, every essay has no prompt)."""
     for name in INPUT_SCHEMA.names:
-        index = schema.get_field_index(name)
+        found = schema.get_all_field_indices(name)
+        if len(found) > 1:
+            raise InputRuleError(
+                None, None, f"column {name!r} appears {len(found)} times; send it once"
+            )
+        index = found[0] if found else -1
         if index < 0:
             if name == PROMPT_COLUMN:
                 continue
