@@ -79,3 +79,14 @@ def test_containerfile_copies_every_source_directory():
     mapping = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     copied = set(re.findall(r"^COPY (\S+) \./\1$", CONTAINERFILE.read_text(), re.M))
     assert set(mapping["package-dir"].values()) <= copied
+
+
+def test_compose_mounts_an_env_file_the_server_reads(compose):
+    """The env file compose mounts for hot reload parses (comments only, by default) and
+    is where HEMMA_ENV_FILE points."""
+    from hemma_features.service.settings import read_env_file
+
+    service = compose["services"]["features"]
+    assert service["environment"]["HEMMA_ENV_FILE"] == "/config/hemma.env"
+    assert any(volume.endswith(":/config:ro") for volume in service["volumes"])
+    assert read_env_file(REPO / "deploy" / "hemma.env") == {}

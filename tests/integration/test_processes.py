@@ -127,39 +127,31 @@ def wait_for_reload(http: str, seconds: float = 300.0) -> dict:
     raise AssertionError(f"no reload ended within {seconds:.0f} s")
 
 
-def test_bad_setting_fails_at_startup_naming_the_variable():
-    """HEMMA_MAX_ITEMS=abc stops `serve` before loading anything, naming the variable."""
-    env = {**os.environ, "HEMMA_MAX_ITEMS": "abc"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hemma_features.cli",
-            "serve",
-            "--http-port",
-            "0",
-            "--flight-port",
-            "0",
-        ],  # fmt: skip
-        cwd=REPO,
+def run_cli(
+    *args: str, cwd=REPO, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``hemma-features ARGS`` in a child interpreter (output captured as text)."""
+    return subprocess.run(
+        [sys.executable, "-m", "hemma_features.cli", *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
+
+
+def test_bad_setting_fails_at_startup_naming_the_variable():
+    """HEMMA_MAX_ITEMS=abc stops `serve` before loading anything, naming the variable."""
+    env = {**os.environ, "HEMMA_MAX_ITEMS": "abc"}
+    result = run_cli("serve", "--http-port", "0", "--flight-port", "0", env=env)
     assert result.returncode == 2
     assert "HEMMA_MAX_ITEMS='abc'" in result.stderr
 
 
 def test_demo_with_a_missing_essays_file_fails_before_starting_a_server(tmp_path):
     """A wrong --essays path is named at once (no 30-second model load first)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "hemma_features.cli", "demo", "--essays", "nope.csv"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli("demo", "--essays", "nope.csv", cwd=tmp_path)
     assert result.returncode == 2
     assert "essays file nope.csv does not exist" in result.stderr
     assert "starting the feature server" not in result.stdout
@@ -168,13 +160,7 @@ def test_demo_with_a_missing_essays_file_fails_before_starting_a_server(tmp_path
 def test_demo_runs_end_to_end_from_any_directory(tmp_path):
     """`hemma-features demo`, run outside the checkout, serves, extracts the shipped sample
     essays, reads the cache back and stops."""
-    result = subprocess.run(
-        [sys.executable, "-m", "hemma_features.cli", "demo", "--cache", str(tmp_path / "cache")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_cli("demo", "--cache", str(tmp_path / "cache"), cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "rows: 8 (cache hits 0, fetched 8, reused components 0)" in out
