@@ -29,7 +29,6 @@ import structlog
 
 from hemma_features.contract import (
     FEATURE_SETS,
-    FINGERPRINT_MISMATCH,
     ExtractCommand,
     FeatureSet,
     ShardTicket,
@@ -54,7 +53,7 @@ from hemma_features.flight.streams import (
     input_schema,
     served,
 )
-from hemma_features.service.errors import FingerprintMismatchError, InputError, ShuttingDownError
+from hemma_features.service.errors import InputError, ShuttingDownError
 from hemma_features.service.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -103,15 +102,6 @@ class FeatureFlightServer(fl.FlightServerBase):
         if self.stopping.is_set():
             raise ShuttingDownError()
 
-    def _check_fingerprint(self, feature_set: FeatureSet, expected: str | None) -> None:
-        current = self.runtime.fingerprint_for(feature_set)
-        if expected is not None and expected != current:
-            raise FingerprintMismatchError(
-                f"{FINGERPRINT_MISMATCH}: the request expects {expected}, this server computes "
-                f"{current} for {feature_set}; refetch the fingerprint (or flight info) and "
-                "start a new run"
-            )
-
     # -- exchange -------------------------------------------------------------------
     def do_exchange(
         self,
@@ -125,7 +115,7 @@ class FeatureFlightServer(fl.FlightServerBase):
         with served("exchange", context, self.service, feature_set=command.feature_set) as state:
             settings = self.runtime.settings
             self._check_running()
-            self._check_fingerprint(command.feature_set, command.fingerprint)
+            self.runtime.check_fingerprint(command.feature_set, command.fingerprint)
             check_input_schema(input_schema(reader))
             writer.begin(self.runtime.schema(command.feature_set))
             for batch in input_batches(reader, settings.stream_idle_timeout):
@@ -241,7 +231,7 @@ class FeatureFlightServer(fl.FlightServerBase):
     def do_get(self, context: fl.ServerCallContext, ticket: fl.Ticket) -> fl.FlightDataStream:
         with flight_errors(correlation_id_of(context)):
             shard = decode_ticket(ticket.ticket)
-            self._check_fingerprint(shard.feature_set, shard.fingerprint)
+            self.runtime.check_fingerprint(shard.feature_set, shard.fingerprint)
             datasets = self._datasets()
             rows = datasets.read(shard.dataset, shard.start, shard.stop)
             keys = datasets.keys(shard.dataset, shard.start, shard.stop)

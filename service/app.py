@@ -27,7 +27,6 @@ from hemma_features.contract import (
     FeatureSpec,
     FingerprintInfo,
     Health,
-    Limits,
     ServerConfig,
 )
 from hemma_features.redaction import redact_text
@@ -229,20 +228,7 @@ async def readyz(request: Request[Any, Any, Any], state: State) -> Response[Any]
 async def config(state: State) -> ServerConfig:
     """Effective settings (secrets redacted), the Flight port and the request limits."""
     runtime: Runtime = state.runtime
-    settings = runtime.settings
-    return ServerConfig(
-        settings=settings.public_view(),
-        runtime=state.runtime.machine_view(),
-        flight_port=state.flight_port,
-        flight_location=state.flight_location,
-        limits=Limits(
-            max_items=settings.max_items,
-            max_text_chars=settings.max_text_chars,
-            max_streams=settings.max_streams,
-            shard_rows=settings.shard_rows,
-            batch_rows=settings.batch_rows,
-        ),
-    )
+    return runtime.server_config(state.flight_port, state.flight_location)
 
 
 @get("/v1/fingerprint", summary="Server fingerprint")
