@@ -96,6 +96,15 @@ def restore_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(table.columns, schema=schema)
 
 
+def actor_pool(concurrency: int | tuple[int, int]) -> Any:
+    """Ray Data's actor pool: ``N`` actors, or ``(min, max)`` autoscaling between them."""
+    import ray.data
+
+    if isinstance(concurrency, tuple):
+        return ray.data.ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
+    return ray.data.ActorPoolStrategy(size=concurrency)
+
+
 class RayEngine(FeatureClient):
     """``FeatureClient.extract`` with Ray Data computing the rows (``--engine ray``).
 
@@ -186,7 +195,7 @@ class RayEngine(FeatureClient):
             },
             batch_format="pyarrow",
             batch_size=self.batch_rows,
-            concurrency=self.concurrency,
+            compute=actor_pool(self.concurrency),
             num_gpus=self.num_gpus or None,
             num_cpus=self.num_cpus,
         )

@@ -93,7 +93,7 @@ def test_same_table_as_flight(ray_cluster, live_server, sample_essays):
         },
         batch_format="pyarrow",
         batch_size=3,
-        concurrency=1,
+        compute=ray.data.ActorPoolStrategy(size=1),
     )
     through_ray = pa.concat_tables(ray.get(dataset.to_arrow_refs()))
     # Blocks come back in the order they finish: compare in the input's order.
