@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -38,7 +39,14 @@ from hemma_features.ray_engine import (  # noqa: E402
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """One local Ray instance for the module, with this machine's 2 CPUs."""
+    """One local Ray instance for the module, with this machine's 2 CPUs, on 127.0.0.1.
+
+    Its token is given in the environment (the CLI subprocesses inherit it), so Ray
+    writes none to ``~/.ray``.
+    """
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    saved = {name: os.environ.get(name) for name in auth}
+    os.environ.update(auth)
     env = {
         name: os.environ[name]
         for name in ("HEMMA_MODEL_CACHE_DIR", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -49,9 +57,17 @@ def ray_cluster():
         include_dashboard=False,
         log_to_driver=False,
         runtime_env={"env_vars": env},
+        _node_ip_address="127.0.0.1",
     )
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def many_essays(sample_essays: pa.Table, copies: int) -> pa.Table:
@@ -121,6 +137,44 @@ def test_bad_row_is_named(runtime, sample_essays):
     empty = pa.table({"essay_id": ["e"], "text": ["   "], "prompt": ["p"]})
     with pytest.raises(ContractError, match="row 0 .*text is empty or only whitespace"):
         stage(empty)
+
+
+def test_bad_row_is_named_before_ray_computes(ray_cluster, runtime, sample_essays, tmp_path):
+    """--engine ray checks every row on the driver as the Flight client does, naming the
+    input row, before an actor starts; nothing is written."""
+    essays = sample_essays.select(["essay_id", "text", "prompt"])
+    bad = pa.concat_tables(
+        [essays, pa.table({"essay_id": ["blank"], "text": [" "], "prompt": ["p"]})]
+    )
+    engine = RayEngine(settings_for_tests(), info=EngineInfo.of(runtime))
+    row = essays.num_rows
+    with pytest.raises(ContractError, match=rf"row {row} \(essay_id='blank'\): text is empty"):
+        engine.extract(bad, feature_set="embeddings", cache=tmp_path / "cache")
+    assert not any((tmp_path / "cache").glob("fingerprint=*/feature_set=*/part-*"))
+
+
+def test_actor_with_another_fingerprint_refuses(ray_cluster, sample_essays):
+    """An actor that computes another fingerprint than the run expects refuses to start,
+    and the run stops with that reason (Ray Data does not retry a failed constructor)."""
+    from hemma_features.ray_engine.command import cause
+    from hemma_features.service.errors import FingerprintMismatchError
+
+    dataset = ray.data.from_arrow(sample_essays.select(["essay_id", "text", "prompt"]))
+    dataset = dataset.map_batches(
+        HemmaFeatures,
+        fn_constructor_kwargs={
+            "feature_set": "embeddings",
+            "settings": settings_mapping(settings_for_tests(parse_workers=0)),
+            "fingerprint": "0" * 64,
+        },
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=1),
+    )
+    with pytest.raises(Exception) as raised:
+        dataset.materialize()
+    found = cause(raised.value)
+    assert isinstance(found, FingerprintMismatchError), repr(raised.value)
+    assert "the request expects " + "0" * 64 in str(found)
 
 
 def dying_stage(marker: Path) -> type[HemmaFeatures]:
