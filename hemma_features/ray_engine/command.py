@@ -37,14 +37,16 @@ def actors(value: str) -> int | tuple[int, int]:
 
 def cause(exc: BaseException) -> BaseException:
     """The project's own error under Ray's wrappers (``RayTaskError``, ``UserCodeException``)."""
-    seen = exc
-    for _ in range(10):  # wrappers nest a few levels at most
+    todo: list[BaseException] = [exc]
+    for _ in range(20):  # wrappers nest a few levels at most
+        if not todo:
+            break
+        seen = todo.pop(0)
         if isinstance(seen, HemmaServiceError | ContractError):
             return seen
-        inner = getattr(seen, "cause", None) or seen.__cause__
-        if not isinstance(inner, BaseException):
-            break
-        seen = inner
+        # RayTaskError keeps the error in .cause, ActorDiedError the RayTaskError in args.
+        inner = [getattr(seen, "cause", None), seen.__cause__, *seen.args]
+        todo += [e for e in inner if isinstance(e, BaseException)]
     return exc
 
 

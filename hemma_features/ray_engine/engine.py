@@ -17,7 +17,7 @@ import msgspec
 import pyarrow as pa
 
 from hemma_features.client.combined import OnBatch
-from hemma_features.client.errors import ProtocolError
+from hemma_features.client.errors import HemmaClientError, ProtocolError
 from hemma_features.client.feature_client import FeatureClient
 from hemma_features.client.report import RunStats
 from hemma_features.contract import (
@@ -28,7 +28,7 @@ from hemma_features.contract import (
     ServerConfig,
 )
 from hemma_features.logs import library_logger
-from hemma_features.ray_engine.stage import HemmaFeatures, settings_mapping
+from hemma_features.ray_engine.stage import HemmaFeatures
 from hemma_features.service.runtime import Runtime
 from hemma_features.service.settings import Settings
 
@@ -162,6 +162,24 @@ class RayEngine(FeatureClient):
     def close(self) -> None:
         """Nothing to close: the Ray connection outlives one engine (``ray.shutdown``)."""
 
+    def _flight_only(self, what: str) -> HemmaClientError:
+        return HemmaClientError(
+            f"{what} talks to a feature server over Flight; the Ray engine only extracts "
+            "(use FeatureClient for it)"
+        )
+
+    def health(self) -> dict[str, Any]:
+        raise self._flight_only("health()")
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._flight_only("stream()")
+
+    def upload(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._flight_only("upload()")
+
+    def read_dataset(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._flight_only("read_dataset()")
+
     @property
     def info(self) -> EngineInfo:
         """What the actors compute (asked of the cluster once per engine)."""
@@ -189,7 +207,7 @@ class RayEngine(FeatureClient):
             self.stage,
             fn_constructor_kwargs={
                 "feature_set": feature_set,
-                "settings": settings_mapping(self.settings),
+                "settings": self.settings,  # exactly what describe() fingerprinted
                 "fingerprint": fingerprint,
                 "with_key": True,
             },

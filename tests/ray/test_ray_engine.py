@@ -20,6 +20,10 @@ import pytest
 
 from tests.conftest import REPO, settings_for_tests, wait_for
 
+# The test Ray instance's token comes from the environment (the CLI subprocesses inherit
+# it), so Ray writes none to ~/.ray; Ray reads these once, when it is first imported.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 pytest.importorskip("ray", reason="needs hemma-features[ray]")
 import ray  # noqa: E402
 import ray.data  # noqa: E402
@@ -39,14 +43,7 @@ from hemma_features.ray_engine import (  # noqa: E402
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """One local Ray instance for the module, with this machine's 2 CPUs, on 127.0.0.1.
-
-    Its token is given in the environment (the CLI subprocesses inherit it), so Ray
-    writes none to ``~/.ray``.
-    """
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    saved = {name: os.environ.get(name) for name in auth}
-    os.environ.update(auth)
+    """One local Ray instance for the module, with this machine's 2 CPUs, on 127.0.0.1."""
     env = {
         name: os.environ[name]
         for name in ("HEMMA_MODEL_CACHE_DIR", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -63,11 +60,6 @@ def ray_cluster():
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def many_essays(sample_essays: pa.Table, copies: int) -> pa.Table:
