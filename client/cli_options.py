@@ -76,6 +76,36 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument(
+        "--engine",
+        choices=("flight", "ray"),
+        default="flight",
+        help="who computes the rows the cache lacks: the server of --server over Flight, or "
+        "HemmaFeatures actors on a Ray cluster loading the runtime from the HEMMA_* settings "
+        "(needs hemma-features[server,ray]) [flight]",
+    )
+    ray = parser.add_argument_group("--engine ray")
+    ray.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster to join (ray.init address, e.g. ray://head:10001 or auto); by "
+        "default $RAY_ADDRESS, else a Ray instance started on this machine",
+    )
+    ray.add_argument(
+        "--ray-actors",
+        default="1",
+        help="actors computing features: N, or MIN-MAX to autoscale [1]",
+    )
+    ray.add_argument(
+        "--ray-gpus-per-actor", type=float, default=0.0, help="GPUs per actor (1: one per GPU) [0]"
+    )
+    ray.add_argument("--ray-cpus-per-actor", type=float, default=1.0, help="CPUs per actor [1]")
+    ray.add_argument(
+        "--ray-batch-rows",
+        type=int,
+        default=64,
+        help="essays per Ray block; a killed driver recomputes at most the blocks in flight [64]",
+    )
+    parser.add_argument(
         "--format",
         choices=("ipc", "parquet"),
         default=None,

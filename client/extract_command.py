@@ -10,6 +10,7 @@ from typing import TextIO
 import msgspec
 
 from hemma_features.client.cli_options import client_from
+from hemma_features.client.feature_client import FeatureClient
 from hemma_features.client.inputs import Columns
 from hemma_features.client.report import ExtractReport
 
@@ -33,11 +34,15 @@ class ProgressBar:
         self._bar.close()
 
 
-def run_extract(args: argparse.Namespace) -> int:
-    """Extract into the cache, then print a summary (unless --quiet) and write --report."""
+def run_extract(args: argparse.Namespace, engine: FeatureClient | None = None) -> int:
+    """Extract into the cache, then print a summary (unless --quiet) and write --report.
+
+    ``engine`` computes the missing rows: the server of ``--server`` by default, or
+    another engine with the same interface (``--engine ray`` passes a ``RayEngine``).
+    """
     columns = Columns(essay_id=args.id_column, text=args.text_column, prompt=args.prompt_column)
     bar = ProgressBar() if not args.quiet and sys.stderr.isatty() else None
-    with client_from(args) as client:
+    with engine if engine is not None else client_from(args) as client:
         try:
             table = client.extract(
                 args.input,

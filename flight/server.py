@@ -32,7 +32,6 @@ import structlog
 
 from hemma_features.contract import (
     FEATURE_SETS,
-    FINGERPRINT_MISMATCH,
     ExtractCommand,
     FeatureSet,
     ReloadRequest,
@@ -60,7 +59,6 @@ from hemma_features.flight.streams import (
 )
 from hemma_features.service.errors import (
     BusyError,
-    FingerprintMismatchError,
     InputError,
     PermissionDeniedError,
     ShuttingDownError,
@@ -134,16 +132,6 @@ class FeatureFlightServer(fl.FlightServerBase):
         if self.stopping.is_set():
             raise ShuttingDownError()
 
-    @staticmethod
-    def _check_fingerprint(runtime: Runtime, feature_set: FeatureSet, expected: str | None) -> None:
-        current = runtime.fingerprint_for(feature_set)
-        if expected is not None and expected != current:
-            raise FingerprintMismatchError(
-                f"{FINGERPRINT_MISMATCH}: the request expects {expected}, this server computes "
-                f"{current} for {feature_set}; refetch the fingerprint (or flight info) and "
-                "start a new run"
-            )
-
     # -- exchange -------------------------------------------------------------------
     def do_exchange(
         self,
@@ -161,7 +149,7 @@ class FeatureFlightServer(fl.FlightServerBase):
             runtime = features.runtime
             settings = runtime.settings
             self._check_running()
-            self._check_fingerprint(runtime, command.feature_set, command.fingerprint)
+            runtime.check_fingerprint(command.feature_set, command.fingerprint)
             check_input_schema(input_schema(reader))
             writer.begin(runtime.schema(command.feature_set))
             for batch in input_batches(reader, settings.stream_idle_timeout):
@@ -283,7 +271,7 @@ class FeatureFlightServer(fl.FlightServerBase):
     def do_get(self, context: fl.ServerCallContext, ticket: fl.Ticket) -> fl.FlightDataStream:
         with flight_errors(correlation_id_of(context)):
             shard = decode_ticket(ticket.ticket)
-            self._check_fingerprint(self.runtime, shard.feature_set, shard.fingerprint)
+            self.runtime.check_fingerprint(shard.feature_set, shard.fingerprint)
             datasets = self._datasets()
             rows = datasets.read(shard.dataset, shard.start, shard.stop)
             keys = datasets.keys(shard.dataset, shard.start, shard.stop)
@@ -298,7 +286,7 @@ class FeatureFlightServer(fl.FlightServerBase):
         fields = {"feature_set": shard.feature_set, "dataset": shard.name, "start": shard.start}
         with self._leased() as features, served("get", context, features, **fields) as state:
             # a reload between the ticket check and this first batch: never mix fingerprints
-            self._check_fingerprint(features.runtime, shard.feature_set, shard.fingerprint)
+            features.runtime.check_fingerprint(shard.feature_set, shard.fingerprint)
             step = features.runtime.settings.batch_rows
             for offset in range(0, rows.num_rows, step):
                 batch = rows.slice(offset, step)  # texts are copied only for rows computed

@@ -101,7 +101,7 @@ class StoreBackedFeatures:
         runtime = self.runtime
         if not checked:
             check_input_batch(
-                _record_batch(batch),
+                record_batch(batch),
                 max_text_chars=runtime.settings.max_text_chars,
                 first_row=first_row,
             )
@@ -141,7 +141,7 @@ class StoreBackedFeatures:
     def compute(self, plan: Plan, start: int, stop: int) -> pa.RecordBatch:
         """Output rows ``[start, stop)`` of a plan: stored ones (possibly stored by another
         request since the plan was made) served, the rest computed and stored."""
-        batch = _record_batch(plan.batch.slice(start, stop - start))
+        batch = record_batch(plan.batch.slice(start, stop - start))
         first_row = plan.first_row + start
         if self.store is None or plan.keys is None or plan.fingerprint is None:
             return self._extract(batch, list(range(batch.num_rows)), plan.feature_set, first_row)
@@ -164,7 +164,7 @@ class StoreBackedFeatures:
         return self._output(merged, plan, start, stop)
 
 
-def _record_batch(rows: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+def record_batch(rows: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
     if isinstance(rows, pa.RecordBatch):
         return rows
     return rows.combine_chunks().to_batches()[0]
@@ -206,3 +206,12 @@ class Plan:
         for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
             if stop > start:
                 yield start, stop, bool(present[start])
+
+    def steps(self, stored_rows: int, compute_rows: int) -> Iterator[tuple[int, int, bool]]:
+        """(start, stop, stored) pieces in input order: stored stretches cut every
+        ``stored_rows`` rows (served at once), the rest every ``compute_rows`` (one
+        micro-batch each). Every engine (Flight, Ray) computes in these same pieces."""
+        for start, stop, stored in self.runs():
+            step = stored_rows if stored else compute_rows
+            for offset in range(start, stop, step):
+                yield offset, min(stop, offset + step), stored

@@ -158,17 +158,14 @@ class MicroBatchCompute:
     ) -> Iterator[pa.RecordBatch]:
         plan = features.plan(batch, feature_set, first_row, keys=keys, checked=checked)
         settings = features.runtime.settings
-        for start, stop, stored in plan.runs():
-            step = settings.batch_rows if stored else settings.micro_batch_rows
-            for offset in range(start, stop, step):
-                end = min(stop, offset + step)
-                if context.is_cancelled():
-                    raise Cancelled
-                if stored:
-                    if self.stopping.is_set():
-                        raise ShuttingDownError()
-                    yield from features.stored_rows(plan, offset, end)
-                else:
-                    with self.admission.slot(verb, state.correlation_id):
-                        out = features.compute(plan, offset, end)
-                    yield out  # sent outside the slot: a slow reader holds no compute
+        for offset, end, stored in plan.steps(settings.batch_rows, settings.micro_batch_rows):
+            if context.is_cancelled():
+                raise Cancelled
+            if stored:
+                if self.stopping.is_set():
+                    raise ShuttingDownError()
+                yield from features.stored_rows(plan, offset, end)
+            else:
+                with self.admission.slot(verb, state.correlation_id):
+                    out = features.compute(plan, offset, end)
+                yield out  # sent outside the slot: a slow reader holds no compute

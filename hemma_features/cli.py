@@ -46,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parsed = build_parser().parse_args(args)
     configure_logging("auto", level=logging.WARNING)
     try:
+        if parsed.command == "extract" and parsed.engine == "ray":
+            return _extract_with_ray(parsed)
         return run_client_command(parsed)
     except (HemmaClientError, ContractError) as exc:
         notes = "".join(f" ({note})" for note in getattr(exc, "__notes__", []))
@@ -53,6 +55,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _extract_with_ray(args: argparse.Namespace) -> int:
+    # Ray and the server side are imported only here; a missing extra is one line.
+    try:
+        from hemma_features.ray_engine.command import run_ray_extract
+    except ImportError as exc:
+        print(
+            f"error: --engine ray needs the server and ray extras (missing: {exc.name}): "
+            "pip install 'hemma-features[server,ray]'",
+            file=sys.stderr,
+        )
+        return 2
+    return run_ray_extract(args)
 
 
 def _serve(argv: list[str]) -> int:

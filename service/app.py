@@ -27,7 +27,6 @@ from hemma_features.contract import (
     FeatureSpec,
     FingerprintInfo,
     Health,
-    Limits,
     ServerConfig,
 )
 from hemma_features.redaction import redact_text
@@ -233,22 +232,11 @@ async def readyz(request: Request[Any, Any, Any], state: State) -> Response[Any]
 async def config(state: State) -> ServerConfig:
     """Effective settings (secrets redacted), the Flight port and the request limits."""
     runtime = _runtime(state)
-    settings = runtime.settings
     reloader: Reloader | None = state.reloader
-    return ServerConfig(
-        settings=settings.public_view(),
-        runtime=runtime.machine_view(),
-        reload=msgspec.to_builtins(reloader.status) if reloader is not None else {},
-        flight_port=state.flight_port,
-        flight_location=state.flight_location,
-        limits=Limits(
-            max_items=settings.max_items,
-            max_text_chars=settings.max_text_chars,
-            max_streams=settings.max_streams,
-            shard_rows=settings.shard_rows,
-            batch_rows=settings.batch_rows,
-        ),
-    )
+    config_ = runtime.server_config(state.flight_port, state.flight_location)
+    if reloader is None:
+        return config_
+    return msgspec.structs.replace(config_, reload=msgspec.to_builtins(reloader.status))
 
 
 @get("/v1/fingerprint", summary="Server fingerprint")

@@ -16,14 +16,17 @@ import structlog
 
 from hemma_features.contract import (
     FEATURE_SETS,
+    FINGERPRINT_MISMATCH,
     ID_COLUMN,
     PROMPT_COLUMN,
     TEXT_COLUMN,
     FeatureSet,
+    Limits,
+    ServerConfig,
     output_schema,
     specs_for,
 )
-from hemma_features.service.errors import DependencyError
+from hemma_features.service.errors import DependencyError, FingerprintMismatchError
 from hemma_features.service.features import languagetool
 from hemma_features.service.features.assemble import feature_batch
 from hemma_features.service.features.catalogue import (
@@ -285,6 +288,24 @@ class Runtime:
             "max_bytes": self.settings.store_max_bytes,
         }
 
+    def server_config(self, flight_port: int, flight_location: str | None) -> ServerConfig:
+        """``/v1/config``: effective settings (redacted), what was chosen for this machine,
+        where Flight listens and the request limits (the Ray engine answers the same)."""
+        settings = self.settings
+        return ServerConfig(
+            settings=settings.public_view(),
+            runtime=self.machine_view(),
+            flight_port=flight_port,
+            flight_location=flight_location,
+            limits=Limits(
+                max_items=settings.max_items,
+                max_text_chars=settings.max_text_chars,
+                max_streams=settings.max_streams,
+                shard_rows=settings.shard_rows,
+                batch_rows=settings.batch_rows,
+            ),
+        )
+
     def available_feature_sets(self) -> list[FeatureSet]:
         """Feature sets this server can compute now."""
         return [fs for fs in FEATURE_SETS if fs not in self.fingerprint.unavailable]
@@ -295,6 +316,17 @@ class Runtime:
         if feature_set in fingerprint.unavailable:
             raise DependencyError("LanguageTool", self._pending_reason())
         return fingerprint.for_set(feature_set)
+
+    def check_fingerprint(self, feature_set: FeatureSet, expected: str | None) -> None:
+        """``FingerprintMismatchError`` when a caller pinned another fingerprint than the
+        one this runtime computes for ``feature_set``."""
+        current = self.fingerprint_for(feature_set)
+        if expected is not None and expected != current:
+            raise FingerprintMismatchError(
+                f"{FINGERPRINT_MISMATCH}: the request expects {expected}, this server computes "
+                f"{current} for {feature_set}; refetch the fingerprint (or flight info) and "
+                "start a new run"
+            )
 
     def schema(self, feature_set: FeatureSet) -> pa.Schema:
         """Output schema for a feature set (built once, then reused)."""

@@ -116,6 +116,7 @@ def test_installed_distribution_has_one_top_level_package(built, tmp_path):
         "hemma_features/client",
         "hemma_features/contract",
         "hemma_features/flight",
+        "hemma_features/ray_engine",
         "hemma_features/service",
         "hemma_features/service/features",
     ]

@@ -1,0 +1,271 @@
+"""The Ray engine on a local Ray instance (2 CPUs): same rows as Flight, same cache, actor
+and driver failures recovered without a row lost or duplicated."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
+import pytest
+
+from tests.conftest import REPO, settings_for_tests, wait_for
+
+# The test Ray instance's token comes from the environment (the CLI subprocesses inherit
+# it), so Ray writes none to ~/.ray; Ray reads these once, when it is first imported.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+pytest.importorskip("ray", reason="needs hemma-features[ray]")
+import ray  # noqa: E402
+import ray.data  # noqa: E402
+
+from hemma_features.arrowfiles.layout import partition_dir  # noqa: E402
+from hemma_features.client.cache_admin import verify  # noqa: E402
+from hemma_features.client.feature_client import FeatureClient  # noqa: E402
+from hemma_features.contract import ContractError, content_key_array  # noqa: E402
+from hemma_features.ray_engine import (  # noqa: E402
+    EngineInfo,
+    HemmaFeatures,
+    RayEngine,
+    restore_schema,
+    settings_mapping,
+)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local Ray instance for the module, with this machine's 2 CPUs, on 127.0.0.1."""
+    env = {
+        name: os.environ[name]
+        for name in ("HEMMA_MODEL_CACHE_DIR", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+        if name in os.environ
+    }
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": env},
+        _node_ip_address="127.0.0.1",
+    )
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+def many_essays(sample_essays: pa.Table, copies: int) -> pa.Table:
+    """``copies`` distinct variants of each sample essay (new ids, a sentence appended)."""
+    parts = []
+    for copy in range(copies):
+        suffix = pa.scalar(f" Copy {copy} ends here.")
+        parts.append(
+            pa.table(
+                {
+                    "essay_id": pc.binary_join_element_wise(
+                        sample_essays.column("essay_id").cast(pa.string()), f"c{copy}", "-"
+                    ),
+                    "text": pc.binary_join_element_wise(
+                        sample_essays.column("text"), suffix, ""
+                    ),
+                    "prompt": sample_essays.column("prompt"),
+                }
+            )
+        )
+    return pa.concat_tables(parts)
+
+
+def stored_rows(cache: Path, fingerprint: str, feature_set: str) -> pa.Table:
+    """Every row of every file of one partition, as stored (nothing deduplicated)."""
+    return ds.dataset(partition_dir(cache, fingerprint, feature_set), format="ipc").to_table()
+
+
+def test_same_table_as_flight(ray_cluster, live_server, sample_essays):
+    """The same essays through Flight and through Ray give equal tables, metadata included."""
+    essays = sample_essays.select(["essay_id", "text", "prompt"])
+    with FeatureClient(live_server.http_url, flight=live_server.flight_url) as client:
+        flight = pa.Table.from_batches(list(client.stream(essays, "combined")))
+    dataset = ray.data.from_arrow(essays).map_batches(
+        HemmaFeatures,
+        fn_constructor_kwargs={
+            "feature_set": "combined",
+            "settings": settings_mapping(settings_for_tests()),
+        },
+        batch_format="pyarrow",
+        batch_size=3,
+        compute=ray.data.ActorPoolStrategy(size=1),
+    )
+    through_ray = pa.concat_tables(ray.get(dataset.to_arrow_refs()))
+    # Blocks come back in the order they finish: compare in the input's order.
+    order = pc.index_in(essays.column("essay_id"), through_ray.column("essay_id"))
+    through_ray = through_ray.take(order)
+    # Ray keeps each block's schema metadata here; restore_schema is the documented step for
+    # when it does not, and must leave an intact table unchanged.
+    schema = live_server.runtime.schema("combined")
+    assert through_ray.schema.equals(schema, check_metadata=True)
+    assert through_ray.equals(flight, check_metadata=True)
+    assert restore_schema(through_ray.replace_schema_metadata(None), schema).equals(
+        flight, check_metadata=True
+    )
+
+
+def test_bad_row_is_named(runtime, sample_essays):
+    """A row that breaks an input rule is refused naming the row and the limit."""
+    stage = HemmaFeatures.on_runtime(runtime, "handcrafted")
+    too_long = "word " * (runtime.settings.max_text_chars // 5 + 1)
+    rows = pa.table(
+        {"essay_id": ["ok", "long"], "text": ["Fine text.", too_long], "prompt": ["p", "p"]}
+    )
+    with pytest.raises(ContractError, match=r"row 1 \(essay_id='long'\): text has \d+ characters"):
+        stage(rows)
+    empty = pa.table({"essay_id": ["e"], "text": ["   "], "prompt": ["p"]})
+    with pytest.raises(ContractError, match="row 0 .*text is empty or only whitespace"):
+        stage(empty)
+
+
+def test_bad_row_is_named_before_ray_computes(ray_cluster, runtime, sample_essays, tmp_path):
+    """--engine ray checks every row on the driver as the Flight client does, naming the
+    input row, before an actor starts; nothing is written."""
+    essays = sample_essays.select(["essay_id", "text", "prompt"])
+    bad = pa.concat_tables(
+        [essays, pa.table({"essay_id": ["blank"], "text": [" "], "prompt": ["p"]})]
+    )
+    engine = RayEngine(settings_for_tests(), info=EngineInfo.of(runtime))
+    row = essays.num_rows
+    with pytest.raises(ContractError, match=rf"row {row} \(essay_id='blank'\): text is empty"):
+        engine.extract(bad, feature_set="embeddings", cache=tmp_path / "cache")
+    assert not any((tmp_path / "cache").glob("fingerprint=*/feature_set=*/part-*"))
+
+
+def test_actor_with_another_fingerprint_refuses(ray_cluster, sample_essays):
+    """An actor that computes another fingerprint than the run expects refuses to start,
+    and the run stops with that reason (Ray Data does not retry a failed constructor)."""
+    from hemma_features.ray_engine.command import cause
+    from hemma_features.service.errors import FingerprintMismatchError
+
+    dataset = ray.data.from_arrow(sample_essays.select(["essay_id", "text", "prompt"]))
+    dataset = dataset.map_batches(
+        HemmaFeatures,
+        fn_constructor_kwargs={
+            "feature_set": "embeddings",
+            "settings": settings_mapping(settings_for_tests(parse_workers=0)),
+            "fingerprint": "0" * 64,
+        },
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=1),
+    )
+    with pytest.raises(Exception) as raised:
+        dataset.materialize()
+    found = cause(raised.value)
+    assert isinstance(found, FingerprintMismatchError), repr(raised.value)
+    assert "the request expects " + "0" * 64 in str(found)
+
+
+def dying_stage(marker: Path) -> type[HemmaFeatures]:
+    """A stage whose actor dies once in the middle of its second batch (the marker file
+    says it already did, so the replacement lives)."""
+
+    class DyingFeatures(HemmaFeatures):
+        calls = 0
+
+        def __call__(self, batch):
+            DyingFeatures.calls += 1
+            if DyingFeatures.calls == 2 and not marker.exists():
+                marker.write_text("died")
+                os._exit(1)
+            return super().__call__(batch)
+
+    return DyingFeatures
+
+
+def test_actor_killed_mid_run(ray_cluster, runtime, live_server, sample_essays, tmp_path):
+    """An actor killed mid-run is replaced and its rows recomputed: every essay is in the
+    cache exactly once, the cache verifies, and a Flight run over it fetches nothing."""
+    essays = many_essays(sample_essays, 2)
+    cache = tmp_path / "cache"
+    marker = tmp_path / "died"
+    engine = RayEngine(
+        settings_for_tests(),
+        batch_rows=2,
+        commit_seconds=0,
+        stage=dying_stage(marker),
+        info=EngineInfo.of(runtime),
+    )
+    table = engine.extract(essays, feature_set="combined", cache=cache)
+    assert marker.exists()  # an actor did die
+    assert table.column("essay_id").to_pylist() == essays.column("essay_id").to_pylist()
+    report = engine.last_report
+    assert report is not None and report.rows_fetched == essays.num_rows
+    keys = content_key_array(essays).to_pylist()
+    for feature_set in ("combined", "embeddings", "handcrafted"):
+        fingerprint = runtime.fingerprint_for(feature_set)
+        counts = Counter(stored_rows(cache, fingerprint, feature_set).column("key").to_pylist())
+        assert counts == Counter(keys), feature_set
+    assert verify(cache) == []
+    with FeatureClient(live_server.http_url, flight=live_server.flight_url) as client:
+        again = client.extract(essays, feature_set="combined", cache=cache)
+    assert client.last_report is not None and client.last_report.rows_fetched == 0
+    assert again.equals(table, check_metadata=True)
+
+
+def ray_extract(essays: Path, cache: Path, address: str, report: Path) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "hemma_features.cli", "extract", str(essays), "--engine", "ray",
+        "--ray-address", address, "--feature-set", "embeddings", "--cache", str(cache),
+        "--ray-batch-rows", "1", "--commit-seconds", "0", "--report", str(report), "--quiet",
+    ]  # fmt: skip
+    return subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_killed_driver_resumes(ray_cluster, runtime, sample_essays, tmp_path):
+    """A driver killed with SIGKILL after some rows landed keeps them; the rerun computes
+    only the rest, and every essay ends in the cache exactly once."""
+    essays = many_essays(sample_essays, 5)
+    source = tmp_path / "essays.csv"
+    pacsv.write_csv(essays, source)
+    cache = tmp_path / "cache"
+    fingerprint = runtime.fingerprint_for("embeddings")
+    directory = partition_dir(cache, fingerprint, "embeddings")
+    first = ray_extract(source, cache, ray_cluster, tmp_path / "first.json")
+    try:
+        landed = wait_for(lambda: directory.is_dir() and any(directory.glob("part-*")), 300)
+        assert landed, first.stderr.read() if first.poll() is not None else "no rows in 300 s"
+        first.send_signal(signal.SIGKILL)
+        first.wait(60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(60)
+    kept = stored_rows(cache, fingerprint, "embeddings").num_rows
+    assert 0 < kept < essays.num_rows
+    second = ray_extract(source, cache, ray_cluster, tmp_path / "second.json")
+    out, err = second.communicate(timeout=400)
+    assert second.returncode == 0, err
+    report = json.loads((tmp_path / "second.json").read_text())
+    assert report["cache_hits"] >= kept
+    assert report["cache_hits"] + report["rows_fetched"] == essays.num_rows
+    counts = Counter(stored_rows(cache, fingerprint, "embeddings").column("key").to_pylist())
+    assert counts == Counter(content_key_array(essays).to_pylist())
+    assert verify(cache) == []
+
+
+def test_missing_ray_is_one_line(monkeypatch, tmp_path, capsys):
+    """--engine ray without the ray extra answers with one line naming the extra."""
+    from hemma_features.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.delitem(sys.modules, "hemma_features.ray_engine.command", raising=False)
+    code = main(["extract", str(tmp_path / "x.csv"), "--engine", "ray", "--cache", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "hemma-features[server,ray]" in err
