@@ -35,10 +35,10 @@ log = structlog.get_logger(__name__)
 class StoreBackedFeatures:
     """The runtime plus, unless the store is off, the feature store and datasets."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, use_store: bool = True) -> None:
         self.runtime = runtime
         settings = runtime.settings
-        root = store_path(settings)
+        root = store_path(settings) if use_store else None
         self.store = FeatureStore(root, settings.store_max_bytes) if root else None
         self.datasets = DatasetStore(root) if root else None
 

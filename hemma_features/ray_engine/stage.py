@@ -96,7 +96,11 @@ class HemmaFeatures:
         self.owns_runtime = True
         self.feature_set: FeatureSet = feature_set
         self.with_key = with_key
-        self.features = StoreBackedFeatures(runtime)
+        # The run's sink is the driver's cache: an actor keeps a server store only where
+        # HEMMA_STORE_DIR names one (a shared store reuses rows across runs and hosts).
+        self.features = StoreBackedFeatures(
+            runtime, use_store=runtime.settings.store and runtime.settings.store_dir is not None
+        )
         self.schema = runtime.schema(feature_set)
 
     def __call__(self, batch: pa.Table | pa.RecordBatch) -> pa.Table:

@@ -269,3 +269,20 @@ def test_missing_ray_is_one_line(monkeypatch, tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "hemma-features[server,ray]" in err
+
+
+def test_actors_keep_no_server_store_unless_one_is_named(runtime, tmp_path):
+    """The run's sink is the driver's cache: with default settings (store on, no directory)
+    an actor's stage keeps no store; HEMMA_STORE_DIR names one it then uses."""
+    from hemma_features.service.runtime import Runtime
+
+    default = Runtime.assemble(settings_for_tests(store=True), runtime.analyzer, runtime.embedder)
+    named = Runtime.assemble(
+        settings_for_tests(store_dir=str(tmp_path)), runtime.analyzer, runtime.embedder
+    )
+    try:
+        assert HemmaFeatures.on_runtime(default).features.store is None
+        assert HemmaFeatures.on_runtime(named).features.store.root == tmp_path
+    finally:
+        default.close()
+        named.close()
