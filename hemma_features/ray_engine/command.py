@@ -8,7 +8,6 @@ Flight path (``client.extract_command``); the actors load the runtime from the
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 import ray
@@ -52,7 +51,6 @@ def cause(exc: BaseException) -> BaseException:
 
 def run_ray_extract(args: argparse.Namespace) -> int:
     """Run ``extract`` on Ray; a bad setting or input is one line and exit code 2."""
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # the command prints its own
     try:
         engine = RayEngine(
             load_settings(),
@@ -62,6 +60,7 @@ def run_ray_extract(args: argparse.Namespace) -> int:
             num_cpus=args.ray_cpus_per_actor,
             batch_rows=args.ray_batch_rows,
             commit_seconds=args.commit_seconds,
+            quiet=True,  # the command prints its own progress and summary
         )
         return run_extract(args, engine)
     except (HemmaServiceError, ray.exceptions.RayError) as exc:

@@ -10,6 +10,7 @@ killed driver loses at most the blocks in flight and the uncommitted segment.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -122,6 +123,8 @@ class RayEngine(FeatureClient):
         info: What the actors compute, when already known (``EngineInfo.of`` a runtime
             loaded with the same settings on the same kind of host); else asked of the
             cluster once (``describe``: one more runtime load).
+        quiet: Keep Ray's own INFO lines and Ray Data's notices off the terminal (the CLI);
+            its warnings and errors still show.
     """
 
     def __init__(
@@ -136,14 +139,22 @@ class RayEngine(FeatureClient):
         commit_seconds: float = 5.0,
         stage: type[HemmaFeatures] = HemmaFeatures,
         info: EngineInfo | None = None,
+        quiet: bool = False,
     ) -> None:
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be at least 1, given: {batch_rows}")
         import ray
         import ray.data
 
+        if quiet:
+            logging.getLogger("ray.data").setLevel(logging.ERROR)
         if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING if quiet else logging.INFO,
+            )
         # The extract command draws its own progress bar; Ray Data's would interleave.
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
