@@ -50,7 +50,7 @@ from hemma_features.flight.middleware import (
     CorrelationMiddlewareFactory,
     correlation_id_of,
 )
-from hemma_features.flight.store_backed import StoreBackedFeatures
+from hemma_features.flight.store_backed import StoreBackedFeatures, Stores
 from hemma_features.flight.streams import (
     MicroBatchCompute,
     input_batches,
@@ -94,10 +94,10 @@ class FeatureFlightServer(fl.FlightServerBase):
         **kwargs: Any,
     ) -> None:
         super().__init__(location, **kwargs)
-        self.slot = runtime if isinstance(runtime, RuntimeSlot) else RuntimeSlot(runtime)
+        self.slot = RuntimeSlot.of(runtime)
         self.reloader = reloader
         runtime = self.slot.current
-        self.service = StoreBackedFeatures(runtime)
+        self.stores = Stores(runtime.settings)
         scheme, _, address = location.partition("://")
         listening = f"{scheme}://{address.rsplit(':', 1)[0]}:{self.port}"
         # Never a wildcard: None means "this service" (endpoints then carry no location,
@@ -124,9 +124,10 @@ class FeatureFlightServer(fl.FlightServerBase):
 
     @contextlib.contextmanager
     def _leased(self) -> Iterator[StoreBackedFeatures]:
-        """The store with the current runtime, which stays open until the block ends."""
+        """The stores with the current runtime, which stays open until the block ends (the
+        server itself holds no runtime, so a replaced one is freed after its streams)."""
         with self.slot.lease() as runtime:
-            yield self.service.bound(runtime)
+            yield StoreBackedFeatures(runtime, self.stores)
 
     def _check_running(self) -> None:
         if self.stopping.is_set():
@@ -176,12 +177,12 @@ class FeatureFlightServer(fl.FlightServerBase):
 
     # -- datasets -------------------------------------------------------------------
     def _datasets(self) -> DatasetStore:
-        if self.service.datasets is None:
+        if self.stores.datasets is None:
             raise InputError(
                 "this server keeps no datasets: it was started with HEMMA_STORE=false; "
                 "start it without that (the store is on by default)"
             )
-        return self.service.datasets
+        return self.stores.datasets
 
     def do_put(
         self,
@@ -217,12 +218,12 @@ class FeatureFlightServer(fl.FlightServerBase):
         self, context: fl.ServerCallContext, criteria: bytes
     ) -> Iterator[fl.FlightInfo]:
         with flight_errors(correlation_id_of(context)):
-            if self.service.datasets is None:
+            if self.stores.datasets is None:
                 return
             runtime = self.runtime
             infos = [
                 self._flight_info(runtime, entry, feature_set)
-                for entry in self.service.datasets.entries()
+                for entry in self.stores.datasets.entries()
                 for feature_set in runtime.available_feature_sets()
             ]
         yield from infos
@@ -357,7 +358,8 @@ def create_flight_server(
 ) -> FeatureFlightServer:
     """Start a Flight server on ``grpc://host:port`` (``grpc+tls`` with a certificate;
     port 0 picks a free one), requiring the bearer token when one is configured."""
-    settings = (runtime.current if isinstance(runtime, RuntimeSlot) else runtime).settings
+    slot = RuntimeSlot.of(runtime)
+    settings = slot.current.settings
     middleware: dict[str, fl.ServerMiddlewareFactory] = {
         "correlation": CorrelationMiddlewareFactory()
     }
@@ -369,7 +371,7 @@ def create_flight_server(
             (Path(settings.tls_cert_file).read_bytes(), Path(settings.tls_key_file).read_bytes())
         ]
     return FeatureFlightServer(
-        runtime,
+        slot,
         flight_url(host, port, tls=settings.tls),
         reloader=reloader,
         middleware=middleware,

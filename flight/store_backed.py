@@ -9,7 +9,6 @@ of gRPC.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 
 import numpy as np
@@ -28,27 +27,37 @@ from hemma_features.flight.datasets import DatasetStore
 from hemma_features.flight.store import FeatureStore, merge_in_order
 from hemma_features.service.errors import InputError, ParseDeadlineError
 from hemma_features.service.runtime import Runtime, store_path
+from hemma_features.service.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 
-class StoreBackedFeatures:
-    """The runtime plus, unless the store is off, the feature store and datasets."""
+class Stores:
+    """One server's feature store and uploaded datasets (both None when the store is off);
+    they outlive any one runtime, so a hot reload keeps them."""
 
-    def __init__(self, runtime: Runtime, *, use_store: bool = True) -> None:
-        self.runtime = runtime
-        settings = runtime.settings
+    def __init__(self, settings: Settings, *, use_store: bool = True) -> None:
         root = store_path(settings) if use_store else None
         self.store = FeatureStore(root, settings.store_max_bytes) if root else None
         self.datasets = DatasetStore(root) if root else None
 
-    def bound(self, runtime: Runtime) -> StoreBackedFeatures:
-        """The same store and datasets over ``runtime`` (one call's runtime after a reload)."""
-        if runtime is self.runtime:
-            return self
-        bound = copy.copy(self)
-        bound.runtime = runtime
-        return bound
+
+class StoreBackedFeatures:
+    """A runtime plus, unless the store is off, the feature store and datasets.
+
+    Args:
+        runtime: Computes what is not stored.
+        stores: The server's stores; opened from ``runtime``'s settings when None.
+        use_store: With ``stores`` None, False opens none (compute everything).
+    """
+
+    def __init__(
+        self, runtime: Runtime, stores: Stores | None = None, *, use_store: bool = True
+    ) -> None:
+        self.runtime = runtime
+        stores = stores or Stores(runtime.settings, use_store=use_store)
+        self.store = stores.store
+        self.datasets = stores.datasets
 
     def _keep(self, fingerprint: str, feature_set: FeatureSet, computed: pa.Table) -> None:
         """Store computed rows; a store that cannot take them never fails the request."""

@@ -281,7 +281,7 @@ def create_app(
             address), advertised on ``/v1/config``; None when unknown.
         reloader: Hot reload, whose last outcome ``/v1/config`` and ``/readyz`` show.
     """
-    slot = runtime if isinstance(runtime, RuntimeSlot) else RuntimeSlot(runtime)
+    slot = RuntimeSlot.of(runtime)
     return HemmaApp(
         route_handlers=[healthz, readyz, config, fingerprint, features, metrics],
         state=State(

@@ -57,6 +57,11 @@ class RuntimeSlot:
         self._leases: dict[int, int] = {}
         self._retired: dict[int, Runtime] = {}
 
+    @classmethod
+    def of(cls, runtime: Runtime | RuntimeSlot) -> RuntimeSlot:
+        """``runtime`` itself when it is a slot, else a slot holding it (no reload)."""
+        return runtime if isinstance(runtime, RuntimeSlot) else cls(runtime)
+
     @property
     def current(self) -> Runtime:
         """The runtime a request starting now uses."""
@@ -82,7 +87,7 @@ class RuntimeSlot:
             del self._leases[id(runtime)]
             retired = self._retired.pop(id(runtime), None)
         if retired is not None:
-            self._close(retired)
+            self._close(retired, "reload.retired")
 
     def swap(self, runtime: Runtime) -> Runtime:
         """Make ``runtime`` current; the old one closes once its streams have ended."""
@@ -92,7 +97,7 @@ class RuntimeSlot:
             if busy:
                 self._retired[id(old)] = old
         if not busy:
-            self._close(old)
+            self._close(old, "reload.retired")
         return old
 
     @property
@@ -107,11 +112,13 @@ class RuntimeSlot:
             runtimes = [self._current, *self._retired.values()]
             self._retired.clear()
         for runtime in runtimes:
-            self._close(runtime)
+            self._close(runtime, "runtime.closed")
 
     @staticmethod
-    def _close(runtime: Runtime) -> None:
-        log.info("reload.retired", fingerprint=runtime.fingerprint.fingerprint)
+    def _close(runtime: Runtime, event: str) -> None:
+        """Close ``runtime``, logged as ``reload.retired`` (replaced) or ``runtime.closed``
+        (the server stopping)."""
+        log.info(event, fingerprint=runtime.fingerprint.fingerprint)
         runtime.close()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -305,7 +306,7 @@ def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
             (named by its line number).
     """
     try:
-        text = open(path, encoding="utf-8").read()  # noqa: SIM115 - read at once
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError("HEMMA_ENV_FILE", str(path), f"a readable UTF-8 file ({exc})") from exc
     values: dict[str, str] = {}

@@ -20,7 +20,7 @@ class LiveServer:
     stop with ``close``."""
 
     def __init__(self, runtime: Runtime | RuntimeSlot, reloader: Reloader | None = None) -> None:
-        self.slot = runtime if isinstance(runtime, RuntimeSlot) else RuntimeSlot(runtime)
+        self.slot = RuntimeSlot.of(runtime)
         self.runtime = self.slot.current
         self.flight: FeatureFlightServer = create_flight_server(
             self.slot, "127.0.0.1", 0, reloader=reloader

@@ -113,7 +113,7 @@ def test_serve_answers_reloads_on_sighup_and_stops_cleanly_on_sigterm(tmp_path):
     exchange = next(line for line in lines if line["event"] == "flight.exchange")
     assert exchange["fingerprint"] == info.fingerprint and exchange["correlation_id"]
     assert next(line for line in lines if line["event"] == "serve.stopped")["flight_clean"]
-    assert {"reload.started", "reload.switched", "reload.retired"} <= events
+    assert {"reload.started", "reload.switched", "reload.retired", "runtime.closed"} <= events
 
 
 def wait_for_reload(http: str, seconds: float = 300.0) -> dict:
