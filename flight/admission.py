@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import structlog
 
-from hemma_features.service.errors import BusyError, ShuttingDownError
-from hemma_features.service.metrics import Metrics
+from hemma_features.engine.errors import BusyError, ShuttingDownError
+from hemma_features.engine.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 

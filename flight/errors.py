@@ -26,8 +26,7 @@ import pyarrow.flight as fl
 import structlog
 
 from hemma_features.contract import ContractError, ErrorInfo, encode_error_info
-from hemma_features.redaction import redact_text
-from hemma_features.service.errors import (
+from hemma_features.engine.errors import (
     BusyError,
     DependencyError,
     FingerprintMismatchError,
@@ -37,6 +36,7 @@ from hemma_features.service.errors import (
     ShuttingDownError,
     WorkerLostError,
 )
+from hemma_features.redaction import redact_text
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ import uuid
 
 import pyarrow.flight as fl
 
-from hemma_features.service.auth import UNAUTHORIZED_DETAIL, BearerToken
+from hemma_features.contract.auth import UNAUTHORIZED_DETAIL, BearerToken
 
 
 def correlation_id_of(context: fl.ServerCallContext) -> str:

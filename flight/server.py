@@ -42,29 +42,29 @@ from hemma_features.contract import (
     encode_ticket,
 )
 from hemma_features.contract.locations import flight_url, is_wildcard
+from hemma_features.engine.datasets import DatasetEntry, DatasetStore
+from hemma_features.engine.errors import (
+    BusyError,
+    InputError,
+    PermissionDeniedError,
+    ShuttingDownError,
+)
+from hemma_features.engine.reload import Reloader, ReloadRefused, ReloadStatus, RuntimeSlot
+from hemma_features.engine.runtime import Runtime
+from hemma_features.engine.store_backed import StoreBackedFeatures, Stores
 from hemma_features.flight.admission import Admission
-from hemma_features.flight.datasets import DatasetEntry, DatasetStore
 from hemma_features.flight.errors import flight_errors
 from hemma_features.flight.middleware import (
     BearerAuthMiddlewareFactory,
     CorrelationMiddlewareFactory,
     correlation_id_of,
 )
-from hemma_features.flight.store_backed import StoreBackedFeatures, Stores
 from hemma_features.flight.streams import (
     MicroBatchCompute,
     input_batches,
     input_schema,
     served,
 )
-from hemma_features.service.errors import (
-    BusyError,
-    InputError,
-    PermissionDeniedError,
-    ShuttingDownError,
-)
-from hemma_features.service.hot_reload import Reloader, ReloadRefused, ReloadStatus, RuntimeSlot
-from hemma_features.service.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 

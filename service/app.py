@@ -29,10 +29,10 @@ from hemma_features.contract import (
     Health,
     ServerConfig,
 )
+from hemma_features.contract.auth import UNAUTHORIZED_DETAIL, BearerToken
+from hemma_features.engine.reload import Reloader, RuntimeSlot
+from hemma_features.engine.runtime import Runtime
 from hemma_features.redaction import redact_text
-from hemma_features.service.auth import UNAUTHORIZED_DETAIL, BearerToken
-from hemma_features.service.hot_reload import Reloader, RuntimeSlot
-from hemma_features.service.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 

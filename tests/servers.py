@@ -8,11 +8,11 @@ import threading
 import httpx
 
 from hemma_features.contract.locations import flight_url, http_url
+from hemma_features.engine.reload import Reloader, RuntimeSlot
+from hemma_features.engine.runtime import Runtime
 from hemma_features.flight.server import FeatureFlightServer, create_flight_server
 from hemma_features.serve import ControlPlaneThread, bind_socket
 from hemma_features.service.app import create_app
-from hemma_features.service.hot_reload import Reloader, RuntimeSlot
-from hemma_features.service.runtime import Runtime
 
 
 class LiveServer:

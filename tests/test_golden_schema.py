@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from hemma_features.contract import FEATURE_SETS, output_schema
-from hemma_features.service.features.catalogue import SCHEMA_VERSION, catalogue
+from hemma_features.engine.features.catalogue import SCHEMA_VERSION, catalogue
 
 GOLDEN = Path(__file__).parent / "golden" / "feature_schema.json"
 EMBEDDING_DIM = 384

@@ -67,7 +67,7 @@ def test_import_layers_are_kept(built):
 @pytest.mark.parametrize(
     ("module", "line", "contract"),
     [
-        ("client/results.py", "import hemma_features.service.runtime", "never imports the server"),
+        ("client/results.py", "import hemma_features.engine.runtime", "never imports the server"),
         ("contract/keys.py", "import hemma_features.client.cache", "Layers: the CLI"),
         ("service/features/nlp.py", "import hemma_features.flight.server", "knows nothing of"),
         ("client/report.py", "import hemma_features.client.extract_command", "No import cycles"),

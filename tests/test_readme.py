@@ -33,8 +33,8 @@ def test_dataset_snippet_runs_against_a_default_server(runtime, tmp_path, monkey
     """The README's do_put / list_flights / get_flight_info / do_get snippet works as written
     on a server started with default settings: the store is on, in the per-user data
     directory."""
-    from hemma_features.service.runtime import Runtime
-    from hemma_features.service.settings import Settings
+    from hemma_features.engine.runtime import Runtime
+    from hemma_features.engine.settings import Settings
     from tests.servers import LiveServer
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))

@@ -16,7 +16,7 @@ from hemma_features.client.errors import (
     ServerUnavailableError,
 )
 from hemma_features.contract import InputRuleError, Limits, ServerConfig, specs_for
-from hemma_features.service.features.catalogue import BASE
+from hemma_features.engine.features.catalogue import BASE
 from tests.conftest import SAMPLES, essays_table
 from tests.servers import counter
 

@@ -20,9 +20,9 @@ from hemma_features.contract import (
     decode_ticket,
     encode_ticket,
 )
-from hemma_features.flight.store import FeatureStore
-from hemma_features.service.runtime import Runtime
-from hemma_features.service.settings import Settings
+from hemma_features.engine.runtime import Runtime
+from hemma_features.engine.settings import Settings
+from hemma_features.engine.store import FeatureStore
 from tests.conftest import SAMPLES, essays_table
 from tests.servers import LiveServer, counter
 

@@ -11,7 +11,7 @@ import pyarrow.flight as fl
 import pytest
 
 from hemma_features.contract import FlightInvalidArgumentError, decode_error_info, specs_for
-from hemma_features.service.features.catalogue import BASE
+from hemma_features.engine.features.catalogue import BASE
 from tests.conftest import essays_table
 
 HANDCRAFTED_NAMES = [spec.name for spec in specs_for("handcrafted", BASE)]

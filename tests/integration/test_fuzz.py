@@ -50,8 +50,8 @@ from hemma_features.contract import (
     decode_error_info,
     decode_ticket,
 )
-from hemma_features.service.runtime import Runtime
-from hemma_features.service.settings import Settings
+from hemma_features.engine.runtime import Runtime
+from hemma_features.engine.settings import Settings
 from tests.conftest import REPO, SAMPLES, essays_table
 from tests.servers import LiveServer
 

@@ -38,12 +38,12 @@ from hemma_features.contract import (
     decode_error_info,
     encode_command,
 )
+from hemma_features.engine.errors import BusyError
+from hemma_features.engine.features.nlp import MAX_RUN_CHARS, normalize_for_parsing
+from hemma_features.engine.metrics import Metrics
+from hemma_features.engine.runtime import Runtime
+from hemma_features.engine.settings import Settings
 from hemma_features.flight.admission import Admission
-from hemma_features.service.errors import BusyError
-from hemma_features.service.features.nlp import MAX_RUN_CHARS, normalize_for_parsing
-from hemma_features.service.metrics import Metrics
-from hemma_features.service.runtime import Runtime
-from hemma_features.service.settings import Settings
 from tests.conftest import SAMPLES, essays_table, settings_for_tests, wait_for
 from tests.servers import LiveServer
 
@@ -450,7 +450,7 @@ def test_a_store_that_cannot_write_never_fails_a_request(runtime, tmp_path, monk
 
 def test_a_parse_past_the_deadline_fails_over_flight_naming_the_essay(runtime):
     """parse_deadline 0.3 s: the long essay's row and id are named; the server keeps serving."""
-    from hemma_features.service.features.parallel import SupervisedParser
+    from hemma_features.engine.features.parallel import SupervisedParser
 
     parser = SupervisedParser(runtime.settings.spacy_model, 1, 0.3)
     server = LiveServer(

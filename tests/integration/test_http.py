@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from hemma_features.service.features.catalogue import BASE
+from hemma_features.engine.features.catalogue import BASE
 
 HANDCRAFTED_NAMES = [spec.name for spec in BASE]
 

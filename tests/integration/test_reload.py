@@ -14,10 +14,10 @@ import pyarrow.flight as fl
 import pytest
 
 from hemma_features.contract.schema import META_FINGERPRINT
-from hemma_features.service.features.embed import Embedder
-from hemma_features.service.hot_reload import Reloader, RuntimeSlot
-from hemma_features.service.runtime import Runtime, embedding_options, model_cache_path
-from hemma_features.service.settings import load_settings
+from hemma_features.engine.features.embed import Embedder
+from hemma_features.engine.reload import Reloader, RuntimeSlot
+from hemma_features.engine.runtime import Runtime, embedding_options, model_cache_path
+from hemma_features.engine.settings import load_settings
 from tests.conftest import essays_table
 from tests.servers import LiveServer
 

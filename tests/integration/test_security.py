@@ -11,9 +11,9 @@ import pytest
 
 from hemma_features import FeatureClient
 from hemma_features.client.errors import ServerRejectedError, ServerUnavailableError
-from hemma_features.service.errors import SettingsError
-from hemma_features.service.runtime import Runtime
-from hemma_features.service.settings import Settings
+from hemma_features.engine.errors import SettingsError
+from hemma_features.engine.runtime import Runtime
+from hemma_features.engine.settings import Settings
 from tests.conftest import SAMPLES, settings_for_tests
 from tests.servers import LiveServer
 

@@ -12,8 +12,8 @@ from hemma_features.client.flight_route import FlightRoutes
 from hemma_features.client.server_process import ServerProcess
 from hemma_features.contract import Limits, ServerConfig
 from hemma_features.contract.locations import with_host
-from hemma_features.service.runtime import Runtime
-from hemma_features.service.settings import Settings
+from hemma_features.engine.runtime import Runtime
+from hemma_features.engine.settings import Settings
 from tests.conftest import SAMPLES
 from tests.servers import LiveServer
 from tests.tunnel import Tunnel

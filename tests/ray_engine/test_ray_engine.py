@@ -148,8 +148,8 @@ def test_bad_row_is_named_before_ray_computes(ray_cluster, runtime, sample_essay
 def test_actor_with_another_fingerprint_refuses(ray_cluster, sample_essays):
     """An actor that computes another fingerprint than the run expects refuses to start,
     and the run stops with that reason (Ray Data does not retry a failed constructor)."""
+    from hemma_features.engine.errors import FingerprintMismatchError
     from hemma_features.ray_engine.command import cause
-    from hemma_features.service.errors import FingerprintMismatchError
 
     dataset = ray.data.from_arrow(sample_essays.select(["essay_id", "text", "prompt"]))
     dataset = dataset.map_batches(
@@ -274,7 +274,7 @@ def test_missing_ray_is_one_line(monkeypatch, tmp_path, capsys):
 def test_actors_keep_no_server_store_unless_one_is_named(runtime, tmp_path):
     """The run's sink is the driver's cache: with default settings (store on, no directory)
     an actor's stage keeps no store; HEMMA_STORE_DIR names one it then uses."""
-    from hemma_features.service.runtime import Runtime
+    from hemma_features.engine.runtime import Runtime
 
     default = Runtime.assemble(settings_for_tests(store=True), runtime.analyzer, runtime.embedder)
     named = Runtime.assemble(

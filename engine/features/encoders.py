@@ -1,0 +1,173 @@
+"""Encoder backends: token ids [B, L] -> final hidden states [B, L, D] float32.
+
+Two implementations behind one small interface: ``TorchEncoder`` (any device and dtype
+torch offers) and ``OnnxEncoder`` (ONNX Runtime on CPU, from a graph exported and verified
+by ``onnx_export``). Pooling, windows and spans stay in ``embed.Embedder``, so both
+backends feed exactly the same code after the forward pass.
+
+Every sequence in a call has the same length (the embedder never pads), so the attention
+mask is all ones and is built here, not passed in.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from hemma_features.engine.features.hardware import Hardware
+
+ORT_INPUTS = ("input_ids", "attention_mask")
+ORT_OUTPUT = "last_hidden_state"
+
+
+class Encoder(Protocol):
+    """What the embedder needs from a backend."""
+
+    dim: int
+
+    def hidden_states(self, ids: np.ndarray) -> np.ndarray:
+        """[B, L] int64 token ids (one length) -> [B, L, D] float32 final states."""
+        ...
+
+    def components(self) -> dict[str, Any]:
+        """What about this backend changes output bits, for the fingerprint."""
+        ...
+
+
+def cpu_isa(hardware: Hardware) -> str:
+    """The widest vector instruction set float kernels dispatch to on this CPU.
+
+    Math libraries pick kernels by instruction set, and kernels of different widths sum in
+    different orders: the last bits of a vector may differ between an AVX2 and an AVX-512
+    host, so the class enters the fingerprint.
+    """
+    if "avx512f" in hardware.cpu_flags:
+        return "avx512"
+    if "avx2" in hardware.cpu_flags:
+        return "avx2"
+    return "baseline" if hardware.cpu_flags else "unknown"
+
+
+class TorchEncoder:
+    """A transformers model run by torch on ``device`` in ``dtype``.
+
+    Args:
+        model: The loaded ``AutoModel`` (already moved to device and dtype, in eval mode).
+        device: ``cpu`` or ``cuda``.
+        dtype: Weight dtype name (``float32``, ``bfloat16``, ``float16``).
+        threads: Intra-op threads on CPU (process-wide in torch); None on CUDA.
+        hardware: The machine, for the fingerprint's kernel class.
+    """
+
+    backend = "torch"
+
+    def __init__(
+        self, model: Any, *, device: str, dtype: str, threads: int | None, hardware: Hardware
+    ) -> None:
+        import torch
+
+        self.model = model
+        self.device = device
+        self.dtype = dtype
+        self.threads = threads
+        self.dim = int(model.config.hidden_size)
+        self._hardware = hardware
+        if device == "cpu" and threads is not None:
+            torch.set_num_threads(threads)
+        if device == "cuda":
+            # TF32 matmuls change float32 results; keep them off so float32 means float32.
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+
+    def hidden_states(self, ids: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            batch = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)).to(self.device)
+            mask = torch.ones_like(batch)
+            hidden = self.model(input_ids=batch, attention_mask=mask).last_hidden_state
+            return hidden.float().cpu().numpy()
+
+    def components(self) -> dict[str, Any]:
+        import torch
+
+        parts: dict[str, Any] = {
+            "backend": "torch",
+            "precision": self.dtype,
+            "quantization": "none",
+        }
+        if self.device == "cpu":
+            # torch splits float32 GEMMs by thread: 1 and 2 threads differ in the last bits
+            # (measured on MiniLM), so the thread count is part of what makes the bytes.
+            parts["threads"] = self.threads
+            parts["kernels"] = cpu_isa(self._hardware)
+        else:
+            capability = self._hardware.cuda_capability or (0, 0)
+            parts["kernels"] = f"sm_{capability[0]}{capability[1]}"
+            parts["cuda"] = torch.version.cuda
+            parts["cudnn"] = torch.backends.cudnn.version()
+            parts["tf32"] = False
+        return parts
+
+
+class OnnxEncoder:
+    """An exported encoder run by ONNX Runtime's CPU provider.
+
+    Args:
+        path: The ``.onnx`` file (see ``onnx_export.ensure_exported``).
+        dim: Hidden size.
+        threads: Intra-op threads. ONNX Runtime's results do not depend on it (checked by a
+            test), so it stays out of the fingerprint.
+        quantization: ``none`` or ``int8`` (what ``path`` holds).
+        recipe: The export recipe, for the fingerprint.
+        hardware: The machine, for the fingerprint's kernel class.
+    """
+
+    backend = "onnx"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        dim: int,
+        threads: int,
+        quantization: str,
+        recipe: dict[str, Any],
+        hardware: Hardware,
+    ) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: the parse workers share these cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.path = path
+        self.dim = dim
+        self.threads = threads
+        self.quantization = quantization
+        self._recipe = recipe
+        self._hardware = hardware
+
+    def hidden_states(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        feeds = {ORT_INPUTS[0]: ids, ORT_INPUTS[1]: np.ones_like(ids)}
+        (states,) = self.session.run([ORT_OUTPUT], feeds)
+        return np.asarray(states, dtype=np.float32)
+
+    def components(self) -> dict[str, Any]:
+        return {
+            "backend": "onnx",
+            "precision": "float32",
+            "quantization": self.quantization,
+            "onnxruntime": metadata.version("onnxruntime"),
+            "export": self._recipe,
+            "kernels": cpu_isa(self._hardware),
+        }

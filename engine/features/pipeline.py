@@ -1,0 +1,120 @@
+"""The extract pipeline: texts and prompts -> embeddings and the named feature columns.
+
+Parsing (worker processes), embedding (one batching thread) and LanguageTool (one HTTP
+thread) run at once for a batch. The semantic features come from the essay's own forward
+pass and travel with the embeddings set, so ``handcrafted`` runs no encoder at all.
+Knows nothing of Flight or HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from hemma_features.contract import FeatureSet, FeatureSpec, specs_for
+from hemma_features.engine.features import languagetool
+from hemma_features.engine.features.catalogue import LT_CATEGORIES
+from hemma_features.engine.features.nlp import paragraph_spans
+from hemma_features.engine.features.parallel import (
+    EmbeddingBatcher,
+    InlineParser,
+    SupervisedParser,
+)
+from hemma_features.engine.features.semantic import semantic_features
+
+
+class FeaturePipeline:
+    """Computes one batch of features with loaded models.
+
+    Args:
+        parser: Where spaCy parsing runs (worker processes or inline).
+        batcher: The embedding thread.
+        languagetool: LanguageTool client, or None when LT features are disabled.
+        catalogue: The handcrafted features, in column order.
+    """
+
+    def __init__(
+        self,
+        *,
+        parser: InlineParser | SupervisedParser,
+        batcher: EmbeddingBatcher,
+        languagetool: languagetool.LanguageToolClient | None,
+        catalogue: Sequence[FeatureSpec],
+    ) -> None:
+        self.parser = parser
+        self.batcher = batcher
+        self._lt_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="languagetool")
+        self.use(languagetool=languagetool, catalogue=catalogue)
+
+    def use(
+        self,
+        *,
+        languagetool: languagetool.LanguageToolClient | None,
+        catalogue: Sequence[FeatureSpec],
+    ) -> None:
+        """Switch the LanguageTool client and the catalogue (when LanguageTool first answers)."""
+        self.languagetool = languagetool
+        self.catalogue = tuple(catalogue)
+
+    def compute(
+        self, texts: list[str], prompts: list[str], feature_set: FeatureSet
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """([N, D] embeddings or None, [N, F] float32 named columns) for one batch.
+
+        The named columns follow ``specs_for(feature_set)``. ``handcrafted`` never runs the
+        encoder: the features that need its forward pass belong to ``embeddings``.
+        """
+        lt_client, catalogue = self.languagetool, self.catalogue  # one consistent pair
+        feature_names = [spec.name for spec in specs_for(feature_set, catalogue)]
+        want_hand = feature_set in ("handcrafted", "combined")
+        want_embedding = feature_set in ("embeddings", "combined")
+        lt_job = (
+            self._lt_pool.submit(lt_client.check, texts)
+            if want_hand and lt_client is not None
+            else None
+        )
+        parse_job = self.parser.submit(texts) if want_hand else None
+        rows: list[dict[str, float]] = [{} for _ in texts]
+        essays = None
+        try:
+            if want_embedding:
+                spans = [paragraph_spans(text) for text in texts]
+                distinct_prompts = [p for p in dict.fromkeys(prompts) if p]  # "": no prompt
+                vectors, span_vectors = self.batcher.embed_with_spans(
+                    texts + distinct_prompts, spans + [[] for _ in distinct_prompts]
+                )
+                essays = vectors[: len(texts)]
+                prompt_vectors = dict(zip(distinct_prompts, vectors[len(texts) :], strict=True))
+                for i, values in enumerate(rows):
+                    values.update(
+                        semantic_features(
+                            essays[i], prompt_vectors.get(prompts[i]), span_vectors[i]
+                        )
+                    )
+            if parse_job is not None:
+                for values, parsed in zip(rows, parse_job.result(), strict=True):
+                    values.update(parsed)
+            if lt_job is not None:
+                for values, matches in zip(rows, lt_job.result(), strict=True):
+                    values.update(
+                        languagetool.match_features(matches, int(values["n_words"]), LT_CATEGORIES)
+                    )
+        finally:
+            for job in (lt_job, parse_job):
+                if job is not None:
+                    job.cancel()
+        matrix = np.array(
+            [[v[name] for name in feature_names] for v in rows], dtype=np.float32
+        ).reshape(len(rows), len(feature_names))
+        if not np.isfinite(matrix).all():
+            row, col = (int(x[0]) for x in np.nonzero(~np.isfinite(matrix)))
+            raise ValueError(f"row {row}: feature {feature_names[col]} is not finite (a bug)")
+        return essays, matrix
+
+    def close(self) -> None:
+        """Stop the parse workers, the embedding thread and the LanguageTool thread."""
+        self.parser.close()
+        self.batcher.close()
+        self._lt_pool.shutdown(wait=False, cancel_futures=True)

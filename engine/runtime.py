@@ -1,0 +1,462 @@
+"""The loaded runtime both planes share: models, fingerprint, schemas, metrics.
+
+``Runtime.load`` is called once at startup; nothing heavy happens at import time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+import structlog
+
+from hemma_features.contract import (
+    FEATURE_SETS,
+    FINGERPRINT_MISMATCH,
+    ID_COLUMN,
+    PROMPT_COLUMN,
+    TEXT_COLUMN,
+    FeatureSet,
+    Limits,
+    ServerConfig,
+    output_schema,
+    specs_for,
+)
+from hemma_features.engine.errors import DependencyError, FingerprintMismatchError
+from hemma_features.engine.features import languagetool
+from hemma_features.engine.features.assemble import feature_batch
+from hemma_features.engine.features.catalogue import (
+    SCHEMA_VERSION,
+    catalogue,
+    feature_versions,
+)
+from hemma_features.engine.features.embed import Embedder, EmbeddingOptions
+from hemma_features.engine.features.hardware import available_cores, detect
+from hemma_features.engine.features.nlp import NORMALIZATION, TextAnalyzer
+from hemma_features.engine.features.parallel import (
+    EmbeddingBatcher,
+    InlineParser,
+    SupervisedParser,
+)
+from hemma_features.engine.features.pipeline import FeaturePipeline
+from hemma_features.engine.fingerprint import build_fingerprint
+from hemma_features.engine.languagetool_watch import LanguageToolWatch
+from hemma_features.engine.metrics import Metrics
+from hemma_features.engine.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class Readiness(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``/readyz`` reports."""
+
+    problems: list[str]
+    """Why the server cannot serve every feature set (503 when any)."""
+    degraded: list[str]
+    """What works worse than it should while features are still served (200)."""
+
+
+class Runtime:
+    """Everything loaded once and shared by the HTTP and Flight servers.
+
+    With LanguageTool configured but down at start, embeddings are served at once and
+    handcrafted/combined wait for LanguageTool's first answer: until then they fail fast
+    naming it, and their fingerprints are absent from ``/v1/fingerprint``.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        analyzer: TextAnalyzer,
+        embedder: Embedder,
+        languagetool_info: languagetool.LanguageToolInfo | None,
+        languagetool_problem: str | None = None,
+        metrics: Metrics | None = None,
+        parser: InlineParser | SupervisedParser | None = None,
+    ) -> None:
+        self.settings = settings
+        self.analyzer = analyzer
+        self.embedder = embedder
+        self.metrics = metrics or Metrics()
+        self._lock = threading.Lock()
+        self._schemas: dict[str, pa.Schema] = {}
+        self.store_problem: str | None = None
+        self.hardware = detect(cuda=False)
+        """The CPU as seen at start (shown on ``/v1/config`` and in the start-up log)."""
+        self.pipeline = FeaturePipeline(
+            parser=parser or InlineParser(analyzer),
+            batcher=EmbeddingBatcher(embedder),
+            languagetool=None,
+            catalogue=catalogue(languagetool=False),
+        )
+        self.watch: LanguageToolWatch | None = None
+        self._start_problem = languagetool_problem
+        self._use_languagetool(languagetool_info)
+        if settings.languagetool_url:
+            self.watch = LanguageToolWatch(
+                settings.languagetool_url,
+                interval=settings.languagetool_probe_interval,
+                read_seconds=max(3.0, settings.languagetool_timeout),
+                max_chars=settings.languagetool_max_chars,
+                info=languagetool_info,
+                problem=languagetool_problem,
+                on_first_info=self._use_languagetool,
+            )
+
+    def _use_languagetool(self, info: languagetool.LanguageToolInfo | None) -> None:
+        """Set the catalogue, the LanguageTool client and the fingerprint for ``info``."""
+        settings = self.settings
+        pending = bool(settings.languagetool_url) and info is None
+        lt_client = (
+            languagetool.LanguageToolClient(
+                settings.languagetool_url,
+                concurrency=settings.languagetool_concurrency,
+                read_timeout=settings.languagetool_timeout,
+                max_chars=settings.languagetool_max_chars,
+            )
+            if settings.languagetool_url and info is not None
+            else None
+        )
+        features = catalogue(languagetool=lt_client is not None or pending)
+        if info is not None:
+            lt_component: dict[str, Any] = {"enabled": True, **msgspec.to_builtins(info)}
+        else:
+            lt_component = {"enabled": True, "pending": True} if pending else {"enabled": False}
+        fingerprint = build_fingerprint(
+            schema_version=SCHEMA_VERSION,
+            feature_names=[spec.name for spec in features],
+            embedding_features=[spec.name for spec in specs_for("embeddings", features)],
+            feature_versions=feature_versions(features),
+            embedding=embedding_components(self.embedder, settings),
+            spacy_model=self.analyzer.versions,
+            languagetool=lt_component,
+            text_normalization=NORMALIZATION,
+            unavailable=(
+                dict.fromkeys(("handcrafted", "combined"), self._pending_reason())
+                if pending
+                else None
+            ),
+        )
+        with self._lock:
+            self.languagetool_info = info
+            self.catalogue = features
+            self.feature_names = tuple(spec.name for spec in features)
+            self.pipeline.use(languagetool=lt_client, catalogue=features)
+            self.fingerprint = fingerprint
+            self._schemas = {}
+
+    def _pending_reason(self) -> str:
+        problem = self.watch.problem if self.watch is not None else self._start_problem
+        return (
+            "handcrafted features need LanguageTool, which has not answered since the "
+            f"server started ({problem or 'no answer yet'}); embeddings are served"
+        )
+
+    @classmethod
+    def load(cls, settings: Settings, *, metrics: Metrics | None = None) -> Runtime:
+        """Load the models named in ``settings`` and compute the fingerprint.
+
+        Each stage logs a line with its duration, so a slow start shows where it is.
+
+        Args:
+            settings: Effective settings.
+            metrics: The registry to count into (a reload keeps the server's); a new one
+                when None.
+        """
+        started = time.perf_counter()
+        stage = started
+
+        def done(name: str, **fields: Any) -> None:
+            nonlocal stage
+            now = time.perf_counter()
+            log.info("runtime.stage", stage=name, seconds=round(now - stage, 2), **fields)
+            stage = now
+
+        analyzer = TextAnalyzer.load(settings.spacy_model)
+        done("spacy", model=settings.spacy_model)
+        embedder = Embedder.load(
+            settings.embedding_model,
+            embedding_options(settings),
+            model_cache_path(settings),
+            expected_sha256=settings.embedding_model_sha256,
+        )
+        report = embedder.report
+        assert report is not None
+        done(
+            "embedding",
+            model=embedder.model_id,
+            **msgspec.to_builtins(msgspec.structs.replace(report, notes=[])),
+        )
+        for note in report.notes:
+            log.warning("embedding.setting_not_followed", note=note)
+        metrics = metrics or Metrics()
+        workers = parse_worker_count(settings, device=embedder.options.device)
+        parser = (
+            SupervisedParser(
+                settings.spacy_model,
+                workers,
+                settings.parse_deadline,
+                on_restart=lambda reason: metrics.parse_worker_restarts.labels(reason).inc(),
+            )
+            if workers
+            else None
+        )
+        done("parse_workers", workers=workers)
+        runtime = cls.assemble(settings, analyzer, embedder, parser, metrics=metrics)
+        log.info(
+            "runtime.loaded",
+            fingerprint=runtime.fingerprint.fingerprint,
+            embedding_model=embedder.model_id,
+            device=embedder.options.device,
+            cpu=runtime.hardware.cpu_model,
+            cpu_flags=",".join(runtime.hardware.shown_flags()),
+            seconds=round(time.perf_counter() - started, 2),
+        )
+        return runtime
+
+    @classmethod
+    def assemble(
+        cls,
+        settings: Settings,
+        analyzer: TextAnalyzer,
+        embedder: Embedder,
+        parser: InlineParser | SupervisedParser | None = None,
+        *,
+        metrics: Metrics | None = None,
+    ) -> Runtime:
+        """Probe LanguageTool (if configured) and fingerprint already-loaded models.
+
+        LanguageTool down at start is not fatal: it is reported, embeddings are served,
+        and handcrafted features start when it first answers.
+        """
+        lt_info = None
+        problem = None
+        if settings.languagetool_url:
+            try:
+                lt_info = languagetool.probe(
+                    settings.languagetool_url, max_chars=settings.languagetool_max_chars
+                )
+            except DependencyError as exc:
+                problem = str(exc)
+                log.warning("languagetool.unavailable_at_start", reason=problem)
+        return cls(
+            settings=settings,
+            analyzer=analyzer,
+            embedder=embedder,
+            languagetool_info=lt_info,
+            languagetool_problem=problem,
+            metrics=metrics,
+            parser=parser,
+        )
+
+    @property
+    def parser(self) -> InlineParser | SupervisedParser:
+        """Where spaCy parsing runs."""
+        return self.pipeline.parser
+
+    def close(self) -> None:
+        """Stop the parse workers, the embedding thread and the LanguageTool threads."""
+        if self.watch is not None:
+            self.watch.close()
+        self.pipeline.close()
+
+    def machine_view(self) -> dict[str, Any]:
+        """What was chosen for this machine at start (``/v1/config``'s ``runtime``)."""
+        hardware = self.hardware
+        workers = getattr(self.parser, "workers", 0)
+        return {
+            "embedding": msgspec.to_builtins(self.embedder.report) if self.embedder.report else {},
+            "embedding_batch_size": self.embedder.options.batch_size,
+            "parse_workers": workers,
+            "cores": hardware.cores,
+            "cpu": hardware.cpu_model,
+            "cpu_flags": hardware.shown_flags(),
+            "store": self.store_view(),
+        }
+
+    def store_view(self) -> dict[str, Any]:
+        """Where the server store lives and its size bound (``None`` path: no store)."""
+        path = store_path(self.settings)
+        return {
+            "enabled": path is not None,
+            "path": str(path) if path is not None else None,
+            "max_bytes": self.settings.store_max_bytes,
+        }
+
+    def server_config(self, flight_port: int, flight_location: str | None) -> ServerConfig:
+        """``/v1/config``: effective settings (redacted), what was chosen for this machine,
+        where Flight listens and the request limits (the Ray engine answers the same)."""
+        settings = self.settings
+        return ServerConfig(
+            settings=settings.public_view(),
+            runtime=self.machine_view(),
+            flight_port=flight_port,
+            flight_location=flight_location,
+            limits=Limits(
+                max_items=settings.max_items,
+                max_text_chars=settings.max_text_chars,
+                max_streams=settings.max_streams,
+                shard_rows=settings.shard_rows,
+                batch_rows=settings.batch_rows,
+            ),
+        )
+
+    def available_feature_sets(self) -> list[FeatureSet]:
+        """Feature sets this server can compute now."""
+        return [fs for fs in FEATURE_SETS if fs not in self.fingerprint.unavailable]
+
+    def fingerprint_for(self, feature_set: FeatureSet) -> str:
+        """The feature set's fingerprint; ``DependencyError`` while it cannot be computed."""
+        fingerprint = self.fingerprint
+        if feature_set in fingerprint.unavailable:
+            raise DependencyError("LanguageTool", self._pending_reason())
+        return fingerprint.for_set(feature_set)
+
+    def check_fingerprint(self, feature_set: FeatureSet, expected: str | None) -> None:
+        """``FingerprintMismatchError`` when a caller pinned another fingerprint than the
+        one this runtime computes for ``feature_set``."""
+        current = self.fingerprint_for(feature_set)
+        if expected is not None and expected != current:
+            raise FingerprintMismatchError(
+                f"{FINGERPRINT_MISMATCH}: the request expects {expected}, this server computes "
+                f"{current} for {feature_set}; refetch the fingerprint (or flight info) and "
+                "start a new run"
+            )
+
+    def schema(self, feature_set: FeatureSet) -> pa.Schema:
+        """Output schema for a feature set (built once, then reused)."""
+        with self._lock:
+            cached = self._schemas.get(feature_set)
+        if cached is not None:
+            return cached
+        schema = output_schema(
+            feature_set=feature_set,
+            embedding_dim=self.embedder.dim,
+            catalogue=self.catalogue,
+            fingerprint=self.fingerprint_for(feature_set),
+            schema_version=self.fingerprint.schema_version,
+            embedding_model=self.embedder.model_id,
+        )
+        with self._lock:
+            self._schemas[feature_set] = schema
+        return schema
+
+    def extract(self, batch: pa.RecordBatch, feature_set: FeatureSet) -> pa.RecordBatch:
+        """Compute one output batch for a validated input batch (same rows, same order)."""
+        schema = self.schema(feature_set)
+        texts: list[str] = batch.column(TEXT_COLUMN).to_pylist()
+        started = time.perf_counter()
+        uses_lt = feature_set != "embeddings" and self.pipeline.languagetool is not None
+        try:
+            embeddings, handcrafted = self.pipeline.compute(
+                texts, batch.column(PROMPT_COLUMN).to_pylist(), feature_set
+            )
+        except DependencyError as exc:
+            if self.watch is not None and exc.dependency == "LanguageTool":
+                self.watch.record_failure(str(exc))
+            raise
+        if uses_lt and self.watch is not None:
+            self.watch.record_success()
+        out = feature_batch(schema, batch.column(ID_COLUMN), embeddings, handcrafted)
+        self.metrics.extract_batch_seconds.labels(feature_set).observe(
+            time.perf_counter() - started
+        )
+        self.metrics.extract_rows.labels(feature_set).inc(batch.num_rows)
+        return out
+
+    def readiness(self) -> Readiness:
+        """Problems (not ready) and degradations (ready, but worse), from state in hand."""
+        problems = []
+        if self.watch is not None and self.watch.problem is not None:
+            problems.append(self.watch.problem)
+        alive = self.parser.alive_workers()
+        if alive == 0:
+            problems.append(
+                "no parse worker is alive (they are being replaced); handcrafted features "
+                "wait for them"
+            )
+        degraded = [self.store_problem] if self.store_problem else []
+        return Readiness(problems=problems, degraded=degraded)
+
+
+def model_cache_path(settings: Settings) -> Path:
+    """Where exported models are kept: the setting, else the per-user cache directory."""
+    if settings.model_cache_dir:
+        return Path(settings.model_cache_dir).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("hemma-features"))
+
+
+def store_path(settings: Settings) -> Path | None:
+    """The server store's directory: None when ``store`` is off, else the setting, else
+    ``store`` under the per-user data directory."""
+    if not settings.store:
+        return None
+    if settings.store_dir:
+        return Path(settings.store_dir).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("hemma-features")) / "store"
+
+
+def parse_worker_count(settings: Settings, *, device: str) -> int:
+    """Parse worker processes: the setting, else sized from the cores available.
+
+    On a CPU host the forward pass costs about twice the parse, so one worker per three
+    cores; on a CUDA host the GPU embeds and every core but one parses.
+    """
+    if settings.parse_workers is not None:
+        return settings.parse_workers
+    cores = available_cores()
+    return max(1, cores - 1) if device == "cuda" else max(1, cores // 3)
+
+
+def embedding_options(settings: Settings) -> EmbeddingOptions:
+    """The embedding settings as the embedder takes them."""
+    return EmbeddingOptions(
+        max_length=settings.embedding_max_length,
+        batch_size=settings.embedding_batch_size,
+        normalize=settings.embedding_normalize,
+        device=settings.device,
+        long_text=settings.embedding_long_text,
+        chunk_overlap=settings.embedding_chunk_overlap,
+        token_budget=settings.embedding_token_budget,
+        dtype=settings.embedding_dtype,
+        backend=settings.embedding_backend,
+        quantization=settings.embedding_quantization,
+        threads=settings.embedding_threads,
+    )
+
+
+def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, Any]:
+    """The embedding settings that change a value, for the fingerprint.
+
+    Read from the loaded embedder's effective options (device resolved, max_length capped),
+    not from the settings they came from.
+    """
+    options = embedder.options
+    return {
+        "model_id": embedder.model_id,
+        "revision": embedder.revision,
+        "weights_sha256": embedder.weights_sha256,
+        "dim": embedder.dim,
+        "pooling": settings.embedding_pooling,
+        "max_length": options.max_length,
+        "batch_size": options.batch_size,
+        "long_text": options.long_text,
+        "chunk_overlap": options.chunk_overlap if options.long_text == "chunk_mean" else None,
+        # chunk_mean pools each token position once (overlaps were counted twice before)
+        "chunk_pooling": "tokens_once" if options.long_text == "chunk_mean" else None,
+        "token_budget": options.token_budget,
+        "weights_dtype": options.dtype,
+        "normalize": options.normalize,
+        "dtype": "float32",
+        "device": options.device,
+        **embedder.encoder.components(),
+    }

