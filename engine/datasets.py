@@ -29,7 +29,7 @@ from hemma_features.contract import (
     check_input_batch,
     content_key_array,
 )
-from hemma_features.engine.errors import NotFoundError
+from hemma_features.engine.errors import DatasetNotFoundError
 
 OPEN_DATASETS = 4
 """Datasets kept memory-mapped between requests."""
@@ -45,10 +45,6 @@ class DatasetEntry(msgspec.Struct, frozen=True, kw_only=True):
     """Content hash of the stored Arrow IPC file."""
     rows: int
     """Number of essays."""
-
-
-class DatasetNotFoundError(NotFoundError):
-    """No dataset with that name or hash."""
 
 
 def check_name(name: str) -> str:

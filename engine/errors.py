@@ -1,4 +1,4 @@
-"""Errors raised by the server side.
+"""Errors raised by the server side: the engine and the two planes over it.
 
 Hierarchy::
 
@@ -8,13 +8,19 @@ Hierarchy::
     ├── PortInUseError         a port cannot be bound (startup, before the models load)
     ├── InputError             a request breaks a rule (-> Flight InvalidArgument)
     │   └── ParseDeadlineError one essay's parse passed the deadline; its worker was replaced
-    ├── NotFoundError          a named thing (a dataset) does not exist (-> Flight NotFound)
+    ├── NotFoundError          a named thing does not exist (-> Flight NotFound)
+    │   └── DatasetNotFoundError  no uploaded dataset by that name or content hash
     ├── FingerprintMismatchError  the request pins another fingerprint (-> Flight Failed)
     ├── PermissionDeniedError  the admin token is missing or wrong (-> Flight Unauthorized)
     ├── BusyError              no compute slot within the queue wait (-> Unavailable, busy)
     ├── ShuttingDownError      the server is stopping (-> Unavailable, shutting_down)
     ├── WorkerLostError        a parse worker died under the request (-> Unavailable)
+    ├── ReloadRefusedError     a hot reload cannot start (one is running, or a restart-only
+    │                          setting changed); the running runtime keeps serving
     └── DependencyError        a dependency (LanguageTool) failed (-> Flight Unavailable, HTTP 503)
+
+No class here subclasses a builtin lookup error: callers catch these by name, never as a
+bare ``KeyError``.
 
 Any other exception reaching a Flight verb is a bug: it becomes Flight Internal carrying the
 correlation id, and its traceback goes to the server log only.
@@ -63,11 +69,12 @@ class InputError(HemmaServiceError):
     """A request row breaks an input rule; the message names the row and the rule."""
 
 
-class NotFoundError(HemmaServiceError, KeyError):
+class NotFoundError(HemmaServiceError):
     """Something a request names does not exist; the message says what and how to make it."""
 
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
+
+class DatasetNotFoundError(NotFoundError):
+    """No uploaded dataset with that name or content hash."""
 
 
 class ParseDeadlineError(InputError):
@@ -108,6 +115,10 @@ class ShuttingDownError(HemmaServiceError):
 
 class WorkerLostError(HemmaServiceError):
     """A parse worker died (killed, out of memory) while it held the request's texts."""
+
+
+class ReloadRefusedError(HemmaServiceError):
+    """A hot reload that cannot start: another is running, or a restart-only setting changed."""
 
 
 class DependencyError(HemmaServiceError):

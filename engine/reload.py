@@ -1,29 +1,26 @@
 """Hot reload: load new settings and models beside the running ones, then switch at once.
 
-``RuntimeSlot`` holds the runtime every new request uses. A stream *leases* the runtime it
-started with and keeps it to its end, so a switch never changes a stream's fingerprint
-half-way; a replaced runtime is closed when its last lease ends.
-
-``Reloader`` builds the new runtime (``SIGHUP`` or the token-protected ``reload`` Flight
+The switch is the runtime slot's (``engine.runtime_slot``): streams keep the runtime they
+leased. ``Reloader`` builds the new runtime (``SIGHUP`` or the token-protected ``reload`` Flight
 action ask it to), switches, and keeps the outcome for ``/v1/config`` and ``/readyz``. A
 reload that fails leaves the old runtime serving and says why.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import msgspec
 import structlog
 
-from hemma_features.engine.errors import HemmaServiceError
+from hemma_features.engine.errors import ReloadRefusedError
 from hemma_features.engine.metrics import Metrics
 from hemma_features.engine.runtime import Runtime
+from hemma_features.engine.runtime_slot import RuntimeSlot
 from hemma_features.engine.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -48,80 +45,6 @@ RESTART_ONLY = (
 """Settings bound to sockets, the store or admission at start: a reload cannot change them."""
 
 
-class RuntimeSlot:
-    """The runtime new requests get, and the leases that keep replaced ones alive."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self._current = runtime
-        self._lock = threading.Lock()
-        self._leases: dict[int, int] = {}
-        self._retired: dict[int, Runtime] = {}
-
-    @classmethod
-    def of(cls, runtime: Runtime | RuntimeSlot) -> RuntimeSlot:
-        """``runtime`` itself when it is a slot, else a slot holding it (no reload)."""
-        return runtime if isinstance(runtime, RuntimeSlot) else cls(runtime)
-
-    @property
-    def current(self) -> Runtime:
-        """The runtime a request starting now uses."""
-        return self._current
-
-    @contextlib.contextmanager
-    def lease(self) -> Iterator[Runtime]:
-        """The current runtime, kept open until the block ends (even across a switch)."""
-        with self._lock:
-            runtime = self._current
-            self._leases[id(runtime)] = self._leases.get(id(runtime), 0) + 1
-        try:
-            yield runtime
-        finally:
-            self._release(runtime)
-
-    def _release(self, runtime: Runtime) -> None:
-        with self._lock:
-            left = self._leases[id(runtime)] - 1
-            if left:
-                self._leases[id(runtime)] = left
-                return
-            del self._leases[id(runtime)]
-            retired = self._retired.pop(id(runtime), None)
-        if retired is not None:
-            self._close(retired, "reload.retired")
-
-    def swap(self, runtime: Runtime) -> Runtime:
-        """Make ``runtime`` current; the old one closes once its streams have ended."""
-        with self._lock:
-            old, self._current = self._current, runtime
-            busy = self._leases.get(id(old), 0) > 0
-            if busy:
-                self._retired[id(old)] = old
-        if not busy:
-            self._close(old, "reload.retired")
-        return old
-
-    @property
-    def retired(self) -> int:
-        """Replaced runtimes still finishing streams."""
-        with self._lock:
-            return len(self._retired)
-
-    def close(self) -> None:
-        """Close the current runtime and any replaced one still open."""
-        with self._lock:
-            runtimes = [self._current, *self._retired.values()]
-            self._retired.clear()
-        for runtime in runtimes:
-            self._close(runtime, "runtime.closed")
-
-    @staticmethod
-    def _close(runtime: Runtime, event: str) -> None:
-        """Close ``runtime``, logged as ``reload.retired`` (replaced) or ``runtime.closed``
-        (the server stopping)."""
-        log.info(event, fingerprint=runtime.fingerprint.fingerprint)
-        runtime.close()
-
-
 ReloadState = Literal["never", "loading", "ok", "failed"]
 
 
@@ -137,10 +60,6 @@ class ReloadStatus(msgspec.Struct, frozen=True, kw_only=True):
     changed: list[str] = msgspec.field(default_factory=list)
     """Settings that differ from the runtime that was serving."""
     error: str | None = None
-
-
-class ReloadRefused(HemmaServiceError):
-    """A reload that cannot start (another is running, or a restart-only setting changed)."""
 
 
 SettingsSource = Callable[[Mapping[str, Any]], Settings]
@@ -175,7 +94,7 @@ class Reloader:
                 the ones the last reload was given.
         """
         if not self._busy.acquire(blocking=False):
-            raise ReloadRefused("a reload is already running; wait for it to finish")
+            raise ReloadRefusedError("a reload is already running; wait for it to finish")
         try:
             return self._reload(trigger, overrides)
         finally:
@@ -199,7 +118,7 @@ class Reloader:
             changed = changed_settings(old.settings, settings)
             frozen = [name for name in changed if name in RESTART_ONLY]
             if frozen:
-                raise ReloadRefused(
+                raise ReloadRefusedError(
                     f"{', '.join(frozen)} changed, which only a restart applies; "
                     "nothing was reloaded"
                 )

@@ -47,6 +47,7 @@ from hemma_features.engine.fingerprint import build_fingerprint
 from hemma_features.engine.languagetool_watch import LanguageToolWatch
 from hemma_features.engine.metrics import Metrics
 from hemma_features.engine.settings import Settings
+from hemma_features.engine.stores import store_view
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +86,6 @@ class Runtime:
         self.metrics = metrics or Metrics()
         self._lock = threading.Lock()
         self._schemas: dict[str, pa.Schema] = {}
-        self.store_problem: str | None = None
         self.hardware = detect(cuda=False)
         """The CPU as seen at start (shown on ``/v1/config`` and in the start-up log)."""
         self.pipeline = FeaturePipeline(
@@ -276,16 +276,7 @@ class Runtime:
             "cores": hardware.cores,
             "cpu": hardware.cpu_model,
             "cpu_flags": hardware.shown_flags(),
-            "store": self.store_view(),
-        }
-
-    def store_view(self) -> dict[str, Any]:
-        """Where the server store lives and its size bound (``None`` path: no store)."""
-        path = store_path(self.settings)
-        return {
-            "enabled": path is not None,
-            "path": str(path) if path is not None else None,
-            "max_bytes": self.settings.store_max_bytes,
+            "store": store_view(self.settings),
         }
 
     def server_config(self, flight_port: int, flight_location: str | None) -> ServerConfig:
@@ -380,8 +371,7 @@ class Runtime:
                 "no parse worker is alive (they are being replaced); handcrafted features "
                 "wait for them"
             )
-        degraded = [self.store_problem] if self.store_problem else []
-        return Readiness(problems=problems, degraded=degraded)
+        return Readiness(problems=problems, degraded=[])
 
 
 def model_cache_path(settings: Settings) -> Path:
@@ -391,18 +381,6 @@ def model_cache_path(settings: Settings) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("hemma-features"))
-
-
-def store_path(settings: Settings) -> Path | None:
-    """The server store's directory: None when ``store`` is off, else the setting, else
-    ``store`` under the per-user data directory."""
-    if not settings.store:
-        return None
-    if settings.store_dir:
-        return Path(settings.store_dir).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("hemma-features")) / "store"
 
 
 def parse_worker_count(settings: Settings, *, device: str) -> int:

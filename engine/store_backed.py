@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
-import structlog
 
 from hemma_features.arrowfiles.keyindex import Located
 from hemma_features.contract import (
@@ -23,23 +22,10 @@ from hemma_features.contract import (
     check_input_batch,
     content_key_array,
 )
-from hemma_features.engine.datasets import DatasetStore
 from hemma_features.engine.errors import InputError, ParseDeadlineError
-from hemma_features.engine.runtime import Runtime, store_path
-from hemma_features.engine.settings import Settings
-from hemma_features.engine.store import FeatureStore, merge_in_order
-
-log = structlog.get_logger(__name__)
-
-
-class Stores:
-    """One server's feature store and uploaded datasets (both None when the store is off);
-    they outlive any one runtime, so a hot reload keeps them."""
-
-    def __init__(self, settings: Settings, *, use_store: bool = True) -> None:
-        root = store_path(settings) if use_store else None
-        self.store = FeatureStore(root, settings.store_max_bytes) if root else None
-        self.datasets = DatasetStore(root) if root else None
+from hemma_features.engine.runtime import Runtime
+from hemma_features.engine.store import merge_in_order
+from hemma_features.engine.stores import Stores
 
 
 class StoreBackedFeatures:
@@ -55,27 +41,9 @@ class StoreBackedFeatures:
         self, runtime: Runtime, stores: Stores | None = None, *, use_store: bool = True
     ) -> None:
         self.runtime = runtime
-        stores = stores or Stores(runtime.settings, use_store=use_store)
-        self.store = stores.store
-        self.datasets = stores.datasets
-
-    def _keep(self, fingerprint: str, feature_set: FeatureSet, computed: pa.Table) -> None:
-        """Store computed rows; a store that cannot take them never fails the request."""
-        assert self.store is not None
-        runtime = self.runtime
-        try:
-            self.store.add(fingerprint, feature_set, computed)
-        except OSError as exc:
-            reason = (
-                f"the feature store at {self.store.root} cannot keep new rows "
-                f"({exc.strerror or exc}); features are computed and served but not stored"
-            )
-            runtime.metrics.store_write_errors.inc()
-            if runtime.store_problem != reason:
-                log.error("store.write_failed", store=str(self.store.root), error=str(exc))
-            runtime.store_problem = reason
-        else:
-            runtime.store_problem = None
+        self.stores = stores or Stores(runtime.settings, use_store=use_store)
+        self.store = self.stores.store
+        self.datasets = self.stores.datasets
 
     def _extract(
         self, batch: pa.RecordBatch, rows: list[int], feature_set: FeatureSet, first_row: int
@@ -167,7 +135,7 @@ class StoreBackedFeatures:
             computed = pa.Table.from_batches([out]).add_column(
                 0, KEY_COLUMN, pa.array([keys[i] for i in rows], pa.string())
             )
-            self._keep(plan.fingerprint, plan.feature_set, computed)
+            self.stores.keep(plan.fingerprint, plan.feature_set, computed, self.runtime.metrics)
         self.runtime.metrics.store_hits.labels(plan.feature_set).inc(len(first_row_of) - len(rows))
         merged = merge_in_order(keys, stored, computed).drop_columns([KEY_COLUMN])
         return self._output(merged, plan, start, stop)

@@ -47,11 +47,14 @@ from hemma_features.engine.errors import (
     BusyError,
     InputError,
     PermissionDeniedError,
+    ReloadRefusedError,
     ShuttingDownError,
 )
-from hemma_features.engine.reload import Reloader, ReloadRefused, ReloadStatus, RuntimeSlot
+from hemma_features.engine.reload import ReloadStatus
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.store_backed import StoreBackedFeatures, Stores
+from hemma_features.engine.runtime_slot import RuntimeSlot
+from hemma_features.engine.serving import Engine
+from hemma_features.engine.store_backed import StoreBackedFeatures
 from hemma_features.flight.admission import Admission
 from hemma_features.flight.errors import flight_errors
 from hemma_features.flight.middleware import (
@@ -60,6 +63,7 @@ from hemma_features.flight.middleware import (
     correlation_id_of,
 )
 from hemma_features.flight.streams import (
+    InputBatch,
     MicroBatchCompute,
     input_batches,
     input_schema,
@@ -79,25 +83,18 @@ _ACTIONS = {
 
 
 class FeatureFlightServer(fl.FlightServerBase):
-    """Flight server computing features with a loaded ``Runtime``.
+    """Flight server over an ``Engine`` (its runtime slot, stores and reloader).
 
-    Every call uses the runtime current when it starts (``RuntimeSlot``); a stream keeps
-    its runtime to the end even if a hot reload switches in between.
+    Every call uses the runtime current when it starts; a stream keeps its runtime to the
+    end even if a hot reload switches in between.
     """
 
     def __init__(
-        self,
-        runtime: Runtime | RuntimeSlot,
-        location: str,
-        *,
-        reloader: Reloader | None = None,
-        **kwargs: Any,
+        self, engine: Engine | Runtime | RuntimeSlot, location: str, **kwargs: Any
     ) -> None:
         super().__init__(location, **kwargs)
-        self.slot = RuntimeSlot.of(runtime)
-        self.reloader = reloader
-        runtime = self.slot.current
-        self.stores = Stores(runtime.settings)
+        self.engine = Engine.of(engine)
+        runtime = self.engine.runtime
         scheme, _, address = location.partition("://")
         listening = f"{scheme}://{address.rsplit(':', 1)[0]}:{self.port}"
         # Never a wildcard: None means "this service" (endpoints then carry no location,
@@ -120,14 +117,12 @@ class FeatureFlightServer(fl.FlightServerBase):
     @property
     def runtime(self) -> Runtime:
         """The runtime a call starting now uses."""
-        return self.slot.current
+        return self.engine.runtime
 
-    @contextlib.contextmanager
-    def _leased(self) -> Iterator[StoreBackedFeatures]:
+    def _leased(self) -> contextlib.AbstractContextManager[StoreBackedFeatures]:
         """The stores with the current runtime, which stays open until the block ends (the
         server itself holds no runtime, so a replaced one is freed after its streams)."""
-        with self.slot.lease() as runtime:
-            yield StoreBackedFeatures(runtime, self.stores)
+        return self.engine.features()
 
     def _check_running(self) -> None:
         if self.stopping.is_set():
@@ -160,9 +155,11 @@ class FeatureFlightServer(fl.FlightServerBase):
                         f"{settings.max_items} rows (HEMMA_MAX_ITEMS); split it into several "
                         "requests"
                     )
-                for out in self._compute(
-                    features, context, state, "exchange", batch, command.feature_set, state.rows
-                ):
+                job = InputBatch(
+                    verb="exchange", rows=batch, feature_set=command.feature_set,
+                    first_row=state.rows,
+                )  # fmt: skip
+                for out in self._compute(features, context, state, job):
                     writer.write_batch(out)
                 state.rows += batch.num_rows
 
@@ -177,12 +174,12 @@ class FeatureFlightServer(fl.FlightServerBase):
 
     # -- datasets -------------------------------------------------------------------
     def _datasets(self) -> DatasetStore:
-        if self.stores.datasets is None:
+        if self.engine.stores.datasets is None:
             raise InputError(
                 "this server keeps no datasets: it was started with HEMMA_STORE=false; "
                 "start it without that (the store is on by default)"
             )
-        return self.stores.datasets
+        return self.engine.stores.datasets
 
     def do_put(
         self,
@@ -218,12 +215,12 @@ class FeatureFlightServer(fl.FlightServerBase):
         self, context: fl.ServerCallContext, criteria: bytes
     ) -> Iterator[fl.FlightInfo]:
         with flight_errors(correlation_id_of(context)):
-            if self.stores.datasets is None:
+            if self.engine.stores.datasets is None:
                 return
             runtime = self.runtime
             infos = [
                 self._flight_info(runtime, entry, feature_set)
-                for entry in self.stores.datasets.entries()
+                for entry in self.engine.stores.datasets.entries()
                 for feature_set in runtime.available_feature_sets()
             ]
         yield from infos
@@ -291,11 +288,11 @@ class FeatureFlightServer(fl.FlightServerBase):
             step = features.runtime.settings.batch_rows
             for offset in range(0, rows.num_rows, step):
                 batch = rows.slice(offset, step)  # texts are copied only for rows computed
-                yield from self._compute(
-                    features, context, state, "get", batch, shard.feature_set,
-                    shard.start + offset,
-                    keys=keys.slice(offset, step), checked=True,
+                job = InputBatch(
+                    verb="get", rows=batch, feature_set=shard.feature_set,
+                    first_row=shard.start + offset, keys=keys.slice(offset, step), checked=True,
                 )  # fmt: skip
+                yield from self._compute(features, context, state, job)
                 state.rows += batch.num_rows
 
     # -- actions ----------------------------------------------------------------------
@@ -320,7 +317,8 @@ class FeatureFlightServer(fl.FlightServerBase):
     def _reload(self, body: bytes) -> ReloadStatus:
         """The ``reload`` action: check the admin token, reload, answer the outcome."""
         token = self.runtime.settings.admin_token
-        if self.reloader is None or token is None:
+        reloader = self.engine.reloader
+        if reloader is None or token is None:
             raise PermissionDeniedError(
                 "the reload action is off on this server: start it with HEMMA_ADMIN_TOKEN "
                 "set (or send it SIGHUP)"
@@ -336,8 +334,8 @@ class FeatureFlightServer(fl.FlightServerBase):
                 "the reload action needs the admin token (HEMMA_ADMIN_TOKEN)"
             )
         try:
-            return self.reloader.reload("action", request.settings)
-        except ReloadRefused as exc:
+            return reloader.reload("action", request.settings)
+        except ReloadRefusedError as exc:
             raise BusyError(str(exc), retry_after=5.0) from None
 
 
@@ -354,12 +352,12 @@ def _path(descriptor: fl.FlightDescriptor, parts: int, message: str) -> list[str
 
 
 def create_flight_server(
-    runtime: Runtime | RuntimeSlot, host: str, port: int, *, reloader: Reloader | None = None
+    engine: Engine | Runtime | RuntimeSlot, host: str, port: int
 ) -> FeatureFlightServer:
     """Start a Flight server on ``grpc://host:port`` (``grpc+tls`` with a certificate;
     port 0 picks a free one), requiring the bearer token when one is configured."""
-    slot = RuntimeSlot.of(runtime)
-    settings = slot.current.settings
+    engine = Engine.of(engine)
+    settings = engine.runtime.settings
     middleware: dict[str, fl.ServerMiddlewareFactory] = {
         "correlation": CorrelationMiddlewareFactory()
     }
@@ -371,9 +369,5 @@ def create_flight_server(
             (Path(settings.tls_cert_file).read_bytes(), Path(settings.tls_key_file).read_bytes())
         ]
     return FeatureFlightServer(
-        slot,
-        flight_url(host, port, tls=settings.tls),
-        reloader=reloader,
-        middleware=middleware,
-        **options,
+        engine, flight_url(host, port, tls=settings.tls), middleware=middleware, **options
     )

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 import pyarrow.flight as fl
 import structlog
@@ -130,6 +131,23 @@ def input_batches(
             yield as_input_batch(chunk.data)
 
 
+class InputBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """One input batch of a stream, to be answered with its feature batches."""
+
+    verb: str
+    """The Flight verb serving it (``exchange``, ``get``), for admission metrics."""
+    rows: Any
+    """The essays (``pa.RecordBatch`` or ``pa.Table``)."""
+    feature_set: FeatureSet
+    """The feature set asked for."""
+    first_row: int
+    """The batch's first row in the whole request (for messages)."""
+    keys: Any = None
+    """The rows' content keys (``pa.Array``) when known: an uploaded dataset keeps them."""
+    checked: bool = False
+    """The rows were checked already (at upload)."""
+
+
 class MicroBatchCompute:
     """Feature batches for one input batch, as they become ready, in input order.
 
@@ -148,15 +166,11 @@ class MicroBatchCompute:
         features: StoreBackedFeatures,
         context: fl.ServerCallContext,
         state: StreamState,
-        verb: str,
-        batch: pa.RecordBatch | pa.Table,
-        feature_set: FeatureSet,
-        first_row: int,
-        *,
-        keys: pa.Array | None = None,
-        checked: bool = False,
+        batch: InputBatch,
     ) -> Iterator[pa.RecordBatch]:
-        plan = features.plan(batch, feature_set, first_row, keys=keys, checked=checked)
+        plan = features.plan(
+            batch.rows, batch.feature_set, batch.first_row, keys=batch.keys, checked=batch.checked
+        )
         settings = features.runtime.settings
         for offset, end, stored in plan.steps(settings.batch_rows, settings.micro_batch_rows):
             if context.is_cancelled():
@@ -166,6 +180,6 @@ class MicroBatchCompute:
                     raise ShuttingDownError()
                 yield from features.stored_rows(plan, offset, end)
             else:
-                with self.admission.slot(verb, state.correlation_id):
+                with self.admission.slot(batch.verb, state.correlation_id):
                     out = features.compute(plan, offset, end)
                 yield out  # sent outside the slot: a slow reader holds no compute

@@ -30,8 +30,9 @@ from hemma_features.contract import (
     ServerConfig,
 )
 from hemma_features.contract.auth import UNAUTHORIZED_DETAIL, BearerToken
-from hemma_features.engine.reload import Reloader, RuntimeSlot
 from hemma_features.engine.runtime import Runtime
+from hemma_features.engine.runtime_slot import RuntimeSlot
+from hemma_features.engine.serving import Engine
 from hemma_features.redaction import redact_text
 
 log = structlog.get_logger(__name__)
@@ -206,11 +207,10 @@ async def healthz(state: State) -> Health:
 async def readyz(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """200 (``ready`` or ``degraded``) when every feature set can be computed, else 503 with
     the reasons. Reads state the server keeps up to date; never waits on a dependency."""
-    runtime = _runtime(state)
-    readiness = runtime.readiness()
-    reloader: Reloader | None = state.reloader
-    reload_problem = reloader.problem() if reloader is not None else None
-    degraded = [*readiness.degraded, *([reload_problem] if reload_problem else [])]
+    engine: Engine = state.engine
+    runtime = engine.runtime
+    readiness = engine.readiness()
+    degraded = readiness.degraded
     if readiness.problems:
         return _error_response(
             request,
@@ -231,12 +231,8 @@ async def readyz(request: Request[Any, Any, Any], state: State) -> Response[Any]
 @get("/v1/config", summary="Effective settings")
 async def config(state: State) -> ServerConfig:
     """Effective settings (secrets redacted), the Flight port and the request limits."""
-    runtime = _runtime(state)
-    reloader: Reloader | None = state.reloader
-    config_ = runtime.server_config(state.flight_port, state.flight_location)
-    if reloader is None:
-        return config_
-    return msgspec.structs.replace(config_, reload=msgspec.to_builtins(reloader.status))
+    engine: Engine = state.engine
+    return engine.server_config(state.flight_port, state.flight_location)
 
 
 @get("/v1/fingerprint", summary="Server fingerprint")
@@ -261,33 +257,31 @@ async def metrics(state: State) -> Response[bytes]:
 
 def _runtime(state: State) -> Runtime:
     """The runtime serving now (a hot reload may switch it between requests)."""
-    slot: RuntimeSlot = state.slot
-    return slot.current
+    engine: Engine = state.engine
+    return engine.runtime
 
 
 def create_app(
-    runtime: Runtime | RuntimeSlot,
+    engine: Engine | Runtime | RuntimeSlot,
     *,
     flight_port: int,
     flight_location: str | None = None,
-    reloader: Reloader | None = None,
 ) -> Litestar:
-    """Build the control-plane app around a loaded runtime.
+    """Build the control-plane app over a server's engine.
 
     Args:
-        runtime: Loaded models, fingerprint and metrics, or the slot a hot reload switches.
+        engine: The server's runtime slot, stores and reloader (a runtime alone: no reload,
+            stores opened from its settings).
         flight_port: Port the Flight server listens on, advertised on ``/v1/config``.
         flight_location: The Flight location clients should dial (never a wildcard
             address), advertised on ``/v1/config``; None when unknown.
-        reloader: Hot reload, whose last outcome ``/v1/config`` and ``/readyz`` show.
     """
-    slot = RuntimeSlot.of(runtime)
+    engine = Engine.of(engine)
     return HemmaApp(
         route_handlers=[healthz, readyz, config, fingerprint, features, metrics],
         state=State(
             {
-                "slot": slot,
-                "reloader": reloader,
+                "engine": engine,
                 "flight_port": flight_port,
                 "flight_location": flight_location,
             }
@@ -295,7 +289,7 @@ def create_app(
         exception_handlers={HTTPException: _http_exception, Exception: _unhandled},
         openapi_config=OpenAPIConfig(
             title="hemma-features",
-            version=slot.current.fingerprint.schema_version,
+            version=engine.runtime.fingerprint.schema_version,
             path="/schema",
             # JSON at /schema itself: the HTML viewers load JavaScript from a CDN, which a
             # laptop behind an SSH tunnel to an offline server cannot reach.

@@ -12,6 +12,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# One embedding backend on every host, so values and fingerprints do not depend on the
+# machine the tests run on (``auto`` picks by hardware: tests of that choice inject it);
+# servers the tests start inherit these.
+os.environ.setdefault("HEMMA_EMBEDDING_BACKEND", "onnx")
+os.environ.setdefault("HEMMA_EMBEDDING_DTYPE", "float32")
 
 REPO = Path(__file__).resolve().parents[1]
 # Exported ONNX graphs are kept beside the checkout (servers the tests start inherit it),
@@ -39,10 +44,13 @@ def runtime():
 
 def settings_for_tests(**values):
     """Default settings with the test session's model cache (``Settings()`` reads no env),
-    and no server store unless asked (so one test's stored rows never answer another's)."""
+    the ONNX Runtime float32 backend on every host, and no server store unless asked (so one
+    test's stored rows never answer another's)."""
     from hemma_features.engine.settings import Settings
 
     values.setdefault("store", "store_dir" in values)
+    values.setdefault("embedding_backend", "onnx")
+    values.setdefault("embedding_dtype", "float32")
     return Settings(model_cache_dir=os.environ["HEMMA_MODEL_CACHE_DIR"], **values)
 
 

@@ -8,30 +8,32 @@ import threading
 import httpx
 
 from hemma_features.contract.locations import flight_url, http_url
-from hemma_features.engine.reload import Reloader, RuntimeSlot
+from hemma_features.engine.reload import Reloader
 from hemma_features.engine.runtime import Runtime
+from hemma_features.engine.runtime_slot import RuntimeSlot
+from hemma_features.engine.serving import Engine
 from hemma_features.flight.server import FeatureFlightServer, create_flight_server
 from hemma_features.serve import ControlPlaneThread, bind_socket
 from hemma_features.service.app import create_app
 
 
 class LiveServer:
-    """Both planes over one runtime (or a hot-reload slot), in this process, on free ports;
-    stop with ``close``."""
+    """Both planes over one engine (a runtime, or a hot-reload slot, and its stores), in this
+    process, on free ports; stop with ``close``."""
 
-    def __init__(self, runtime: Runtime | RuntimeSlot, reloader: Reloader | None = None) -> None:
-        self.slot = RuntimeSlot.of(runtime)
+    def __init__(
+        self, runtime: Runtime | RuntimeSlot | Engine, reloader: Reloader | None = None
+    ) -> None:
+        self.engine = Engine.of(runtime)
+        if reloader is not None:
+            self.engine = Engine(self.engine.slot, self.engine.stores, reloader)
+        self.slot = self.engine.slot
         self.runtime = self.slot.current
-        self.flight: FeatureFlightServer = create_flight_server(
-            self.slot, "127.0.0.1", 0, reloader=reloader
-        )
+        self.flight: FeatureFlightServer = create_flight_server(self.engine, "127.0.0.1", 0)
         sock = bind_socket("127.0.0.1", 0)
         self.http_port = sock.getsockname()[1]
         app = create_app(
-            self.slot,
-            flight_port=self.flight.port,
-            flight_location=self.flight.location,
-            reloader=reloader,
+            self.engine, flight_port=self.flight.port, flight_location=self.flight.location
         )
         self._control_plane = ControlPlaneThread(app, self.runtime.settings, sock)
         self._control_plane.start()

@@ -25,7 +25,7 @@ import structlog
 from hemma_features.arrowfiles.atomic import write_bytes_atomically
 from hemma_features.contract import ReadyInfo
 from hemma_features.contract.locations import WILDCARD_HOSTS
-from hemma_features.engine.errors import HemmaServiceError, PortInUseError
+from hemma_features.engine.errors import HemmaServiceError, PortInUseError, ReloadRefusedError
 from hemma_features.engine.settings import (
     ENV_PREFIX,
     Settings,
@@ -199,8 +199,11 @@ def serve(
     sock = bind_port("HEMMA_HTTP_PORT", settings.host, settings.http_port)
     check_port_free("HEMMA_FLIGHT_PORT", settings.host, settings.flight_port)
 
-    from hemma_features.engine.reload import Reloader, RuntimeSlot
+    from hemma_features.engine.reload import Reloader
     from hemma_features.engine.runtime import Runtime
+    from hemma_features.engine.runtime_slot import RuntimeSlot
+    from hemma_features.engine.serving import Engine
+    from hemma_features.engine.stores import Stores
     from hemma_features.flight.server import create_flight_server
     from hemma_features.service.app import create_app
 
@@ -209,18 +212,14 @@ def serve(
     reloader = Reloader(
         slot, settings_source or (lambda overrides: load_settings(overrides=overrides))
     )
+    engine = Engine(slot, Stores(settings), reloader)
     stop = threading.Event()
     reload_asked = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: reload_asked.set())
-    flight_server = create_flight_server(
-        slot, settings.host, settings.flight_port, reloader=reloader
-    )
+    flight_server = create_flight_server(engine, settings.host, settings.flight_port)
     app = create_app(
-        slot,
-        flight_port=flight_server.port,
-        flight_location=flight_server.location,
-        reloader=reloader,
+        engine, flight_port=flight_server.port, flight_location=flight_server.location
     )
     control_plane = ControlPlaneThread(app, settings, sock)
     try:
@@ -241,7 +240,7 @@ def serve(
                 reload_asked.clear()
                 _reload_in_background(reloader)
     finally:
-        clean = _stop(settings, flight_server, control_plane, slot)
+        clean = _stop(settings, flight_server, control_plane, engine)
         sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -255,21 +254,20 @@ def serve(
 
 def _reload_in_background(reloader: Any) -> None:
     """Run a ``SIGHUP`` reload in a thread (serving and stopping go on meanwhile)."""
-    from hemma_features.engine.reload import ReloadRefused
-
     def run() -> None:
         try:
             reloader.reload("sighup")
-        except ReloadRefused as exc:
+        except ReloadRefusedError as exc:
             log.warning("reload.refused", trigger="sighup", reason=str(exc))
 
     threading.Thread(target=run, name="reload", daemon=True).start()
 
 
 def _stop(
-    settings: Settings, flight_server: Any, control_plane: ControlPlaneThread, runtime: Any
+    settings: Settings, flight_server: Any, control_plane: ControlPlaneThread, engine: Any
 ) -> bool:
-    """Stop both planes and the runtime within ``shutdown_grace``; True if Flight stopped."""
+    """Stop both planes and the engine's runtimes within ``shutdown_grace``; True if Flight
+    stopped."""
     log.info("serve.stopping", grace_seconds=settings.shutdown_grace)
     deadline = time.monotonic() + settings.shutdown_grace
     flight_server.stopping.set()
@@ -277,7 +275,7 @@ def _stop(
     stopper = threading.Thread(target=flight_server.shutdown, name="flight-shutdown", daemon=True)
     stopper.start()
     stopper.join(timeout=max(0.1, deadline - time.monotonic()))
-    runtime.close()
+    engine.close()
     return not stopper.is_alive()
 
 

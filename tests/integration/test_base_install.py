@@ -12,7 +12,8 @@ HEAVY = ("torch", "transformers", "spacy", "textdescriptives", "litestar", "uvic
 
 
 def test_base_install_runs_a_full_extract_without_heavy_libraries(live_server, tmp_path):
-    """A fresh venv with `pip install .` only: extract works, torch/spaCy/transformers absent."""
+    """A fresh venv with `pip install .` only: the package imports from the repository root
+    as from anywhere, extract works, torch/spaCy/transformers are absent."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     install = subprocess.run(
@@ -28,6 +29,16 @@ def test_base_install_runs_a_full_extract_without_heavy_libraries(live_server, t
     names = {row["name"].lower() for row in json.loads(listed.stdout)}
     assert "hemma-features" in names and "pyarrow" in names
     assert not names & set(HEAVY), names & set(HEAVY)
+    # From the repository root, where Python puts the checkout first on sys.path: no folder
+    # there shadows the installed package (src/ holds the package, not the root).
+    imported = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "import hemma_features; from hemma_features import FeatureClient, open_features; "
+         "print(hemma_features.__file__)"],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr[-3000:]
+    assert imported.stdout.strip().startswith(str(venv)), imported.stdout
     report = tmp_path / "report.json"
     run = subprocess.run(
         [str(venv / "bin" / "hemma-features"), "extract", str(SAMPLES), "--server",

@@ -20,8 +20,8 @@ from hemma_features.client import cache_admin
 from hemma_features.client.cache import FeatureCache
 from hemma_features.client.errors import CacheError, FingerprintChangedError, ServerUnavailableError
 from hemma_features.contract import specs_for
-from hemma_features.engine.reload import RuntimeSlot
 from hemma_features.engine.runtime import Runtime
+from hemma_features.engine.runtime_slot import RuntimeSlot
 from tests.conftest import REPO, SAMPLES, essays_table, settings_for_tests
 from tests.servers import LiveServer, counter
 

@@ -430,7 +430,7 @@ def test_a_store_that_cannot_write_never_fails_a_request(runtime, tmp_path, monk
         )
     )
     try:
-        store = server.flight.stores.store
+        store = server.flight.engine.stores.store
         assert store is not None
 
         def full(*args, **kwargs):

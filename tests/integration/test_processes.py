@@ -265,23 +265,3 @@ def test_a_latin1_file_gets_a_conversion_hint(tmp_path, capsys):
     assert code == 2
     assert "not UTF-8" in err and "iconv -f windows-1252 -t utf-8 essays.csv" in err
     assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("*.arrow"))
-
-
-def test_importing_from_the_checkout_without_the_package_says_what_to_do():
-    """Python started in the repository root finds its hemma_features/ folder first; with no
-    installed package behind it (``-S``: no site-packages), the error says why and what to
-    do instead of a bare ModuleNotFoundError."""
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
-    result = subprocess.run(
-        [sys.executable, "-S", "-c", "from hemma_features import FeatureClient"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 1
-    assert "source checkout" in result.stderr and "pip install -e ." in result.stderr

@@ -15,8 +15,9 @@ import pytest
 
 from hemma_features.contract.schema import META_FINGERPRINT
 from hemma_features.engine.features.embed import Embedder
-from hemma_features.engine.reload import Reloader, RuntimeSlot
+from hemma_features.engine.reload import Reloader
 from hemma_features.engine.runtime import Runtime, embedding_options, model_cache_path
+from hemma_features.engine.runtime_slot import RuntimeSlot
 from hemma_features.engine.settings import load_settings
 from tests.conftest import essays_table
 from tests.servers import LiveServer

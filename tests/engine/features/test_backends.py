@@ -71,8 +71,23 @@ def test_backend_choice():
         encoder_choice.resolve_backend("torch", "cpu", "float32", "int8")
 
 
-def test_default_cpu_backend_is_onnx_and_agrees_with_torch_float32(runtime, torch_minilm):
-    """The default on this CPU: ONNX Runtime float32, within float32 rounding of torch."""
+@pytest.fixture()
+def avx2_host(monkeypatch):
+    """The loader sees an AVX2 CPU without native reduced precision (whatever runs the tests)."""
+    from hemma_features.engine.features import embed
+
+    monkeypatch.setattr(embed, "detect", lambda cuda: AVX2)
+
+
+def test_default_backend_on_an_avx2_cpu_is_onnx_float32(runtime, avx2_host):
+    """``auto`` on a CPU without native bfloat16: ONNX Runtime float32."""
+    cache = runtime.embedder.encoder.path.parents[2]
+    embedder = load(cache, backend="auto", dtype="auto")
+    assert (embedder.options.backend, embedder.options.dtype) == ("onnx", "float32")
+
+
+def test_onnx_float32_agrees_with_torch_float32(runtime, torch_minilm):
+    """The tests' backend, ONNX Runtime float32, within float32 rounding of torch."""
     import torch
 
     embedder = runtime.embedder
@@ -128,9 +143,9 @@ def test_backend_precision_and_threads_enter_the_fingerprint(runtime, tmp_path):
     settings = Settings()
     base = embedding_components(runtime.embedder, settings)
     cache = runtime.embedder.encoder.path.parents[2]
-    onnx_one = load(cache, backend="onnx", threads=1, dtype="auto")
-    torch_one = load(cache, backend="torch", threads=1, dtype="auto")
-    torch_two = load(cache, backend="torch", threads=2, dtype="auto")
+    onnx_one = load(cache, backend="onnx", threads=1, dtype="float32")
+    torch_one = load(cache, backend="torch", threads=1, dtype="float32")
+    torch_two = load(cache, backend="torch", threads=2, dtype="float32")
     assert embedding_components(onnx_one, settings) == base
     assert embedding_components(torch_one, settings)["backend"] == "torch"
     assert embedding_components(torch_one, settings) != embedding_components(torch_two, settings)
@@ -139,18 +154,17 @@ def test_backend_precision_and_threads_enter_the_fingerprint(runtime, tmp_path):
     assert agreement(*vectors)[0] >= encoder_choice.LOSSLESS_COSINE
 
 
-def test_bfloat16_on_a_cpu_without_it_stays_float32(runtime, monkeypatch):
+def test_bfloat16_on_a_cpu_without_it_stays_float32(runtime, avx2_host):
     """Asked for bfloat16 on an AVX2-only CPU: the loader keeps float32 and notes why."""
-    from hemma_features.engine.features import embed
-
-    monkeypatch.setattr(embed, "detect", lambda cuda: AVX2)
     cache = runtime.embedder.encoder.path.parents[2]
     embedder = load(cache, backend="auto", dtype="bfloat16")
     assert embedder.options.dtype == "float32"
     assert embedder.report.notes and "not native" in embedder.report.notes[0]
 
 
-def test_an_automatic_choice_that_disagrees_falls_back_to_torch_float32(runtime, monkeypatch):
+def test_an_automatic_choice_that_disagrees_falls_back_to_torch_float32(
+    runtime, monkeypatch, avx2_host
+):
     """If the candidate fails the 0.9999 check, torch float32 serves, with a note."""
     monkeypatch.setattr(encoder_choice, "agreement", lambda a, b: (0.99, 0.995))
     cache = runtime.embedder.encoder.path.parents[2]
@@ -160,7 +174,9 @@ def test_an_automatic_choice_that_disagrees_falls_back_to_torch_float32(runtime,
     assert "0.990000" in embedder.report.notes[0]
 
 
-def test_a_backend_that_fails_on_the_model_falls_back_or_names_itself(runtime, monkeypatch):
+def test_a_backend_that_fails_on_the_model_falls_back_or_names_itself(
+    runtime, monkeypatch, avx2_host
+):
     """An ONNX graph that does not run the model: automatic choice serves torch float32 with
     a note naming the failure; an explicit onnx request stops start-up naming it."""
 
@@ -201,7 +217,7 @@ def test_cuda_encoder_records_its_numerics(runtime, torch_minilm):
 
 
 def test_parse_workers_and_threads_follow_the_cores(monkeypatch):
-    from hemma_features.service import runtime as runtime_module
+    from hemma_features.engine import runtime as runtime_module
 
     monkeypatch.setattr(runtime_module, "available_cores", lambda: 2)
     assert runtime_module.parse_worker_count(Settings(), device="cpu") == 1

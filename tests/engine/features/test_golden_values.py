@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-GOLDEN = Path(__file__).parents[1] / "golden" / "feature_values.json"
+GOLDEN = Path(__file__).parents[2] / "golden" / "feature_values.json"
 REL, ABS = 1e-4, 1e-5
 
 

@@ -1,0 +1,93 @@
+"""The runtime slot: which loaded runtime new requests get, and the leases that keep a
+replaced one alive until its streams end.
+
+A stream *leases* the runtime it started with and keeps it to its end, so a hot reload
+(``engine.reload``) never changes a stream's fingerprint half-way; a replaced runtime is
+closed when its last lease ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import structlog
+
+from hemma_features.engine.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+
+class RuntimeSlot:
+    """The runtime new requests get, and the leases that keep replaced ones alive."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._current = runtime
+        self._lock = threading.Lock()
+        self._leases: dict[int, int] = {}
+        self._retired: dict[int, Runtime] = {}
+
+    @classmethod
+    def of(cls, runtime: Runtime | RuntimeSlot) -> RuntimeSlot:
+        """``runtime`` itself when it is a slot, else a slot holding it (no reload)."""
+        return runtime if isinstance(runtime, RuntimeSlot) else cls(runtime)
+
+    @property
+    def current(self) -> Runtime:
+        """The runtime a request starting now uses."""
+        return self._current
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[Runtime]:
+        """The current runtime, kept open until the block ends (even across a switch)."""
+        with self._lock:
+            runtime = self._current
+            self._leases[id(runtime)] = self._leases.get(id(runtime), 0) + 1
+        try:
+            yield runtime
+        finally:
+            self._release(runtime)
+
+    def _release(self, runtime: Runtime) -> None:
+        with self._lock:
+            left = self._leases[id(runtime)] - 1
+            if left:
+                self._leases[id(runtime)] = left
+                return
+            del self._leases[id(runtime)]
+            retired = self._retired.pop(id(runtime), None)
+        if retired is not None:
+            self._close(retired, "reload.retired")
+
+    def swap(self, runtime: Runtime) -> Runtime:
+        """Make ``runtime`` current; the old one closes once its streams have ended."""
+        with self._lock:
+            old, self._current = self._current, runtime
+            busy = self._leases.get(id(old), 0) > 0
+            if busy:
+                self._retired[id(old)] = old
+        if not busy:
+            self._close(old, "reload.retired")
+        return old
+
+    @property
+    def retired(self) -> int:
+        """Replaced runtimes still finishing streams."""
+        with self._lock:
+            return len(self._retired)
+
+    def close(self) -> None:
+        """Close the current runtime and any replaced one still open."""
+        with self._lock:
+            runtimes = [self._current, *self._retired.values()]
+            self._retired.clear()
+        for runtime in runtimes:
+            self._close(runtime, "runtime.closed")
+
+    @staticmethod
+    def _close(runtime: Runtime, event: str) -> None:
+        """Close ``runtime``, logged as ``reload.retired`` (replaced) or ``runtime.closed``
+        (the server stopping)."""
+        log.info(event, fingerprint=runtime.fingerprint.fingerprint)
+        runtime.close()
