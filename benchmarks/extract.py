@@ -60,9 +60,10 @@ def main() -> int:
                 client.extract(essays, feature_set=feature_set, cache=cache)
                 cold = time.perf_counter() - started
                 started = time.perf_counter()
-                client.extract(essays, feature_set=feature_set, cache=cache)
+                _, report = client.extract_with_report(
+                    essays, feature_set=feature_set, cache=cache
+                )
                 warm = time.perf_counter() - started
-                report = client.last_report
                 assert report is not None and report.rows_fetched == 0
                 dataset = open_features(cache, report.fingerprint, feature_set)
                 started = time.perf_counter()
@@ -80,8 +81,7 @@ def main() -> int:
             reuse = Path(tmp) / "handcrafted"
             client.extract(essays, feature_set="embeddings", cache=reuse)
             started = time.perf_counter()
-            client.extract(essays, feature_set="combined", cache=reuse)
-            report = client.last_report
+            _, report = client.extract_with_report(essays, feature_set="combined", cache=reuse)
             assert report is not None
             print(
                 f"combined from cached components: {time.perf_counter() - started:5.2f} s, "

@@ -75,14 +75,14 @@ def main() -> int:
                     cache = Path(tmp) / f"{name}-{round_}"
                     runner = client if name == "flight" else engine
                     wall = time.perf_counter()
-                    runner.extract(essays, feature_set=args.feature_set, cache=cache)
+                    _, report = runner.extract_with_report(
+                        essays, feature_set=args.feature_set, cache=cache
+                    )
                     seconds = time.perf_counter() - wall
                     rates[name].append(essays.num_rows / seconds)
                     line = f"round {round_} {name}: {rates[name][-1]:.2f} essays/s "
                     line += f"({seconds:.1f} s)"
                     if name == "ray":
-                        report = engine.last_report
-                        assert report is not None
                         first = report.first_rows_seconds
                         startup.append(first)
                         after = (essays.num_rows - args.batch_rows) / max(1e-9, seconds - first)

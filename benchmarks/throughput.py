@@ -125,7 +125,7 @@ def stage_costs(texts: list[str]) -> tuple[float, float, int]:
     from hemma_features.engine.features.embed import Embedder
     from hemma_features.engine.features.hardware import available_cores
     from hemma_features.engine.features.nlp import TextAnalyzer, paragraph_spans
-    from hemma_features.engine.runtime import embedding_options, model_cache_path
+    from hemma_features.engine.options import embedding_options, model_cache_path
     from hemma_features.engine.settings import load_settings
 
     settings = load_settings()
@@ -187,13 +187,12 @@ def main() -> int:
                 for name in sets:
                     cache = Path(tmp) / f"{name}-{round_}"
                     wall, used = time.perf_counter(), own_cpu() + tree_cpu(server.info.pid)
-                    client.extract(essays, feature_set=name, cache=cache)
+                    _, report = client.extract_with_report(essays, feature_set=name, cache=cache)
                     seconds = time.perf_counter() - wall
                     rate[name].append(len(texts) / seconds)
                     spent = own_cpu() + tree_cpu(server.info.pid) - used
                     cpu[name].append(spent / len(texts))
-                    report = client.last_report
-                    if name == "combined" and report is not None:
+                    if name == "combined":
                         first_rows.append(report.first_rows_seconds or float("nan"))
                 print(
                     f"round {round_ + 1}: "

@@ -96,8 +96,10 @@ def main() -> int:
     essays = essay_inputs(table)
     scores = np.stack([table.column(t).to_numpy().astype(np.float64) for t in TARGETS], 1)
     with ServerProcess(startup_timeout=900) as server, FeatureClient(server.http_url) as client:
-        features = client.extract(essays, feature_set="combined", cache=args.cache)
-        fingerprint = client.last_report.fingerprint if client.last_report else "?"
+        features, report = client.extract_with_report(
+            essays, feature_set="combined", cache=args.cache
+        )
+        fingerprint = report.fingerprint
     specs = decode_catalogue(features.schema)
     derived = [s.name for s in specs if s.group == EMBEDDING_DERIVED]
     hand = [s.name for s in specs if s.group != EMBEDDING_DERIVED]

@@ -3,55 +3,98 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from hemma_features.arrowfiles.segments import COMMIT_SECONDS, write_session
-from hemma_features.client.cache import CacheFormat, FeatureCache
-from hemma_features.client.combined import Fetch, OnBatch, fill_combined
+from hemma_features.client.cache import FeatureCache
+from hemma_features.client.combined import fill_combined
 from hemma_features.client.report import RunStats
 from hemma_features.client.results import first_rows_of_missing, rows_at
+from hemma_features.client.source import Fetcher, FetchRequest
 from hemma_features.contract import FeatureSet, FingerprintInfo
 
 Progress = Callable[[int, int, int], None]  # (rows done now, of which cache hits, total rows)
 
 
-def fill_cache(
-    cache: Path | str,
-    cache_format: CacheFormat | None,
-    essays: pa.Table,
-    keys: pa.Array,
-    feature_set: FeatureSet,
-    fingerprint: str,
-    info: FingerprintInfo,
-    fetch: Fetch,
-    stats: RunStats,
-    progress: Progress | None,
-    counted: OnBatch,
-    commit_seconds: float = COMMIT_SECONDS,
-) -> pa.Table | None:
-    """Fetch what the cache lacks into it; return the cached rows for ``keys``.
+class CacheFill:
+    """One run's cache filling: what the cache lacks is fetched into it, in segments.
 
-    Answers are buffered and committed in segments (``arrowfiles.segments``); whatever
-    was fetched is committed when the run ends, also when it ends with an error.
+    Args:
+        store: The cache.
+        info: Every feature set's fingerprint (combined rows reuse cached components).
+        fetch: Computes what the cache lacks.
+        stats: The run's counters.
+        progress: Told of rows as they land (cache hits first).
     """
-    store = FeatureCache(cache, cache_format)
-    todo = first_rows_of_missing(keys, store.contains(fingerprint, feature_set, keys))
-    stats.unique = len(pc.unique(keys))
-    stats.cache_hits = stats.unique - int(todo.size)
-    if progress and stats.cache_hits:
-        progress(essays.num_rows - int(todo.size), stats.cache_hits, essays.num_rows)
-    missing, missing_keys = rows_at(essays, todo), rows_at(keys, todo)
-    with write_session(store, commit_seconds=commit_seconds) as session:
-        if feature_set == "combined":
-            fill_combined(fetch, stats, store, session, info, missing, missing_keys, counted)
-        else:
 
-            def store_rows(table: pa.Table) -> None:
-                session.add(fingerprint, feature_set, table)
-                counted(table)
+    def __init__(
+        self,
+        store: FeatureCache,
+        info: FingerprintInfo,
+        fetch: Fetcher,
+        stats: RunStats,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.info = info
+        self.fetch = fetch
+        self.stats = stats
+        self.progress = progress
+        self.total = 0
 
-            fetch(missing, missing_keys, feature_set, fingerprint, store_rows)
-    return store.read(fingerprint, feature_set, keys) if len(keys) else None
+    def counted(self, table: pa.Table) -> None:
+        """Tell the progress callback that ``table``'s rows landed."""
+        if self.progress:
+            self.progress(table.num_rows, 0, self.total)
+
+    def run(
+        self,
+        essays: pa.Table,
+        keys: pa.Array,
+        feature_set: FeatureSet,
+        commit_seconds: float = COMMIT_SECONDS,
+    ) -> pa.Table | None:
+        """Fetch what the cache lacks into it; return the cached rows for ``keys``.
+
+        Answers are buffered and committed in segments (``arrowfiles.segments``); whatever
+        was fetched is committed when the run ends, also when it ends with an error.
+        """
+        store, stats = self.store, self.stats
+        fingerprint = self.info.for_set(feature_set)
+        self.total = essays.num_rows
+        todo = first_rows_of_missing(keys, store.contains(fingerprint, feature_set, keys))
+        stats.unique = len(pc.unique(keys))
+        stats.cache_hits = stats.unique - int(todo.size)
+        if self.progress and stats.cache_hits:
+            self.progress(essays.num_rows - int(todo.size), stats.cache_hits, essays.num_rows)
+        missing, missing_keys = rows_at(essays, todo), rows_at(keys, todo)
+        with write_session(store, commit_seconds=commit_seconds) as session:
+            if feature_set == "combined":
+                fill_combined(self, session, missing, missing_keys)
+            else:
+
+                def store_rows(table: pa.Table) -> None:
+                    session.add(fingerprint, feature_set, table)
+                    self.counted(table)
+
+                self.fetch_rows(missing, missing_keys, feature_set, store_rows)
+        return store.read(fingerprint, feature_set, keys) if len(keys) else None
+
+    def fetch_rows(
+        self,
+        essays: pa.Table,
+        keys: pa.Array,
+        feature_set: FeatureSet,
+        on_batch: Callable[[pa.Table], None],
+    ) -> None:
+        """Compute ``essays`` for ``feature_set`` (nothing to do for none)."""
+        if essays.num_rows:
+            request = FetchRequest(
+                essays=essays,
+                keys=keys,
+                feature_set=feature_set,
+                fingerprint=self.info.for_set(feature_set),
+            )
+            self.fetch(request, on_batch)

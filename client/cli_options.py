@@ -92,7 +92,8 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
     )
     ray.add_argument(
         "--ray-actors",
-        default="1",
+        type=actor_count,
+        default=1,
         help="actors computing features: N, or MIN-MAX to autoscale [1]",
     )
     ray.add_argument(
@@ -112,6 +113,18 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
         help="file format of a new cache: ipc (Arrow IPC, default, memory-mappable) or "
         "parquet (zstd); an existing cache keeps its own",
     )
+
+
+def actor_count(value: str) -> int | tuple[int, int]:
+    """``--ray-actors``: ``N`` actors, or ``MIN-MAX`` for Ray's autoscaling pool."""
+    low, _, high = value.partition("-")
+    try:
+        counts = (int(low), int(high or low))
+    except ValueError:
+        counts = (0, 0)
+    if not 1 <= counts[0] <= counts[1]:
+        raise argparse.ArgumentTypeError(f"takes N or MIN-MAX with 1 <= MIN <= MAX, not {value!r}")
+    return counts[0] if not high else counts
 
 
 def client_from(args: argparse.Namespace) -> FeatureClient:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -10,27 +10,36 @@ import pyarrow as pa
 from hemma_features.arrowfiles.segments import WriteSession
 from hemma_features.client.cache import FeatureCache
 from hemma_features.client.components import join_components, split_component, with_components
+from hemma_features.client.errors import CacheError
 from hemma_features.client.report import RunStats
 from hemma_features.client.results import rows_at
+from hemma_features.client.source import OnBatch
 from hemma_features.contract import KEY_COLUMN, FeatureSet, FingerprintInfo
-
-OnBatch = Callable[[pa.Table], None]
-Fetch = Callable[[pa.Table, pa.Array, FeatureSet, str, OnBatch], None]
-"""(essays, their keys, feature set, fingerprint, what to do with each answered batch)."""
 
 JOIN_ROWS = 8192
 """Rows joined at a time from two cached components."""
+VANISHED = (
+    "cached {what} rows vanished during the run (another process removed them: cache gc or "
+    "compact?); rerun"
+)
+
+
+class ComponentFill(Protocol):
+    """What combined filling needs of the run's cache filling (``cache_fill.CacheFill``)."""
+
+    store: FeatureCache
+    info: FingerprintInfo
+    stats: RunStats
+
+    def counted(self, table: pa.Table) -> None: ...
+
+    def fetch_rows(
+        self, essays: pa.Table, keys: pa.Array, feature_set: FeatureSet, on_batch: OnBatch
+    ) -> None: ...
 
 
 def fill_combined(
-    fetch: Fetch,
-    stats: RunStats,
-    store: FeatureCache,
-    session: WriteSession,
-    info: FingerprintInfo,
-    essays: pa.Table,
-    keys: pa.Array,
-    counted: OnBatch,
+    fill: ComponentFill, session: WriteSession, essays: pa.Table, keys: pa.Array
 ) -> None:
     """Make combined rows for ``essays``, reusing cached components and fetching the rest.
 
@@ -39,7 +48,8 @@ def fill_combined(
     as components. Each lookup costs the rows it asks for: the components' key indexes
     are loaded once, not rescanned per batch.
     """
-    fp_e, fp_h, fp_c = (info.for_set(s) for s in ("embeddings", "handcrafted", "combined"))
+    store = fill.store
+    fp_e, fp_h, fp_c = (fill.info.for_set(s) for s in ("embeddings", "handcrafted", "combined"))
     have_e = store.contains(fp_e, "embeddings", keys)
     have_h = store.contains(fp_h, "handcrafted", keys)
 
@@ -51,7 +61,7 @@ def fill_combined(
         session.add(fp_e, "embeddings", split_component(table, "embeddings", fp_e))
         session.add(fp_h, "handcrafted", split_component(table, "handcrafted", fp_h))
         session.add(fp_c, "combined", with_components(table, fp_e, fp_h))
-        counted(table)
+        fill.counted(table)
 
     def from_component(fetched: str) -> OnBatch:
         """Store a fetched component and join it with the cached other one."""
@@ -63,25 +73,25 @@ def fill_combined(
             session.add(fp_fetched, fetched, table)
             other = store.read(fp_cached, cached, table.column(KEY_COLUMN))
             if other is None or other.num_rows != table.num_rows:
-                raise RuntimeError(f"cached {cached} rows vanished during the run; rerun")
+                raise CacheError(VANISHED.format(what=cached))
             parts = (other, table) if fetched == "handcrafted" else (table, other)
             session.add(
                 fp_c, "combined", with_components(join_components(*parts, fp_c), fp_e, fp_h)
             )
-            counted(table)
+            fill.counted(table)
 
         return handle
 
-    fetch(*rows((False, False)), "combined", fp_c, from_combined)
-    fetch(*rows((True, False)), "handcrafted", fp_h, from_component("handcrafted"))
-    fetch(*rows((False, True)), "embeddings", fp_e, from_component("embeddings"))
+    fill.fetch_rows(*rows((False, False)), "combined", from_combined)
+    fill.fetch_rows(*rows((True, False)), "handcrafted", from_component("handcrafted"))
+    fill.fetch_rows(*rows((False, True)), "embeddings", from_component("embeddings"))
     _, both_keys = rows((True, True))
     for start in range(0, len(both_keys), JOIN_ROWS):
         chunk = both_keys.slice(start, JOIN_ROWS)
         embeddings = store.read(fp_e, "embeddings", chunk)
         handcrafted = store.read(fp_h, "handcrafted", chunk)
         if embeddings is None or handcrafted is None:
-            raise RuntimeError("cached component rows vanished during the run; rerun")
+            raise CacheError(VANISHED.format(what="component"))
         joined = join_components(embeddings, handcrafted, fp_c)
         session.add(fp_c, "combined", with_components(joined, fp_e, fp_h))
-        stats.reused += handcrafted.num_rows
+        fill.stats.reused += handcrafted.num_rows

@@ -47,9 +47,9 @@ def run_demo(args: argparse.Namespace) -> int:
             flush=True,
         )
         with FeatureClient(server.http_url) as client:
-            table = client.extract(essays, feature_set=args.feature_set, cache=args.cache)
-            report = client.last_report
-        assert report is not None
+            table, report = client.extract_with_report(
+                essays, feature_set=args.feature_set, cache=args.cache
+            )
         print(summary(report, table.num_columns, args.cache))
         dataset: ds.Dataset = open_features(args.cache, report.fingerprint, args.feature_set)
         back = dataset.to_table()

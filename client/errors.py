@@ -11,12 +11,14 @@ Hierarchy::
     ├── ServerInternalError         the server failed unexpectedly (its log has the details)
     ├── FingerprintChangedError     the server's fingerprint changed during a run
     ├── ProtocolError               the server answered something the contract forbids
+    ├── LocationError               a server or Flight location given is not a dialable URL
     ├── InputFileError              the input file can't be read or lacks a column
     └── CacheError                  the cache directory is inconsistent, misused or unwritable
 
 Row-level input problems raise ``hemma_features.contract.InputRuleError`` (a
 ``ValueError``), before anything is sent. ``hemma_features.client._wire.flight_call`` is the
-one place that turns Flight failures into these.
+one place that turns Flight failures into these (``ray_engine.engine.translated`` does the
+same for Ray's). No class here subclasses a builtin lookup error.
 """
 
 from __future__ import annotations

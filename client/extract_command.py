@@ -1,4 +1,4 @@
-"""``hemma-features extract``: progress bar, summary and JSON run report around the client."""
+"""``hemma-features extract``: progress bar, summary and JSON run report around a run."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import TextIO
 import msgspec
 
 from hemma_features.client.cli_options import client_from
-from hemma_features.client.feature_client import FeatureClient
+from hemma_features.client.extraction import ExtractOptions, extract
 from hemma_features.client.inputs import Columns
 from hemma_features.client.report import ExtractReport
+from hemma_features.client.source import RowSource
 
 
 class ProgressBar:
@@ -34,44 +35,49 @@ class ProgressBar:
         self._bar.close()
 
 
-def run_extract(args: argparse.Namespace, engine: FeatureClient | None = None) -> int:
+def run_extract(args: argparse.Namespace, source: RowSource | None = None) -> int:
     """Extract into the cache, then print a summary (unless --quiet) and write --report.
 
-    ``engine`` computes the missing rows: the server of ``--server`` by default, or
-    another engine with the same interface (``--engine ray`` passes a ``RayEngine``).
+    ``source`` computes the missing rows: the server of ``--server`` by default, or
+    another ``RowSource`` (``--engine ray`` passes a ``RayEngine``).
     """
-    columns = Columns(essay_id=args.id_column, text=args.text_column, prompt=args.prompt_column)
+    options = ExtractOptions(
+        feature_set=args.feature_set,
+        cache=str(args.cache),
+        cache_format=args.format,
+        columns=Columns(essay_id=args.id_column, text=args.text_column, prompt=args.prompt_column),
+        commit_seconds=args.commit_seconds,
+    )
     bar = ProgressBar() if not args.quiet and sys.stderr.isatty() else None
-    with engine if engine is not None else client_from(args) as client:
-        try:
-            table = client.extract(
-                args.input,
-                feature_set=args.feature_set,
-                cache=args.cache,
-                columns=columns,
-                progress=bar.update if bar is not None else None,
-                cache_format=args.format,
-            )
-        except BaseException as exc:
-            if bar is not None:
-                bar.close()
-            partial = client.last_report
-            if partial is not None and not partial.complete:
-                if args.report:
-                    write_report(args.report, partial)
-                if isinstance(exc, KeyboardInterrupt):  # nothing else will be printed
-                    print(unfinished(partial, args.cache), file=sys.stderr)
-                elif partial.essays_in_cache:  # the error's one line says it too
-                    exc.add_note(unfinished(partial, args.cache))
-            raise
+    partial: list[ExtractReport] = []
+    source = source if source is not None else client_from(args)
+    try:
+        result = extract(
+            source,
+            args.input,
+            options,
+            progress=bar.update if bar is not None else None,
+            on_partial=partial.append,
+        )
+    except BaseException as exc:
         if bar is not None:
             bar.close()
-        report = client.last_report
-    assert report is not None  # set by every successful extract
+        if partial:
+            if args.report:
+                write_report(args.report, partial[0])
+            if isinstance(exc, KeyboardInterrupt):  # nothing else will be printed
+                print(unfinished(partial[0], args.cache), file=sys.stderr)
+            elif partial[0].essays_in_cache:  # the error's one line says it too
+                exc.add_note(unfinished(partial[0], args.cache))
+        raise
+    finally:
+        source.close()
+    if bar is not None:
+        bar.close()
     if not args.quiet:
-        print(summary(report, table.num_columns, args.cache))
+        print(summary(result.report, result.table.num_columns, args.cache))
     if args.report:
-        write_report(args.report, report)
+        write_report(args.report, result.report)
     return 0
 
 
@@ -92,6 +98,7 @@ def summary(report: ExtractReport, n_columns: int, cache: Path) -> str:
         f"fingerprint: {report.fingerprint}\n"
         f"feature set: {report.feature_set}\n"
         f"essays/s: {report.essays_per_second}\n"
+        f"computed by: {report.location}\n"
         f"cache: {cache}"
     )
 

@@ -19,43 +19,40 @@ from urllib.parse import urlsplit
 
 import httpx
 import msgspec
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.flight as fl
 
 from hemma_features.arrowfiles.segments import COMMIT_SECONDS
 from hemma_features.client._wire import answers, flight_call
-from hemma_features.client.cache import CacheFormat, FeatureCache
-from hemma_features.client.cache_fill import Progress, fill_cache
-from hemma_features.client.combined import OnBatch
+from hemma_features.client.cache import CacheFormat
+from hemma_features.client.cache_fill import Progress
 from hemma_features.client.errors import (
-    CacheError,
-    DependencyUnavailableError,
-    FingerprintChangedError,
     HemmaClientError,
     LocationError,
     ProtocolError,
-    RetryableError,
     ServerRejectedError,
     ServerUnavailableError,
 )
+from hemma_features.client.extraction import (
+    ExtractResult,
+    OnPartial,
+    extract_options,
+)
+from hemma_features.client.extraction import (
+    extract as run_extract,
+)
+from hemma_features.client.flight_fetch import FlightFetcher
 from hemma_features.client.flight_route import FlightRoutes, Route
-from hemma_features.client.inputs import Columns, check_essays, input_batches, read_table
+from hemma_features.client.inputs import Columns, input_batches, read_table
 from hemma_features.client.report import ExtractReport, RunStats
-from hemma_features.client.results import align, first_rows_of_missing, rows_at
-from hemma_features.client.retry import RetryPolicy
 from hemma_features.contract import (
     FEATURE_SETS,
     INPUT_SCHEMA,
-    KEY_COLUMN,
     ExtractCommand,
     FeatureSet,
     FingerprintInfo,
     ServerConfig,
-    content_key_array,
     encode_command,
-    schema_fingerprint,
 )
 from hemma_features.logs import library_logger
 
@@ -149,7 +146,6 @@ class FeatureClient:
         self.backoff = backoff
         self.busy_budget = busy_budget
         self.commit_seconds = commit_seconds
-        self.last_report: ExtractReport | None = None
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -192,14 +188,6 @@ class FeatureClient:
                     "is 64 hex digits and names one of the feature sets (is this a hemma server?)"
                 )
         return info
-
-    def fingerprint_for(self, info: FingerprintInfo, feature_set: FeatureSet) -> str:
-        """The feature set's fingerprint, or why the server cannot compute that set now."""
-        if feature_set in info.unavailable:
-            raise DependencyUnavailableError("LanguageTool", info.unavailable[feature_set])
-        if feature_set not in info.feature_sets:
-            raise ProtocolError(f"{self.server}/v1/fingerprint lists no {feature_set} fingerprint")
-        return info.for_set(feature_set)
 
     def config(self) -> ServerConfig:
         """The server's effective settings, Flight port and limits."""
@@ -273,57 +261,6 @@ class FeatureClient:
                 while pending:
                     yield from answers(reader, *pending.popleft(), stats)
 
-    def fetch(
-        self,
-        essays: pa.Table,
-        keys: pa.Array,
-        feature_set: FeatureSet,
-        *,
-        fingerprint: str,
-        location: str,
-        max_items: int,
-        on_batch: OnBatch,
-        stats: RunStats,
-    ) -> None:
-        """Compute ``essays`` on the server, handing each answered batch (with ``key``) on.
-
-        Requests hold at most ``max_items`` rows. A transport failure (Unavailable) is
-        retried with bounded backoff by a new stream for the rows not yet answered; a
-        half-read stream is never resumed.
-        """
-        remaining = np.arange(essays.num_rows)
-        retry = RetryPolicy(self.retries, self.backoff, self.busy_budget)
-        while True:
-            done: list[int] = []
-            try:
-                for start in range(0, remaining.size, max_items):
-                    rows = remaining[start : start + max_items]
-                    offset = 0
-                    for batch in self.stream(
-                        rows_at(essays, rows), feature_set, fingerprint=fingerprint,
-                        location=location, stats=stats,
-                    ):  # fmt: skip
-                        if schema_fingerprint(batch.schema) != fingerprint:
-                            raise FingerprintChangedError(
-                                f"the {feature_set} fingerprint changed during the run (started "
-                                f"with {fingerprint}, now {schema_fingerprint(batch.schema)}); "
-                                "the server was redeployed: rerun to fetch from the new one"
-                            )
-                        answered = rows[offset : offset + batch.num_rows]
-                        offset += batch.num_rows
-                        table = pa.Table.from_batches([batch])
-                        on_batch(table.add_column(0, KEY_COLUMN, rows_at(keys, answered)))
-                        stats.rows_fetched += batch.num_rows
-                        stats.bytes_received += batch.nbytes
-                        done.extend(answered.tolist())
-                return
-            except RetryableError as exc:
-                remaining = np.setdiff1d(remaining, np.asarray(done, dtype=np.int64))
-                delay = retry.next_delay(exc)  # raises the final error when the budget is spent
-                log.debug("client.retry", attempt=retry.attempts, delay=delay, reason=str(exc))
-                stats.retries += 1
-                time.sleep(delay)
-
     def upload(self, name: str, data: Any, columns: Columns | None = None) -> dict[str, Any]:
         """Upload essays as a named dataset on the server (``do_put``); returns its entry."""
         essays = read_table(data, columns or Columns())
@@ -362,6 +299,10 @@ class FeatureClient:
             return info.schema.empty_table()
         return pa.concat_tables(shards)
 
+    def fetcher(self, config: ServerConfig, stats: RunStats) -> FlightFetcher:
+        """A run's fetcher: streams to the Flight location of ``config`` (``RowSource``)."""
+        return FlightFetcher(self, self.flight_location(config), config.limits.max_items, stats)
+
     def extract(
         self,
         data: Any,
@@ -384,92 +325,31 @@ class FeatureClient:
             cache_format: ``ipc`` (default) or ``parquet`` for a new cache.
 
         Returns:
-            ``key``, ``essay_id`` and the feature columns, one row per input row.
+            ``key``, ``essay_id`` and the feature columns, one row per input row
+            (``extract_with_report`` returns the run's report as well).
         """
-        stats = RunStats(started=time.perf_counter())
-        essays = read_table(data, columns or Columns())
-        if progress:
-            progress(0, 0, essays.num_rows)  # the total, from the start
-        config = self.config()
-        info = self.fingerprint()
-        check_essays(essays, config)
-        keys = content_key_array(essays)
-        fingerprint = self.fingerprint_for(info, feature_set)
-        location = self.flight_location(config)
+        return self.extract_with_report(
+            data, feature_set=feature_set, cache=cache, columns=columns, progress=progress,
+            cache_format=cache_format,
+        ).table  # fmt: skip
 
-        def fetch(
-            rows: pa.Table, row_keys: pa.Array, fs: FeatureSet, fp: str, on_batch: OnBatch
-        ) -> None:
-            if rows.num_rows:
-                self.fetch(
-                    rows, row_keys, fs, fingerprint=fp, location=location,
-                    max_items=config.limits.max_items, on_batch=on_batch, stats=stats,
-                )  # fmt: skip
-
-        def counted(table: pa.Table) -> None:
-            if progress:
-                progress(table.num_rows, 0, essays.num_rows)
-
-        if cache is None:
-            fetched: list[pa.Table] = []
-
-            def keep(table: pa.Table) -> None:
-                fetched.append(table)
-                counted(table)
-
-            todo = first_rows_of_missing(keys)
-            fetch(rows_at(essays, todo), rows_at(keys, todo), feature_set, fingerprint, keep)
-            found = pa.concat_tables(fetched) if fetched else None
-            stats.unique = int(todo.size)
-        else:
-            try:
-                found = fill_cache(
-                    cache, cache_format, essays, keys, feature_set, fingerprint, info, fetch,
-                    stats, progress, counted, self.commit_seconds,
-                )  # fmt: skip
-            except OSError as exc:  # disk full, read-only, no permission: one clear line
-                self._report_partial(stats, fingerprint, feature_set, essays.num_rows, cache, keys)
-                raise CacheError(
-                    f"cannot write the cache at {Path(cache).expanduser()}: "
-                    f"{exc.strerror or exc} ({exc.filename or 'cache file'}); the files already "
-                    "there are intact: free space or fix permissions, then rerun"
-                ) from exc
-            except BaseException:  # an error or Ctrl-C: what was fetched is in the cache
-                self._report_partial(stats, fingerprint, feature_set, essays.num_rows, cache, keys)
-                raise
-        result = align(essays, keys, found)
-        self.last_report = stats.report(
-            fingerprint=fingerprint,
-            feature_set=feature_set,
-            rows_requested=essays.num_rows,
-            essays_in_cache=stats.unique if cache is not None else 0,
-        )
-        log.debug("client.extract", **msgspec.to_builtins(self.last_report))
-        return result
-
-    def _report_partial(
+    def extract_with_report(
         self,
-        stats: RunStats,
-        fingerprint: str,
-        feature_set: FeatureSet,
-        rows: int,
-        cache: Path | str,
-        keys: pa.Array,
-    ) -> None:
-        """``last_report`` of a call that did not finish (``complete`` false), counting
-        what the cache holds now."""
-        try:
-            held = FeatureCache(cache).contains(fingerprint, feature_set, pc.unique(keys))
-            in_cache = int(held.sum())
-        except (OSError, HemmaClientError, pa.ArrowException):
-            in_cache = 0
-        self.last_report = stats.report(
-            fingerprint=fingerprint,
-            feature_set=feature_set,
-            rows_requested=rows,
-            complete=False,
-            essays_in_cache=in_cache,
+        data: Any,
+        *,
+        feature_set: FeatureSet = "combined",
+        cache: Path | str | None = None,
+        columns: Columns | None = None,
+        progress: Progress | None = None,
+        cache_format: CacheFormat | None = None,
+        on_partial: OnPartial | None = None,
+    ) -> ExtractResult:
+        """As ``extract``, returning the rows and the run's report (``ExtractResult``);
+        ``on_partial`` is told the report of a run that stops early before it re-raises."""
+        options = extract_options(
+            feature_set, cache, columns, cache_format, commit_seconds=self.commit_seconds
         )
+        return run_extract(self, data, options, progress=progress, on_partial=on_partial)
 
 
 __all__ = ["ExtractReport", "FeatureClient", "HemmaClientError"]

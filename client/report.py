@@ -15,6 +15,8 @@ class ExtractReport(msgspec.Struct, kw_only=True):
     """Fingerprint of the feature set the rows belong to."""
     feature_set: str
     """Feature set requested."""
+    location: str = ""
+    """Where the rows were computed: the Flight location the run used, or ``ray``."""
     rows_requested: int
     """Input rows."""
     complete: bool = True
@@ -69,6 +71,7 @@ class RunStats:
         fingerprint: str,
         feature_set: str,
         rows_requested: int,
+        location: str = "",
         complete: bool = True,
         essays_in_cache: int = 0,
     ) -> ExtractReport:
@@ -82,6 +85,7 @@ class RunStats:
         return ExtractReport(
             fingerprint=fingerprint,
             feature_set=feature_set,
+            location=location,
             rows_requested=rows_requested,
             complete=complete,
             essays_in_cache=essays_in_cache,

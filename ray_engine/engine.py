@@ -1,33 +1,40 @@
-"""``RayEngine``: the client's extract run with Ray Data computing what the cache lacks.
+"""``RayEngine``: a ``RowSource`` whose rows are computed by Ray Data actors.
 
-Everything but the compute is the Flight path's own code (``FeatureClient.extract``):
-reading and checking the essays, content keys, which keys the cache holds, combined rows
-from cached components, segments committed every few seconds, the report. Only where the
-rows are computed changes: ``fetch`` streams the missing essays through ``HemmaFeatures``
+Everything but the compute is the Flight path's own code (``client.extraction``): reading
+and checking the essays, content keys, which keys the cache holds, combined rows from
+cached components, segments committed every few seconds, the report. Only where the rows
+are computed changes: ``RayFetcher`` streams the missing essays through ``HemmaFeatures``
 actors on a Ray cluster and hands each finished block to the cache as it arrives, so a
 killed driver loses at most the blocks in flight and the uncommitted segment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
 import pyarrow as pa
 
-from hemma_features.client.combined import OnBatch
-from hemma_features.client.errors import HemmaClientError, ProtocolError
-from hemma_features.client.feature_client import FeatureClient
+from hemma_features.client.cache import CacheFormat
+from hemma_features.client.cache_fill import Progress
+from hemma_features.client.errors import ProtocolError, ServerInternalError
+from hemma_features.client.extraction import ExtractResult, OnPartial, extract, extract_options
+from hemma_features.client.inputs import Columns
 from hemma_features.client.report import RunStats
+from hemma_features.client.source import FetchRequest, OnBatch
 from hemma_features.contract import (
     INPUT_SCHEMA,
     KEY_COLUMN,
+    ContractError,
     FeatureSet,
     FingerprintInfo,
     ServerConfig,
 )
+from hemma_features.engine.errors import HemmaServiceError
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.settings import Settings
 from hemma_features.logs import library_logger
@@ -87,6 +94,38 @@ def describe(settings: Settings, *, num_gpus: float = 0, num_cpus: float = 1) ->
     return msgspec.convert(ray.get(task.remote(settings)), EngineInfo)
 
 
+def cause(exc: BaseException) -> BaseException:
+    """The project's own error under Ray's wrappers (``RayTaskError``, ``UserCodeException``);
+    ``exc`` itself when there is none."""
+    todo: list[BaseException] = [exc]
+    for _ in range(20):  # wrappers nest a few levels at most
+        if not todo:
+            break
+        seen = todo.pop(0)
+        if isinstance(seen, HemmaServiceError | ContractError):
+            return seen
+        # RayTaskError keeps the error in .cause, ActorDiedError the RayTaskError in args.
+        inner = [getattr(seen, "cause", None), seen.__cause__, *seen.args]
+        todo += [e for e in inner if isinstance(e, BaseException)]
+    return exc
+
+
+@contextlib.contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Ray's errors leave as the project's, once, at this boundary: the project error an
+    actor raised (a bad row, a model that does not load), else ``ServerInternalError``."""
+    import ray.exceptions
+
+    try:
+        yield
+    except ray.exceptions.RayError as exc:
+        found = cause(exc)
+        if isinstance(found, HemmaServiceError | ContractError):
+            raise found from exc
+        last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ServerInternalError(f"the Ray cluster failed while {what}: {last}") from exc
+
+
 def restore_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` in ``schema`` with its metadata (Ray may drop schema metadata when it
     moves blocks); names and types must already match."""
@@ -106,8 +145,8 @@ def actor_pool(concurrency: int | tuple[int, int]) -> Any:
     return ray.data.ActorPoolStrategy(size=concurrency)
 
 
-class RayEngine(FeatureClient):
-    """``FeatureClient.extract`` with Ray Data computing the rows (``--engine ray``).
+class RayEngine:
+    """A ``RowSource`` computing on a Ray cluster (``extract --engine ray``).
 
     Args:
         settings: Runtime settings for every actor (``HEMMA_*`` on the driver plus flags).
@@ -159,7 +198,7 @@ class RayEngine(FeatureClient):
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
-        self.server = RAY_LOCATION if address is None else f"ray at {address}"
+        self.location = RAY_LOCATION if address is None else f"ray at {address}"
         self.settings = settings
         self.concurrency = concurrency
         self.num_gpus = num_gpus
@@ -167,45 +206,72 @@ class RayEngine(FeatureClient):
         self.batch_rows = batch_rows
         self.commit_seconds = commit_seconds
         self.stage = stage
-        self.last_report = None
         self._info = info
 
     def close(self) -> None:
         """Nothing to close: the Ray connection outlives one engine (``ray.shutdown``)."""
 
-    def _flight_only(self, what: str) -> HemmaClientError:
-        return HemmaClientError(
-            f"{what} talks to a feature server over Flight; the Ray engine only extracts "
-            "(use FeatureClient for it)"
-        )
+    def __enter__(self) -> RayEngine:
+        return self
 
-    def health(self) -> dict[str, Any]:
-        raise self._flight_only("health()")
-
-    def stream(self, *args: Any, **kwargs: Any) -> Any:
-        raise self._flight_only("stream()")
-
-    def upload(self, *args: Any, **kwargs: Any) -> Any:
-        raise self._flight_only("upload()")
-
-    def read_dataset(self, *args: Any, **kwargs: Any) -> Any:
-        raise self._flight_only("read_dataset()")
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def info(self) -> EngineInfo:
         """What the actors compute (asked of the cluster once per engine)."""
         if self._info is None:
-            self._info = describe(self.settings, num_gpus=self.num_gpus, num_cpus=self.num_cpus)
+            with translated("loading the runtime"):
+                self._info = describe(
+                    self.settings, num_gpus=self.num_gpus, num_cpus=self.num_cpus
+                )
         return self._info
 
     def config(self) -> ServerConfig:
+        """The settings and limits the actors run with (as ``/v1/config``)."""
         return self.info.config
 
     def fingerprint(self) -> FingerprintInfo:
+        """The fingerprints the actors compute (as ``/v1/fingerprint``)."""
         return self.info.fingerprint
 
-    def flight_location(self, config: ServerConfig | None = None) -> str:
-        return RAY_LOCATION
+    def fetcher(self, config: ServerConfig, stats: RunStats) -> RayFetcher:
+        """A run's fetcher (``RowSource``): blocks through the actor pool."""
+        return RayFetcher(self, stats)
+
+    def extract(
+        self,
+        data: Any,
+        *,
+        feature_set: FeatureSet = "combined",
+        cache: str | None = None,
+        columns: Columns | None = None,
+        progress: Progress | None = None,
+        cache_format: CacheFormat | None = None,
+    ) -> pa.Table:
+        """Features for every input row, in input order, computed on the cluster where the
+        cache lacks them (as ``FeatureClient.extract``)."""
+        return self.extract_with_report(
+            data, feature_set=feature_set, cache=cache, columns=columns, progress=progress,
+            cache_format=cache_format,
+        ).table  # fmt: skip
+
+    def extract_with_report(
+        self,
+        data: Any,
+        *,
+        feature_set: FeatureSet = "combined",
+        cache: str | None = None,
+        columns: Columns | None = None,
+        progress: Progress | None = None,
+        cache_format: CacheFormat | None = None,
+        on_partial: OnPartial | None = None,
+    ) -> ExtractResult:
+        """As ``extract``, returning the rows and the run's report."""
+        options = extract_options(
+            feature_set, cache, columns, cache_format, commit_seconds=self.commit_seconds
+        )
+        return extract(self, data, options, progress=progress, on_partial=on_partial)
 
     def dataset(self, essays: pa.Table, feature_set: FeatureSet, fingerprint: str) -> Any:
         """The Ray Dataset of ``essays``' feature rows, each with its ``key`` first."""
@@ -229,30 +295,34 @@ class RayEngine(FeatureClient):
             num_cpus=self.num_cpus,
         )
 
-    def fetch(
-        self,
-        essays: pa.Table,
-        keys: pa.Array,
-        feature_set: FeatureSet,
-        *,
-        fingerprint: str,
-        location: str,
-        max_items: int,
-        on_batch: OnBatch,
-        stats: RunStats,
-    ) -> None:
-        """Compute ``essays`` on the cluster; hand each finished block (with ``key``) on.
 
-        Blocks come back in the order they finish; each carries its rows' keys, which is
-        all the cache needs. Ray replaces an actor that died and reruns its blocks
-        (``max_restarts``/``max_task_retries`` -1, Ray Data's defaults for actor pools).
-        """
-        schema = self.info.schema(feature_set)
+class RayFetcher:
+    """One run's fetcher on the cluster.
+
+    Blocks come back in the order they finish; each carries its rows' keys, which is all
+    the cache needs. Ray replaces an actor that died and reruns its blocks
+    (``max_restarts``/``max_task_retries`` -1, Ray Data's defaults for actor pools).
+    """
+
+    def __init__(self, engine: RayEngine, stats: RunStats) -> None:
+        self.engine = engine
+        self.location = engine.location
+        self.stats = stats
+
+    def __call__(self, request: FetchRequest, on_batch: OnBatch) -> None:
+        stats = self.stats
+        schema = self.engine.info.schema(request.feature_set)
         schema = schema.insert(0, pa.field(KEY_COLUMN, pa.string()))
         started = time.perf_counter()
-        for block in self.dataset(essays, feature_set, fingerprint).iter_batches(
-            batch_size=None, batch_format="pyarrow", prefetch_batches=0
-        ):
+        dataset = self.engine.dataset(request.essays, request.feature_set, request.fingerprint)
+        blocks = iter(
+            dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0)
+        )
+        while True:
+            with translated("computing features"):
+                block = next(blocks, None)
+            if block is None:
+                return
             table = restore_schema(block, schema)
             now = time.perf_counter()
             stats.latencies.append(now - started)
@@ -264,4 +334,4 @@ class RayEngine(FeatureClient):
             stats.bytes_received += table.nbytes
 
 
-__all__ = ["EngineInfo", "RayEngine", "describe", "restore_schema"]
+__all__ = ["EngineInfo", "RayEngine", "RayFetcher", "cause", "describe", "restore_schema"]

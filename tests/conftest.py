@@ -92,16 +92,17 @@ def lt_server() -> Iterator[object]:
     server.close()
 
 
-def wait_for(condition, seconds: float = 120.0) -> bool:
-    """Poll ``condition`` until true or ``seconds`` pass (a hang bound, never a speed check)."""
+def wait_for(condition, seconds: float = 120.0, interval: float = 0.05):
+    """Poll ``condition`` until it returns something true or ``seconds`` pass (a hang bound,
+    never a speed check); what it returned last."""
     import time
 
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+    while True:
+        value = condition()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
 
 
 def clean_source(target: Path) -> Path:

@@ -4,7 +4,6 @@ keep, and that the key index finds exactly what is stored."""
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +14,7 @@ from hemma_features.arrowfiles.keyindex import FileKeys, fixed_width
 from hemma_features.arrowfiles.layout import part_files, partition_dir
 from hemma_features.arrowfiles.partitions import PartitionedDataset
 from hemma_features.arrowfiles.segments import SegmentWriter, write_session
+from tests.conftest import wait_for
 
 
 def rows(start: int, count: int, width: int = 16) -> pa.Table:
@@ -194,9 +194,7 @@ def test_a_segment_commits_when_full_or_old_and_drops_known_keys(tmp_path):
     assert store.contains("fp", "big", ["k00099"]).all()
     with write_session(store, commit_seconds=0.1) as session:
         session.add("fp", "timed", rows(0, 3))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not store.contains("fp", "timed", ["k00000"])[0]:
-            time.sleep(0.02)
+        wait_for(lambda: store.contains("fp", "timed", ["k00000"])[0], 30, interval=0.02)
         assert store.contains("fp", "timed", ["k00002"]).all()  # committed while open
 
 

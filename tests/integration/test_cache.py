@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -22,7 +21,8 @@ from hemma_features.client.errors import CacheError, FingerprintChangedError, Se
 from hemma_features.contract import specs_for
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
-from tests.conftest import REPO, SAMPLES, essays_table, settings_for_tests
+from hemma_features.engine.serving import Engine
+from tests.conftest import REPO, SAMPLES, essays_table, settings_for_tests, wait_for
 from tests.servers import LiveServer, counter
 
 
@@ -39,9 +39,9 @@ def test_combined_reuses_cached_components(live_server, tmp_path):
         client.extract(SAMPLES, feature_set="embeddings", cache=cache)
         client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
         before = counter(live_server.http_url, "hemma_extract_rows_total", "combined")
-        joined = client.extract(SAMPLES, feature_set="combined", cache=cache)
-        assert client.last_report.rows_fetched == 0
-        assert client.last_report.reused_components == 8
+        joined, report = client.extract_with_report(SAMPLES, feature_set="combined", cache=cache)
+        assert report.rows_fetched == 0
+        assert report.reused_components == 8
         assert counter(live_server.http_url, "hemma_extract_rows_total", "combined") == before
         direct = client.extract(SAMPLES, feature_set="combined")
     assert joined.equals(direct)  # bit-identical to asking the server for combined
@@ -214,9 +214,7 @@ def test_sigkill_mid_run_loses_nothing_and_resumes(live_server, runtime, tmp_pat
             return 0
 
     proc = client_process(live_server.http_url, cache, essays_path, commit_seconds=0.2)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and committed() < 3 and proc.poll() is None:
-        time.sleep(0.02)
+    wait_for(lambda: committed() >= 3 or proc.poll() is not None, interval=0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -224,8 +222,10 @@ def test_sigkill_mid_run_loses_nothing_and_resumes(live_server, runtime, tmp_pat
     assert 3 <= len(kept) < 40
     assert cache_admin.verify(cache) == []
     with FeatureClient(live_server.http_url) as client:
-        table = client.extract(essays_path, feature_set="handcrafted", cache=cache)
-        assert client.last_report.rows_fetched == 40 - len(kept)
+        table, report = client.extract_with_report(
+            essays_path, feature_set="handcrafted", cache=cache
+        )
+        assert report.rows_fetched == 40 - len(kept)
     assert table.num_rows == 40
     fp = runtime.fingerprint_for("handcrafted")
     assert open_features(cache, fp, "handcrafted").count_rows() == 40
@@ -255,7 +255,8 @@ def test_fingerprint_change_during_a_run_stops_the_client(live_server, runtime, 
     redeployed = Runtime.assemble(
         settings_for_tests(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
     )
-    monkeypatch.setattr(live_server.flight, "slot", RuntimeSlot(redeployed))
+    flight_only = Engine(RuntimeSlot(redeployed), live_server.engine.stores)  # HTTP: the old
+    monkeypatch.setattr(live_server.flight, "engine", flight_only)
     with (
         FeatureClient(live_server.http_url) as client,
         pytest.raises(FingerprintChangedError, match="fingerprint changed"),
@@ -287,8 +288,10 @@ def test_unavailable_is_retried_with_backoff(live_server, monkeypatch, tmp_path)
     flaky = FlakyOnce(live_server.flight, failures=1)
     try:
         with FeatureClient(live_server.http_url, backoff=0.01) as client:
-            table = client.extract(SAMPLES, feature_set="handcrafted", cache=tmp_path / "c")
-            assert client.last_report.retries == 1
+            table, report = client.extract_with_report(
+                SAMPLES, feature_set="handcrafted", cache=tmp_path / "c"
+            )
+            assert report.retries == 1
         assert table.num_rows == 8 and flaky.calls == 2
         FlakyOnce(live_server.flight, failures=10)
         with (

@@ -28,13 +28,17 @@ def test_second_run_makes_no_extraction_call(live_server, tmp_path):
     """A rerun over the same cache is served locally: the server's counters do not move."""
     cache = tmp_path / "cache"
     with FeatureClient(live_server.http_url) as client:
-        first = client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
-        assert client.last_report.rows_fetched == 8
+        first, report = client.extract_with_report(
+            SAMPLES, feature_set="handcrafted", cache=cache
+        )
+        assert report.rows_fetched == 8
         requests = counter(live_server.http_url, "hemma_extract_requests_total", "handcrafted")
         rows = counter(live_server.http_url, "hemma_extract_rows_total", "handcrafted")
-        second = client.extract(SAMPLES, feature_set="handcrafted", cache=cache)
-        assert client.last_report.rows_fetched == 0
-        assert client.last_report.cache_hits == 8
+        second, report = client.extract_with_report(
+            SAMPLES, feature_set="handcrafted", cache=cache
+        )
+        assert report.rows_fetched == 0
+        assert report.cache_hits == 8
     assert counter(live_server.http_url, "hemma_extract_requests_total", "handcrafted") == requests
     assert counter(live_server.http_url, "hemma_extract_rows_total", "handcrafted") == rows
     assert second.equals(first)
@@ -47,9 +51,9 @@ def test_only_missing_rows_are_sent(live_server, sample_essays, tmp_path):
     with FeatureClient(live_server.http_url) as client:
         client.extract(table.slice(0, 3), feature_set="embeddings", cache=cache)
         before = counter(live_server.http_url, "hemma_extract_rows_total", "embeddings")
-        result = client.extract(table, feature_set="embeddings", cache=cache)
-        assert client.last_report.cache_hits == 3
-        assert client.last_report.rows_fetched == 5
+        result, report = client.extract_with_report(table, feature_set="embeddings", cache=cache)
+        assert report.cache_hits == 3
+        assert report.rows_fetched == 5
     assert counter(live_server.http_url, "hemma_extract_rows_total", "embeddings") == before + 5
     assert result.column("essay_id").to_pylist() == table.column("essay_id").to_pylist()
 
@@ -93,8 +97,10 @@ def test_results_follow_input_order_with_duplicates(live_server, tmp_path):
         ("m", "Mountains are tall.", "Places"),
     ]
     with FeatureClient(live_server.http_url) as client:
-        result = client.extract(essays_table(rows), feature_set="combined", cache=tmp_path / "c")
-        assert client.last_report.rows_fetched == 3
+        result, report = client.extract_with_report(
+            essays_table(rows), feature_set="combined", cache=tmp_path / "c"
+        )
+        assert report.rows_fetched == 3
     assert result.column("essay_id").to_pylist() == ["z", "a", "z2", "m"]
     emb = np.stack(result.column("embedding").to_numpy(zero_copy_only=False))
     assert np.array_equal(emb[0], emb[2])

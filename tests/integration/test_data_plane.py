@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import httpx
 import pyarrow as pa
@@ -23,7 +22,7 @@ from hemma_features.contract import (
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.settings import Settings
 from hemma_features.engine.store import FeatureStore
-from tests.conftest import SAMPLES, essays_table
+from tests.conftest import SAMPLES, essays_table, wait_for
 from tests.servers import LiveServer, counter
 
 
@@ -167,10 +166,7 @@ def test_cancelling_a_get_stops_the_computation(runtime, tmp_path):
             text = httpx.get(f"{server.http_url}/metrics", timeout=30).text
             return 'outcome="cancelled"' in text
 
-        deadline = time.monotonic() + 120  # a hang bound: the stream must end, not a speed
-        while not stream_ended() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert stream_ended()
+        assert wait_for(stream_ended)
         computed = counter(server.http_url, "hemma_extract_rows_total", "handcrafted")
         assert computed <= 4  # stopped within a micro-batch or two of the cancel, not 30
         client.close()

@@ -24,7 +24,6 @@ import re
 import socket
 import string
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +51,7 @@ from hemma_features.contract import (
 )
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.settings import Settings
-from tests.conftest import REPO, SAMPLES, essays_table
+from tests.conftest import REPO, SAMPLES, essays_table, wait_for
 from tests.servers import LiveServer
 
 MAX_ITEMS = 4
@@ -1186,10 +1185,7 @@ def test_zz_servers_still_serve_after_the_fuzzing(fuzzed, live_server, plain):
         [health] = client.do_action(fl.Action("health", b""), options())
         assert json.loads(health.body.to_pybytes()) == {"status": "ok"}
         assert httpx.get(f"{server.http_url}/readyz", timeout=30).status_code == 200
-        deadline = time.monotonic() + 30
-        while active_streams(server.http_url) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert active_streams(server.http_url) == 0
+        assert wait_for(lambda url=server.http_url: active_streams(url) == 0, 30, interval=0.1)
     essays = essays_table([("a1", "A valid essay after the storm.", "p"),
                            ("a2", "Another one, to count rows.", "p"),
                            ("a3", "And a third.", "q")])  # fmt: skip

@@ -94,9 +94,9 @@ def test_extract_moves_a_damaged_file_aside_and_refetches_its_rows(
         original = damaged.read_bytes()
         damage(damaged, change)
         assert damaged.read_bytes() != original
-        after = client.extract(SAMPLES, feature_set=feature_set, cache=cache)
-        assert client.last_report.rows_fetched == lost
-        assert client.last_report.cache_hits == 8 - lost
+        after, report = client.extract_with_report(SAMPLES, feature_set=feature_set, cache=cache)
+        assert report.rows_fetched == lost
+        assert report.cache_hits == 8 - lost
     assert after.equals(before)  # bit-identical
     assert moved_aside(cache, damaged).read_bytes() == change(original)
     assert cache_admin.verify(cache) == []

@@ -16,7 +16,7 @@ import pytest
 from hemma_features.cli import build_parser, main
 from hemma_features.client.server_process import ServerProcess
 from hemma_features.contract import FEATURE_SETS
-from tests.conftest import REPO, SAMPLES
+from tests.conftest import REPO, SAMPLES, wait_for
 
 HEAVY = ("torch", "transformers", "spacy", "textdescriptives", "litestar", "uvicorn")
 
@@ -118,13 +118,14 @@ def test_serve_answers_reloads_on_sighup_and_stops_cleanly_on_sigterm(tmp_path):
 
 def wait_for_reload(http: str, seconds: float = 300.0) -> dict:
     """/v1/config's reload block once the reload has ended (a hang bound, not a speed)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+
+    def ended() -> dict | None:
         reload = httpx.get(f"{http}/v1/config", timeout=10).json()["reload"]
-        if reload.get("state") in ("ok", "failed"):
-            return reload
-        time.sleep(0.5)
-    raise AssertionError(f"no reload ended within {seconds:.0f} s")
+        return reload if reload.get("state") in ("ok", "failed") else None
+
+    reload = wait_for(ended, seconds, interval=0.5)
+    assert reload is not None, f"no reload ended within {seconds:.0f} s"
+    return reload
 
 
 def run_cli(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import httpx
 import numpy as np
@@ -15,11 +14,12 @@ import pytest
 
 from hemma_features.contract.schema import META_FINGERPRINT
 from hemma_features.engine.features.embed import Embedder
+from hemma_features.engine.options import embedding_options, model_cache_path
 from hemma_features.engine.reload import Reloader
-from hemma_features.engine.runtime import Runtime, embedding_options, model_cache_path
+from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
 from hemma_features.engine.settings import load_settings
-from tests.conftest import essays_table
+from tests.conftest import essays_table, wait_for
 from tests.servers import LiveServer
 
 ADMIN = "admin-token-for-the-tests"
@@ -77,10 +77,11 @@ def test_a_stream_finishes_on_the_old_runtime_and_the_next_gets_the_new(reloadin
     reloaded: dict = {}
 
     def watch_readiness() -> None:
-        deadline = time.monotonic() + 300
-        while "state" not in reloaded and time.monotonic() < deadline:
+        def polled() -> bool:
             ready_codes.append(httpx.get(f"{server.http_url}/readyz", timeout=30).status_code)
-            time.sleep(0.05)
+            return "state" in reloaded
+
+        wait_for(polled, 300)
 
     with writer:
         writer.begin(first.schema)
@@ -170,3 +171,53 @@ def test_the_reload_action_needs_the_admin_token(reloading, live_server):
         reload_action(live_server.flight_url)
     actions = {a.type for a in fl.connect(live_server.flight_url).list_actions()}
     assert "reload" in actions
+
+
+def test_a_store_fault_outlives_a_reload(runtime, tmp_path, monkeypatch):
+    """The store's health lives with the stores, which a reload keeps: a store that cannot
+    write stays reported as degraded after the runtime is replaced, until a write succeeds."""
+    import errno
+
+    from hemma_features import FeatureClient
+    from hemma_features.engine.serving import Engine
+    from hemma_features.engine.stores import Stores
+
+    def source(overrides):
+        base = {"model_cache_dir": str(model_cache_path(runtime.settings))}
+        return load_settings({}, overrides={**base, "store_dir": str(tmp_path), **overrides})
+
+    def load(settings, metrics):
+        return Runtime.assemble(settings, runtime.analyzer, runtime.embedder, metrics=metrics)
+
+    first = load(source({}), None)
+    slot = RuntimeSlot(first)
+    engine = Engine(slot, Stores(first.settings), Reloader(slot, source, load))
+    server = LiveServer(engine)
+    store = engine.stores.store
+    assert store is not None
+    original = store.add
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    try:
+        monkeypatch.setattr(store, "add", full)
+        with FeatureClient(server.http_url) as client:
+            client.extract(essays_table([("a", LONG, "School")]), feature_set="embeddings")
+
+        def degraded() -> list[str]:
+            body = httpx.get(f"{server.http_url}/readyz", timeout=30).json()
+            return body.get("degraded") or []
+
+        assert any(str(tmp_path) in reason for reason in degraded())
+        status = engine.reloader.reload("test", {"micro_batch_rows": 8})
+        assert status.state == "ok" and slot.current is not first
+        assert any(str(tmp_path) in reason for reason in degraded())  # survived the reload
+        monkeypatch.setattr(store, "add", original)
+        with FeatureClient(server.http_url) as client:
+            again = essays_table([("b", "Another essay.", "School")])
+            client.extract(again, feature_set="embeddings")
+        assert degraded() == []
+    finally:
+        server.close()
+        slot.close()

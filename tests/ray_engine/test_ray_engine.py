@@ -149,7 +149,7 @@ def test_actor_with_another_fingerprint_refuses(ray_cluster, sample_essays):
     """An actor that computes another fingerprint than the run expects refuses to start,
     and the run stops with that reason (Ray Data does not retry a failed constructor)."""
     from hemma_features.engine.errors import FingerprintMismatchError
-    from hemma_features.ray_engine.command import cause
+    from hemma_features.ray_engine.engine import cause
 
     dataset = ray.data.from_arrow(sample_essays.select(["essay_id", "text", "prompt"]))
     dataset = dataset.map_batches(
@@ -199,11 +199,10 @@ def test_actor_killed_mid_run(ray_cluster, runtime, live_server, sample_essays, 
         stage=dying_stage(marker),
         info=EngineInfo.of(runtime),
     )
-    table = engine.extract(essays, feature_set="combined", cache=cache)
+    table, report = engine.extract_with_report(essays, feature_set="combined", cache=cache)
     assert marker.exists()  # an actor did die
     assert table.column("essay_id").to_pylist() == essays.column("essay_id").to_pylist()
-    report = engine.last_report
-    assert report is not None and report.rows_fetched == essays.num_rows
+    assert report.rows_fetched == essays.num_rows
     keys = content_key_array(essays).to_pylist()
     for feature_set in ("combined", "embeddings", "handcrafted"):
         fingerprint = runtime.fingerprint_for(feature_set)
@@ -211,8 +210,8 @@ def test_actor_killed_mid_run(ray_cluster, runtime, live_server, sample_essays, 
         assert counts == Counter(keys), feature_set
     assert verify(cache) == []
     with FeatureClient(live_server.http_url, flight=live_server.flight_url) as client:
-        again = client.extract(essays, feature_set="combined", cache=cache)
-    assert client.last_report is not None and client.last_report.rows_fetched == 0
+        again, report = client.extract_with_report(essays, feature_set="combined", cache=cache)
+    assert report.rows_fetched == 0
     assert again.equals(table, check_metadata=True)
 
 

@@ -11,7 +11,7 @@ from hemma_features.engine.features.embed import Embedder, EmbeddingOptions
 from hemma_features.engine.features.encoders import OnnxEncoder, TorchEncoder, cpu_isa
 from hemma_features.engine.features.hardware import Hardware, native_precisions, read_cpuinfo
 from hemma_features.engine.features.onnx_export import agreement, ensure_exported, export_key
-from hemma_features.engine.runtime import embedding_components
+from hemma_features.engine.options import embedding_components
 from hemma_features.engine.settings import Settings
 
 AVX2 = Hardware(cores=2, cpu_model="x", cpu_flags=frozenset({"avx2", "fma"}))
@@ -217,7 +217,7 @@ def test_cuda_encoder_records_its_numerics(runtime, torch_minilm):
 
 
 def test_parse_workers_and_threads_follow_the_cores(monkeypatch):
-    from hemma_features.engine import runtime as runtime_module
+    from hemma_features.engine import options as runtime_module
 
     monkeypatch.setattr(runtime_module, "available_cores", lambda: 2)
     assert runtime_module.parse_worker_count(Settings(), device="cpu") == 1

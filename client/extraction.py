@@ -1,0 +1,171 @@
+"""One extract run: essays in, their feature rows out, in input order, through the cache.
+
+The same for every ``RowSource``: read and check the essays with the server's rules, hash
+their content keys, send only what the cache lacks (combined rows reuse cached
+components), commit what arrives in segments, align the rows with the input and report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hemma_features.arrowfiles.segments import COMMIT_SECONDS
+from hemma_features.client.cache import CacheFormat, FeatureCache
+from hemma_features.client.cache_fill import CacheFill, Progress
+from hemma_features.client.errors import CacheError, HemmaClientError
+from hemma_features.client.inputs import Columns, check_essays, read_table
+from hemma_features.client.report import ExtractReport, RunStats
+from hemma_features.client.results import align, first_rows_of_missing, rows_at
+from hemma_features.client.source import Fetcher, FetchRequest, RowSource, fingerprint_for
+from hemma_features.contract import FeatureSet, content_key_array
+from hemma_features.logs import library_logger
+
+log = library_logger(__name__)
+
+
+class ExtractOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """What one extract run asks for besides the essays."""
+
+    feature_set: FeatureSet = "combined"
+    """``handcrafted``, ``embeddings`` or ``combined``."""
+    cache: str | None = None
+    """Cache directory; only essays missing there are sent (None: no cache)."""
+    cache_format: CacheFormat | None = None
+    """``ipc`` (default) or ``parquet`` for a new cache."""
+    columns: Columns = Columns()
+    """Names of the id, text and prompt columns in the input."""
+    commit_seconds: float = COMMIT_SECONDS
+    """Longest fetched rows wait in memory before they are committed to the cache."""
+
+
+class ExtractResult(NamedTuple):
+    """The rows of a run, in input order, and its report."""
+
+    table: pa.Table
+    """``key``, ``essay_id`` and the feature columns, one row per input row."""
+    report: ExtractReport
+    """What the run did."""
+
+
+OnPartial = Callable[[ExtractReport], None]
+"""Told the report of a run that stopped early (an error or Ctrl-C), before it re-raises."""
+
+
+def extract_options(
+    feature_set: FeatureSet,
+    cache: Path | str | None,
+    columns: Columns | None,
+    cache_format: CacheFormat | None,
+    *,
+    commit_seconds: float = COMMIT_SECONDS,
+) -> ExtractOptions:
+    """The options of the ``extract(...)`` keyword arguments both engines take."""
+    return ExtractOptions(
+        feature_set=feature_set,
+        cache=str(cache) if cache is not None else None,
+        cache_format=cache_format,
+        columns=columns or Columns(),
+        commit_seconds=commit_seconds,
+    )
+
+
+def extract(
+    source: RowSource,
+    data: Any,
+    options: ExtractOptions,
+    *,
+    progress: Progress | None = None,
+    on_partial: OnPartial | None = None,
+) -> ExtractResult:
+    """Features for every input row of ``data``, computed by ``source`` where not cached.
+
+    Args:
+        source: Who computes what the cache lacks.
+        data: A path (.csv/.parquet/.jsonl/.arrow), pandas DataFrame or pyarrow Table.
+        options: Feature set, cache and input columns.
+        progress: Called with (rows done, cache hits among them, total rows) as rows land.
+        on_partial: Told the report of a run that stops early, then the error re-raised.
+    """
+    stats = RunStats(started=time.perf_counter())
+    essays = read_table(data, options.columns)
+    if progress:
+        progress(0, 0, essays.num_rows)  # the total, from the start
+    config = source.config()
+    info = source.fingerprint()
+    check_essays(essays, config)
+    keys = content_key_array(essays)
+    fingerprint = fingerprint_for(info, options.feature_set, "the feature server")
+    fetch = source.fetcher(config, stats)
+
+    def report(complete: bool = True, in_cache: int = 0) -> ExtractReport:
+        return stats.report(
+            fingerprint=fingerprint,
+            feature_set=options.feature_set,
+            rows_requested=essays.num_rows,
+            location=fetch.location,
+            complete=complete,
+            essays_in_cache=in_cache,
+        )
+
+    if options.cache is None:
+        todo = first_rows_of_missing(keys)
+        request = FetchRequest(
+            essays=rows_at(essays, todo),
+            keys=rows_at(keys, todo),
+            feature_set=options.feature_set,
+            fingerprint=fingerprint,
+        )
+        found = _without_cache(fetch, request, essays.num_rows, progress)
+        stats.unique = int(todo.size)
+        done = report()
+    else:
+        cache = options.cache
+        fill = CacheFill(FeatureCache(cache, options.cache_format), info, fetch, stats, progress)
+        try:
+            found = fill.run(essays, keys, options.feature_set, options.commit_seconds)
+        except BaseException as exc:  # an error or Ctrl-C: what was fetched is in the cache
+            partial = report(False, _held(cache, fingerprint, options.feature_set, keys))
+            if on_partial is not None:
+                on_partial(partial)
+            if isinstance(exc, OSError):  # disk full, read-only, no permission: one line
+                raise CacheError(
+                    f"cannot write the cache at {Path(cache).expanduser()}: "
+                    f"{exc.strerror or exc} ({exc.filename or 'cache file'}); the files "
+                    "already there are intact: free space or fix permissions, then rerun"
+                ) from exc
+            raise
+        done = report(in_cache=stats.unique)
+    table = align(essays, keys, found)
+    log.debug("client.extract", **msgspec.to_builtins(done))
+    return ExtractResult(table, done)
+
+
+def _without_cache(
+    fetch: Fetcher, request: FetchRequest, total: int, progress: Progress | None
+) -> pa.Table | None:
+    """Every distinct essay fetched, held in memory (no cache to write to)."""
+    fetched: list[pa.Table] = []
+
+    def keep(table: pa.Table) -> None:
+        fetched.append(table)
+        if progress:
+            progress(table.num_rows, 0, total)
+
+    if request.essays.num_rows:
+        fetch(request, keep)
+    return pa.concat_tables(fetched) if fetched else None
+
+
+def _held(cache: str, fingerprint: str, feature_set: FeatureSet, keys: pa.Array) -> int:
+    """Distinct essays of ``keys`` the cache holds now (0 when it cannot be read)."""
+    try:
+        return int(FeatureCache(cache).contains(fingerprint, feature_set, pc.unique(keys)).sum())
+    except (OSError, HemmaClientError, pa.ArrowException):
+        return 0

@@ -1,0 +1,78 @@
+"""What the runtime's parts are given, from the settings: the embedding options, the parse
+worker count, where exported models are kept; and the embedding components the
+fingerprint hashes (read from the loaded embedder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hemma_features.engine.features.embed import Embedder, EmbeddingOptions
+from hemma_features.engine.features.hardware import available_cores
+from hemma_features.engine.settings import Settings
+
+
+def model_cache_path(settings: Settings) -> Path:
+    """Where exported models are kept: the setting, else the per-user cache directory."""
+    if settings.model_cache_dir:
+        return Path(settings.model_cache_dir).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("hemma-features"))
+
+
+def parse_worker_count(settings: Settings, *, device: str) -> int:
+    """Parse worker processes: the setting, else sized from the cores available.
+
+    On a CPU host the forward pass costs about twice the parse, so one worker per three
+    cores; on a CUDA host the GPU embeds and every core but one parses.
+    """
+    if settings.parse_workers is not None:
+        return settings.parse_workers
+    cores = available_cores()
+    return max(1, cores - 1) if device == "cuda" else max(1, cores // 3)
+
+
+def embedding_options(settings: Settings) -> EmbeddingOptions:
+    """The embedding settings as the embedder takes them."""
+    return EmbeddingOptions(
+        max_length=settings.embedding_max_length,
+        batch_size=settings.embedding_batch_size,
+        normalize=settings.embedding_normalize,
+        device=settings.device,
+        long_text=settings.embedding_long_text,
+        chunk_overlap=settings.embedding_chunk_overlap,
+        token_budget=settings.embedding_token_budget,
+        dtype=settings.embedding_dtype,
+        backend=settings.embedding_backend,
+        quantization=settings.embedding_quantization,
+        threads=settings.embedding_threads,
+    )
+
+
+def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, Any]:
+    """The embedding settings that change a value, for the fingerprint.
+
+    Read from the loaded embedder's effective options (device resolved, max_length capped),
+    not from the settings they came from.
+    """
+    options = embedder.options
+    return {
+        "model_id": embedder.model_id,
+        "revision": embedder.revision,
+        "weights_sha256": embedder.weights_sha256,
+        "dim": embedder.dim,
+        "pooling": settings.embedding_pooling,
+        "max_length": options.max_length,
+        "batch_size": options.batch_size,
+        "long_text": options.long_text,
+        "chunk_overlap": options.chunk_overlap if options.long_text == "chunk_mean" else None,
+        # chunk_mean pools each token position once (overlaps were counted twice before)
+        "chunk_pooling": "tokens_once" if options.long_text == "chunk_mean" else None,
+        "token_budget": options.token_budget,
+        "weights_dtype": options.dtype,
+        "normalize": options.normalize,
+        "dtype": "float32",
+        "device": options.device,
+        **embedder.encoder.components(),
+    }
