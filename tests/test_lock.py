@@ -15,11 +15,13 @@ from tests.conftest import REPO
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 LOCKS = {
+    "client.lock": (),
     "server.lock": ("server",),
+    "research.lock": ("server", "mpnet"),
     "dev.lock": ("server", "dev"),
     "container.lock": ("server",),  # without torch: the image installs a CUDA build first
 }
-NOT_IN = {"container.lock": {"torch"}}
+NOT_IN = {"container.lock": {"torch"}, "client.lock": {"torch"}}
 
 
 def locked(path) -> dict[str, tuple[Version, int]]:
@@ -88,8 +90,33 @@ def test_the_lock_follows_the_hand_set_pins(lock):
 
 
 def test_the_readme_installs_from_the_locks():
-    """Both README commands install with --require-hashes from a lock, then the project."""
+    """Both README commands install with --require-hashes --no-deps from a lock (every
+    package is in it), then the project."""
     readme = (REPO / "README.md").read_text()
-    for lock in ("server.lock", "dev.lock"):
-        assert f"pip install --require-hashes -r requirements/{lock}" in readme
+    for lock in ("server.lock", "dev.lock", "client.lock", "research.lock"):
+        assert f"pip install --require-hashes --no-deps -r requirements/{lock}" in readme
+    assert "--require-hashes -r" not in readme  # pip 23 fails on extras without --no-deps
     assert readme.count("pip install --no-deps -e .") >= 2
+
+
+@pytest.mark.parametrize("lock", sorted(LOCKS))
+def test_the_unneeded_dependency_of_the_model_parts_is_left_out(lock):
+    """AAIT (declared by the first mpnet part, needed by nothing here) is in no lock."""
+    assert "aait" not in locked(REPO / "requirements" / lock)
+
+
+def test_every_lock_is_the_whole_set_it_installs(lock_names=tuple(LOCKS)):
+    """Installed with --no-deps, a lock must hold every dependency of what it holds: each
+    ``# via`` parent named in a lock is itself in that lock (or the project)."""
+    for lock in lock_names:
+        text = (REPO / "requirements" / lock).read_text()
+        entries = locked(REPO / "requirements" / lock)
+        parents = set(re.findall(r"^    #   ([A-Za-z0-9._-]+)", text, re.M))
+        parents |= set(re.findall(r"^    # via ([A-Za-z0-9._-]+)$", text, re.M))
+        missing = (
+            {canonicalize_name(p) for p in parents if not p.startswith("-")}
+            - set(entries)
+            - {"hemma-features"}
+            - NOT_IN.get(lock, set())
+        )
+        assert not missing, f"{lock}: {sorted(missing)}"
