@@ -10,10 +10,11 @@ import msgspec
 
 from hemma_features.contract import FingerprintInfo
 
-_LIBRARIES = ("spacy", "textdescriptives", "pyphen", "wordfreq", "transformers", "torch",
-              "tokenizers", "onnxruntime", "numpy")  # fmt: skip
+_LIBRARIES = ("spacy", "textdescriptives", "pyphen", "wordfreq", "symspellpy", "pyspellchecker",
+              "transformers", "torch", "tokenizers", "onnxruntime", "numpy")  # fmt: skip
 _EMBEDDING_LIBRARIES = ("transformers", "torch", "tokenizers", "onnxruntime", "numpy")
-_HANDCRAFTED_LIBRARIES = ("spacy", "textdescriptives", "pyphen", "wordfreq", "numpy")
+_HANDCRAFTED_LIBRARIES = ("spacy", "textdescriptives", "pyphen", "wordfreq", "symspellpy",
+                          "pyspellchecker", "numpy")  # fmt: skip
 
 
 def library_versions() -> dict[str, str]:

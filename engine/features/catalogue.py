@@ -8,75 +8,50 @@ The LanguageTool group is present only when a LanguageTool server is configured.
 from __future__ import annotations
 
 from hemma_features.contract import FeatureSpec
+from hemma_features.engine.features._specs import WORD, ZERO, spec, surface
+from hemma_features.engine.features.catalogue_research import RESEARCH
 
-SCHEMA_VERSION = "hemma.features.v4"
-
-WORD = (
-    "a spaCy token whose text contains at least one letter or digit (punctuation and "
-    "whitespace tokens are not words), except a contraction part glued to the word before it "
-    "('nt' of 'dont', 'n't' of 'don't', ''s', ''re', ''ll'...: one word, not two)"
-)
-_ZERO = "; 0 when undefined"
-
-
-PARSED_TEXT = (
-    " Parsed text: runs of more than 64 non-space characters are split by a space every 64 "
-    "characters first (bounded parse cost; no real word is that long)."
-)
-
-
-def _spec(name: str, tier: int, group: str, definition: str, unit: str, source: str) -> FeatureSpec:
-    if source in ("spacy", "textdescriptives", "pyphen", "wordfreq"):
-        definition += PARSED_TEXT
-    return FeatureSpec(
-        name=name, tier=tier, group=group, definition=definition, unit=unit, source=source
-    )
-
-
-def _surface(name: str, definition: str, unit: str, source: str = "spacy") -> FeatureSpec:
-    return _spec(name, 1, "surface", definition, unit, source)
-
+SCHEMA_VERSION = "hemma.features.v5"
 
 _COUNTS = (
-    "; W words, S sentences with a word, Y pyphen en_US syllables, C characters of the "
+    "; W words, S sentences with a word (a run-on of n > 40 words counts as ceil(n / 40) "
+    "sentences), Y pyphen en_US syllables, C characters of the "
     "words, P words of 3+ syllables, L words of 7+ characters (whitespace and punctuation "
     "never count); 0 for a text without words"
 )
 
 
 def _readability(name: str, formula: str, unit: str) -> FeatureSpec:
-    return _spec(name, 1, "readability", formula + _COUNTS, unit, "pyphen")
+    return spec(name, 1, "readability", formula + _COUNTS, unit, "pyphen")
 
 
 def _syntax(name: str, definition: str, unit: str, source: str = "spacy") -> FeatureSpec:
-    return _spec(name, 2, "syntax", definition + _ZERO, unit, source)
+    return spec(name, 2, "syntax", definition + ZERO, unit, source)
 
 
 def _pos(tag: str, label: str) -> FeatureSpec:
-    return _spec(
+    return spec(
         f"pos_{tag.lower()}",
         3,
         "lexical",
-        f"share of words whose spaCy coarse tag (token.pos_) is {label}" + _ZERO,
+        f"share of words whose spaCy coarse tag (token.pos_) is {label}" + ZERO,
         "ratio",
         "spacy",
     )
 
 
 def _lexical(name: str, definition: str, unit: str) -> FeatureSpec:
-    return _spec(name, 3, "lexical", definition + _ZERO, unit, "spacy")
+    return spec(name, 3, "lexical", definition + ZERO, unit, "spacy")
 
 
 def _structure(name: str, definition: str, unit: str) -> FeatureSpec:
-    return _spec(name, 3, "structure", definition + _ZERO, unit, "spacy")
+    return spec(name, 3, "structure", definition + ZERO, unit, "spacy")
 
 
 SURFACE: tuple[FeatureSpec, ...] = (
-    _surface("n_words", f"number of words; a word is {WORD}", "words"),
-    _surface(
-        "n_sentences", "number of spaCy sentences that contain at least one word", "sentences"
-    ),
-    _surface(
+    surface("n_words", f"number of words; a word is {WORD}", "words"),
+    surface("n_sentences", "number of spaCy sentences that contain at least one word", "sentences"),
+    surface(
         "n_paragraphs",
         "number of paragraphs: a text with a blank line is split at blank lines only (single "
         "line breaks are hard wrapping); a text without blank lines is split at line breaks "
@@ -85,25 +60,31 @@ SURFACE: tuple[FeatureSpec, ...] = (
         "paragraphs",
         "python",
     ),
-    _surface(
+    surface(
         "n_characters", "number of non-whitespace characters in the text", "characters", "python"
     ),
-    _surface("word_length_mean", "mean characters per word" + _ZERO, "characters"),
-    _surface(
+    surface("word_length_mean", "mean characters per word" + ZERO, "characters"),
+    surface(
         "word_length_std",
-        "population standard deviation of characters per word" + _ZERO,
+        "population standard deviation of characters per word" + ZERO,
         "characters",
     ),
-    _surface("sentence_length_mean", "mean words per counted sentence" + _ZERO, "words"),
-    _surface(
-        "sentence_length_std",
-        "population standard deviation of words per counted sentence" + _ZERO,
+    surface(
+        "sentence_length_mean",
+        "mean words per counted sentence, a run-on of n > 40 words taken as ceil(n / 40) "
+        "sentences of near-equal length (45 words: 23 + 22)" + ZERO,
         "words",
     ),
-    _surface("long_word_ratio", "share of words with more than 6 characters" + _ZERO, "ratio"),
-    _surface(
+    surface(
+        "sentence_length_std",
+        "population standard deviation of words per counted sentence (run-ons split as in "
+        "sentence_length_mean)" + ZERO,
+        "words",
+    ),
+    surface("long_word_ratio", "share of words with more than 6 characters" + ZERO, "ratio"),
+    surface(
         "syllables_per_word_mean",
-        "mean syllables per word (pyphen en_US hyphenation points + 1, at least 1)" + _ZERO,
+        "mean syllables per word (pyphen en_US hyphenation points + 1, at least 1)" + ZERO,
         "syllables",
         "pyphen",
     ),
@@ -118,8 +99,7 @@ READABILITY: tuple[FeatureSpec, ...] = (
     ),
     _readability(
         "smog",
-        "SMOG grade, sentence-normalised for any number of sentences: "
-        "1.043 sqrt(30 P/S) + 3.1291",
+        "SMOG grade, sentence-normalised for any number of sentences: 1.043 sqrt(30 P/S) + 3.1291",
         "grade",
     ),
     _readability("gunning_fog", "Gunning fog index: 0.4 (W/S + 100 P/W)", "grade"),
@@ -128,9 +108,7 @@ READABILITY: tuple[FeatureSpec, ...] = (
         "automated readability index: 4.71 C/W + 0.5 W/S - 21.43",
         "grade",
     ),
-    _readability(
-        "coleman_liau_index", "Coleman-Liau index: 5.88 C/W - 29.6 S/W - 15.8", "grade"
-    ),
+    _readability("coleman_liau_index", "Coleman-Liau index: 5.88 C/W - 29.6 S/W - 15.8", "grade"),
     _readability("lix", "LIX: W/S + 100 L/W", "score"),
     _readability("rix", "RIX: L/S", "score"),
 )
@@ -178,7 +156,7 @@ SYNTAX: tuple[FeatureSpec, ...] = (
 )
 
 SEMANTIC: tuple[FeatureSpec, ...] = (
-    _spec(
+    spec(
         "prompt_similarity",
         2,
         "semantic",
@@ -188,7 +166,7 @@ SEMANTIC: tuple[FeatureSpec, ...] = (
         "cosine",
         "transformers",
     ),
-    _spec(
+    spec(
         "paragraph_similarity_mean",
         2,
         "semantic",
@@ -200,14 +178,38 @@ SEMANTIC: tuple[FeatureSpec, ...] = (
         "cosine",
         "transformers",
     ),
-    _spec(
+    spec(
         "embedded_paragraphs",
         2,
         "semantic",
         "paragraphs (as in n_paragraphs) with at least one token inside the embedding window; "
-        "below 2, paragraph_similarity_mean is undefined (one paragraph, or a first paragraph "
-        "that fills the window) and its 0 is not a similarity",
+        "below n_paragraphs exactly when the essay is longer than the window and truncated "
+        "(long_text=truncate; the paragraphs after the cut are not embedded; chunk_mean "
+        "covers all); below 2, paragraph_similarity_mean is undefined (one paragraph, or a "
+        "first paragraph that fills the window) and its 0 is not a similarity",
         "paragraphs",
+        "transformers",
+    ),
+    spec(
+        "adjacent_sentence_similarity_mean",
+        2,
+        "semantic",
+        "mean cosine similarity between adjacent sentences, each sentence's vector being the "
+        "mean of the essay's final-layer token states whose characters fall in it (same pass "
+        "as the essay embedding; sentences past a truncation left out); sentences without "
+        "a parser: each paragraph split after . ! or ? (closing quotes and brackets kept) "
+        "followed by whitespace; undefined, and 0, when fewer than two sentences are "
+        "covered: embedded_sentences says when",
+        "cosine",
+        "transformers",
+    ),
+    spec(
+        "embedded_sentences",
+        2,
+        "semantic",
+        "sentences (as split for adjacent_sentence_similarity_mean) with at least one token "
+        "inside the embedding window",
+        "sentences",
         "transformers",
     ),
 )
@@ -222,11 +224,11 @@ LEXICAL: tuple[FeatureSpec, ...] = (
     _pos("PRON", "PRON"),
     _pos("ADP", "ADP"),
     _pos("DET", "DET"),
-    _spec(
+    spec(
         "pos_conj",
         3,
         "lexical",
-        "share of words whose spaCy coarse tag is CCONJ or SCONJ" + _ZERO,
+        "share of words whose spaCy coarse tag is CCONJ or SCONJ" + ZERO,
         "ratio",
         "spacy",
     ),
@@ -236,34 +238,33 @@ LEXICAL: tuple[FeatureSpec, ...] = (
         "ratio",
     ),
     _lexical("type_token_ratio", "distinct lower-cased words / words", "ratio"),
-    _spec(
+    spec(
         "content_word_zipf_mean",
         3,
         "lexical",
         "mean Zipf frequency (log10 of occurrences per billion words, wordfreq's large English "
         "list, 2 decimals) of the content words the list contains; content words are words "
         "tagged NOUN, VERB, ADJ or ADV whose text is letters only, looked up lower-cased; lower "
-        "means a more sophisticated vocabulary" + _ZERO,
+        "means a more sophisticated vocabulary" + ZERO,
         "zipf",
         "wordfreq",
     ),
-    _spec(
+    spec(
         "rare_word_ratio",
         3,
         "lexical",
         "share of those content words whose Zipf frequency is below 3 (rarer than one per "
-        "million words)" + _ZERO,
+        "million words)" + ZERO,
         "ratio",
         "wordfreq",
     ),
-    _spec(
+    spec(
         "unknown_word_ratio",
         3,
         "lexical",
         "share of letters-only words absent from wordfreq's large English list (looked up "
         "lower-cased): a spelling signal that needs no LanguageTool; the list holds frequent "
-        "web misspellings (e.g. 'thier'), so it counts the rarer ones, and names count too"
-        + _ZERO,
+        "web misspellings (e.g. 'thier'), so it counts the rarer ones, and names count too" + ZERO,
         "ratio",
         "wordfreq",
     ),
@@ -347,36 +348,36 @@ _PER_100 = (
 )
 
 LANGUAGETOOL: tuple[FeatureSpec, ...] = (
-    _spec(
+    spec(
         "grammar_errors_per_100_words",
         1,
         "errors",
         "matches in categories GRAMMAR and CONFUSED_WORDS, plus rule ENGLISH_WORD_REPEAT_RULE"
         + _PER_100
-        + _ZERO,
+        + ZERO,
         "per 100 words",
         "languagetool",
     ),
-    _spec(
+    spec(
         "spelling_errors_per_100_words",
         1,
         "errors",
-        "matches in categories TYPOS, COMPOUNDING and CASING" + _PER_100 + _ZERO,
+        "matches in categories TYPOS, COMPOUNDING and CASING" + _PER_100 + ZERO,
         "per 100 words",
         "languagetool",
     ),
-    _spec(
+    spec(
         "punctuation_errors_per_100_words",
         1,
         "errors",
         "matches in categories PUNCTUATION and TYPOGRAPHY except the layout-only rules "
         "WHITESPACE_RULE, SENTENCE_WHITESPACE, WHITESPACE_PARAGRAPH* and EMPTY_LINE"
         + _PER_100
-        + _ZERO,
+        + ZERO,
         "per 100 words",
         "languagetool",
     ),
-    _spec(
+    spec(
         "lt_matches_total",
         1,
         "languagetool_raw",
@@ -385,7 +386,7 @@ LANGUAGETOOL: tuple[FeatureSpec, ...] = (
         "languagetool",
     ),
     *(
-        _spec(
+        spec(
             f"lt_cat_{category.lower()}",
             1,
             "languagetool_raw",
@@ -395,7 +396,7 @@ LANGUAGETOOL: tuple[FeatureSpec, ...] = (
         )
         for category in LT_CATEGORIES
     ),
-    _spec(
+    spec(
         "lt_cat_other",
         1,
         "languagetool_raw",
@@ -405,7 +406,9 @@ LANGUAGETOOL: tuple[FeatureSpec, ...] = (
     ),
 )
 
-BASE: tuple[FeatureSpec, ...] = (*SURFACE, *READABILITY, *SYNTAX, *SEMANTIC, *LEXICAL, *STRUCTURE)
+BASE: tuple[FeatureSpec, ...] = (
+    *SURFACE, *READABILITY, *SYNTAX, *SEMANTIC, *LEXICAL, *STRUCTURE, *RESEARCH
+)  # fmt: skip
 SEMANTIC_NAMES = tuple(spec.name for spec in SEMANTIC)
 LANGUAGETOOL_NAMES = tuple(spec.name for spec in LANGUAGETOOL)
 
@@ -434,6 +437,13 @@ FEATURE_VERSIONS: dict[str, int] = {
     # 2 (issue 13): an essay without a prompt (empty or null) gets 0, not the cosine with
     # the embedding of an empty string.
     "prompt_similarity": 2,
+    # 3 (issue 22): a run-on sentence of more than 40 words counts as several.
+    **dict.fromkeys(
+        ("flesch_reading_ease", "flesch_kincaid_grade", "smog", "gunning_fog",
+         "automated_readability_index", "coleman_liau_index", "lix", "rix",
+         "sentence_length_mean", "sentence_length_std"),
+        3,
+    ),
 }  # fmt: skip
 """Version of each feature's computation, where it is past 1. Bump a feature's entry in the
 same change as anything that moves its values (its code, a definition, a normalisation),

@@ -116,6 +116,20 @@ def check_pinned(name: str, directory: Path, found: str, expected: str | None) -
     )
 
 
+def sorted_runs(spans: Sequence[tuple[int, int]]) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Spans cut into maximal runs of sorted, non-overlapping spans: (index of the run's
+    first span, its starts, its ends) each, for a binary search of token offsets."""
+    runs: list[tuple[int, np.ndarray, np.ndarray]] = []
+    first = 0
+    for i in range(1, len(spans) + 1):
+        if i == len(spans) or spans[i][0] < spans[i - 1][1]:
+            chosen = spans[first:i]
+            runs.append((first, np.array([a for a, _ in chosen], dtype=np.int64),
+                         np.array([b for _, b in chosen], dtype=np.int64)))  # fmt: skip
+            first = i
+    return runs
+
+
 class _Window(NamedTuple):
     """One token sequence fed to the encoder, with each token's character offsets."""
 
@@ -304,11 +318,13 @@ class Embedder:
         """Embeddings plus, from the same forward pass, a vector per character span.
 
         A span's vector is the mean of the final-layer states of the (non-special) tokens
-        that start inside it; spans no embedded token falls in (past a truncation) are
-        left out. Used for paragraph vectors without a second pass over the text.
+        that start inside it; a span no embedded token falls in (past a truncation) is a
+        row of NaN. Spans may be several sorted lists one after the other (paragraphs, then
+        sentences). Used for paragraph and sentence vectors without a second pass over
+        the text.
 
         Returns:
-            ([N, D] float32 text vectors, per text a [covered spans, D] float32 array).
+            ([N, D] float32 text vectors, per text a [spans, D] float32 array).
         """
         order = list(dict.fromkeys(texts))
         index = {text: i for i, text in enumerate(order)}
@@ -321,6 +337,7 @@ class Embedder:
         span_sums = [np.zeros((len(s), self.dim), dtype=np.float64) for s in unique_spans]
         span_counts = [np.zeros(len(s), dtype=np.int64) for s in unique_spans]
 
+        span_runs = [sorted_runs(text_spans) for text_spans in unique_spans]
         chunked = [len(text_windows) > 1 for text_windows in windows]
         window_sums = np.zeros((len(flat), self.dim), dtype=np.float64)
         window_counts = np.zeros(len(flat), dtype=np.int64)
@@ -332,15 +349,18 @@ class Embedder:
             if chunked[owner]:
                 window_sums[position] = hidden[once].astype(np.float64).sum(0)
                 window_counts[position] = int(once.sum())
-            for j, (start, end) in enumerate(unique_spans[owner]):
-                inside = [
-                    k
-                    for k, (a, b) in enumerate(window.offsets)
-                    if b > a and start <= a < end and once[k]
-                ]
-                if inside:
-                    span_sums[owner][j] += hidden[inside].astype(np.float64).sum(0)
-                    span_counts[owner][j] += len(inside)
+            if span_runs[owner]:
+                starts = np.fromiter((a for a, _ in window.offsets), np.int64, len(window.ids))
+                ends = np.fromiter((b for _, b in window.offsets), np.int64, len(window.ids))
+                real = (ends > starts) & once
+                for first, run_starts, run_ends in span_runs[owner]:
+                    j = np.searchsorted(run_starts, starts, side="right") - 1
+                    inside = real & (j >= 0)
+                    inside &= starts < run_ends[np.clip(j, 0, None)]
+                    if inside.any():
+                        rows = first + j[inside]
+                        np.add.at(span_sums[owner], rows, hidden[inside].astype(np.float64))
+                        np.add.at(span_counts[owner], rows, 1)
 
         needs_states = any(unique_spans) or any(chunked)
         pooled = self._pool_sequences([w.ids for _, w in flat], collect if needs_states else None)
@@ -354,10 +374,11 @@ class Embedder:
             else:  # every token position once: the mean over the text's distinct tokens
                 mean = window_sums[rows].sum(0) / window_counts[rows].sum()
                 vectors[t] = self._maybe_normalize(mean).astype(np.float32)
-        span_vectors = [
-            (sums[counts > 0] / counts[counts > 0][:, None]).astype(np.float32)
-            for sums, counts in zip(span_sums, span_counts, strict=True)
-        ]
+        span_vectors = []
+        for sums, counts in zip(span_sums, span_counts, strict=True):
+            means = np.full(sums.shape, np.nan, dtype=np.float32)
+            means[counts > 0] = (sums[counts > 0] / counts[counts > 0][:, None]).astype(np.float32)
+            span_vectors.append(means)
         rows_out = [index[t] for t in texts]
         return vectors[rows_out], [span_vectors[i] for i in rows_out]
 

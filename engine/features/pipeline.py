@@ -16,13 +16,13 @@ import numpy as np
 from hemma_features.contract import FeatureSet, FeatureSpec, specs_for
 from hemma_features.engine.features import languagetool
 from hemma_features.engine.features.catalogue import LT_CATEGORIES
-from hemma_features.engine.features.nlp import paragraph_spans
+from hemma_features.engine.features.nlp import paragraph_spans, sentence_spans
 from hemma_features.engine.features.parallel import (
     EmbeddingBatcher,
     InlineParser,
     SupervisedParser,
 )
-from hemma_features.engine.features.semantic import semantic_features
+from hemma_features.engine.features.semantic import covered, semantic_features
 
 
 class FeaturePipeline:
@@ -80,7 +80,9 @@ class FeaturePipeline:
         essays = None
         try:
             if want_embedding:
-                spans = [paragraph_spans(text) for text in texts]
+                paragraphs = [paragraph_spans(text) for text in texts]
+                sentences = [sentence_spans(text) for text in texts]
+                spans = [p + s for p, s in zip(paragraphs, sentences, strict=True)]
                 distinct_prompts = [p for p in dict.fromkeys(prompts) if p]  # "": no prompt
                 vectors, span_vectors = self.batcher.embed_with_spans(
                     texts + distinct_prompts, spans + [[] for _ in distinct_prompts]
@@ -88,9 +90,13 @@ class FeaturePipeline:
                 essays = vectors[: len(texts)]
                 prompt_vectors = dict(zip(distinct_prompts, vectors[len(texts) :], strict=True))
                 for i, values in enumerate(rows):
+                    cut = len(paragraphs[i])
                     values.update(
                         semantic_features(
-                            essays[i], prompt_vectors.get(prompts[i]), span_vectors[i]
+                            essays[i],
+                            prompt_vectors.get(prompts[i]),
+                            covered(span_vectors[i][:cut]),
+                            covered(span_vectors[i][cut:]),
                         )
                     )
             if parse_job is not None:

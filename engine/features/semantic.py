@@ -1,4 +1,5 @@
-"""Embedding-derived features: essay-prompt and adjacent-paragraph cosine similarity.
+"""Embedding-derived features: essay-prompt, adjacent-paragraph and adjacent-sentence cosine
+similarity.
 
 Pure numpy over vectors from the same model invocation as the essay embeddings: each
 distinct prompt is embedded once per request, and paragraph vectors are pooled from the
@@ -20,19 +21,35 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a64 @ b64 / norms) if norms > 0 else 0.0
 
 
+def adjacent_similarity(vectors: np.ndarray | Sequence[np.ndarray]) -> float:
+    """Mean cosine of consecutive vectors; 0 for fewer than two."""
+    pairs = [cosine(a, b) for a, b in zip(vectors, vectors[1:], strict=False)]
+    return float(np.mean(pairs)) if pairs else 0.0
+
+
+def covered(vectors: np.ndarray) -> np.ndarray:
+    """The rows of a span-vector array that the embedding window covered (not NaN)."""
+    return vectors[~np.isnan(vectors).any(axis=1)] if len(vectors) else vectors
+
+
 def semantic_features(
-    essay: np.ndarray, prompt: np.ndarray | None, paragraphs: np.ndarray | Sequence[np.ndarray]
+    essay: np.ndarray,
+    prompt: np.ndarray | None,
+    paragraphs: np.ndarray | Sequence[np.ndarray],
+    sentences: np.ndarray | Sequence[np.ndarray] = (),
 ) -> dict[str, float]:
-    """prompt_similarity, paragraph_similarity_mean and embedded_paragraphs for one essay.
+    """The embedding-derived values of one essay.
 
     Args:
         essay: [D] essay vector.
         prompt: [D] prompt vector; None for an essay without a prompt (similarity 0).
-        paragraphs: [P, D] paragraph vectors in text order.
+        paragraphs: [P, D] vectors of the covered paragraphs in text order.
+        sentences: [S, D] vectors of the covered sentences in text order.
     """
-    pairs = [cosine(a, b) for a, b in zip(paragraphs, paragraphs[1:], strict=False)]
     return {
         "prompt_similarity": cosine(essay, prompt) if prompt is not None else 0.0,
-        "paragraph_similarity_mean": float(np.mean(pairs)) if pairs else 0.0,
+        "paragraph_similarity_mean": adjacent_similarity(paragraphs),
         "embedded_paragraphs": float(len(paragraphs)),
+        "adjacent_sentence_similarity_mean": adjacent_similarity(sentences),
+        "embedded_sentences": float(len(sentences)),
     }

@@ -56,7 +56,8 @@ def test_paragraphs_past_the_truncation_are_left_out(runtime):
     vectors, spans = runtime.embedder.embed_with_spans(
         [text, "prompt"], [[(0, 21), (23, 34), (36, 5000), (9000, 9500)], []]
     )
-    assert spans[0].shape == (3, 384)  # the last span lies past 512 tokens
+    assert spans[0].shape == (4, 384)
+    assert np.isnan(spans[0][3]).all() and not np.isnan(spans[0][:3]).any()  # past 512 tokens
     assert spans[1].shape == (0, 384)
     assert np.array_equal(vectors[0], runtime.embedder.embed([text])[0])
 
@@ -113,7 +114,7 @@ def test_languagetool_features_through_the_runtime(runtime, lt_server):
     embeddings_only = configured.extract(essays_table(rows).to_batches()[0], "embeddings")
     assert embeddings_only.schema.names == [
         "essay_id", "embedding", "prompt_similarity", "paragraph_similarity_mean",
-        "embedded_paragraphs",
+        "embedded_paragraphs", "adjacent_sentence_similarity_mean", "embedded_sentences",
     ]  # fmt: skip
     lt_server.mode = "overloaded"
     with pytest.raises(DependencyError, match="LanguageTool unavailable.*503"):

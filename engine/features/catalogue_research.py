@@ -1,0 +1,192 @@
+"""The research families of the catalogue (schema v5): errors without LanguageTool (a
+dictionary check and mechanics), lexical diversity, L2SCA-style complexity and TAACO-style
+cohesion. Definitions name the rule precisely enough to recount by hand; the literature
+each follows and where each is known to fail are in docs/features.md.
+"""
+
+from __future__ import annotations
+
+from hemma_features.contract import FeatureSpec
+from hemma_features.engine.features._specs import ZERO, spec
+
+SURFACE_WORD = (
+    "a surface word is a word token with the letter and apostrophe tokens glued to it "
+    "without a space ('do'+'nt' is 'dont', 'I'+\"'m\" is \"I'm\")"
+)
+_PER_100 = " per 100 words (as in n_words)" + ZERO
+
+
+def _errors(name: str, definition: str, unit: str) -> FeatureSpec:
+    source = "symspellpy+pyspellchecker" if name.startswith("misspelled") else "spacy"
+    return spec(name, 1, "errors_offline", definition, unit, source)
+
+
+ERRORS: tuple[FeatureSpec, ...] = (
+    _errors(
+        "misspelled_words_per_100_words",
+        "surface words flagged by the spelling rule" + _PER_100 + "; " + SURFACE_WORD + ". "
+        "Flagged: a contraction written without its apostrophe (dont, thats, im, cant, wont, "
+        "ive, youre...; not its, lets, ill, were), a lone lower-case letter other than a and i "
+        "(u, r), and a letters-only word absent, lower-cased, from the union of symspellpy's "
+        "frequency_dictionary_en_82_765 and pyspellchecker's English list. Never flagged: "
+        "words with digits or underscores (Generic_Name placeholders), all-capital words "
+        "(acronyms), capitalised words that do not start a sentence (names; a sentence starts "
+        "a paragraph or follows . ! ?), a known prefix before a hyphen (co-, non-, self-...); "
+        "with an apostrophe only the part before it is looked up ('do' of \"don't\")",
+        "per 100 words",
+    ),
+    _errors(
+        "lowercase_sentence_start_ratio",
+        "share of sentence starts whose first word begins with a lower-case letter; a "
+        "sentence start is the first word of a counted sentence that opens a paragraph or "
+        "follows . ! or ? (closing quotes skipped); spaCy's other sentence boundaries (often "
+        "a comma splice) are not checked" + ZERO,
+        "ratio",
+    ),
+    _errors(
+        "lowercase_i_per_100_words",
+        "tokens 'i' (the pronoun written lower-case, also in i'm, im, ive)" + _PER_100,
+        "per 100 words",
+    ),
+    _errors(
+        "unpunctuated_paragraph_ratio",
+        "share of checked paragraphs (as in n_paragraphs) whose text, closing quotes and "
+        "brackets skipped, does not end with . ! or ?; checked: paragraphs of 5 or more "
+        "whitespace-separated words that are not a title (12 words or fewer, more than half "
+        "capitalised), a salutation or closing (Dear, Sincerely, Thank you, Regards...) or a "
+        "date, and do not end with ':'" + ZERO,
+        "ratio",
+    ),
+    _errors(
+        "doubled_words_per_100_words",
+        "a letters-only word repeated by the next token, case-insensitive ('the the'); not "
+        "'that that', 'had had' or emphatic doubles (very, so, really, many, more, much, "
+        "too, no, bye, ha)" + _PER_100,
+        "per 100 words",
+    ),
+    _errors(
+        "article_errors_per_100_words",
+        "'a' before a vowel sound or 'an' before a consonant sound, the next token a "
+        "letters-only word; vowel sound by spelling: a vowel letter, except one/once, eu-, "
+        "ewe, use-, usu-, uti-, ura-, uri-, uni- (not unin-, unim-, unid-), ubiq-, unanim-; "
+        "silent h (hour, honest, honor, heir); an all-capital word or a single letter by "
+        "its letter name (an FBI, an X); a capital 'A' inside a sentence is a letter "
+        "(got A), not the article" + _PER_100,
+        "per 100 words",
+    ),
+    _errors(
+        "mechanics_errors_per_100_words",
+        "lower-case sentence starts + lower-case 'i' + unpunctuated checked paragraphs + "
+        "doubled words + a/an errors (as the five features above count them)" + _PER_100,
+        "per 100 words",
+    ),
+)
+
+DIVERSITY: tuple[FeatureSpec, ...] = (
+    spec(
+        "mattr_50",
+        3,
+        "diversity",
+        "moving-average type-token ratio (Covington & McFall 2010) of the lower-cased words, "
+        "window 50: the mean TTR of every run of 50 consecutive words; a text of 50 words or "
+        "fewer is one window (its TTR)" + ZERO,
+        "ratio",
+        "spacy",
+    ),
+    spec(
+        "hdd",
+        3,
+        "diversity",
+        "HD-D (McCarthy & Jarvis 2007) of the lower-cased words: the expected TTR of a random "
+        "sample of 42 words, sum over types of (1 - C(N-f, 42) / C(N, 42)) / 42 for N words "
+        "and f occurrences of the type; a text of fewer than 42 words is sampled whole "
+        "(its TTR)" + ZERO,
+        "ratio",
+        "spacy",
+    ),
+)
+
+_CLAUSE = (
+    "a clause is a finite verb structure: a VERB or AUX token, not itself aux/auxpass, "
+    "tagged VBD, VBP, VBZ or MD, or with such an aux/auxpass child, or with a subject child "
+    "(nsubj, nsubjpass, expl), or a VB sentence root (imperative)"
+)
+
+
+def _complexity(name: str, definition: str, unit: str) -> FeatureSpec:
+    return spec(name, 2, "complexity", definition + ZERO, unit, "spacy")
+
+
+COMPLEXITY: tuple[FeatureSpec, ...] = (
+    _complexity(
+        "clauses_per_sentence",
+        f"clauses per counted sentence (L2SCA C/S, Lu 2010); {_CLAUSE}",
+        "clauses",
+    ),
+    _complexity(
+        "dependent_clauses_per_clause",
+        "dependent clauses per clause (L2SCA DC/C): clauses whose head attaches as advcl, "
+        "ccomp, csubj, csubjpass, relcl or acl",
+        "ratio",
+    ),
+    _complexity(
+        "mean_tunit_length",
+        "words per T-unit (L2SCA MLT): a T-unit is a clause that is the sentence root, a "
+        "parataxis, or a conj of a T-unit head (coordinated main clauses), with its "
+        "dependents; a counted sentence without one (a fragment) is one T-unit",
+        "words",
+    ),
+    _complexity(
+        "coordinate_phrases_per_clause",
+        "coordinate phrases per clause (L2SCA CP/C): conj tokens that head no clause "
+        "(coordinated nouns, adjectives, adverbs, non-finite verbs)",
+        "ratio",
+    ),
+    _complexity(
+        "complex_nominals_per_clause",
+        "complex nominals per clause (L2SCA CN/C): NOUN or PROPN tokens with an amod, poss, "
+        "prep, relcl, acl or appos dependent, plus clausal subjects (csubj, csubjpass)",
+        "ratio",
+    ),
+)
+
+
+def _cohesion(name: str, definition: str, unit: str) -> FeatureSpec:
+    return spec(name, 3, "cohesion", definition + ZERO, unit, "spacy")
+
+
+def _connectives(kind: str, examples: str) -> FeatureSpec:
+    return _cohesion(
+        f"connectives_{kind}_per_100_words",
+        f"{kind} connectives (Halliday & Hasan 1976; the list in engine/features/cohesion.py, "
+        f"e.g. {examples}) per 100 words, matched on lower-cased words, longest marker first, "
+        "without overlaps",
+        "per 100 words",
+    )
+
+
+COHESION: tuple[FeatureSpec, ...] = (
+    _connectives("additive", "also, in addition, moreover, for example, such as"),
+    _connectives("adversative", "however, but, although, on the other hand, instead"),
+    _connectives("causal", "because, therefore, as a result, since, if, due to"),
+    _connectives("temporal", "firstly, finally, then, meanwhile, in conclusion"),
+    _cohesion(
+        "adjacent_sentence_overlap",
+        "mean over adjacent counted-sentence pairs of |A & B| / |A | B|, A and B the sets of "
+        "lower-cased spaCy lemmas of the letters-only NOUN, VERB, ADJ and ADV tokens of each "
+        "sentence (TAACO's adjacent content-lemma overlap, Jaccard-normalised; a pair with no "
+        "content word counts 0); undefined, and 0, below two sentences",
+        "ratio",
+    ),
+    spec(
+        "run_on_sentence_ratio",
+        3,
+        "structure",
+        "share of counted sentences longer than 40 words (run-ons: sentence_length_* and the "
+        "readability formulas split them, this keeps the signal)" + ZERO,
+        "ratio",
+        "spacy",
+    ),
+)
+
+RESEARCH: tuple[FeatureSpec, ...] = (*ERRORS, *DIVERSITY, *COMPLEXITY, *COHESION)

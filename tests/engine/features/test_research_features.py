@@ -1,0 +1,260 @@
+"""The research families (errors without LanguageTool, diversity, complexity, cohesion,
+run-on policy) on texts whose values are worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hemma_features.engine.features import spelling
+from hemma_features.engine.features.cohesion import match_markers, typed_connectives
+from hemma_features.engine.features.diversity import hdd, mattr
+from hemma_features.engine.features.nlp import (
+    TextAnalyzer,
+    counts_as_word,
+    doc_features,
+    mtld,
+    paragraph_spans,
+    sentence_spans,
+)
+from hemma_features.engine.features.readability import MAX_SENTENCE_WORDS, formula_sentences
+from hemma_features.engine.features.semantic import adjacent_similarity, covered
+
+
+@pytest.fixture(scope="module")
+def analyzer(runtime) -> TextAnalyzer:
+    return runtime.analyzer
+
+
+def features(analyzer: TextAnalyzer, text: str) -> dict[str, float]:
+    return doc_features(analyzer.parse([text])[0])
+
+
+def flagged(analyzer: TextAnalyzer, text: str) -> list[str]:
+    doc = analyzer.parse([text])[0]
+    starts = spelling.sentence_starts(doc, frozenset(s for s, _ in paragraph_spans(doc.text)))
+    return spelling.misspelled_words(doc, starts)
+
+
+SPELLING = (
+    "i dont beleive that u can do it. Monica went to Tokyo with NASA and Generic_Name. "
+    "Recieve the co-operate wi-fi letter."
+)
+
+
+def test_misspelled_words_by_hand(analyzer):
+    """Flagged: 'dont' (no apostrophe), 'beleive' (no dictionary has it), 'u' (a lone
+    letter), 'Recieve' (capitalised, but it starts a sentence). Not flagged: the names
+    Monica and Tokyo inside a sentence, the acronym NASA, the placeholder, the prefix 'co'
+    and 'wi' of 'wi-fi'. 23 words: i do beleive that u can do it (8; 'nt' is part of 'dont')
+    + Monica went to Tokyo with NASA and Generic_Name (8) + Recieve the co operate wi fi
+    letter (7)."""
+    assert flagged(analyzer, SPELLING) == ["dont", "beleive", "u", "Recieve"]
+    values = features(analyzer, SPELLING)
+    assert values["n_words"] == 23
+    assert values["misspelled_words_per_100_words"] == pytest.approx(100 * 4 / 23)
+
+
+def test_the_spelling_rule_keeps_right_words(analyzer):
+    """Contractions with their apostrophe, British spellings, 'its' and 'lets', and a
+    capitalised name after a comma pass; 'Im' and 'thats' do not."""
+    assert flagged(analyzer, "I don't think its colour, said Anna. Lets go, Ive said.") == ["Ive"]
+    assert flagged(analyzer, "Im sure thats fine.") == ["Im", "thats"]
+
+
+def test_the_dictionary_is_the_union_of_both_lists():
+    words = spelling.dictionary()
+    assert len(words) > 80_000
+    assert {"the", "colour", "color", "believe", "homework"} <= words
+    assert "beleive" not in words and "recieve" not in words
+
+
+MECHANICS = "the cat sat. the dog ran the the race. i saw a apple and an hour\n\nShe left an car"
+
+
+def test_mechanics_by_hand(analyzer):
+    """Sentence starts: 'the' (paragraph start), 'the' and 'i' (after a full stop) are
+    lower-case, 'She' is not: 3 of 4. One 'i'. One 'the the'. 'a apple' and 'an car' (not
+    'an hour'). The first paragraph (15 words) ends without punctuation; the second has 4
+    words and is not checked. 20 words; mechanics 3 + 1 + 1 + 1 + 2 = 8."""
+    values = features(analyzer, MECHANICS)
+    assert values["n_words"] == 20
+    assert values["lowercase_sentence_start_ratio"] == pytest.approx(3 / 4)
+    assert values["lowercase_i_per_100_words"] == pytest.approx(100 / 20)
+    assert values["doubled_words_per_100_words"] == pytest.approx(100 / 20)
+    assert values["article_errors_per_100_words"] == pytest.approx(200 / 20)
+    assert values["unpunctuated_paragraph_ratio"] == 1.0
+    assert values["mechanics_errors_per_100_words"] == pytest.approx(800 / 20)
+
+
+@pytest.mark.parametrize(
+    ("word", "vowel"),
+    [("apple", True), ("hour", True), ("honest", True), ("FBI", True), ("X", True),
+     ("university", False), ("useful", False), ("European", False), ("one", False),
+     ("uninformed", True), ("car", False), ("NASA", True), ("BBC", False), ("umbrella", True)],
+)  # fmt: skip
+def test_vowel_sound_by_spelling(word, vowel):
+    assert spelling.vowel_sound(word) is vowel
+
+
+def test_paragraph_punctuation_skips_titles_salutations_and_lists():
+    text = "Technology Effects on People's Lives\n\nDear Principal Generic_Name and staff\n\n"
+    text += "Here are my three reasons for this:\n\nThis paragraph has no final stop"
+    assert spelling.unpunctuated_paragraphs(text, paragraph_spans(text)) == (1, 1)
+
+
+def test_grammatical_and_emphatic_doubles_are_not_errors(analyzer):
+    values = features(analyzer, "I know that that is very very true. He had had enough.")
+    assert values["doubled_words_per_100_words"] == 0.0
+
+
+def test_mattr_and_hdd_by_hand():
+    """MATTR, window 2: 'a b a c' has windows ab, ba, ac (TTR 1 each); 'a a b b' has aa,
+    ab, bb (0.5, 1, 0.5). HD-D, 2 draws of 'a a b c': P(a drawn) = 1 - C(2,2)/C(4,2) = 5/6,
+    P(b) = P(c) = 1 - C(3,2)/C(4,2) = 1/2; (5/6 + 1/2 + 1/2) / 2 = 11/12."""
+    assert mattr(["a", "b", "a", "c"], window=2) == pytest.approx(1.0)
+    assert mattr(["a", "a", "b", "b"], window=2) == pytest.approx(2 / 3)
+    assert mattr(["a", "a", "b"], window=50) == pytest.approx(2 / 3)  # shorter: its TTR
+    assert hdd(["a", "a", "b", "c"], draws=2) == pytest.approx(11 / 12)
+    assert hdd(["a", "a", "b"], draws=42) == pytest.approx(2 / 3)  # sampled whole
+    assert mattr([]) == hdd([]) == 0.0
+
+
+def test_diversity_agrees_with_lexicalrichness(analyzer):
+    """On the longest sample essay the three measures equal lexicalrichness' own (same word
+    list, no preprocessing): MTLD, MATTR(50), HD-D(42)."""
+    import pyarrow.csv as pacsv
+    from lexicalrichness import LexicalRichness
+
+    from tests.conftest import SAMPLES
+
+    text = max(pacsv.read_csv(SAMPLES).column("text").to_pylist(), key=len)
+    doc = analyzer.parse([text])[0]
+    words = [t.text.lower() for t in doc if counts_as_word(t)]
+    theirs = LexicalRichness(" ".join(words), preprocessor=None, tokenizer=str.split)
+    assert len(words) > 100
+    assert mtld(words) == pytest.approx(theirs.mtld(threshold=0.72), rel=1e-9)
+    assert mattr(words) == pytest.approx(theirs.mattr(window_size=50), rel=1e-9)
+    assert hdd(words) == pytest.approx(theirs.hdd(draws=42), rel=1e-9)
+
+
+CLAUSES = (
+    "The book that I read was written by my aunt. Do you like it? "
+    "However, we think that you should read it because it is good."
+)
+
+
+def test_clauses_and_t_units_by_hand(analyzer):
+    """Clauses: 'was written' (root) and 'I read' (relcl); 'Do you like' (root); 'think'
+    (root), 'should read' (ccomp), 'is' (advcl): 6 clauses, 3 dependent, 3 sentences, one
+    T-unit each, 26 words."""
+    values = features(analyzer, CLAUSES)
+    assert values["clauses_per_sentence"] == pytest.approx(6 / 3)
+    assert values["dependent_clauses_per_clause"] == pytest.approx(3 / 6)
+    assert values["mean_tunit_length"] == pytest.approx(26 / 3)
+
+
+def test_coordination_and_complex_nominals_by_hand(analyzer):
+    """'I came and I saw.': two finite clauses joined by conj, two T-units, 5 words.
+    'Tom and Mary ate apples and pears.': 'Mary' and 'pears' are coordinate phrases in one
+    clause. 'The old man's dog with a red collar barked.': man (amod old), dog (poss,
+    prep), collar (amod red): 3 complex nominals in one clause."""
+    compound = features(analyzer, "I came and I saw.")
+    assert compound["clauses_per_sentence"] == 2.0
+    assert compound["mean_tunit_length"] == pytest.approx(5 / 2)
+    assert features(analyzer, "Tom and Mary ate apples and pears.")[
+        "coordinate_phrases_per_clause"
+    ] == pytest.approx(2.0)
+    assert features(analyzer, "The old man's dog with a red collar barked.")[
+        "complex_nominals_per_clause"
+    ] == pytest.approx(3.0)
+
+
+def test_a_fragment_is_one_t_unit(analyzer):
+    values = features(analyzer, "A very long day at the beach.")
+    assert values["clauses_per_sentence"] == 0.0
+    assert values["dependent_clauses_per_clause"] == 0.0
+    assert values["mean_tunit_length"] == pytest.approx(7.0)
+
+
+def test_typed_connectives_by_hand(analyzer):
+    """However (adversative), because (causal), Also and for example (additive), then and
+    in conclusion (temporal); 'so' and 'first' are not counted. 6 + 6 + 5 + 3 = 20 words."""
+    text = (
+        "However, I stayed because it rained. Also, then we left so early. For example, "
+        "the first day. In conclusion, fine."
+    )
+    values = features(analyzer, text)
+    assert values["n_words"] == 20
+    for kind, count in (("additive", 2), ("adversative", 1), ("causal", 1), ("temporal", 2)):
+        assert values[f"connectives_{kind}_per_100_words"] == pytest.approx(100 * count / 20)
+
+
+def test_markers_match_longest_first_without_overlap():
+    markers = {("in",): "x", ("in", "fact"): "y", ("fact",): "z"}
+    assert match_markers(["in", "fact", "in", "fact", "fact"], markers) == {"y": 2, "z": 1}
+    assert typed_connectives(["even", "though", "as", "a", "result"])["adversative"] == 1
+
+
+def test_adjacent_sentence_overlap_by_hand(analyzer):
+    """Content lemmas {dog, run}, {dog, sleep}, {cat, eat}: 1/3 then 0, mean 1/6."""
+    values = features(analyzer, "The dog runs. The dog sleeps. A cat eats.")
+    assert values["adjacent_sentence_overlap"] == pytest.approx(1 / 6)
+    assert features(analyzer, "One sentence only.")["adjacent_sentence_overlap"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("lengths", "split"),
+    [([45], [23, 22]), ([90], [30, 30, 30]), ([40, 41, 3], [40, 21, 20, 3]), ([], [])],
+)
+def test_run_ons_are_split_for_the_formulas(lengths, split):
+    assert formula_sentences(lengths) == split
+
+
+def test_a_run_on_essay_gets_sane_readability(analyzer):
+    """200 words with no sentence end: spaCy's sentences are far longer than 40 words;
+    the formulas see them split, so every grade stays below 30 and the sentence length
+    mean is that of the split sentences; run_on_sentence_ratio keeps the signal."""
+    text = " ".join(["we go to the park and then we play with the dog and"] * 16)
+    doc = analyzer.parse([text])[0]
+    lengths = [sum(1 for t in s if counts_as_word(t)) for s in doc.sents]
+    assert max(lengths) > MAX_SENTENCE_WORDS
+    values = doc_features(doc)
+    assert values["sentence_length_mean"] == pytest.approx(np.mean(formula_sentences(lengths)))
+    assert values["sentence_length_mean"] <= MAX_SENTENCE_WORDS
+    long = sum(1 for n in lengths if n > MAX_SENTENCE_WORDS)
+    assert values["run_on_sentence_ratio"] == pytest.approx(long / len(lengths))
+    for name in ("flesch_kincaid_grade", "automated_readability_index", "gunning_fog"):
+        assert values[name] < 30, name
+
+
+def test_sentence_spans_without_a_parser():
+    text = 'Hi there. How are you?\n\nFine!  "Yes." Ok'
+    assert sentence_spans(text) == [(0, 9), (10, 22), (24, 29), (31, 37), (38, 40)]
+    assert sentence_spans("...\n\n") == []
+    assert sentence_spans("3.5 is a number. Done") == [(0, 16), (17, 21)]
+
+
+def test_adjacent_similarity_by_hand():
+    """cos([1,0],[0,1]) = 0, cos([0,1],[1,1]) = 1/sqrt(2): mean 1/(2 sqrt 2)."""
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=np.float32)
+    assert adjacent_similarity(vectors) == pytest.approx(1 / (2 * math.sqrt(2)))
+    assert adjacent_similarity(vectors[:1]) == 0.0
+    with_gap = np.array([[1.0, 0.0], [np.nan, np.nan]], dtype=np.float32)
+    assert covered(with_gap).shape == (1, 2)
+
+
+def test_sentence_similarity_comes_from_the_essays_own_pass(runtime):
+    """The extracted value equals the mean adjacent cosine of the sentence vectors pooled
+    from the same forward pass; three sentences are embedded."""
+    from tests.conftest import essays_table
+
+    text = "The cat sat on the mat. It was very happy there.\n\nThen it slept all day."
+    table = runtime.extract(essays_table([("e1", text, "")]).to_batches()[0], "embeddings")
+    _, spans = runtime.embedder.embed_with_spans([text], [sentence_spans(text)])
+    assert table.column("embedded_sentences")[0].as_py() == 3.0
+    assert table.column("adjacent_sentence_similarity_mean")[0].as_py() == pytest.approx(
+        adjacent_similarity(spans[0]), abs=1e-6
+    )
