@@ -12,6 +12,7 @@ import msgspec
 from hemma_features.client.cli_options import client_from
 from hemma_features.client.extraction import ExtractOptions, extract
 from hemma_features.client.inputs import Columns
+from hemma_features.client.interrupts import stop_on_ctrl_c
 from hemma_features.client.report import ExtractReport
 from hemma_features.client.source import RowSource
 
@@ -52,13 +53,14 @@ def run_extract(args: argparse.Namespace, source: RowSource | None = None) -> in
     partial: list[ExtractReport] = []
     source = source if source is not None else client_from(args)
     try:
-        result = extract(
-            source,
-            args.input,
-            options,
-            progress=bar.update if bar is not None else None,
-            on_partial=partial.append,
-        )
+        with stop_on_ctrl_c():
+            result = extract(
+                source,
+                args.input,
+                options,
+                progress=bar.update if bar is not None else None,
+                on_partial=partial.append,
+            )
     except BaseException as exc:
         if bar is not None:
             bar.close()

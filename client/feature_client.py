@@ -9,9 +9,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
-import time
 import uuid
-from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,8 @@ import pyarrow as pa
 import pyarrow.flight as fl
 
 from hemma_features.arrowfiles.segments import COMMIT_SECONDS
-from hemma_features.client._wire import answers, flight_call
+from hemma_features.client._exchange import Exchange
+from hemma_features.client._wire import flight_call
 from hemma_features.client.cache import CacheFormat
 from hemma_features.client.cache_fill import Progress
 from hemma_features.client.errors import (
@@ -240,26 +239,27 @@ class FeatureClient:
 
         The answer batches, concatenated, are the input rows in input order: the server
         sends each micro-batch as it finishes (stored rows at once). The next input batch
-        is sent before its predecessor's answers are read, so the server never waits.
+        is sent before its predecessor's answers are read, so the server never waits. A
+        worker thread drives the call (``client._exchange``), so Ctrl-C lands at once and
+        cancels it.
         """
         location = location or self.flight_location()
         command = ExtractCommand(feature_set=feature_set, fingerprint=fingerprint)
         batches = input_batches(essays.select(INPUT_SCHEMA.names), self.chunk_rows)
-        with self._flight_call(location, feature_set), self._connect(location) as flight_client:
-            writer, reader = flight_client.do_exchange(
-                fl.FlightDescriptor.for_command(encode_command(command)), self._call_options()
-            )
-            with writer:
-                writer.begin(batches[0].schema if batches else INPUT_SCHEMA)
-                pending: deque[tuple[pa.RecordBatch, float]] = deque()
-                for batch in batches:
-                    writer.write_batch(batch)
-                    pending.append((batch, time.perf_counter()))
-                    if len(pending) > 1:
-                        yield from answers(reader, *pending.popleft(), stats)
-                writer.done_writing()
-                while pending:
-                    yield from answers(reader, *pending.popleft(), stats)
+        with self._flight_call(location, feature_set):
+            flight_client = self._connect(location)
+            exchange: Exchange | None = None
+            try:
+                writer, reader = flight_client.do_exchange(
+                    fl.FlightDescriptor.for_command(encode_command(command)), self._call_options()
+                )
+                exchange = Exchange(writer, reader, batches, INPUT_SCHEMA, stats)
+                yield from exchange
+            finally:  # also on Ctrl-C or an abandoned generator: the call is cancelled
+                if exchange is not None:
+                    exchange.close()
+                if exchange is None or exchange.finished:  # never close a call in use
+                    flight_client.close()
 
     def upload(self, name: str, data: Any, columns: Columns | None = None) -> dict[str, Any]:
         """Upload essays as a named dataset on the server (``do_put``); returns its entry."""
