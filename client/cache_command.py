@@ -117,8 +117,8 @@ def run_cache(args: argparse.Namespace) -> int:
             problems = cache_admin.verify(args.dir)
             for problem in problems:
                 print(f"{problem.path}: {problem.problem}", file=sys.stderr)
-            if not problems:
-                print(f"{args.dir}: ok")
+            if args.dir.is_dir():
+                print(verified(args.dir, problems))
             return 1 if problems else 0
         case "compact":
             print(f"removed {cache_admin.compact(args.dir)} file(s) by merging")
@@ -198,3 +198,23 @@ def _export_rows(args: argparse.Namespace) -> int:
     if match is not None:
         print(f"labels: {match.summary()}")
     return 0
+
+
+def verified(root: Path, problems: list[cache_admin.Problem]) -> str:
+    """Per partition: files, rows, bytes and ok or its problems; then the whole cache."""
+    rows = cache_admin.list_partitions(root)
+    lines = []
+    for row in rows:
+        directory = str(root / f"fingerprint={row.fingerprint}" / f"feature_set={row.feature_set}")
+        bad = sum(1 for p in problems if p.path.startswith(directory))
+        state = f"{bad} problem(s)" if bad else "ok"
+        lines.append(
+            f"{row.fingerprint}  {row.feature_set:11s} {row.files:5d} files {row.rows:9d} rows "
+            f"{row.bytes:12d} bytes  {state}"
+        )
+    files, count, size = (sum(getattr(r, f) for r in rows) for f in ("files", "rows", "bytes"))
+    verdict = f"{len(problems)} problem(s), named above" if problems else "ok"
+    lines.append(
+        f"{root}: {verdict} ({len(rows)} partitions, {files} files, {count} rows, {size} bytes)"
+    )
+    return "\n".join(lines)

@@ -99,9 +99,24 @@ def summary(report: ExtractReport, n_columns: int, cache: Path) -> str:
         f"columns: {n_columns}\n"
         f"fingerprint: {report.fingerprint}\n"
         f"feature set: {report.feature_set}\n"
-        f"essays/s: {report.essays_per_second}\n"
+        f"{speed(report)}\n"
         f"computed by: {report.location}\n"
         f"cache: {cache}"
+    )
+
+
+def speed(report: ExtractReport) -> str:
+    """How fast the rows came, or, when nothing was fetched, that the cache held them."""
+    if report.rows_fetched == 0:
+        joined = (
+            f", {report.reused_components} joined from cached embeddings and handcrafted rows"
+            if report.reused_components
+            else ""
+        )
+        return f"fetched: nothing, all {report.rows_requested} rows from the cache{joined}"
+    return (
+        f"essays/s: {report.essays_per_second} ({report.rows_fetched} fetched in "
+        f"{report.seconds:.1f} s)"
     )
 
 

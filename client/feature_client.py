@@ -65,24 +65,34 @@ so a larger batch costs no latency and amortises per-batch work when rows are st
 TOKEN_ENV = "HEMMA_TOKEN"
 
 
-def check_server_url(url: str) -> str:
-    """The control-plane URL, or a ``LocationError`` saying the form it takes."""
+def check_server_url(url: str, name: str = "server") -> str:
+    """The control-plane URL, or a ``LocationError`` saying the form it takes.
+
+    Args:
+        url: What was given.
+        name: How the caller calls it in the message (``--server`` on the command line).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise LocationError(
-            f"--server (server=) takes the control plane's URL, like http://127.0.0.1:9000 "
+            f"{name} takes the control plane's URL, like http://127.0.0.1:9000 "
             f"(or https:// with TLS); got {url!r}"
         )
     return url
 
 
-def check_flight_url(url: str) -> str:
-    """The Flight location, or a ``LocationError`` saying the form it takes."""
+def check_flight_url(url: str, name: str = "flight") -> str:
+    """The Flight location, or a ``LocationError`` saying the form it takes.
+
+    Args:
+        url: What was given.
+        name: How the caller calls it in the message (``--flight``, ``$HEMMA_FLIGHT_URL``).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("grpc", "grpc+tcp", "grpc+tls") or not parts.hostname:
         raise LocationError(
-            f"--flight (flight=, ${FLIGHT_URL_ENV}) takes a Flight location, like "
-            f"grpc://127.0.0.1:9001 (or grpc+tls:// with TLS); got {url!r}"
+            f"{name} takes a Flight location, like grpc://127.0.0.1:9001 "
+            f"(or grpc+tls:// with TLS); got {url!r}"
         )
     return url
 
@@ -126,9 +136,13 @@ class FeatureClient:
         if not 0 <= retries <= 10:
             raise ValueError(f"retries must be between 0 and 10, given: {retries}")
         self.server = check_server_url(server).rstrip("/")
-        flight = flight or os.environ.get(FLIGHT_URL_ENV) or None
-        self._routes = FlightRoutes(self.server, check_flight_url(flight) if flight else None)
+        if flight:
+            check_flight_url(flight)
+        elif os.environ.get(FLIGHT_URL_ENV):
+            flight = check_flight_url(os.environ[FLIGHT_URL_ENV], f"${FLIGHT_URL_ENV}")
+        self._routes = FlightRoutes(self.server, flight or None)
         self._hints: dict[str, str | None] = {}
+        self._flight_port: int | None = None  # the server's, once /v1/config was read
         self._token = token or os.environ.get(TOKEN_ENV) or None
         self._ca = Path(tls_root_certs).read_bytes() if tls_root_certs else None
         headers = {"authorization": f"Bearer {self._token}"} if self._token else {}
@@ -203,7 +217,9 @@ class FeatureClient:
 
     def flight_location(self, config: ServerConfig | None = None) -> str:
         """Where the data plane is reached from here (see ``client.flight_route``)."""
-        return self._route(self._routes.main(config or self.config()))
+        config = config or self.config()
+        self._flight_port = config.flight_port
+        return self._route(self._routes.main(config))
 
     def _route(self, route: Route) -> str:
         """Remember what to tell the user if ``route`` cannot be reached; its location."""
@@ -211,7 +227,7 @@ class FeatureClient:
         return route.location
 
     def _flight_call(self, location: str, what: str) -> Any:
-        return flight_call(location, what, self._hints.get(location))
+        return flight_call(location, what, self._hints.get(location), flight_port=self._flight_port)
 
     # -- data plane -------------------------------------------------------------------
     def _connect(self, location: str) -> fl.FlightClient:
