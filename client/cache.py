@@ -102,6 +102,12 @@ def open_features(
         latest: With several fingerprints for the set and none given, take the newest.
     """
     if feature_set not in FEATURE_SETS and _FINGERPRINT.fullmatch(str(feature_set)):
+        if labels is not None:
+            raise CacheError(
+                "labels= takes the feature set second: open_features(root, feature_set, "
+                "fingerprint, labels=...); a fingerprint second is the older form, which "
+                "returns a pyarrow.dataset.Dataset and joins nothing"
+            )
         old_set = fingerprint if fingerprint is not None else "combined"
         return _partition_dataset(root, str(feature_set), old_set)  # the older form
     if feature_set not in FEATURE_SETS:

@@ -85,6 +85,10 @@ def test_open_features_reads_the_whole_partition_or_says_which_to_pick(two_runs)
     assert open_features(cache, "combined", OLD).num_rows < 8
     # the older form, a fingerprint second, still returns the partition's dataset
     assert open_features(cache, fingerprint, "combined").count_rows() == 8
+    with pytest.raises(CacheError, match="labels= takes the feature set second"):
+        open_features(cache, fingerprint, "combined", labels="labels.csv")
+    with pytest.raises(CacheError, match=r"feature_set must be one of .*given: 'combind'"):
+        open_features(cache, "combind")
 
 
 def labels_csv(tmp_path, rows: str):
