@@ -4,8 +4,9 @@
 
 One server process (offline default models, no LanguageTool) with a feature store. The
 benchmark uploads ``--rows`` synthetic essays (do_put), then fills the store through the
-store's own API (``FeatureStore.add``) with synthetic combined rows under the server's
-real combined fingerprint, keyed by the essays' content keys: every row is a store hit.
+store's own API (``FeatureStore.add``) with synthetic rows of each feature set
+(``combined`` and ``embeddings`` by default) under the server's real fingerprint of that
+set, keyed by the essays' content keys: every row is a store hit.
 
 (b) Reads the dataset with plain ``pyarrow.flight``: get_flight_info, then every endpoint's
 do_get, one reader and four in parallel, next to a bare ``pyarrow.flight.FlightServerBase``
@@ -62,8 +63,9 @@ def essays(rows: int) -> pa.Table:
     )
 
 
-def fill_store(store_dir: str, schema: pa.Schema, table: pa.Table) -> float:
-    """Synthetic combined rows for every essay, through FeatureStore.add; seconds spent."""
+def fill_store(store_dir: str, schema: pa.Schema, table: pa.Table, feature_set: str) -> float:
+    """Synthetic rows of ``feature_set`` for every essay, through FeatureStore.add, under
+    the fingerprint of ``schema`` (the server's, from get_flight_info); seconds spent."""
     fingerprint = (schema.metadata or {})[b"hemma.fingerprint"].decode()
     keys = content_keys(table.column("text").to_pylist(), table.column("prompt").to_pylist())
     store = FeatureStore(store_dir, 10**12)
@@ -89,7 +91,7 @@ def fill_store(store_dir: str, schema: pa.Schema, table: pa.Table) -> float:
         stored_schema = pa.schema(
             [pa.field(KEY_COLUMN, pa.string()), *schema], metadata=schema.metadata
         )
-        store.add(fingerprint, "combined", pa.Table.from_arrays(columns, schema=stored_schema))
+        store.add(fingerprint, feature_set, pa.Table.from_arrays(columns, schema=stored_schema))
     return time.perf_counter() - started
 
 
@@ -106,10 +108,12 @@ class BareServer(fl.FlightServerBase):
         return fl.RecordBatchStream(self.table.slice(part * step, step))
 
 
-def read_ours(location: str, name: str, parallel: int) -> tuple[float, int, pa.Table]:
+def read_ours(
+    location: str, name: str, feature_set: str, parallel: int
+) -> tuple[float, int, pa.Table]:
     client = fl.connect(location)
     started = time.perf_counter()
-    info = client.get_flight_info(fl.FlightDescriptor.for_path(name, "combined"))
+    info = client.get_flight_info(fl.FlightDescriptor.for_path(name, feature_set))
 
     def read(endpoint: fl.FlightEndpoint) -> pa.Table:
         return client.do_get(endpoint.ticket).read_all()
@@ -136,7 +140,18 @@ def read_bare(location: str, parallel: int) -> tuple[float, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument(
+        "--feature-set", action="append", choices=("combined", "embeddings", "handcrafted"),
+        help="feature set(s) to store and read (repeat) [combined and embeddings]",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fill", action="append", choices=("combined", "embeddings", "handcrafted"),
+        help="feature set(s) whose rows the store is filled with (repeat) [those read]; "
+        "--fill combined --feature-set embeddings reads embeddings from a combined store",
+    )  # fmt: skip
+    parser.add_argument("--no-extract", action="store_true", help="skip (c)")
     args = parser.parse_args()
+    feature_sets = args.feature_set or ["combined", "embeddings"]
     table = essays(args.rows)
     with tempfile.TemporaryDirectory() as tmp:
         store_dir = str(Path(tmp) / "store")
@@ -147,44 +162,26 @@ def main() -> int:
                 client.upload("corpus", table)
                 print(f"upload of {args.rows:,} essays: {time.perf_counter() - started:.1f} s")
             flight = fl.connect(server.flight_url)
-            schema = flight.get_flight_info(
-                fl.FlightDescriptor.for_path("corpus", "combined")
-            ).schema
-            filled = fill_store(store_dir, schema, table)
-            print(f"store filled through FeatureStore.add: {filled:.1f} s")
+            for feature_set in args.fill or feature_sets:
+                schema = flight.get_flight_info(
+                    fl.FlightDescriptor.for_path("corpus", feature_set)
+                ).schema
+                filled = fill_store(store_dir, schema, table, feature_set)
+                print(f"{feature_set} store filled through FeatureStore.add: {filled:.1f} s")
 
             print("\n(b) do_get of every endpoint (GB/s of Arrow data received)")
             print("Rounds alternate between the two servers, so both see the same load.")
-            print("| server | readers | first read | best of 3 | rows |")
-            print("|---|---|---|---|---|")
-            first_read = read_ours(server.flight_url, "corpus", 1)
-            served = first_read[2]
-            assert served.num_rows == args.rows
-            bare = BareServer(served)
-            try:
-                location = f"grpc://127.0.0.1:{bare.port}"
-                for parallel in (1, 4):
-                    ours, theirs = [], []
-                    for _ in range(3):
-                        ours.append(read_ours(server.flight_url, "corpus", parallel)[:2])
-                        theirs.append(read_bare(location, parallel))
-                    first = first_read[1] / first_read[0] / 1e9 if parallel == 1 else None
-                    for label, runs in (("hemma do_get", ours), ("bare FlightServerBase", theirs)):
-                        best = min(runs, key=lambda r: r[0])
-                        shown = (
-                            f"{first:.2f}" if first is not None and label.startswith("h") else ""
-                        )
-                        print(
-                            f"| {label} | {parallel} | {shown} | "
-                            f"{best[1] / best[0] / 1e9:.2f} | {served.num_rows:,} |"
-                        )
-            finally:
-                bare.shutdown()
+            print("| feature set | server | readers | first read | best of 3 | rows |")
+            print("|---|---|---|---|---|---|")
+            for feature_set in feature_sets:
+                read_both(server.flight_url, feature_set, args.rows)
 
+            if args.no_extract:
+                return 0
             print("\n(c) hemma-features extract of the stored essays into an empty cache")
             essays_path = Path(tmp) / "essays.parquet"
             pq.write_table(table, essays_path)
-            for feature_set in ("combined",):
+            for feature_set in feature_sets:
                 cache = Path(tmp) / f"cache-{feature_set}"
                 report = Path(tmp) / f"report-{feature_set}.json"
                 command = [
@@ -193,7 +190,7 @@ def main() -> int:
                     feature_set, "--quiet", "--report", str(report),
                 ]  # fmt: skip
                 started = time.perf_counter()
-                subprocess.run(command, check=True, cwd=REPO)
+                subprocess.run(command, check=True, cwd=REPO, timeout=1800)
                 wall = time.perf_counter() - started
                 body = json.loads(report.read_text())
                 print(
@@ -202,6 +199,33 @@ def main() -> int:
                     f"{args.rows / body['seconds']:,.0f} rows/s)"
                 )
     return 0
+
+
+def read_both(location: str, feature_set: str, rows: int) -> None:
+    """do_get of ``feature_set``, one reader and four, beside a bare server of the same
+    table, rounds alternating; one table row per server and reader count."""
+    first_read = read_ours(location, "corpus", feature_set, 1)
+    served = first_read[2]
+    assert served.num_rows == rows
+    bare = BareServer(served)
+    try:
+        bare_location = f"grpc://127.0.0.1:{bare.port}"
+        for parallel in (1, 4):
+            ours, theirs = [], []
+            for _ in range(3):
+                ours.append(read_ours(location, "corpus", feature_set, parallel)[:2])
+                theirs.append(read_bare(bare_location, parallel))
+            first = first_read[1] / first_read[0] / 1e9 if parallel == 1 else None
+            for label, runs in (("hemma do_get", ours), ("bare FlightServerBase", theirs)):
+                best = min(runs, key=lambda r: r[0])
+                shown = f"{first:.2f}" if first is not None and label.startswith("h") else ""
+                print(
+                    f"| {feature_set} | {label} | {parallel} | {shown} | "
+                    f"{best[1] / best[0] / 1e9:.2f} | {served.num_rows:,} |",
+                    flush=True,
+                )
+    finally:
+        bare.shutdown()
 
 
 if __name__ == "__main__":

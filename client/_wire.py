@@ -12,6 +12,7 @@ import pyarrow.flight as fl
 from hemma_features.client.errors import (
     DependencyUnavailableError,
     FingerprintChangedError,
+    LocationError,
     ProtocolError,
     RetryableError,
     ServerBusyError,
@@ -27,7 +28,11 @@ def answers(
     reader: fl.FlightStreamReader, sent: pa.RecordBatch, sent_at: float, stats: RunStats | None
 ) -> Iterator[pa.RecordBatch]:
     """The server's answer to one sent batch: one or more batches (micro-batches as they
-    finish) whose rows are the sent rows, in order. Anything else is a ``ProtocolError``."""
+    finish) whose rows are the sent rows, in order. Anything else is a ``ProtocolError``.
+
+    Each answered micro-batch adds one latency to ``stats``: from the later of the batch's
+    sending and the previous answer to its arrival (the wait for that micro-batch alone),
+    so a run under one ``--chunk-rows`` batch still has a latency per micro-batch."""
     offset = 0
     ids = sent.column(ID_COLUMN)
     while offset < sent.num_rows:
@@ -41,11 +46,14 @@ def answers(
         if not batch.column(ID_COLUMN).equals(ids.slice(offset, batch.num_rows)):
             raise ProtocolError("server answered rows in a different order than sent")
         offset += batch.num_rows
-        if stats is not None and stats.first_rows_at is None:
-            stats.first_rows_at = time.perf_counter()
+        if stats is not None:
+            now = time.perf_counter()
+            if stats.first_rows_at is None:
+                stats.first_rows_at = now
+            since = sent_at if stats.last_answer_at is None else max(sent_at, stats.last_answer_at)
+            stats.latencies.append(now - since)
+            stats.last_answer_at = now
         yield batch
-    if stats is not None:
-        stats.latencies.append(time.perf_counter() - sent_at)
 
 
 def server_message(exc: Exception) -> str:
@@ -57,7 +65,9 @@ def server_message(exc: Exception) -> str:
 
 
 @contextlib.contextmanager
-def flight_call(location: str, what: str, hint: str | None = None) -> Iterator[None]:
+def flight_call(
+    location: str, what: str, hint: str | None = None, *, flight_port: int | None = None
+) -> Iterator[None]:
     """Translate a Flight failure into the client's errors, once, at the boundary.
 
     The server's structured ``ErrorInfo`` decides, not its message text: ``busy`` and the
@@ -65,13 +75,17 @@ def flight_call(location: str, what: str, hint: str | None = None) -> Iterator[N
     stale fingerprint ``FingerprintChangedError``, an internal error
     ``ServerInternalError``. Unavailable without ``ErrorInfo`` never reached the server:
     ``ServerUnavailableError``, with ``hint`` (what to do about a location the user did
-    not type) instead of the generic tunnel check. Only ``RetryableError`` is retried.
+    not type) instead of the generic tunnel check. An HTTP server at ``location`` (the
+    control plane's port given for Flight) is a ``LocationError`` at once, naming the
+    server's ``flight_port`` when known, never retried. Only ``RetryableError`` is retried.
     """
     try:
         yield
     except (fl.FlightUnauthenticatedError, fl.FlightUnauthorizedError) as exc:
         raise ServerRejectedError(f"{location} refused the token: {server_message(exc)}") from exc
     except fl.FlightUnavailableError as exc:
+        if any(sign in str(exc) for sign in _HTTP_SIGNS):
+            raise LocationError(_http_port_message(location, flight_port)) from exc
         raise _unavailable(location, exc, hint) from exc
     except (fl.FlightTimedOutError, fl.FlightCancelledError) as exc:
         raise ServerRejectedError(f"the call ended early: {server_message(exc)}") from exc
@@ -88,6 +102,23 @@ def flight_call(location: str, what: str, hint: str | None = None) -> Iterator[N
         raise ServerRejectedError(server_message(exc)) from exc
     except fl.FlightError as exc:
         raise ServerUnavailableError(location, server_message(exc), hint=hint) from exc
+
+
+_HTTP_SIGNS = ("Failed parsing HTTP/2", "http1.x server")
+"""What gRPC says when the other end speaks HTTP/1 (uvicorn: the control plane)."""
+
+
+def _http_port_message(location: str, flight_port: int | None) -> str:
+    where = (
+        f"the server's Flight plane is on port {flight_port} (through an SSH tunnel, the "
+        "local end of that port's forward)"
+        if flight_port is not None
+        else "the Flight plane is on the server's other port (9001 by default)"
+    )
+    return (
+        f"{location} answers HTTP/1, not Arrow Flight: that is the HTTP (control-plane) "
+        f"port; {where}"
+    )
 
 
 def _unavailable(location: str, exc: fl.FlightUnavailableError, hint: str | None) -> RetryableError:

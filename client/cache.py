@@ -15,15 +15,19 @@ and its rows are fetched again.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any, overload
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 from hemma_features.arrowfiles.atomic import FileFormat
 from hemma_features.arrowfiles.layout import ManifestError, partition_dir, read_manifest
 from hemma_features.arrowfiles.partitions import FormatConflictError, PartitionedDataset
 from hemma_features.client.errors import CacheError
-from hemma_features.contract import FeatureSet
+from hemma_features.client.partition import pick_partition
+from hemma_features.contract import FEATURE_SETS, FeatureSet
 
 CacheFormat = FileFormat
 
@@ -52,18 +56,77 @@ def cache_format(root: Path | str) -> CacheFormat:
         raise CacheError(str(exc)) from exc
 
 
+@overload
 def open_features(
-    root: Path | str, fingerprint: str, feature_set: FeatureSet = "combined"
-) -> ds.Dataset:
-    """The cached rows of one fingerprint and feature set as a ``pyarrow.dataset.Dataset``.
+    root: Path | str,
+    feature_set: FeatureSet = "combined",
+    fingerprint: str | None = None,
+    *,
+    labels: Any = None,
+    on: str = "essay_id",
+    latest: bool = False,
+) -> pa.Table: ...
+@overload
+def open_features(
+    root: Path | str, feature_set: str, fingerprint: str | None = None
+) -> ds.Dataset: ...
+def open_features(
+    root: Path | str,
+    feature_set: FeatureSet | str = "combined",
+    fingerprint: str | None = None,
+    *,
+    labels: Any = None,
+    on: str = "essay_id",
+    latest: bool = False,
+) -> pa.Table | ds.Dataset:
+    """Every cached row of one feature set and fingerprint, as a ``pyarrow.Table``.
 
-    Only files that verify are included; a damaged one is moved aside (and logged).
+    The whole partition, however many files it holds; only files that verify are read (a
+    damaged one is moved aside, logged, and its rows fetched again by the next extract).
+    With several fingerprints for the set and none given it is an error listing them
+    (rows and dates), unless ``latest`` picks the newest: a cache also keeps older
+    fingerprints and the component sets a ``combined`` run reused.
+
+    The older form ``open_features(root, fingerprint, feature_set)`` (a fingerprint
+    second) still returns the ``pyarrow.dataset.Dataset`` of that partition.
 
     Args:
         root: Cache directory given to ``extract --cache``.
-        fingerprint: The feature set's fingerprint (``hemma-features fingerprint``).
-        feature_set: ``handcrafted``, ``embeddings`` or ``combined``.
+        feature_set: ``combined``, ``embeddings`` or ``handcrafted``.
+        fingerprint: The set's fingerprint (``hemma-features fingerprint``); None: the
+            only one the cache holds for the set.
+        labels: CSV or Parquet path, ``pyarrow.Table`` or ``pandas.DataFrame`` joined on
+            ``on`` (inner join, in cache order, unmatched ids counted and named in an
+            ``UnmatchedIdsWarning``; see ``client.labels.join_labels``).
+        on: The id column ``labels`` are joined on.
+        latest: With several fingerprints for the set and none given, take the newest.
     """
+    if feature_set not in FEATURE_SETS and _FINGERPRINT.fullmatch(str(feature_set)):
+        if labels is not None:
+            raise CacheError(
+                "labels= takes the feature set second: open_features(root, feature_set, "
+                "fingerprint, labels=...); a fingerprint second is the older form, which "
+                "returns a pyarrow.dataset.Dataset and joins nothing"
+            )
+        old_set = fingerprint if fingerprint is not None else "combined"
+        return _partition_dataset(root, str(feature_set), old_set)  # the older form
+    if feature_set not in FEATURE_SETS:
+        raise CacheError(
+            f"feature_set must be one of {', '.join(FEATURE_SETS)}, given: {feature_set!r}"
+        )
+    chosen = pick_partition(root, feature_set, fingerprint, latest=latest)
+    table = _partition_dataset(root, chosen.fingerprint, feature_set).to_table()
+    if labels is None:
+        return table
+    from hemma_features.client.labels import join_labels
+
+    return join_labels(table, labels, on)[0]
+
+
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
+def _partition_dataset(root: Path | str, fingerprint: str, feature_set: str) -> ds.Dataset:
     directory = partition_dir(root, fingerprint, feature_set)
     if not directory.is_dir():
         raise FileNotFoundError(

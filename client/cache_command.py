@@ -9,6 +9,9 @@ from pathlib import Path
 import msgspec
 
 from hemma_features.client import cache_admin
+from hemma_features.client.errors import CacheError
+from hemma_features.client.partition import CLI, Candidate, pick_partition
+from hemma_features.contract import FEATURE_SETS
 
 
 def add_cache_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,12 +43,58 @@ def add_cache_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     gc.add_argument(
         "--dry-run", action="store_true", help="print what would be removed; remove nothing"
     )
-    export = actions.add_parser("export", help="copy the cache into a new one in another format")
-    export.add_argument("dir", type=Path, help="cache directory to read")
-    export.add_argument("out", type=Path, help="new cache directory (must be empty or absent)")
-    export.add_argument(
-        "--format", choices=("ipc", "parquet"), required=True, help="file format of the copy"
+    path = actions.add_parser(
+        "path",
+        help="print the directory holding every row of one feature set and fingerprint",
+        description="Print CACHE/fingerprint=<fp>/feature_set=<fs>: read that whole directory "
+        "(every part-*.arrow in it). With several fingerprints for the set, name one with "
+        "--fingerprint or take the newest with --latest.",
     )
+    path.add_argument("dir", type=Path, help="cache directory")
+    add_partition_options(path)
+    export = actions.add_parser(
+        "export",
+        help="write one feature set's rows (optionally joined to labels) to one file, "
+        "or copy the whole cache into a new one in another format",
+        description="With --feature-set: the rows of one fingerprint, optionally inner-joined "
+        "to --labels on --on, written to --out (.parquet or .arrow). Without it: DIR copied "
+        "into the new cache OUT in --format.",
+    )
+    export.add_argument("dir", type=Path, help="cache directory to read")
+    export.add_argument(
+        "target", type=Path, nargs="?", default=None, metavar="OUT",
+        help="new cache directory, empty or absent (copying the whole cache)",
+    )  # fmt: skip
+    export.add_argument(
+        "--format", choices=("ipc", "parquet"), default=None,
+        help="file format of the copied cache",
+    )  # fmt: skip
+    add_partition_options(export, required=False)
+    export.add_argument(
+        "--labels", type=Path, default=None,
+        help="CSV or Parquet file of labels joined to the rows (inner join on --on)",
+    )  # fmt: skip
+    export.add_argument("--on", default="essay_id", help="id column of the join [essay_id]")
+    export.add_argument(
+        "--out", type=Path, default=None, help="file to write: .parquet, or .arrow (Arrow IPC)"
+    )
+
+
+def add_partition_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """--feature-set, --fingerprint and --latest: which partition a command reads."""
+    parser.add_argument(
+        "--feature-set", choices=FEATURE_SETS, required=required, default=None,
+        help="combined, embeddings or handcrafted",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fingerprint", default=None, metavar="FP",
+        help="the set's fingerprint (`hemma-features fingerprint`); needed when the cache "
+        "holds several for the set, unless --latest",
+    )  # fmt: skip
+    parser.add_argument(
+        "--latest", action="store_true",
+        help="with several fingerprints for the set, take the one written last",
+    )  # fmt: skip
 
 
 def run_cache(args: argparse.Namespace) -> int:
@@ -68,8 +117,8 @@ def run_cache(args: argparse.Namespace) -> int:
             problems = cache_admin.verify(args.dir)
             for problem in problems:
                 print(f"{problem.path}: {problem.problem}", file=sys.stderr)
-            if not problems:
-                print(f"{args.dir}: ok")
+            if args.dir.is_dir():
+                print(verified(args.dir, problems))
             return 1 if problems else 0
         case "compact":
             print(f"removed {cache_admin.compact(args.dir)} file(s) by merging")
@@ -87,8 +136,85 @@ def run_cache(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             return 0
+        case "path":
+            print(_chosen(args).directory)
+            return 0
         case "export":
-            exported = cache_admin.export(args.dir, args.out, args.format)
-            print(f"exported {exported} rows to {args.out} ({args.format})")
+            if args.feature_set is not None:
+                return _export_rows(args)
+            if args.target is None or args.format is None or args.labels or args.out:
+                raise CacheError(
+                    "cache export takes DIR OUT --format ipc|parquet (a copy of the whole "
+                    "cache), or DIR --feature-set SET --out FILE [--labels FILE] (one set's "
+                    "rows in one file)"
+                )
+            exported = cache_admin.export(args.dir, args.target, args.format)
+            print(f"exported {exported} rows to {args.target} ({args.format})")
             return 0
     raise AssertionError(f"unhandled cache command {args.cache_command}")
+
+
+def _chosen(args: argparse.Namespace) -> Candidate:
+    return pick_partition(
+        args.dir, args.feature_set, args.fingerprint, latest=args.latest, choose=CLI
+    )
+
+
+_OUT_FORMATS = {".parquet": "parquet", ".arrow": "ipc", ".feather": "ipc", ".ipc": "ipc"}
+
+
+def _export_rows(args: argparse.Namespace) -> int:
+    """One partition (joined to --labels) to one file; says what matched."""
+    import pyarrow.parquet as pq
+
+    from hemma_features.arrowfiles.atomic import atomic_path
+    from hemma_features.client.cache import open_features
+    from hemma_features.client.labels import join_labels
+
+    out: Path | None = args.out
+    if out is None or out.suffix.lower() not in _OUT_FORMATS or args.target is not None:
+        given = f"--out {out}" if out is not None else "no --out"
+        raise CacheError(
+            f"cache export --feature-set writes one file: give --out FILE.parquet or "
+            f"FILE.arrow (given: {given}{f', and OUT {args.target}' if args.target else ''})"
+        )
+    chosen = _chosen(args)
+    table = open_features(args.dir, args.feature_set, chosen.fingerprint)
+    match = None
+    if args.labels is not None:
+        table, match = join_labels(table, args.labels, args.on, warn=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as staged:  # a reader never sees half a file
+        if _OUT_FORMATS[out.suffix.lower()] == "parquet":
+            pq.write_table(table, staged, compression="zstd")
+        else:
+            import pyarrow.feather as feather
+
+            feather.write_feather(table, str(staged), compression="uncompressed")
+    print(
+        f"wrote {table.num_rows} rows x {table.num_columns} columns of {args.feature_set} "
+        f"{chosen.fingerprint} to {out}"
+    )
+    if match is not None:
+        print(f"labels: {match.summary()}")
+    return 0
+
+
+def verified(root: Path, problems: list[cache_admin.Problem]) -> str:
+    """Per partition: files, rows, bytes and ok or its problems; then the whole cache."""
+    rows = cache_admin.list_partitions(root)
+    lines = []
+    for row in rows:
+        directory = str(root / f"fingerprint={row.fingerprint}" / f"feature_set={row.feature_set}")
+        bad = sum(1 for p in problems if p.path.startswith(directory))
+        state = f"{bad} problem(s)" if bad else "ok"
+        lines.append(
+            f"{row.fingerprint}  {row.feature_set:11s} {row.files:5d} files {row.rows:9d} rows "
+            f"{row.bytes:12d} bytes  {state}"
+        )
+    files, count, size = (sum(getattr(r, f) for r in rows) for f in ("files", "rows", "bytes"))
+    verdict = f"{len(problems)} problem(s), named above" if problems else "ok"
+    lines.append(
+        f"{root}: {verdict} ({len(rows)} partitions, {files} files, {count} rows, {size} bytes)"
+    )
+    return "\n".join(lines)

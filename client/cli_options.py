@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 
 from hemma_features.arrowfiles.segments import COMMIT_SECONDS
-from hemma_features.client.feature_client import DEFAULT_CHUNK_ROWS, FeatureClient
+from hemma_features.client.feature_client import (
+    DEFAULT_CHUNK_ROWS,
+    FeatureClient,
+    check_flight_url,
+    check_server_url,
+)
 from hemma_features.contract import FEATURE_SETS
 
 DEFAULT_SERVER = "http://127.0.0.1:9000"
@@ -60,7 +65,7 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--chunk-rows",
-        type=int,
+        type=positive_int,
         default=DEFAULT_CHUNK_ROWS,
         help=f"essays per Flight batch [{DEFAULT_CHUNK_ROWS}]",
     )
@@ -102,7 +107,7 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
     ray.add_argument("--ray-cpus-per-actor", type=float, default=1.0, help="CPUs per actor [1]")
     ray.add_argument(
         "--ray-batch-rows",
-        type=int,
+        type=positive_int,
         default=64,
         help="essays per Ray block; a killed driver recomputes at most the blocks in flight [64]",
     )
@@ -113,6 +118,17 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
         help="file format of a new cache: ipc (Arrow IPC, default, memory-mappable) or "
         "parquet (zstd); an existing cache keeps its own",
     )
+
+
+def positive_int(value: str) -> int:
+    """A count of at least 1 (argparse names the flag in its error)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"takes a whole number of at least 1, not {value!r}")
+    return number
 
 
 def actor_count(value: str) -> int | tuple[int, int]:
@@ -128,7 +144,11 @@ def actor_count(value: str) -> int | tuple[int, int]:
 
 
 def client_from(args: argparse.Namespace) -> FeatureClient:
-    """A FeatureClient built from --server, --token, --ca-cert (and extract's options)."""
+    """A FeatureClient built from --server, --token, --ca-cert (and extract's options);
+    a bad location is named by its flag."""
+    check_server_url(args.server, "--server")
+    if getattr(args, "flight", None):
+        check_flight_url(args.flight, "--flight")
     return FeatureClient(
         args.server,
         flight=getattr(args, "flight", None),

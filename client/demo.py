@@ -7,12 +7,11 @@ import time
 from importlib import resources
 from pathlib import Path
 
-import pyarrow.dataset as ds
-
 from hemma_features.client.cache import open_features
 from hemma_features.client.errors import InputFileError
 from hemma_features.client.extract_command import summary
 from hemma_features.client.feature_client import FeatureClient
+from hemma_features.client.partition import pick_partition
 from hemma_features.client.server_process import ServerProcess
 from hemma_features.extras import server_extra_hint
 
@@ -51,11 +50,11 @@ def run_demo(args: argparse.Namespace) -> int:
                 essays, feature_set=args.feature_set, cache=args.cache
             )
         print(summary(report, table.num_columns, args.cache))
-        dataset: ds.Dataset = open_features(args.cache, report.fingerprint, args.feature_set)
-        back = dataset.to_table()
+        chosen = pick_partition(args.cache, args.feature_set, report.fingerprint)
+        back = open_features(args.cache, args.feature_set, report.fingerprint)
         print(
-            f"read back with pyarrow.dataset: {back.num_rows} rows x {back.num_columns} columns "
-            f"from {len(dataset.files)} file(s)"
+            f"read back with open_features: {back.num_rows} rows x {back.num_columns} columns "
+            f"from {chosen.files} file(s) in {chosen.directory}"
         )
         preview = [n for n in back.column_names if n not in ("key", "embedding")][:6]
         print(

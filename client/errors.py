@@ -13,7 +13,8 @@ Hierarchy::
     ├── ProtocolError               the server answered something the contract forbids
     ├── LocationError               a server or Flight location given is not a dialable URL
     ├── InputFileError              the input file can't be read or lacks a column
-    └── CacheError                  the cache directory is inconsistent, misused or unwritable
+    ├── CacheError                  the cache directory is inconsistent, misused or unwritable
+    └── LabelsError                 labels can't be joined to feature rows (ids, score columns)
 
 Row-level input problems raise ``hemma_features.contract.InputRuleError`` (a
 ``ValueError``), before anything is sent. ``hemma_features.client._wire.flight_call`` is the
@@ -103,3 +104,8 @@ class InputFileError(HemmaClientError):
 class CacheError(HemmaClientError):
     """The cache directory is inconsistent, was asked for something it can't do, or can't
     be written (disk full, read-only, no permission)."""
+
+
+class LabelsError(HemmaClientError):
+    """Labels can't be joined to feature rows: no id column, repeated ids, a score column
+    holding text."""

@@ -12,6 +12,7 @@ import msgspec
 from hemma_features.client.cli_options import client_from
 from hemma_features.client.extraction import ExtractOptions, extract
 from hemma_features.client.inputs import Columns
+from hemma_features.client.interrupts import stop_on_ctrl_c
 from hemma_features.client.report import ExtractReport
 from hemma_features.client.source import RowSource
 
@@ -52,13 +53,14 @@ def run_extract(args: argparse.Namespace, source: RowSource | None = None) -> in
     partial: list[ExtractReport] = []
     source = source if source is not None else client_from(args)
     try:
-        result = extract(
-            source,
-            args.input,
-            options,
-            progress=bar.update if bar is not None else None,
-            on_partial=partial.append,
-        )
+        with stop_on_ctrl_c():
+            result = extract(
+                source,
+                args.input,
+                options,
+                progress=bar.update if bar is not None else None,
+                on_partial=partial.append,
+            )
     except BaseException as exc:
         if bar is not None:
             bar.close()
@@ -97,9 +99,24 @@ def summary(report: ExtractReport, n_columns: int, cache: Path) -> str:
         f"columns: {n_columns}\n"
         f"fingerprint: {report.fingerprint}\n"
         f"feature set: {report.feature_set}\n"
-        f"essays/s: {report.essays_per_second}\n"
+        f"{speed(report)}\n"
         f"computed by: {report.location}\n"
         f"cache: {cache}"
+    )
+
+
+def speed(report: ExtractReport) -> str:
+    """How fast the rows came, or, when nothing was fetched, that the cache held them."""
+    if report.rows_fetched == 0:
+        joined = (
+            f", {report.reused_components} joined from cached embeddings and handcrafted rows"
+            if report.reused_components
+            else ""
+        )
+        return f"fetched: nothing, all {report.rows_requested} rows from the cache{joined}"
+    return (
+        f"essays/s: {report.essays_per_second} ({report.rows_fetched} fetched in "
+        f"{report.seconds:.1f} s)"
     )
 
 

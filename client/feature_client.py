@@ -9,9 +9,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
-import time
 import uuid
-from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,8 @@ import pyarrow as pa
 import pyarrow.flight as fl
 
 from hemma_features.arrowfiles.segments import COMMIT_SECONDS
-from hemma_features.client._wire import answers, flight_call
+from hemma_features.client._exchange import Exchange
+from hemma_features.client._wire import flight_call
 from hemma_features.client.cache import CacheFormat
 from hemma_features.client.cache_fill import Progress
 from hemma_features.client.errors import (
@@ -66,24 +65,34 @@ so a larger batch costs no latency and amortises per-batch work when rows are st
 TOKEN_ENV = "HEMMA_TOKEN"
 
 
-def check_server_url(url: str) -> str:
-    """The control-plane URL, or a ``LocationError`` saying the form it takes."""
+def check_server_url(url: str, name: str = "server") -> str:
+    """The control-plane URL, or a ``LocationError`` saying the form it takes.
+
+    Args:
+        url: What was given.
+        name: How the caller calls it in the message (``--server`` on the command line).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise LocationError(
-            f"--server (server=) takes the control plane's URL, like http://127.0.0.1:9000 "
+            f"{name} takes the control plane's URL, like http://127.0.0.1:9000 "
             f"(or https:// with TLS); got {url!r}"
         )
     return url
 
 
-def check_flight_url(url: str) -> str:
-    """The Flight location, or a ``LocationError`` saying the form it takes."""
+def check_flight_url(url: str, name: str = "flight") -> str:
+    """The Flight location, or a ``LocationError`` saying the form it takes.
+
+    Args:
+        url: What was given.
+        name: How the caller calls it in the message (``--flight``, ``$HEMMA_FLIGHT_URL``).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("grpc", "grpc+tcp", "grpc+tls") or not parts.hostname:
         raise LocationError(
-            f"--flight (flight=, ${FLIGHT_URL_ENV}) takes a Flight location, like "
-            f"grpc://127.0.0.1:9001 (or grpc+tls:// with TLS); got {url!r}"
+            f"{name} takes a Flight location, like grpc://127.0.0.1:9001 "
+            f"(or grpc+tls:// with TLS); got {url!r}"
         )
     return url
 
@@ -127,9 +136,13 @@ class FeatureClient:
         if not 0 <= retries <= 10:
             raise ValueError(f"retries must be between 0 and 10, given: {retries}")
         self.server = check_server_url(server).rstrip("/")
-        flight = flight or os.environ.get(FLIGHT_URL_ENV) or None
-        self._routes = FlightRoutes(self.server, check_flight_url(flight) if flight else None)
+        if flight:
+            check_flight_url(flight)
+        elif os.environ.get(FLIGHT_URL_ENV):
+            flight = check_flight_url(os.environ[FLIGHT_URL_ENV], f"${FLIGHT_URL_ENV}")
+        self._routes = FlightRoutes(self.server, flight or None)
         self._hints: dict[str, str | None] = {}
+        self._flight_port: int | None = None  # the server's, once /v1/config was read
         self._token = token or os.environ.get(TOKEN_ENV) or None
         self._ca = Path(tls_root_certs).read_bytes() if tls_root_certs else None
         headers = {"authorization": f"Bearer {self._token}"} if self._token else {}
@@ -204,7 +217,9 @@ class FeatureClient:
 
     def flight_location(self, config: ServerConfig | None = None) -> str:
         """Where the data plane is reached from here (see ``client.flight_route``)."""
-        return self._route(self._routes.main(config or self.config()))
+        config = config or self.config()
+        self._flight_port = config.flight_port
+        return self._route(self._routes.main(config))
 
     def _route(self, route: Route) -> str:
         """Remember what to tell the user if ``route`` cannot be reached; its location."""
@@ -212,7 +227,7 @@ class FeatureClient:
         return route.location
 
     def _flight_call(self, location: str, what: str) -> Any:
-        return flight_call(location, what, self._hints.get(location))
+        return flight_call(location, what, self._hints.get(location), flight_port=self._flight_port)
 
     # -- data plane -------------------------------------------------------------------
     def _connect(self, location: str) -> fl.FlightClient:
@@ -240,26 +255,27 @@ class FeatureClient:
 
         The answer batches, concatenated, are the input rows in input order: the server
         sends each micro-batch as it finishes (stored rows at once). The next input batch
-        is sent before its predecessor's answers are read, so the server never waits.
+        is sent before its predecessor's answers are read, so the server never waits. A
+        worker thread drives the call (``client._exchange``), so Ctrl-C lands at once and
+        cancels it.
         """
         location = location or self.flight_location()
         command = ExtractCommand(feature_set=feature_set, fingerprint=fingerprint)
         batches = input_batches(essays.select(INPUT_SCHEMA.names), self.chunk_rows)
-        with self._flight_call(location, feature_set), self._connect(location) as flight_client:
-            writer, reader = flight_client.do_exchange(
-                fl.FlightDescriptor.for_command(encode_command(command)), self._call_options()
-            )
-            with writer:
-                writer.begin(batches[0].schema if batches else INPUT_SCHEMA)
-                pending: deque[tuple[pa.RecordBatch, float]] = deque()
-                for batch in batches:
-                    writer.write_batch(batch)
-                    pending.append((batch, time.perf_counter()))
-                    if len(pending) > 1:
-                        yield from answers(reader, *pending.popleft(), stats)
-                writer.done_writing()
-                while pending:
-                    yield from answers(reader, *pending.popleft(), stats)
+        with self._flight_call(location, feature_set):
+            flight_client = self._connect(location)
+            exchange: Exchange | None = None
+            try:
+                writer, reader = flight_client.do_exchange(
+                    fl.FlightDescriptor.for_command(encode_command(command)), self._call_options()
+                )
+                exchange = Exchange(writer, reader, batches, INPUT_SCHEMA, stats)
+                yield from exchange
+            finally:  # also on Ctrl-C or an abandoned generator: the call is cancelled
+                if exchange is not None:
+                    exchange.close()
+                if exchange is None or exchange.finished:  # never close a call in use
+                    flight_client.close()
 
     def upload(self, name: str, data: Any, columns: Columns | None = None) -> dict[str, Any]:
         """Upload essays as a named dataset on the server (``do_put``); returns its entry."""

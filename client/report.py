@@ -1,4 +1,5 @@
-"""The run report of one ``extract``: counts, bytes, time and batch latency percentiles."""
+"""The run report of one ``extract``: counts, bytes, time and micro-batch latency
+percentiles."""
 
 from __future__ import annotations
 
@@ -44,11 +45,14 @@ class ExtractReport(msgspec.Struct, kw_only=True):
     first_rows_seconds: float
     """Seconds from the start of the call to the first fetched rows (0: none fetched)."""
     latency_p50: float
-    """Median seconds from sending a batch to receiving its features."""
+    """Median seconds an answered micro-batch took: from its batch being sent, or the
+    previous answer arriving if that was later, to its arrival (Ray: per block)."""
     latency_p90: float
-    """90th percentile of the batch latency."""
+    """90th percentile of the micro-batch latency."""
     latency_p99: float
-    """99th percentile of the batch latency."""
+    """99th percentile of the micro-batch latency."""
+    latency_count: int = 0
+    """Answered micro-batches (Ray: blocks) the percentiles are over."""
 
 
 class RunStats:
@@ -64,6 +68,7 @@ class RunStats:
         self.retries = 0
         self.latencies: list[float] = []
         self.first_rows_at: float | None = None
+        self.last_answer_at: float | None = None
 
     def report(
         self,
@@ -103,4 +108,5 @@ class RunStats:
             latency_p50=round(p50, 4),
             latency_p90=round(p90, 4),
             latency_p99=round(p99, 4),
+            latency_count=len(self.latencies),
         )

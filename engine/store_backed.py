@@ -22,7 +22,7 @@ from hemma_features.contract import (
     check_input_batch,
     content_key_array,
 )
-from hemma_features.engine.errors import InputError, ParseDeadlineError
+from hemma_features.engine.errors import DependencyError, InputError, ParseDeadlineError
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.store import merge_in_order
 from hemma_features.engine.stores import Stores
@@ -88,7 +88,43 @@ class StoreBackedFeatures:
         if keys is None:
             keys = content_key_array(batch)
         located = self.store.locate(fingerprint, feature_set, keys)
+        if (
+            feature_set != "combined"
+            and not located.present.all()
+            and self._cut_from_combined(feature_set, fingerprint, keys, located.present)
+        ):
+            located = self.store.locate(fingerprint, feature_set, keys)
         return Plan(batch, feature_set, first_row, fingerprint, keys, located)
+
+    def _cut_from_combined(
+        self, feature_set: FeatureSet, fingerprint: str, keys: pa.Array, present: np.ndarray
+    ) -> int:
+        """Store the ``feature_set`` rows the store lacks but holds as combined rows of this
+        runtime, cut from them; the rows written.
+
+        ``combined`` is exactly ``embeddings`` and ``handcrafted`` side by side, under a
+        fingerprint covering both, so its columns are the component's values bit for bit.
+        Without this, a store filled by combined reads computed every embeddings row again
+        (100k essays: hours on a CPU); with it, the first read writes them once and every
+        read after is a plain hit.
+        """
+        assert self.store is not None
+        try:
+            combined = self.runtime.fingerprint_for("combined")
+        except DependencyError:  # LanguageTool pending: no combined rows to trust yet
+            return 0
+        missing = keys.take(pa.array(np.flatnonzero(~present)))
+        found = self.store.locate(combined, "combined", missing).take(ordered=False)
+        if found is None:
+            return 0
+        schema = self.runtime.schema(feature_set)
+        stored = pa.schema([pa.field(KEY_COLUMN, pa.string()), *schema], metadata=schema.metadata)
+        rows = pa.Table.from_arrays(
+            [found.column(KEY_COLUMN), *(found.column(field.name) for field in schema)],
+            schema=stored,
+        )
+        self.stores.keep(fingerprint, feature_set, rows, self.runtime.metrics)
+        return rows.num_rows
 
     def stored_rows(self, plan: Plan, start: int, stop: int) -> list[pa.RecordBatch]:
         """Output rows ``[start, stop)`` of a plan, all of them stored (no compute): as

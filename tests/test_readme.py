@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pyarrow as pa
+import pytest
 
 from tests.conftest import REPO
 
@@ -101,3 +102,56 @@ def test_client_snippet_runs_against_a_live_server(live_server, sample_essays, t
     exec(compile(code, "README-client", "exec"), scope)
     assert scope["X_emb"].shape == (8, 384)
     assert scope["X_hand"].shape[0] == 8 and len(scope["names"]) == scope["X_hand"].shape[1]
+
+
+@pytest.fixture(scope="module")
+def cache_of_many_files(live_server, tmp_path_factory):
+    """`hemma-cache` holding the samples' combined rows in several files per partition."""
+    from hemma_features import FeatureClient
+    from tests.conftest import SAMPLES
+
+    home = tmp_path_factory.mktemp("readme")
+    with FeatureClient(live_server.http_url, chunk_rows=2, commit_seconds=0) as client:
+        client.extract(SAMPLES, feature_set="combined", cache=home / "hemma-cache")
+    return home
+
+
+PARTITION = 'part = "hemma-cache/fingerprint=<fp>/feature_set=combined"'
+RESULT = {"pl.scan_ipc": "df", "duckdb": "words", "to_pandas": "df"}
+
+
+def test_every_read_snippet_reads_every_file_of_the_partition(
+    cache_of_many_files, runtime, monkeypatch
+):
+    """pyarrow, pandas, polars and DuckDB snippets each return all 8 rows of a partition
+    written as several files; no snippet reads a single file or picks a glob's first hit."""
+    fp = runtime.fingerprint_for("combined")
+    files = list((cache_of_many_files / "hemma-cache").glob(f"fingerprint={fp}/*/part-*.arrow"))
+    assert len(files) > 1
+    snippets = [b for b in code_blocks("python") if PARTITION in b]
+    tools = {next((m for m in RESULT if m in b), "pyarrow") for b in snippets}
+    assert tools == {"pyarrow", *RESULT}
+    monkeypatch.chdir(cache_of_many_files)
+    for snippet in snippets:
+        scope: dict = {}
+        exec(compile(snippet.replace("<fp>", fp), "README-read", "exec"), scope)
+        name = next((RESULT[m] for m in RESULT if m in snippet), "table")
+        assert len(scope[name]) == 8, snippet
+    for block in code_blocks("python") + code_blocks("sh"):
+        assert "read_feather" not in block and ")[0]" not in block and "part-<" not in block
+
+
+def test_open_features_snippet_reads_the_run_and_joins_labels(cache_of_many_files, monkeypatch):
+    """The README's open_features snippet: every row, and the rows with a label."""
+    [snippet] = [
+        b for b in code_blocks("python") if "from hemma_features import open_features" in b
+    ]
+    monkeypatch.chdir(cache_of_many_files)
+    (cache_of_many_files / "labels.csv").write_text(
+        "essay_id,score\n" + "".join(f"S00{i},{i}\n" for i in range(1, 8))
+    )
+    scope: dict = {}
+    with pytest.warns(UserWarning, match=r"1 feature rows without a label \(S008\)"):
+        exec(compile(snippet, "README-open-features", "exec"), scope)
+    assert scope["table"].num_rows == 8
+    assert scope["train"].num_rows == 7 and "score" in scope["train"].column_names

@@ -165,7 +165,7 @@ def test_demo_runs_end_to_end_from_any_directory(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "rows: 8 (cache hits 0, fetched 8, reused components 0)" in out
-    assert "read back with pyarrow.dataset: 8 rows" in out
+    assert "read back with open_features: 8 rows" in out
     assert "server stopped" in out
 
 
