@@ -1,26 +1,32 @@
-"""Benchmark: how well the features predict human scores (5-fold cross-validated ridge).
+"""Benchmark: how well the features predict human scores (5-fold cross-validation).
 
     .venv/bin/python benchmarks/usefulness.py --cache /tmp/usefulness-cache
+    .venv/bin/python benchmarks/usefulness.py --cache /tmp/usefulness-mpnet \
+        --model sentence-transformers/all-mpnet-base-v2
 
-Extracts ``combined`` for the 2,000 ELLIPSE essays through a real server (the cache makes
-a rerun with the same fingerprint instant), then, for each feature group, fits ridge
-regression to ``overall`` and the six analytic scores in 5 folds (fixed shuffle, seed 0):
+Extracts ``combined`` for the 2,000 ELLIPSE essays through a real server (no LanguageTool;
+the cache makes a rerun with the same fingerprint instant), then fits, in 5 folds (fixed
+shuffle, seed 0), each of the seven scores (``overall`` and the six analytic ones):
 
-- ``length``: ``n_words`` alone (the baseline any feature set must beat);
-- ``handcrafted``: the handcrafted set's columns;
-- ``embeddings``: the embeddings set's columns (vector + embedding-derived features);
-- ``combined``: both.
+- baselines: ``column means`` (the training fold's mean) and ``length`` (``n_words``);
+- ``handcrafted``, ``embeddings`` (vector + embedding-derived features) and ``combined``,
+  each with ridge and with LightGBM, and ``combined blend`` (the mean of the two);
+- an ablation: the schema-v4 handcrafted columns, then each research family added alone
+  (errors without LanguageTool, diversity, complexity, cohesion, run-on), then all.
 
-Columns are standardised on the training fold; the ridge penalty is chosen per target on
-the training fold by exact leave-one-out error over a grid (from the SVD). Printed: RMSE
-per target, MCRMSE (their mean), and QWK for ``overall`` with predictions rounded to half
-points within 1-5. Plain numpy, no scikit-learn.
+Ridge: columns standardised on the training fold, the penalty chosen per target on the
+training fold by exact leave-one-out error over a grid (from the SVD). LightGBM: fixed,
+deterministic parameters (below), no tuning on the test fold. Printed: RMSE per target,
+MCRMSE (mean over the six analytic scores, as ELLIPSE reports it) and QWK for ``overall``
+with predictions rounded to half points within 1-5.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +43,15 @@ TARGETS = ("overall", "cohesion", "syntax", "vocabulary", "phraseology", "gramma
            "conventions")  # fmt: skip
 ALPHAS = np.logspace(-2, 5, 15)
 FOLDS = 5
+RESEARCH_FAMILIES = ("errors_offline", "diversity", "complexity", "cohesion")
+"""Catalogue groups added in schema v5 (plus run_on_sentence_ratio, by name)."""
+LIGHTGBM = {
+    "n_estimators": 500, "learning_rate": 0.03, "num_leaves": 15, "min_child_samples": 20,
+    "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.5, "reg_lambda": 1.0,
+    "n_jobs": 2, "random_state": 0, "deterministic": True, "force_row_wise": True,
+    "verbose": -1,
+}  # fmt: skip
+Model = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def ridge_fit_predict(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
@@ -71,7 +86,24 @@ def qwk(a: np.ndarray, b: np.ndarray) -> float:
     return float(1.0 - (weights * observed).sum() / (weights * expected).sum())
 
 
-def cross_validate(x: np.ndarray, scores: np.ndarray) -> tuple[list[float], float]:
+def lightgbm_fit_predict(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
+    import lightgbm
+
+    return lightgbm.LGBMRegressor(**LIGHTGBM).fit(train, y).predict(test)
+
+
+def mean_fit_predict(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
+    return np.full(len(test), y.mean())
+
+
+def blend(*models: Model) -> Model:
+    def fit_predict(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
+        return np.mean([model(train, y, test) for model in models], axis=0)
+
+    return fit_predict
+
+
+def cross_validate(x: np.ndarray, scores: np.ndarray, model: Model) -> tuple[list[float], float]:
     """(RMSE per target, QWK of overall) over FOLDS folds."""
     order = np.random.default_rng(0).permutation(len(x))
     folds = np.array_split(order, FOLDS)
@@ -79,27 +111,46 @@ def cross_validate(x: np.ndarray, scores: np.ndarray) -> tuple[list[float], floa
     for fold in folds:
         train = np.setdiff1d(order, fold)
         for j in range(scores.shape[1]):
-            predicted[fold, j] = ridge_fit_predict(x[train], scores[train, j], x[fold])
+            predicted[fold, j] = model(x[train], scores[train, j], x[fold])
     rmse = np.sqrt(((predicted - scores) ** 2).mean(0)).tolist()
     rounded = np.clip(np.rint(predicted[:, 0] * 2) / 2, 1.0, 5.0)
     return rmse, qwk(rounded, scores[:, 0])
+
+
+def row(name: str, columns: int, rmse: list[float], kappa: float, seconds: float) -> str:
+    cells = " | ".join(f"{r:.3f}" for r in rmse)
+    mcrmse = float(np.mean(rmse[1:]))
+    return f"| {name} | {columns} | {cells} | {mcrmse:.3f} | {kappa:.3f} | {seconds:.0f} |"
+
+
+def header(title: str) -> None:
+    print(f"\n{title}\n")
+    print("| features | columns | " + " | ".join(TARGETS) + " | MCRMSE (6) | QWK overall | s |")
+    print("|---|---|" + "---|" * len(TARGETS) + "---|---|---|")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/hemma-usefulness-cache"))
     parser.add_argument("--essays", type=int, default=2000)
+    parser.add_argument("--model", help="HEMMA_EMBEDDING_MODEL for the server (default: its own)")
+    parser.add_argument("--no-ablation", action="store_true")
     args = parser.parse_args()
     table = read_ellipse(args.essays)
     if table is None:
         return 0
     essays = essay_inputs(table)
     scores = np.stack([table.column(t).to_numpy().astype(np.float64) for t in TARGETS], 1)
-    with ServerProcess(startup_timeout=900) as server, FeatureClient(server.http_url) as client:
+    env = {"HEMMA_EMBEDDING_MODEL": args.model} if args.model else {}
+    started = time.perf_counter()
+    with ServerProcess(env, startup_timeout=1800) as server, FeatureClient(
+        server.http_url
+    ) as client:
         features, report = client.extract_with_report(
             essays, feature_set="combined", cache=args.cache
         )
-        fingerprint = report.fingerprint
+        model_name = client.config().embedding_model
+    print(f"extract: {time.perf_counter() - started:.0f} s, {report.rows_fetched} rows fetched")
     specs = decode_catalogue(features.schema)
     derived = [s.name for s in specs if s.group == EMBEDDING_DERIVED]
     hand = [s.name for s in specs if s.group != EMBEDDING_DERIVED]
@@ -108,19 +159,39 @@ def main() -> int:
     def columns(names: list[str]) -> np.ndarray:
         return np.stack([features.column(n).to_numpy().astype(np.float64) for n in names], 1)
 
-    groups = {
-        "length": columns(["n_words"]),
-        "handcrafted": columns(hand),
-        "embeddings": np.hstack([vectors, columns(derived)]),
-        "combined": np.hstack([vectors, columns(derived), columns(hand)]),
-    }
-    print(f"essays: {len(scores)}; fingerprint {fingerprint[:12]}; {FOLDS}-fold ridge")
-    print("| features | columns | " + " | ".join(TARGETS) + " | MCRMSE | QWK overall |")
-    print("|---|---|" + "---|" * len(TARGETS) + "---|---|")
-    for name, x in groups.items():
-        rmse, kappa = cross_validate(x, scores)
-        cells = " | ".join(f"{r:.3f}" for r in rmse)
-        print(f"| {name} | {x.shape[1]} | {cells} | {np.mean(rmse):.3f} | {kappa:.3f} |")
+    def measure(name: str, x: np.ndarray, model: Model) -> None:
+        began = time.perf_counter()
+        rmse, kappa = cross_validate(x, scores, model)
+        print(row(name, x.shape[1], rmse, kappa, time.perf_counter() - began), flush=True)
+
+    embedding = np.hstack([vectors, columns(derived)])
+    print(f"essays: {len(scores)}; model {model_name}; fingerprint {report.fingerprint[:12]}")
+    header(f"{FOLDS}-fold cross-validation, no LanguageTool")
+    measure("column means", columns(["n_words"]), mean_fit_predict)
+    measure("length (ridge)", columns(["n_words"]), ridge_fit_predict)
+    for name, x in (("handcrafted", columns(hand)), ("embeddings", embedding),
+                    ("combined", np.hstack([embedding, columns(hand)]))):  # fmt: skip
+        measure(f"{name} (ridge)", x, ridge_fit_predict)
+        measure(f"{name} (LightGBM)", x, lightgbm_fit_predict)
+    combined = np.hstack([embedding, columns(hand)])
+    measure("combined blend (ridge + LightGBM)", combined, blend(ridge_fit_predict,
+                                                                 lightgbm_fit_predict))  # fmt: skip
+    if args.no_ablation:
+        return 0
+    group = {s.name: s.group for s in specs}
+    families = {f: [n for n in hand if group[n] == f] for f in RESEARCH_FAMILIES}
+    families["run_on"] = ["run_on_sentence_ratio"]
+    new = {n for names in families.values() for n in names}
+    old = [n for n in hand if n not in new]
+    header("Ablation: what each research family adds to the schema-v4 handcrafted set (ridge)")
+    measure("v4 handcrafted", columns(old), ridge_fit_predict)
+    for family, names in families.items():
+        measure(f"v4 + {family} ({len(names)})", columns(old + names), ridge_fit_predict)
+    measure("v5 handcrafted (all)", columns(hand), ridge_fit_predict)
+    header("Ablation: combined without each family (ridge)")
+    for family, names in families.items():
+        kept = [n for n in hand if n not in names]
+        measure(f"combined - {family}", np.hstack([embedding, columns(kept)]), ridge_fit_predict)
     return 0
 
 
