@@ -49,7 +49,7 @@ REDUNDANT_MIN_ROWS = 30
 """Fewer rows than this say nothing about redundancy: no pairs are listed."""
 REDUNDANT_PAIRS = 40
 """At most this many pairs are listed, the strongest first."""
-EMBEDDING_BATCH = 8192
+EMBEDDING_BATCH = 2048
 
 
 def report(
@@ -278,7 +278,16 @@ def _embedding(
 
 
 def _embedding_blocks(dataset: ds.Dataset, dim: int):  # type: ignore[no-untyped-def]
-    for batch in dataset.to_batches(columns=[EMBEDDING_COLUMN], batch_size=EMBEDDING_BATCH):
+    # Readahead off: pyarrow's defaults buffer up to 16 batches of 4 files, which for a
+    # 384-d embedding is hundreds of MB that the scan does not need.
+    batches = dataset.to_batches(
+        columns=[EMBEDDING_COLUMN],
+        batch_size=EMBEDDING_BATCH,
+        batch_readahead=0,
+        fragment_readahead=0,
+        use_threads=False,
+    )
+    for batch in batches:
         if batch.num_rows:
             flat = batch.column(0).flatten().to_numpy(zero_copy_only=False)
             yield flat.reshape(batch.num_rows, dim)

@@ -39,7 +39,9 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
  margin-right:4px;font-size:11.5px;color:#444}
 .flag{display:inline-block;background:#fff8c5;border:1px solid #d4a72c;border-radius:3px;
  padding:0 5px;margin:2px 4px 0 0;font-size:11.5px}
-.small{font-size:12px;color:#57606a}.stats td{padding:1px 6px;border:0}
+.small{font-size:12px;color:#57606a}
+.stats{width:100%;table-layout:fixed;margin-top:4px}.stats td{padding:1px 4px;border:0}
+.stats td:nth-child(odd){color:#57606a;width:18%}
 .neg{color:#2166ac}.pos{color:#b2182b}
 nav a{margin-right:12px}
 """
@@ -378,7 +380,8 @@ def _stats(s: Summary) -> str:
     undefined = ""
     if s.undefined is not None:
         undefined = (
-            f"<tr><td>undefined</td><td>{s.undefined} ({escape(s.undefined_rule)})</td></tr>"
+            f'<tr><td>undefined</td><td colspan="3">{s.undefined} '
+            f'<span class="small">({escape(s.undefined_rule)})</span></td></tr>'
         )
     return (
         '<table class="stats">'

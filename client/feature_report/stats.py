@@ -67,9 +67,9 @@ def undefined_rule(spec: FeatureSpec | None, columns: set[str]) -> tuple[str, st
     if "0 for a text without words" in text and "n_words" in columns:
         return "n_words = 0", "n_words"
     if "without a prompt" in text:
-        return "value 0 (no prompt)", None
+        return "rows at 0: no prompt", None
     if "0 when undefined" in text or "; 0 for" in text:
-        return "value 0 (the undefined value; a real 0 counts too)", None
+        return "rows at 0, the undefined value (a real 0 counts too)", None
     return "", None
 
 

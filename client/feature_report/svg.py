@@ -47,7 +47,7 @@ def histogram(
         width: Width in pixels.
         height: Height in pixels.
     """
-    pad_l, pad_r, pad_t, pad_b = 6, 6, 6, 18
+    pad_l, pad_r, pad_t, pad_b = 6, 6, 14, 18
     plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
     top = max(int(counts.max()) if counts.size else 0, 1)
     lo, hi = float(edges[0]), float(edges[-1])
@@ -77,8 +77,8 @@ def histogram(
         f'<text x="{pad_l}" y="{height - 4}" font-size="10" fill="#333">{escape(number(lo))}'
         f'</text><text x="{pad_l + plot_w}" y="{height - 4}" font-size="10" fill="#333" '
         f'text-anchor="end">{escape(number(hi))}</text>'
-        f'<text x="{pad_l + plot_w}" y="{pad_t + 9}" font-size="9" fill="#666" '
-        f'text-anchor="end">max bin {top}</text></svg>'
+        f'<text x="{pad_l + plot_w}" y="10" font-size="9" fill="#666" '
+        f'text-anchor="end">tallest bar {top} rows</text></svg>'
     )
     return "".join(parts)
 
