@@ -176,6 +176,17 @@ def test_a_parquet_labels_file_with_chosen_columns_reads(tmp_path):
     assert table.column("essay_id").to_pylist() == ["1", "2"]
 
 
+def test_scores_are_read_from_an_essays_csv_whose_texts_span_lines(tmp_path):
+    """An essays file as labels: its multi-line texts parse, and only the named columns are
+    read."""
+    path = tmp_path / "essays.csv"
+    path.write_text('essay_id,text,overall\ne1,"One.\n\nTwo, three.",3.5\ne2,"Four.",2\n')
+    table = read_labels(path, columns=["overall"])
+    assert table.to_pydict() == {"essay_id": ["e1", "e2"], "overall": [3.5, 2.0]}
+    with pytest.raises(InputFileError, match=r"column 'text' is not numeric .*'One\.\\n"):
+        read_labels(path)
+
+
 def test_the_cli_writes_the_report_and_reports_bad_labels_in_one_line(cache, tmp_path, capsys):
     """`hemma-features report CACHE --labels L --feature-set S --fingerprint FP --out F`."""
     from hemma_features.cli import main

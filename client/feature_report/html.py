@@ -15,6 +15,8 @@ from hemma_features.client.feature_report.stats import Summary
 HEAT_ROWS = 20
 """Features in the heat map: the strongest by their largest |rho| over the labels."""
 NAMED = 10
+SMALL_N = 30
+"""Fewer labelled essays than this: the report says the correlations are too noisy."""
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
@@ -44,6 +46,8 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .stats td:nth-child(odd){color:#57606a;width:18%}
 .neg{color:#2166ac}.pos{color:#b2182b}
 nav a{margin-right:12px}
+.card svg{max-width:100%;height:auto}.wide{grid-column:span 2}
+.scroll{overflow-x:auto;max-width:100%}
 """
 
 # Sorts a table by the clicked column: numbers by data-v (NaN last), text otherwise.
@@ -96,6 +100,7 @@ def render(data: ReportData) -> str:
         f"<p>{len(data.features)} feature columns; {flagged} flagged (constant, one dominant "
         "value, heavy outliers, values outside the unit's range, missing values). Rows at a "
         "documented undefined case are counted per feature: 0 there is not a measurement.</p>",
+        _flag_list(data.features),
         _overview_table(data),
         _redundant(data),
         _labels(data),
@@ -202,7 +207,8 @@ def _overview_table(data: ReportData) -> str:
             _cell(s.median),
             _cell(s.maximum),
             _cell(float(s.undefined) if s.undefined is not None else float("nan"), "g"),
-            f'<td data-v="{len(s.flags)}">{len(s.flags) or ""}</td>',
+            f'<td data-v="{len(s.flags)}" title="{escape("; ".join(s.flags))}">'
+            f"{len(s.flags) or ''}</td>",
         ]
         for label in labels:
             c = f.correlations[label]
@@ -216,9 +222,21 @@ def _overview_table(data: ReportData) -> str:
     )
     return (
         f'<p class="small">One row per feature.{hint}</p>'
-        f'<table class="sortable" id="features-table"><thead><tr>{ths}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        f'<div class="scroll"><table class="sortable" id="features-table"><thead><tr>{ths}'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _flag_list(features: list[Feature]) -> str:
+    flagged = [f for f in features if f.summary.flags]
+    if not flagged:
+        return "<p>No feature is flagged.</p>"
+    items = "".join(
+        f'<li><a href="#f-{escape(f.name)}" class="mono">{escape(f.name)}</a>: '
+        f"{escape('; '.join(f.summary.flags))}</li>"
+        for f in flagged
+    )
+    return f'<p class="small">Flagged:</p><ul class="small">{items}</ul>'
 
 
 def _rho_cell(rho: float, low: float, high: float, n: int) -> str:
@@ -261,6 +279,16 @@ def _labels(data: ReportData) -> str:
         f"<b>{len(join.missing_ids)}</b> cached essay(s) have none; <b>{len(join.extra_ids)}"
         "</b> labelled essay(s) are not in the cache.</p>",
     ]
+    if join.matched < SMALL_N:
+        out.append(
+            f'<p class="flag">Only {join.matched} labelled essays: the correlations below are '
+            "too noisy to rank features by (see each interval).</p>"
+        )
+    out.append(
+        '<p class="small">Every interval is for one feature and one label on its own; with '
+        f"{len(data.features)} features and {len(names)} label(s), some intervals will miss "
+        "zero by chance.</p>"
+    )
     for what, ids in (("cached, without labels", join.missing_ids),
                       ("labelled, not in the cache", join.extra_ids)):  # fmt: skip
         if ids:
@@ -320,7 +348,8 @@ def _embedding(embedding: Embedding | None) -> str:
         '<h2 id="embedding">Embedding</h2>'
         f"<p>{embedding.dim}-d vectors. PCA over all {pr.rows_total} rows (covariance streamed "
         f"in batches); {len(pr.points)} evenly spaced rows drawn{coloured}.</p>"
-        f'<div class="grid"><div class="card">{scatter}</div><div class="card"><h3>L2 norm</h3>'
+        f'<div class="grid"><div class="card wide">{scatter}</div>'
+        '<div class="card"><h3>L2 norm</h3>'
         f"{norms}{_stats(embedding.norms)}{_flags(embedding.norms.flags)}</div></div>"
     )
 

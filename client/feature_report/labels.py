@@ -51,7 +51,7 @@ def read_labels(
 
     Raises ``InputFileError`` with one line naming the file and the column at fault.
     """
-    name, table = _read(source)
+    name, table = _read(source, None if columns is None else [on, *columns])
     if on not in table.column_names:
         raise InputFileError(
             f"labels {name} has no {on!r} column (it has {table.column_names}); "
@@ -108,7 +108,7 @@ def align_labels(
     return LabelJoin(values, int(present.sum()), missing, extra)
 
 
-def _read(source: Any) -> tuple[str, pa.Table]:
+def _read(source: Any, wanted: list[str] | None) -> tuple[str, pa.Table]:
     if isinstance(source, pa.Table):
         return "table", source
     if hasattr(source, "to_dict") and hasattr(source, "columns"):  # a pandas DataFrame
@@ -119,11 +119,19 @@ def _read(source: Any) -> tuple[str, pa.Table]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            # ids stay text: "007" is not the number 7.
-            options = pacsv.ConvertOptions(column_types={ID_COLUMN: pa.string()})
-            return str(path), pacsv.read_csv(path, convert_options=options)
+            # ids stay text ("007" is not the number 7); an essays file's text spans lines;
+            # with the columns named, the others (the text) are never parsed.
+            header = pacsv.open_csv(path).schema.names
+            convert = pacsv.ConvertOptions(
+                column_types={ID_COLUMN: pa.string()},
+                include_columns=[c for c in wanted if c in header] if wanted else None,
+            )
+            parse = pacsv.ParseOptions(newlines_in_values=True)
+            return str(path), pacsv.read_csv(path, parse_options=parse, convert_options=convert)
         if suffix in (".parquet", ".pq"):
-            return str(path), pq.read_table(path)
+            names = pq.read_schema(path).names
+            chosen = [c for c in wanted if c in names] if wanted else None
+            return str(path), pq.read_table(path, columns=chosen)
         if suffix in (".arrow", ".feather", ".ipc"):
             import pyarrow.feather as feather
 
@@ -149,6 +157,8 @@ def _numeric(name: str, column: str, values: pa.ChunkedArray, chosen_all: bool) 
             pc.match_substring_regex(valid, r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
         )
         example = pc.filter(valid, bad)[0].as_py() if pc.any(bad).as_py() else example
+    if isinstance(example, str) and len(example) > 40:
+        example = example[:40] + "..."
     hint = "; name the score columns with --label-columns" if chosen_all else ""
     raise InputFileError(
         f"labels {name}: column {column!r} is not numeric ({kind}, e.g. {example!r}){hint}"

@@ -16,7 +16,9 @@ BINS = 30
 OUTLIER_IQR = 3.0
 """A value beyond this many IQRs outside the quartiles is an outlier (Tukey's far out)."""
 OUTLIER_SHARE = 0.01
-"""A column with more outliers than this share of its rows is flagged."""
+"""A column with more outliers than this share of its rows is flagged..."""
+OUTLIER_MIN_ROWS = 3
+"""...and at least this many (one far value among eight essays is not a heavy tail)."""
 DOMINANT_SHARE = 0.95
 """A column where one value holds more than this share of rows is flagged."""
 RANGES: dict[str, tuple[float, float]] = {
@@ -102,7 +104,7 @@ def summarize(
         iqr = q3 - q1
         if iqr > 0:
             far = int(((finite < q1 - OUTLIER_IQR * iqr) | (finite > q3 + OUTLIER_IQR * iqr)).sum())
-            if far > OUTLIER_SHARE * finite.size:
+            if far > max(OUTLIER_SHARE * finite.size, OUTLIER_MIN_ROWS - 1):
                 flags.append(f"heavy outliers: {far} row(s) beyond {OUTLIER_IQR:g} IQR")
     if spec is not None and spec.unit in RANGES:
         low, high = RANGES[spec.unit]

@@ -89,7 +89,8 @@ def heat_map(matrix: np.ndarray, rows: Sequence[str], columns: Sequence[str], *,
     cell_w, cell_h = 64, 18
     left = 8 + 7 * max((len(r) for r in rows), default=4)
     top = 8 + 6 * max((len(c) for c in columns), default=4)
-    width, height = left + cell_w * len(columns) + 8, top + cell_h * len(rows) + 8
+    # rotated column names reach past the last column: room on the right for them
+    width, height = left + cell_w * len(columns) + top, top + cell_h * len(rows) + 8
     parts = [_open(width, height, title, "heatmap")]
     for j, name in enumerate(columns):
         x = left + j * cell_w + cell_w / 2
@@ -128,8 +129,8 @@ def scatter(
     colour_label: str = "",
     size: int = 420,
 ) -> str:
-    """Points (n x 2) on equal-range axes, coloured by ``colour`` (viridis-like ramp, grey
-    for NaN) when given, with a colour bar."""
+    """Points (n x 2), each axis over its own range, coloured by ``colour`` when given
+    (viridis-like ramp, grey for NaN), with a colour bar."""
     pad, bar = 28, 60 if colour is not None else 0
     width, height = size + bar, size
     plot = size - 2 * pad
