@@ -42,3 +42,11 @@ def read_record(root: Path | str, fingerprint: str) -> FingerprintInfo | None:
         return msgspec.json.decode(path.read_bytes(), type=FingerprintInfo)
     except (OSError, msgspec.DecodeError):
         return None
+
+
+def copy_record(source: Path | str, target: Path | str, fingerprint: str) -> None:
+    """Copy the record of ``fingerprint`` from one cache to another (``cache export``),
+    when the source has one and the target holds the fingerprint's rows."""
+    origin, destination = record_path(source, fingerprint), record_path(target, fingerprint)
+    if origin.is_file() and destination.parent.is_dir() and not destination.is_file():
+        write_bytes_atomically(destination, origin.read_bytes())

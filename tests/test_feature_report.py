@@ -315,3 +315,17 @@ def test_a_report_of_extracted_sample_essays_names_the_server_components(live_se
     assert isinstance(spacy, dict) and str(spacy["name"]) in header
     assert done.fingerprint in header and f"<td>essays</td><td>{table.num_rows}</td>" in header
     assert "not recorded" not in header
+
+
+def test_a_parquet_export_reports_the_same_features_and_keeps_the_record(cache, tmp_path):
+    """`cache export --format parquet` carries _fingerprint.json; the report reads Parquet."""
+    from hemma_features import report
+    from hemma_features.client.cache_admin import export
+
+    root, info = cache
+    out = tmp_path / "pq"
+    assert export(root, out, "parquet") == ROWS
+    text = report(out, tmp_path / "r.html").read_text(encoding="utf-8")
+    names = feature_names(out, info.fingerprint)
+    assert len(Page(text).tags("svg", **{"class": "hist"})) == len(names)
+    assert "weights_sha256" in text and "not recorded" not in text

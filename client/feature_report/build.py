@@ -173,7 +173,7 @@ def gather(
                     deciders[decider] = _column(dataset, decider)
                 basis = deciders[decider]
                 mask = basis < 2 if decider == "embedded_paragraphs" else basis == 0
-        summary = stats.summarize(values, spec, mask, rule)
+        summary = stats.summarize(values, spec, mask, rule, exact=decider is not None)
         correlations = {
             label: stats.spearman(*_paired(values, rows, ranks_))
             for label, rows, ranks_ in label_ranks

@@ -76,9 +76,23 @@ def undefined_rule(spec: FeatureSpec | None, columns: set[str]) -> tuple[str, st
 
 
 def summarize(
-    values: np.ndarray, spec: FeatureSpec | None, undefined_mask: np.ndarray | None, rule: str
+    values: np.ndarray,
+    spec: FeatureSpec | None,
+    undefined_mask: np.ndarray | None,
+    rule: str,
+    *,
+    exact: bool = False,
 ) -> Summary:
-    """Counts, quantiles, a histogram and the flags of one column."""
+    """Counts, quantiles, a histogram and the flags of one column.
+
+    Args:
+        values: The column, one value per row (NaN for null).
+        spec: Its catalogue entry (None: not in the catalogue).
+        undefined_mask: Rows at the documented undefined case (None: none documented).
+        rule: How ``undefined_mask`` was found, for the reader.
+        exact: The mask is exact (decided by another column), so the outlier check looks
+            at the defined rows only: the undefined case's 0 is not an outlier.
+    """
     rows = int(values.size)
     finite = values[np.isfinite(values)]
     missing = rows - int(finite.size)
@@ -101,11 +115,20 @@ def summarize(
         top = int(counts.argmax())
         if counts[top] > DOMINANT_SHARE * finite.size:
             flags.append(f"{counts[top] / finite.size:.1%} of rows are {uniques[top]:g}")
+        defined = finite
+        if exact and undefined_mask is not None:
+            defined = values[np.isfinite(values) & ~undefined_mask]
+        q1, q3 = np.percentile(defined, [25, 75]) if defined.size else (q1, q3)
         iqr = q3 - q1
         if iqr > 0:
-            far = int(((finite < q1 - OUTLIER_IQR * iqr) | (finite > q3 + OUTLIER_IQR * iqr)).sum())
-            if far > max(OUTLIER_SHARE * finite.size, OUTLIER_MIN_ROWS - 1):
-                flags.append(f"heavy outliers: {far} row(s) beyond {OUTLIER_IQR:g} IQR")
+            far = int(
+                ((defined < q1 - OUTLIER_IQR * iqr) | (defined > q3 + OUTLIER_IQR * iqr)).sum()
+            )
+            if far > max(OUTLIER_SHARE * defined.size, OUTLIER_MIN_ROWS - 1):
+                flags.append(
+                    f"heavy outliers: {far} row(s) ({far / defined.size:.1%}) beyond "
+                    f"{OUTLIER_IQR:g} IQR of the quartiles"
+                )
     if spec is not None and spec.unit in RANGES:
         low, high = RANGES[spec.unit]
         outside = int(((finite < low) | (finite > high)).sum())
