@@ -81,6 +81,11 @@ def report(
     root = Path(cache).expanduser()
     chosen_fp, chosen_set = choose_partition(root, fingerprint, feature_set)
     dataset = open_features(root, chosen_fp, chosen_set)  # type: ignore[arg-type]
+    if not dataset.files:
+        raise CacheError(
+            f"cache {root}: fingerprint {chosen_fp}, feature set {chosen_set} holds no intact "
+            f"file (`hemma-features cache verify {root}` says why)"
+        )
     joined = None
     if labels is not None:
         table = read_labels(labels, columns=label_columns)
