@@ -17,6 +17,7 @@ from hemma_features.arrowfiles.compaction import merge_files
 from hemma_features.arrowfiles.layout import JOURNAL, part_files, partition_dir, partitions
 from hemma_features.client.cache import CacheFormat, FeatureCache, cache_format
 from hemma_features.client.errors import CacheError
+from hemma_features.client.fingerprint_record import copy_record
 from hemma_features.contract import (
     KEY_COLUMN,
     META_COMPONENTS,
@@ -245,4 +246,5 @@ def export(root: Path, out: Path, file_format: CacheFormat) -> int:
         if dataset is None:
             continue
         rows += target.write(fingerprint, feature_set, dataset.to_table())  # drops repeats
+        copy_record(root, out, fingerprint)  # what produced the rows travels with them
     return rows

@@ -1,4 +1,5 @@
-"""The client's subcommands of ``hemma-features``: extract, health, fingerprint, cache, demo."""
+"""The client's subcommands of ``hemma-features``: extract, health, fingerprint, cache, demo,
+report."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from hemma_features.client.cli_options import (
     add_server_options,
     client_from,
 )
+from hemma_features.client.feature_report.command import add_report_parser
 from hemma_features.contract import FEATURE_SETS, FingerprintInfo
 
-COMMANDS = ("extract", "health", "fingerprint", "cache", "demo")
+COMMANDS = ("extract", "health", "fingerprint", "cache", "demo", "report")
 
 
 def add_client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -49,6 +51,7 @@ def add_client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     )
 
     add_cache_parser(sub)
+    add_report_parser(sub)
 
     demo = sub.add_parser(
         "demo",
@@ -91,6 +94,10 @@ def run_client_command(args: argparse.Namespace) -> int:
             from hemma_features.client.cache_command import run_cache
 
             return run_cache(args)
+        case "report":
+            from hemma_features.client.feature_report.command import run_report
+
+            return run_report(args)
     raise AssertionError(f"unhandled command {args.command}")  # argparse rejects others
 
 

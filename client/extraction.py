@@ -20,11 +20,12 @@ from hemma_features.arrowfiles.segments import COMMIT_SECONDS
 from hemma_features.client.cache import CacheFormat, FeatureCache
 from hemma_features.client.cache_fill import CacheFill, Progress
 from hemma_features.client.errors import CacheError, HemmaClientError
+from hemma_features.client.fingerprint_record import write_records
 from hemma_features.client.inputs import Columns, check_essays, read_table
 from hemma_features.client.report import ExtractReport, RunStats
 from hemma_features.client.results import align, first_rows_of_missing, rows_at
 from hemma_features.client.source import Fetcher, FetchRequest, RowSource, fingerprint_for
-from hemma_features.contract import FeatureSet, content_key_array
+from hemma_features.contract import FeatureSet, FingerprintInfo, content_key_array
 from hemma_features.logs import library_logger
 
 log = library_logger(__name__)
@@ -132,6 +133,7 @@ def extract(
             found = fill.run(essays, keys, options.feature_set, options.commit_seconds)
         except BaseException as exc:  # an error or Ctrl-C: what was fetched is in the cache
             partial = report(False, _held(cache, fingerprint, options.feature_set, keys))
+            _record(cache, info)
             if on_partial is not None:
                 on_partial(partial)
             if isinstance(exc, OSError):  # disk full, read-only, no permission: one line
@@ -142,6 +144,7 @@ def extract(
                 ) from exc
             raise
         done = report(in_cache=stats.unique)
+        _record(cache, info)
     table = align(essays, keys, found)
     log.debug("client.extract", **msgspec.to_builtins(done))
     return ExtractResult(table, done)
@@ -169,3 +172,11 @@ def _held(cache: str, fingerprint: str, feature_set: FeatureSet, keys: pa.Array)
         return int(FeatureCache(cache).contains(fingerprint, feature_set, pc.unique(keys)).sum())
     except (OSError, HemmaClientError, pa.ArrowException):
         return 0
+
+
+def _record(cache: str, info: FingerprintInfo) -> None:
+    """Keep what produced the rows beside them (a failure here never fails the run)."""
+    try:
+        write_records(cache, info)
+    except OSError as exc:
+        log.warning("client.fingerprint_record_failed", error=str(exc))

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         ServerUnavailableError,
     )
     from hemma_features.client.feature_client import FeatureClient
+    from hemma_features.client.feature_report import report
     from hemma_features.client.inputs import Columns
     from hemma_features.client.report import ExtractReport
     from hemma_features.client.results import embedding_matrix, handcrafted_matrix
@@ -41,6 +42,7 @@ _PUBLIC = {
     "embedding_matrix": "hemma_features.client.results",
     "handcrafted_matrix": "hemma_features.client.results",
     "ExtractReport": "hemma_features.client.report",
+    "report": "hemma_features.client.feature_report",
     "Columns": "hemma_features.client.inputs",
     "HemmaClientError": "hemma_features.client.errors",
     "ServerUnavailableError": "hemma_features.client.errors",
@@ -77,6 +79,7 @@ __all__ = [
     "embedding_matrix",
     "handcrafted_matrix",
     "open_features",
+    "report",
 ]
 
 
