@@ -114,11 +114,11 @@ def join_labels(
     clash = [c for c in labels.column_names if c != on and c in table.column_names]
     if clash:
         raise LabelsError(f"label column(s) {clash} have the name of a feature column; rename them")
-    labels = _numeric_scores(labels, on)
+    labels = numeric_scores(labels, on)
     ids = table.column(on)
     label_ids = _same_type(labels.column(on), ids.type, on)
-    _no_repeats(ids, "the feature rows")
-    _no_repeats(label_ids, "the labels")
+    no_repeats(ids, "the feature rows")
+    no_repeats(label_ids, "the labels")
     where = pc.index_in(ids, value_set=label_ids)
     found = where.is_valid()
     back = pc.is_in(label_ids, value_set=ids)
@@ -176,7 +176,7 @@ def _same_type(label_ids: pa.ChunkedArray, kind: pa.DataType, on: str) -> pa.Chu
         ) from exc
 
 
-def _no_repeats(ids: pa.ChunkedArray, side: str) -> None:
+def no_repeats(ids: pa.ChunkedArray, side: str) -> None:
     counts = pc.value_counts(ids).flatten()
     repeated = pc.filter(counts[0], pc.greater(counts[1], 1))
     if len(repeated):
@@ -187,7 +187,7 @@ def _no_repeats(ids: pa.ChunkedArray, side: str) -> None:
         )
 
 
-def _numeric_scores(labels: pa.Table, on: str) -> pa.Table:
+def numeric_scores(labels: pa.Table, on: str) -> pa.Table:
     """Text columns that hold numbers become float64; one that mixes numbers with other
     text is an error naming the column and the first value that is not a number. A text
     column with no number at all (a split, a prompt name) is kept as text."""

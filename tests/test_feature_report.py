@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks.report_scale import synthetic_cache, synthetic_labels
-from hemma_features.client.errors import CacheError, InputFileError
+from hemma_features.client.errors import CacheError, LabelsError
 from hemma_features.client.feature_report.labels import align_labels, read_labels
 from hemma_features.client.feature_report.stats import ranks, spearman
 from hemma_features.contract import decode_catalogue
@@ -151,16 +151,16 @@ def test_align_labels_lines_labels_up_with_the_cached_rows():
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("id,score\n1,2\n", "has no 'essay_id' column (it has ['id', 'score'])"),
+        ("id,score\n1,2\n", "no 'essay_id' column to join on; they have ['id', 'score']"),
         ("essay_id,score,grade\ne1,3,B\ne2,4,A\n", "column 'grade' is not numeric"),
-        ("essay_id,score\ne1,3\ne1,4\n", "essay_id 'e1' appears 2 times"),
+        ("essay_id,score\ne1,3\ne1,4\n", "the labels repeat 1 id(s): e1"),
     ],
 )
 def test_a_bad_labels_file_is_one_line_naming_the_column(tmp_path, content, expected):
     """No essay_id, a non-numeric score, a repeated id: one line that names it."""
     path = tmp_path / "labels.csv"
     path.write_text(content)
-    with pytest.raises(InputFileError) as caught:
+    with pytest.raises(LabelsError) as caught:
         read_labels(path)
     assert expected in str(caught.value) and "\n" not in str(caught.value)
 
@@ -169,7 +169,7 @@ def test_a_parquet_labels_file_with_chosen_columns_reads(tmp_path):
     """Scores can sit in an essays file: name them, and the text column is left alone."""
     path = tmp_path / "essays.parquet"
     pq.write_table(pa.table({"essay_id": [1, 2], "text": ["a", "b"], "overall": [3, 4]}), path)
-    with pytest.raises(InputFileError, match="column 'text' is not numeric"):
+    with pytest.raises(LabelsError, match="column 'text' is not numeric"):
         read_labels(path)
     table = read_labels(path, columns=["overall"])
     assert table.column_names == ["essay_id", "overall"]
@@ -183,7 +183,7 @@ def test_scores_are_read_from_an_essays_csv_whose_texts_span_lines(tmp_path):
     path.write_text('essay_id,text,overall\ne1,"One.\n\nTwo, three.",3.5\ne2,"Four.",2\n')
     table = read_labels(path, columns=["overall"])
     assert table.to_pydict() == {"essay_id": ["e1", "e2"], "overall": [3.5, 2.0]}
-    with pytest.raises(InputFileError, match=r"column 'text' is not numeric .*'One\.\\n"):
+    with pytest.raises(LabelsError, match=r"column 'text' is not numeric .*'One\.\\n"):
         read_labels(path)
 
 

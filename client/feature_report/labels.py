@@ -1,23 +1,22 @@
 """Score labels for a report: a CSV or Parquet file of ``essay_id`` plus numeric score columns.
 
-Kept to one module with two steps, ``read_labels`` (file -> checked table) and
-``align_labels`` (table -> one value per cached row, the unmatched ids counted and named),
-so it folds into ``client.labels.join_labels`` later without touching the report.
+Two steps: ``read_labels`` (``client.labels``' reader and checks, plus "every score column
+is numeric") and ``align_labels`` (one value per cached row, NaN where an essay has no
+label: unlike ``client.labels.join_labels``, an inner join, the report keeps every cached
+row for the feature statistics; unmatched ids are counted and named).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
-from hemma_features.client.errors import InputFileError
+from hemma_features.client import labels as client_labels
+from hemma_features.client.errors import LabelsError
 from hemma_features.contract import ID_COLUMN
 
 NAMED_IDS = 10
@@ -42,42 +41,30 @@ def read_labels(
 ) -> pa.Table:
     """The id column (as strings) and the score columns (as float64) of a labels source.
 
+    Reading, number parsing and the repeated-id check are ``client.labels``' (the same
+    rules as ``open_features(labels=...)``); the report adds that every score column must be
+    numeric, since it correlates them.
+
     Args:
-        source: A .csv, .parquet or .arrow/.feather path, a pyarrow Table or a pandas
-            DataFrame.
+        source: What ``client.labels.read_labels`` takes (a .csv, .tsv or .parquet path, a
+            pyarrow Table, a pandas DataFrame).
         on: The id column.
         columns: The score columns; None takes every other column, which must all be
             numeric (name them to read scores from an essays file that also holds text).
 
-    Raises ``InputFileError`` with one line naming the file and the column at fault.
+    Raises ``LabelsError`` with one line naming the column at fault.
     """
-    name, table = _read(source, None if columns is None else [on, *columns])
-    if on not in table.column_names:
-        raise InputFileError(
-            f"labels {name} has no {on!r} column (it has {table.column_names}); "
-            f"a labels file holds {on} plus numeric score columns"
-        )
+    table = client_labels.read_labels(source, on)
     wanted = [c for c in table.column_names if c != on] if columns is None else list(columns)
     absent = [c for c in wanted if c not in table.column_names]
     if absent:
-        raise InputFileError(
-            f"labels {name} has no column(s) {absent} (it has {table.column_names})"
-        )
+        raise LabelsError(f"labels have no column(s) {absent} (they have {table.column_names})")
     if not wanted:
-        raise InputFileError(f"labels {name} has no score column besides {on!r}")
+        raise LabelsError(f"labels have no score column besides {on!r}")
+    table = client_labels.numeric_scores(table.select([on, *wanted]), on)
     ids = table.column(on).cast(pa.string())
-    if ids.null_count:
-        row = pc.index(pc.is_null(ids), True).as_py()
-        raise InputFileError(f"labels {name}: column {on!r} is empty at row {row}")
-    counts = pc.value_counts(ids)
-    repeated = pc.filter(counts, pc.greater(counts.field("counts"), 1))
-    if len(repeated):
-        first = repeated[0].as_py()
-        raise InputFileError(
-            f"labels {name}: {on} {first['values']!r} appears {first['counts']} times "
-            f"({len(repeated)} id(s) repeat); give one row per essay"
-        )
-    scores = {c: _numeric(name, c, table.column(c), columns is None) for c in wanted}
+    client_labels.no_repeats(ids, "the labels")
+    scores = {c: _numeric(c, table.column(c), columns is None) for c in wanted}
     return pa.table({on: ids, **scores})
 
 
@@ -108,43 +95,7 @@ def align_labels(
     return LabelJoin(values, int(present.sum()), missing, extra)
 
 
-def _read(source: Any, wanted: list[str] | None) -> tuple[str, pa.Table]:
-    if isinstance(source, pa.Table):
-        return "table", source
-    if hasattr(source, "to_dict") and hasattr(source, "columns"):  # a pandas DataFrame
-        return "DataFrame", pa.Table.from_pandas(source, preserve_index=False)
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise InputFileError(f"labels file {path} does not exist")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            # ids stay text ("007" is not the number 7); an essays file's text spans lines;
-            # with the columns named, the others (the text) are never parsed.
-            header = pacsv.open_csv(path).schema.names
-            convert = pacsv.ConvertOptions(
-                column_types={ID_COLUMN: pa.string()},
-                include_columns=[c for c in wanted if c in header] if wanted else None,
-            )
-            parse = pacsv.ParseOptions(newlines_in_values=True)
-            return str(path), pacsv.read_csv(path, parse_options=parse, convert_options=convert)
-        if suffix in (".parquet", ".pq"):
-            names = pq.read_schema(path).names
-            chosen = [c for c in wanted if c in names] if wanted else None
-            return str(path), pq.read_table(path, columns=chosen)
-        if suffix in (".arrow", ".feather", ".ipc"):
-            import pyarrow.feather as feather
-
-            return str(path), feather.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputFileError(f"labels file {path} cannot be read: {first}") from exc
-    raise InputFileError(
-        f"labels file {path}: unknown suffix {path.suffix!r}; give .csv, .parquet or .arrow"
-    )
-
-
-def _numeric(name: str, column: str, values: pa.ChunkedArray, chosen_all: bool) -> pa.Array:
+def _numeric(column: str, values: pa.ChunkedArray, chosen_all: bool) -> pa.Array:
     kind = values.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         return values.cast(pa.float64())
@@ -160,6 +111,4 @@ def _numeric(name: str, column: str, values: pa.ChunkedArray, chosen_all: bool) 
     if isinstance(example, str) and len(example) > 40:
         example = example[:40] + "..."
     hint = "; name the score columns with --label-columns" if chosen_all else ""
-    raise InputFileError(
-        f"labels {name}: column {column!r} is not numeric ({kind}, e.g. {example!r}){hint}"
-    )
+    raise LabelsError(f"labels column {column!r} is not numeric ({kind}, e.g. {example!r}){hint}")
