@@ -48,10 +48,12 @@ def main() -> int:
     flagged: set[tuple[str, int]] = set()
     outside: set[tuple[str, int]] = set()
     for essay_id, doc in zip(ids, analyzer.parse([by_id[i] for i in ids]), strict=True):
-        starts = spelling.sentence_starts(doc, frozenset(s for s, _ in paragraph_spans(doc.text)))
-        for tokens, text in spelling.surface_words(doc):
-            key = (essay_id, tokens[0].idx)
-            if spelling.is_misspelled(tokens, text, tokens[0].i in starts, words):
+        tokens = spelling.tokens_of(doc)
+        paragraphs = frozenset(s for s, _ in paragraph_spans(doc.text))
+        starts = spelling.sentence_starts(tokens, paragraphs)
+        for first, last, text in spelling.surface_words(tokens):
+            key = (essay_id, tokens.idx[first])
+            if spelling.is_misspelled(tokens, first, last, text, first in starts, words):
                 flagged.add(key)
             elif text.isalpha() and text.lower() not in words:
                 outside.add(key)

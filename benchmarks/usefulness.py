@@ -34,15 +34,19 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import pyarrow.compute as pc  # noqa: E402
+
 from benchmarks.ellipse import essay_inputs, read_ellipse  # noqa: E402
-from hemma_features import FeatureClient  # noqa: E402
+from hemma_features import FeatureClient, open_features  # noqa: E402
 from hemma_features.client.server_process import ServerProcess  # noqa: E402
 from hemma_features.contract import EMBEDDING_DERIVED, decode_catalogue  # noqa: E402
+from hemma_features.contract.schema import META_EMBEDDING_MODEL, META_FINGERPRINT  # noqa: E402
 
 TARGETS = ("overall", "cohesion", "syntax", "vocabulary", "phraseology", "grammar",
            "conventions")  # fmt: skip
 ALPHAS = np.logspace(-2, 5, 15)
 FOLDS = 5
+V5_DERIVED = ("adjacent_sentence_similarity_mean", "embedded_sentences")
 RESEARCH_FAMILIES = ("errors_offline", "diversity", "complexity", "cohesion")
 """Catalogue groups added in schema v5 (plus run_on_sentence_ratio, by name)."""
 LIGHTGBM = {
@@ -51,6 +55,9 @@ LIGHTGBM = {
     "n_jobs": 2, "random_state": 0, "deterministic": True, "force_row_wise": True,
     "verbose": -1,
 }  # fmt: skip
+SANITY = ("flesch_kincaid_grade", "automated_readability_index", "gunning_fog", "smog",
+          "coleman_liau_index", "sentence_length_mean")  # fmt: skip
+"""Columns whose largest value the run prints (the run-on policy keeps them sane)."""
 Model = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -103,30 +110,52 @@ def blend(*models: Model) -> Model:
     return fit_predict
 
 
-def cross_validate(x: np.ndarray, scores: np.ndarray, model: Model) -> tuple[list[float], float]:
-    """(RMSE per target, QWK of overall) over FOLDS folds."""
+def distribution_round(predicted: np.ndarray, train_scores: np.ndarray) -> np.ndarray:
+    """Half-point scores for ``predicted`` in the proportions of the training scores: the
+    lowest share p(1.0) of predictions gets 1.0, the next p(1.5) gets 1.5, and so on.
+    Fitted on training labels only; it undoes the regression's pull toward the mean, which
+    plain rounding leaves in (few predicted 1.5s or 4.5s)."""
+    levels = np.arange(1.0, 5.01, 0.5)
+    shares = np.array([(train_scores == level).mean() for level in levels])
+    cuts = np.quantile(predicted, np.cumsum(shares)[:-1])
+    return levels[np.searchsorted(cuts, predicted, side="right")]
+
+
+def cross_validate(
+    x: np.ndarray, scores: np.ndarray, model: Model
+) -> tuple[list[float], float, float]:
+    """(RMSE per target, QWK of overall rounded, QWK of overall distribution-rounded)."""
     order = np.random.default_rng(0).permutation(len(x))
     folds = np.array_split(order, FOLDS)
     predicted = np.zeros_like(scores)
+    matched = np.zeros(len(x))
     for fold in folds:
         train = np.setdiff1d(order, fold)
         for j in range(scores.shape[1]):
             predicted[fold, j] = model(x[train], scores[train, j], x[fold])
+        matched[fold] = distribution_round(predicted[fold, 0], scores[train, 0])
     rmse = np.sqrt(((predicted - scores) ** 2).mean(0)).tolist()
     rounded = np.clip(np.rint(predicted[:, 0] * 2) / 2, 1.0, 5.0)
-    return rmse, qwk(rounded, scores[:, 0])
+    return rmse, qwk(rounded, scores[:, 0]), qwk(matched, scores[:, 0])
 
 
-def row(name: str, columns: int, rmse: list[float], kappa: float, seconds: float) -> str:
+def row(name: str, columns: int, result: tuple[list[float], float, float], seconds: float) -> str:
+    rmse, kappa, matched = result
     cells = " | ".join(f"{r:.3f}" for r in rmse)
     mcrmse = float(np.mean(rmse[1:]))
-    return f"| {name} | {columns} | {cells} | {mcrmse:.3f} | {kappa:.3f} | {seconds:.0f} |"
+    return (
+        f"| {name} | {columns} | {cells} | {mcrmse:.3f} | {kappa:.3f} | {matched:.3f} "
+        f"| {seconds:.0f} |"
+    )
 
 
 def header(title: str) -> None:
     print(f"\n{title}\n")
-    print("| features | columns | " + " | ".join(TARGETS) + " | MCRMSE (6) | QWK overall | s |")
-    print("|---|---|" + "---|" * len(TARGETS) + "---|---|---|")
+    print(
+        "| features | columns | " + " | ".join(TARGETS)
+        + " | MCRMSE (6) | QWK overall, rounded | QWK overall, distribution | s |"
+    )  # fmt: skip
+    print("|---|---|" + "---|" * len(TARGETS) + "---|---|---|---|")
 
 
 def main() -> int:
@@ -135,22 +164,34 @@ def main() -> int:
     parser.add_argument("--essays", type=int, default=2000)
     parser.add_argument("--model", help="HEMMA_EMBEDDING_MODEL for the server (default: its own)")
     parser.add_argument("--no-ablation", action="store_true")
+    parser.add_argument(
+        "--cached", action="store_true", help="read the newest combined rows in --cache, no server"
+    )
     args = parser.parse_args()
     table = read_ellipse(args.essays)
     if table is None:
         return 0
     essays = essay_inputs(table)
     scores = np.stack([table.column(t).to_numpy().astype(np.float64) for t in TARGETS], 1)
-    env = {"HEMMA_EMBEDDING_MODEL": args.model} if args.model else {}
-    started = time.perf_counter()
-    with ServerProcess(env, startup_timeout=1800) as server, FeatureClient(
-        server.http_url
-    ) as client:
-        features, report = client.extract_with_report(
-            essays, feature_set="combined", cache=args.cache
-        )
-        model_name = client.config().embedding_model
-    print(f"extract: {time.perf_counter() - started:.0f} s, {report.rows_fetched} rows fetched")
+    if args.cached:
+        features = open_features(args.cache, "combined", latest=True)
+        at = pc.index_in(essays.column("essay_id"), value_set=features.column("essay_id"))
+        features = features.take(at)
+        fingerprint = features.schema.metadata[META_FINGERPRINT].decode()
+    else:
+        env = {"HEMMA_EMBEDDING_MODEL": args.model} if args.model else {}
+        started = time.perf_counter()
+        with (
+            ServerProcess(env, startup_timeout=1800) as server,
+            FeatureClient(server.http_url) as client,
+        ):
+            features, report = client.extract_with_report(
+                essays, feature_set="combined", cache=args.cache
+            )
+        seconds = time.perf_counter() - started
+        print(f"extract: {seconds:.0f} s, {report.rows_fetched} rows fetched")
+        fingerprint = report.fingerprint
+    model_name = features.schema.metadata[META_EMBEDDING_MODEL].decode()
     specs = decode_catalogue(features.schema)
     derived = [s.name for s in specs if s.group == EMBEDDING_DERIVED]
     hand = [s.name for s in specs if s.group != EMBEDDING_DERIVED]
@@ -161,11 +202,14 @@ def main() -> int:
 
     def measure(name: str, x: np.ndarray, model: Model) -> None:
         began = time.perf_counter()
-        rmse, kappa = cross_validate(x, scores, model)
-        print(row(name, x.shape[1], rmse, kappa, time.perf_counter() - began), flush=True)
+        result = cross_validate(x, scores, model)
+        print(row(name, x.shape[1], result, time.perf_counter() - began), flush=True)
 
     embedding = np.hstack([vectors, columns(derived)])
-    print(f"essays: {len(scores)}; model {model_name}; fingerprint {report.fingerprint[:12]}")
+    print(f"essays: {len(scores)}; model {model_name}; fingerprint {fingerprint[:12]}")
+    extremes = [n for n in hand if n in SANITY]
+    print("largest values: " + ", ".join(
+        f"{n} {float(np.max(columns([n]))):.1f}" for n in extremes))  # fmt: skip
     header(f"{FOLDS}-fold cross-validation, no LanguageTool")
     measure("column means", columns(["n_words"]), mean_fit_predict)
     measure("length (ridge)", columns(["n_words"]), ridge_fit_predict)
@@ -188,6 +232,12 @@ def main() -> int:
     for family, names in families.items():
         measure(f"v4 + {family} ({len(names)})", columns(old + names), ridge_fit_predict)
     measure("v5 handcrafted (all)", columns(hand), ridge_fit_predict)
+    v4_derived = [n for n in derived if n not in V5_DERIVED]
+    v4_embedding = np.hstack([vectors, columns(v4_derived)])
+    measure("combined, schema v4 columns (ridge)", np.hstack([v4_embedding, columns(old)]),
+            ridge_fit_predict)  # fmt: skip
+    measure("combined, schema v4 columns (LightGBM)", np.hstack([v4_embedding, columns(old)]),
+            lightgbm_fit_predict)  # fmt: skip
     header("Ablation: combined without each family (ridge)")
     for family, names in families.items():
         kept = [n for n in hand if n not in names]

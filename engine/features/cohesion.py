@@ -16,6 +16,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hemma_features.engine.features.lemmas import CONTENT_TAGS
+
 CONNECTIVE_TYPES: dict[str, tuple[str, ...]] = {
     "additive": (
         "also", "in addition", "moreover", "furthermore", "additionally", "besides",
@@ -43,7 +45,7 @@ CONNECTIVE_TYPES: dict[str, tuple[str, ...]] = {
 TYPED_MARKERS: dict[tuple[str, ...], str] = {
     tuple(marker.split()): kind for kind, markers in CONNECTIVE_TYPES.items() for marker in markers
 }
-OVERLAP_TAGS = frozenset({"NOUN", "VERB", "ADJ", "ADV"})
+OVERLAP_TAGS = CONTENT_TAGS
 """Content words for the overlap: nouns, lexical verbs, adjectives, adverbs (TAACO's)."""
 
 

