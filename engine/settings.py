@@ -26,7 +26,7 @@ Device = Literal["auto", "cpu", "cuda"]
 Pooling = Literal["mean"]
 LongTextPolicy = Literal["truncate", "chunk_mean"]
 EmbeddingDtype = Literal["auto", "float32", "float16", "bfloat16"]
-EmbeddingBackend = Literal["auto", "torch", "onnx"]
+EmbeddingBackend = Literal["auto", "torch", "onnx", "openvino"]
 Quantization = Literal["none", "int8"]
 
 
@@ -66,14 +66,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     embedding_token_budget: int = 16384
     """Most tokens in one encoder pass (batch size x sequence length)."""
     embedding_dtype: EmbeddingDtype = "auto"
-    """Encoder weights dtype. ``auto``: bfloat16 where the hardware computes it natively
-    (CUDA compute capability 8.0+, or a CPU with avx512_bf16/amx_bf16), float16 on older
-    CUDA GPUs, else float32; reduced precision is kept only if it agrees with float32 to
-    cosine 0.9999 at start. A reduced dtype the hardware lacks stays float32 (the start-up
-    log says so). Outputs are always float32."""
+    """Encoder weights dtype. ``auto``: float32 on a CPU (lossless; ``bfloat16`` runs only
+    when asked for, and only on a CPU with avx512_bf16/amx_bf16); on CUDA bfloat16 (compute
+    capability 8.0+) or float16, kept only if it agrees with float32 to cosine 0.9999 at
+    start. A reduced dtype the hardware lacks stays float32 (the start-up log says so).
+    Outputs are always float32."""
     embedding_backend: EmbeddingBackend = "auto"
     """``torch``, ``onnx`` (ONNX Runtime on CPU; exported at first start and cached in
-    ``model_cache_dir``) or ``auto``: onnx for float32 on a CPU, torch otherwise."""
+    ``model_cache_dir``), ``openvino`` (OpenVINO's CPU plugin on the same export, compiled
+    once and cached beside it) or ``auto``: on a CPU in float32, the fastest of the three
+    as timed at the first start on this host (the decision is kept beside the export;
+    ``/v1/config`` shows the timings), torch otherwise."""
     embedding_quantization: Quantization = "none"
     """``int8``: dynamic int8 weights under ONNX Runtime; faster but lossy (see
     docs/benchmarks.md for its agreement with float32), so never the default."""
