@@ -90,9 +90,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     spacy_model: str = DEFAULT_SPACY_MODEL
     """Installed spaCy pipeline package name or path."""
     parse_workers: int | None = None
-    """Worker processes for spaCy parsing (0: parse in the request thread). Unset: sized
-    from the cores available, one per three cores on a CPU host (parsing is about a third
-    of the work there) and all but one core on a CUDA host, at least one."""
+    """Worker processes for spaCy parsing (0: parse in the request thread). Unset: one per
+    core on a CPU host, so a handcrafted-only request parses on every core, while a request
+    that also embeds parses on one per three cores (parsing is about a third of its work;
+    the encoder's threads take the rest); on a CUDA host all but one core, at least one.
+    Set: every request uses that many."""
     languagetool_url: str | None = None
     """Base URL of a LanguageTool server (``http://host:8010``); unset disables LT features."""
     languagetool_concurrency: int = 2

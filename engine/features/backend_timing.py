@@ -62,7 +62,7 @@ def decision_key(
     hardware: Hardware, threads: int, weights_sha256: str, max_length: int
 ) -> dict[str, object]:
     """Everything whose change could change which backend is fastest."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in _VERSIONED:
         try:
             versions[name] = metadata.version(name)

@@ -368,15 +368,30 @@ def test_cuda_encoder_records_its_numerics(runtime, torch_minilm):
     assert torch.backends.cuda.matmul.allow_tf32 is False
 
 
-def test_parse_workers_and_threads_follow_the_cores(monkeypatch):
+def test_parse_workers_follow_the_cores_and_the_feature_set(monkeypatch):
+    """One worker per core, so handcrafted-only parses on every core; a request that also
+    embeds parses on one per three cores (the encoder's threads take the rest)."""
     from hemma_features.engine import options as runtime_module
 
+    workers, beside = runtime_module.parse_worker_count, runtime_module.parse_workers_beside_encoder
     monkeypatch.setattr(runtime_module, "available_cores", lambda: 2)
-    assert runtime_module.parse_worker_count(Settings(), device="cpu") == 1
+    assert (workers(Settings(), device="cpu"), beside(Settings(), device="cpu")) == (2, 1)
     monkeypatch.setattr(runtime_module, "available_cores", lambda: 12)
-    assert runtime_module.parse_worker_count(Settings(), device="cpu") == 4
-    assert runtime_module.parse_worker_count(Settings(), device="cuda") == 11
-    assert runtime_module.parse_worker_count(Settings(parse_workers=0), device="cpu") == 0
+    assert (workers(Settings(), device="cpu"), beside(Settings(), device="cpu")) == (12, 4)
+    assert (workers(Settings(), device="cuda"), beside(Settings(), device="cuda")) == (11, 11)
+    assert workers(Settings(parse_workers=0), device="cpu") == 0
+    assert beside(Settings(parse_workers=3), device="cpu") == 3
+
+
+def test_a_request_is_split_between_as_many_workers_as_it_may_use():
+    """Consecutive slices of near-equal length, offsets kept, never more than asked."""
+    from hemma_features.engine.features.parallel import split_evenly
+
+    texts = [str(i) for i in range(5)]
+    assert split_evenly(texts, 2) == [(0, ["0", "1", "2"]), (3, ["3", "4"])]
+    assert split_evenly(texts, 1) == [(0, texts)]
+    assert split_evenly([], 2) == []
+    assert len(split_evenly(texts, 12)) == 5
 
 
 def test_config_shows_what_was_chosen_for_the_machine(live_server):
