@@ -27,7 +27,7 @@ import structlog
 
 from hemma_features.engine.errors import ModelLoadError
 from hemma_features.engine.features import backend_timing
-from hemma_features.engine.features.backend_timing import LOSSLESS_COSINE, Candidate
+from hemma_features.engine.features.backend_timing import Candidate
 from hemma_features.engine.features.encoders import (
     Encoder,
     OnnxEncoder,
@@ -44,7 +44,8 @@ from hemma_features.engine.features.onnx_export import (
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["LOSSLESS_COSINE", "EncoderReport", "load_encoder"]
+LOSSLESS_COSINE = backend_timing.LOSSLESS_COSINE
+"""Least cosine to torch float32, on every probe, for an automatic choice."""
 PROBE_TEXT = (
     "Students learn more when they can choose what to study. In my opinion, schools "
     "should let them pick at least one class each term, because interest makes people "
