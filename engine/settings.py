@@ -26,7 +26,7 @@ Device = Literal["auto", "cpu", "cuda"]
 Pooling = Literal["mean"]
 LongTextPolicy = Literal["truncate", "chunk_mean"]
 EmbeddingDtype = Literal["auto", "float32", "float16", "bfloat16"]
-EmbeddingBackend = Literal["auto", "torch", "onnx"]
+EmbeddingBackend = Literal["auto", "torch", "onnx", "openvino"]
 Quantization = Literal["none", "int8"]
 
 
@@ -66,14 +66,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     embedding_token_budget: int = 16384
     """Most tokens in one encoder pass (batch size x sequence length)."""
     embedding_dtype: EmbeddingDtype = "auto"
-    """Encoder weights dtype. ``auto``: bfloat16 where the hardware computes it natively
-    (CUDA compute capability 8.0+, or a CPU with avx512_bf16/amx_bf16), float16 on older
-    CUDA GPUs, else float32; reduced precision is kept only if it agrees with float32 to
-    cosine 0.9999 at start. A reduced dtype the hardware lacks stays float32 (the start-up
-    log says so). Outputs are always float32."""
+    """Encoder weights dtype. ``auto``: float32 on a CPU (lossless; ``bfloat16`` runs only
+    when asked for, and only on a CPU with avx512_bf16/amx_bf16); on CUDA bfloat16 (compute
+    capability 8.0+) or float16, kept only if it agrees with float32 to cosine 0.9999 at
+    start. A reduced dtype the hardware lacks stays float32 (the start-up log says so).
+    Outputs are always float32."""
     embedding_backend: EmbeddingBackend = "auto"
     """``torch``, ``onnx`` (ONNX Runtime on CPU; exported at first start and cached in
-    ``model_cache_dir``) or ``auto``: onnx for float32 on a CPU, torch otherwise."""
+    ``model_cache_dir``), ``openvino`` (OpenVINO's CPU plugin on the same export, compiled
+    once and cached beside it) or ``auto``: on a CPU in float32, the fastest of the three
+    as timed at the first start on this host (the decision is kept beside the export;
+    ``/v1/config`` shows the timings), torch otherwise."""
     embedding_quantization: Quantization = "none"
     """``int8``: dynamic int8 weights under ONNX Runtime; faster but lossy (see
     docs/benchmarks.md for its agreement with float32), so never the default."""
@@ -87,9 +90,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     spacy_model: str = DEFAULT_SPACY_MODEL
     """Installed spaCy pipeline package name or path."""
     parse_workers: int | None = None
-    """Worker processes for spaCy parsing (0: parse in the request thread). Unset: sized
-    from the cores available, one per three cores on a CPU host (parsing is about a third
-    of the work there) and all but one core on a CUDA host, at least one."""
+    """Worker processes for spaCy parsing (0: parse in the request thread). Unset: one per
+    core on a CPU host, so a handcrafted-only request parses on every core, while a request
+    that also embeds parses on one per three cores (parsing is about a third of its work;
+    the encoder's threads take the rest); on a CUDA host all but one core, at least one.
+    Set: every request uses that many."""
     languagetool_url: str | None = None
     """Base URL of a LanguageTool server (``http://host:8010``); unset disables LT features."""
     languagetool_concurrency: int = 2

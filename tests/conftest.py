@@ -17,6 +17,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # servers the tests start inherit these.
 os.environ.setdefault("HEMMA_EMBEDDING_BACKEND", "onnx")
 os.environ.setdefault("HEMMA_EMBEDDING_DTYPE", "float32")
+# One parse worker on every host (the default is one per core, so the count would follow
+# the machine); sizing by cores and feature set is tested on its own.
+os.environ.setdefault("HEMMA_PARSE_WORKERS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 # Exported ONNX graphs are kept beside the checkout (servers the tests start inherit it),
@@ -51,6 +54,7 @@ def settings_for_tests(**values):
     values.setdefault("store", "store_dir" in values)
     values.setdefault("embedding_backend", "onnx")
     values.setdefault("embedding_dtype", "float32")
+    values.setdefault("parse_workers", 1)
     return Settings(model_cache_dir=os.environ["HEMMA_MODEL_CACHE_DIR"], **values)
 
 

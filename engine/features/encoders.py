@@ -1,9 +1,10 @@
 """Encoder backends: token ids [B, L] -> final hidden states [B, L, D] float32.
 
-Two implementations behind one small interface: ``TorchEncoder`` (any device and dtype
-torch offers) and ``OnnxEncoder`` (ONNX Runtime on CPU, from a graph exported and verified
-by ``onnx_export``). Pooling, windows and spans stay in ``embed.Embedder``, so both
-backends feed exactly the same code after the forward pass.
+Three implementations behind one small interface: ``TorchEncoder`` (any device and dtype
+torch offers), ``OnnxEncoder`` (ONNX Runtime on CPU, from a graph exported and verified
+by ``onnx_export``) and ``OpenVinoEncoder`` (OpenVINO's CPU plugin, from the same graph).
+Pooling, windows and spans stay in ``embed.Embedder``, so every backend feeds exactly the
+same code after the forward pass.
 
 Every sequence in a call has the same length (the embedder never pads), so the attention
 mask is all ones and is built here, not passed in.
@@ -11,6 +12,7 @@ mask is all ones and is built here, not passed in.
 
 from __future__ import annotations
 
+import threading
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
@@ -168,6 +170,87 @@ class OnnxEncoder:
             "precision": "float32",
             "quantization": self.quantization,
             "onnxruntime": metadata.version("onnxruntime"),
+            "export": self._recipe,
+            "kernels": cpu_isa(self._hardware),
+        }
+
+
+OPENVINO_CONFIG: dict[str, Any] = {
+    "PERFORMANCE_HINT": "LATENCY",
+    "ENABLE_CPU_PINNING": False,
+}
+"""Compile settings measured on MiniLM and mpnet (docs/benchmarks.md): the LATENCY hint
+(one stream using every thread) beat THROUGHPUT at batch 1; pinning threads to cores
+slowed the parse workers sharing them."""
+_OV_PRECISION = {"float32": "f32", "bfloat16": "bf16"}
+
+
+class OpenVinoEncoder:
+    """An exported encoder run by OpenVINO's CPU plugin.
+
+    The plugin computes in bfloat16 by default on CPUs with AVX-512 BF16 or AMX, so the
+    precision is always set: ``f32`` unless bfloat16 is asked for explicitly. Compiled
+    blobs are kept in ``cache_dir`` (beside the export), so later starts skip compilation.
+
+    Args:
+        path: The ``.onnx`` file (see ``onnx_export.ensure_exported``).
+        dim: Hidden size.
+        threads: Inference threads. Results do not depend on it (checked by a test), so it
+            stays out of the fingerprint.
+        precision: ``float32`` or ``bfloat16`` (lossy; only when asked for).
+        recipe: The export recipe, for the fingerprint.
+        hardware: The machine, for the fingerprint's kernel class.
+        cache_dir: Where OpenVINO keeps compiled models.
+    """
+
+    backend = "openvino"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        dim: int,
+        threads: int,
+        precision: str,
+        recipe: dict[str, Any],
+        hardware: Hardware,
+        cache_dir: Path,
+    ) -> None:
+        import openvino as ov
+
+        self.path = path
+        self.dim = dim
+        self.threads = threads
+        self.precision = precision
+        self._recipe = recipe
+        self._hardware = hardware
+        config = {
+            **OPENVINO_CONFIG,
+            "INFERENCE_PRECISION_HINT": _OV_PRECISION[precision],
+            "INFERENCE_NUM_THREADS": threads,
+            "CACHE_DIR": str(cache_dir),
+        }
+        self.compiled = ov.Core().compile_model(str(path), "CPU", config)
+        self._request = self.compiled.create_infer_request()
+        # One infer request is not safe to share between threads; a pass is already
+        # parallel inside, so callers take turns.
+        self._lock = threading.Lock()
+
+    def hidden_states(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        feeds = {ORT_INPUTS[0]: ids, ORT_INPUTS[1]: np.ones_like(ids)}
+        with self._lock:
+            result = self._request.infer(feeds)
+            states = np.array(result[self.compiled.output(0)], dtype=np.float32, copy=True)
+        return states
+
+    def components(self) -> dict[str, Any]:
+        return {
+            "backend": "openvino",
+            "precision": self.precision,
+            "quantization": "none",
+            "openvino": metadata.version("openvino"),
+            "openvino_config": {k: str(v) for k, v in OPENVINO_CONFIG.items()},
             "export": self._recipe,
             "kernels": cpu_isa(self._hardware),
         }

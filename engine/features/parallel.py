@@ -38,7 +38,9 @@ class InlineParser:
     def __init__(self, analyzer: TextAnalyzer) -> None:
         self._analyzer = analyzer
 
-    def submit(self, texts: Sequence[str]) -> Future[list[dict[str, float]]]:
+    def submit(
+        self, texts: Sequence[str], *, beside_encoder: bool = False
+    ) -> Future[list[dict[str, float]]]:
         future: Future[list[dict[str, float]]] = Future()
         try:
             future.set_result(self._analyzer.features(list(texts)))
@@ -160,6 +162,12 @@ class ParseWorker:
                 pipe.close()
 
 
+def split_evenly(texts: list[str], parts: int) -> list[tuple[int, list[str]]]:
+    """(offset, texts) for at most ``parts`` consecutive slices of near-equal length."""
+    size = max(1, -(-len(texts) // max(1, parts)))
+    return [(i, texts[i : i + size]) for i in range(0, len(texts), size)]
+
+
 class _ParseJob:
     def __init__(self, texts: list[str], offset: int) -> None:
         self.texts = texts
@@ -179,6 +187,8 @@ class SupervisedParser:
         model: spaCy pipeline name or path.
         workers: Worker processes.
         deadline: Seconds a worker may spend on one part of a request.
+        beside_encoder: Workers one request parses on when it also runs the encoder (the
+            encoder's threads use the other cores); None: all of them.
         on_restart: Called with the reason (``died``, ``deadline``) after each replacement.
     """
 
@@ -188,8 +198,10 @@ class SupervisedParser:
         workers: int,
         deadline: float,
         on_restart: Callable[[str], None] | None = None,
+        beside_encoder: int | None = None,
     ) -> None:
         self.workers = workers
+        self.beside_encoder = min(workers, beside_encoder or workers)
         self.deadline = deadline
         self._on_restart = on_restart
         self._jobs: queue.Queue[_ParseJob | None] = queue.Queue()
@@ -222,11 +234,14 @@ class SupervisedParser:
         """Workers holding a request now."""
         return sum(1 for w in self._workers if w.busy)
 
-    def submit(self, texts: Sequence[str]) -> Future[list[dict[str, float]]]:
-        """Parse in the workers; the texts are split evenly between them."""
+    def submit(
+        self, texts: Sequence[str], *, beside_encoder: bool = False
+    ) -> Future[list[dict[str, float]]]:
+        """Parse in the workers; the texts are split evenly between them (between
+        ``self.beside_encoder`` of them when the request also runs the encoder)."""
         texts = list(texts)
-        size = max(1, -(-len(texts) // self.workers))
-        parts = [_ParseJob(texts[i : i + size], i) for i in range(0, len(texts), size)]
+        spread = self.beside_encoder if beside_encoder else self.workers
+        parts = [_ParseJob(part, offset) for offset, part in split_evenly(texts, spread)]
         combined: Future[list[dict[str, float]]] = Future()
 
         def gather(_: Future[Any]) -> None:

@@ -75,7 +75,7 @@ class FeaturePipeline:
             if want_hand and lt_client is not None
             else None
         )
-        parse_job = self.parser.submit(texts) if want_hand else None
+        parse_job = self.parser.submit(texts, beside_encoder=want_embedding) if want_hand else None
         rows: list[dict[str, float]] = [{} for _ in texts]
         essays = None
         try:

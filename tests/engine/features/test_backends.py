@@ -1,4 +1,5 @@
-"""Embedding backends: hardware detection, the automatic choice, ONNX export and agreement."""
+"""Embedding backends: hardware detection, the measured automatic choice, ONNX export,
+OpenVINO, and agreement with torch float32."""
 
 from __future__ import annotations
 
@@ -6,9 +7,15 @@ import numpy as np
 import pytest
 
 from hemma_features.engine.errors import ModelLoadError
-from hemma_features.engine.features import encoder_choice
+from hemma_features.engine.features import backend_timing, encoder_choice
+from hemma_features.engine.features.backend_timing import Candidate
 from hemma_features.engine.features.embed import Embedder, EmbeddingOptions
-from hemma_features.engine.features.encoders import OnnxEncoder, TorchEncoder, cpu_isa
+from hemma_features.engine.features.encoders import (
+    OnnxEncoder,
+    OpenVinoEncoder,
+    TorchEncoder,
+    cpu_isa,
+)
 from hemma_features.engine.features.hardware import Hardware, native_precisions, read_cpuinfo
 from hemma_features.engine.features.onnx_export import agreement, ensure_exported, export_key
 from hemma_features.engine.options import embedding_components
@@ -53,7 +60,9 @@ def test_reduced_precision_without_native_support_stays_float32_and_says_why():
     assert dtype == "float32"
     assert "avx512_bf16" in notes[0] and "avx2, fma" in notes[0] and "float32" in notes[0]
     assert encoder_choice.resolve_precision("auto", "cpu", AVX2) == ("float32", [])
-    assert encoder_choice.resolve_precision("auto", "cpu", SAPPHIRE) == ("bfloat16", [])
+    # lossless by default: bfloat16 on a CPU only when asked for, even where it is native
+    assert encoder_choice.resolve_precision("auto", "cpu", SAPPHIRE) == ("float32", [])
+    assert encoder_choice.resolve_precision("bfloat16", "cpu", SAPPHIRE) == ("bfloat16", [])
     assert encoder_choice.resolve_precision("auto", "cuda", hw_cuda((7, 0))) == ("float16", [])
     assert encoder_choice.resolve_precision("auto", "cuda", hw_cuda((9, 0))) == ("bfloat16", [])
     dtype, notes = encoder_choice.resolve_precision("bfloat16", "cuda", hw_cuda((7, 5)))
@@ -61,12 +70,18 @@ def test_reduced_precision_without_native_support_stays_float32_and_says_why():
 
 
 def test_backend_choice():
-    assert encoder_choice.resolve_backend("auto", "cpu", "float32", "none") == "onnx"
+    measure = encoder_choice.MEASURE
+    assert encoder_choice.resolve_backend("auto", "cpu", "float32", "none") == measure
+    assert encoder_choice.resolve_backend("openvino", "cpu", "float32", "none") == "openvino"
     assert encoder_choice.resolve_backend("auto", "cpu", "bfloat16", "none") == "torch"
     assert encoder_choice.resolve_backend("auto", "cuda", "float16", "none") == "torch"
     assert encoder_choice.resolve_backend("auto", "cpu", "float32", "int8") == "onnx"
     with pytest.raises(ModelLoadError, match="CPU only"):
         encoder_choice.resolve_backend("onnx", "cuda", "float32", "none")
+    with pytest.raises(ModelLoadError, match="openvino runs on the CPU only"):
+        encoder_choice.resolve_backend("openvino", "cuda", "float32", "none")
+    with pytest.raises(ModelLoadError, match="needs HEMMA_EMBEDDING_BACKEND=onnx"):
+        encoder_choice.resolve_backend("openvino", "cpu", "float32", "int8")
     with pytest.raises(ModelLoadError, match="needs HEMMA_EMBEDDING_BACKEND=onnx"):
         encoder_choice.resolve_backend("torch", "cpu", "float32", "int8")
 
@@ -79,11 +94,91 @@ def avx2_host(monkeypatch):
     monkeypatch.setattr(embed, "detect", lambda cuda: AVX2)
 
 
-def test_default_backend_on_an_avx2_cpu_is_onnx_float32(runtime, avx2_host):
-    """``auto`` on a CPU without native bfloat16: ONNX Runtime float32."""
+@pytest.fixture(autouse=True)
+def decisions(tmp_path, monkeypatch):
+    """Each test's ``auto`` decisions land in its own directory, not the shared cache."""
+    monkeypatch.setattr(backend_timing, "decision_path", lambda directory, key: tmp_path / "a.json")
+    return tmp_path / "a.json"
+
+
+def test_auto_times_the_lossless_backends_and_reuses_the_decision(runtime, monkeypatch, decisions):
+    """The first start times torch, onnx and openvino and keeps the least CPU time; the
+    next start on the host reads the stored decision and times nothing."""
     cache = runtime.embedder.encoder.path.parents[2]
-    embedder = load(cache, backend="auto", dtype="auto")
-    assert (embedder.options.backend, embedder.options.dtype) == ("onnx", "float32")
+    timed = {"torch": (0.9, 1.0), "onnx": (0.2, 0.3), "openvino": (0.4, 0.5)}
+
+    def fake_timing(encoders, probes, **_):
+        assert set(encoders) == set(backend_timing.CANDIDATES)
+        return {name: timed[name] for name in encoders}
+
+    monkeypatch.setattr(backend_timing, "time_candidates", fake_timing)
+    first = load(cache, backend="auto", dtype="auto")
+    assert (first.options.backend, first.report.decided) == ("onnx", "measured")
+    assert [c.backend for c in first.report.candidates] == ["torch", "onnx", "openvino"]
+    assert all(c.min_cosine >= backend_timing.LOSSLESS_COSINE for c in first.report.candidates)
+    assert first.report.candidates[2].cpu_seconds == 0.4
+    assert decisions.is_file()
+
+    def no_timing(encoders, probes, **_):
+        raise AssertionError("a stored decision is not timed again")
+
+    monkeypatch.setattr(backend_timing, "time_candidates", no_timing)
+    again = load(cache, backend="auto", dtype="auto")
+    assert (again.options.backend, again.report.decided) == ("onnx", "stored")
+    assert again.report.candidates == first.report.candidates
+
+
+def test_the_decision_is_keyed_by_host_threads_and_model():
+    """Another CPU, thread count or model gives another key, so another decision."""
+    base = backend_timing.decision_key(AVX2, 2, "a" * 64, 512)
+    assert base["versions"]["openvino"]  # type: ignore[index]
+    for other in (
+        backend_timing.decision_key(SAPPHIRE, 2, "a" * 64, 512),
+        backend_timing.decision_key(AVX2, 1, "a" * 64, 512),
+        backend_timing.decision_key(AVX2, 2, "b" * 64, 512),
+        backend_timing.decision_key(AVX2, 2, "a" * 64, 384),
+    ):
+        assert other != base
+
+
+def test_the_fastest_lossless_candidate_wins():
+    """A faster backend that disagrees with torch, or failed, is passed over."""
+
+    def c(name, cpu, cosine=1.0, failure=None):
+        return Candidate(
+            backend=name, cpu_seconds=cpu, wall_seconds=cpu, min_cosine=cosine, failure=failure
+        )
+
+    assert backend_timing.fastest([c("torch", 0.9), c("onnx", 0.3), c("openvino", 0.2)]) == (
+        "openvino"
+    )
+    assert backend_timing.fastest([c("torch", 0.9), c("onnx", 0.3), c("openvino", 0.1, 0.99)]) == (
+        "onnx"
+    )
+    assert backend_timing.fastest([c("torch", 0.9), c("onnx", None, 0.0, "RuntimeError")]) == (
+        "torch"
+    )
+
+
+def test_timing_interleaves_rounds_and_takes_the_median():
+    """Each backend runs once per round over every probe; the median round is kept."""
+    calls: list[str] = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def hidden_states(self, ids):
+            calls.append(self.name)
+            return ids
+
+    ticks = iter(range(1000))
+    probes = [np.zeros((1, 4), dtype=np.int64)] * 2
+    timings = backend_timing.time_candidates(
+        {"a": Fake("a"), "b": Fake("b")}, probes, rounds=3, clock=lambda: float(next(ticks))
+    )
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 3
+    assert timings["a"][0] == timings["b"][0] == 1.0
 
 
 def test_onnx_float32_agrees_with_torch_float32(runtime, torch_minilm):
@@ -157,28 +252,29 @@ def test_backend_precision_and_threads_enter_the_fingerprint(runtime, tmp_path):
 def test_bfloat16_on_a_cpu_without_it_stays_float32(runtime, avx2_host):
     """Asked for bfloat16 on an AVX2-only CPU: the loader keeps float32 and notes why."""
     cache = runtime.embedder.encoder.path.parents[2]
-    embedder = load(cache, backend="auto", dtype="bfloat16")
+    embedder = load(cache, backend="torch", dtype="bfloat16")
     assert embedder.options.dtype == "float32"
     assert embedder.report.notes and "not native" in embedder.report.notes[0]
 
 
-def test_an_automatic_choice_that_disagrees_falls_back_to_torch_float32(
-    runtime, monkeypatch, avx2_host
-):
-    """If the candidate fails the 0.9999 check, torch float32 serves, with a note."""
+def test_a_backend_that_disagrees_is_not_chosen(runtime, monkeypatch, avx2_host):
+    """Under ``auto`` every candidate that fails the 0.9999 check is passed over (torch
+    float32 serves); an explicit onnx that fails it falls back to torch, with a note."""
     monkeypatch.setattr(encoder_choice, "agreement", lambda a, b: (0.99, 0.995))
     cache = runtime.embedder.encoder.path.parents[2]
     embedder = load(cache, backend="auto", dtype="auto")
     assert isinstance(embedder.encoder, TorchEncoder)
-    assert embedder.options.backend == "torch"
-    assert "0.990000" in embedder.report.notes[0]
+    assert [c.min_cosine for c in embedder.report.candidates] == [1.0, 0.99, 0.99]
+    explicit = load(cache, backend="onnx", dtype="float32")
+    assert isinstance(explicit.encoder, TorchEncoder)
+    assert "0.990000" in explicit.report.notes[0]
 
 
 def test_a_backend_that_fails_on_the_model_falls_back_or_names_itself(
     runtime, monkeypatch, avx2_host
 ):
-    """An ONNX graph that does not run the model: automatic choice serves torch float32 with
-    a note naming the failure; an explicit onnx request stops start-up naming it."""
+    """An ONNX graph that does not run the model: under ``auto`` its candidate carries the
+    failure and another backend serves; an explicit onnx request stops start-up naming it."""
 
     def broken(self, ids):
         raise RuntimeError("Gather indices out of bounds")
@@ -186,10 +282,66 @@ def test_a_backend_that_fails_on_the_model_falls_back_or_names_itself(
     monkeypatch.setattr(OnnxEncoder, "hidden_states", broken)
     cache = runtime.embedder.encoder.path.parents[2]
     embedder = load(cache, backend="auto", dtype="auto")
-    assert isinstance(embedder.encoder, TorchEncoder)
-    assert "failed on this model (RuntimeError: Gather indices" in embedder.report.notes[0]
+    assert not isinstance(embedder.encoder, OnnxEncoder)
+    onnx = next(c for c in embedder.report.candidates if c.backend == "onnx")
+    assert onnx.failure and "RuntimeError: Gather indices" in onnx.failure
     with pytest.raises(ModelLoadError, match="onnx float32 backend failed on this model"):
         load(cache, backend="onnx", dtype="auto")
+
+
+@pytest.fixture(scope="module")
+def openvino_minilm(runtime) -> Embedder:
+    cache = runtime.embedder.encoder.path.parents[2]
+    return load(cache, backend="openvino", dtype="float32", threads=2)
+
+
+def test_openvino_float32_agrees_with_torch_and_is_cached_beside_the_export(
+    openvino_minilm, runtime, torch_minilm
+):
+    """OpenVINO runs the same exported graph in float32 (forced: its CPU default is bf16 on
+    BF16 hosts), within float32 rounding of torch; compiled blobs sit beside the export."""
+    import torch
+
+    encoder = openvino_minilm.encoder
+    assert isinstance(encoder, OpenVinoEncoder)
+    assert encoder.compiled.get_property("INFERENCE_PRECISION_HINT").to_string() == "f32"
+    assert encoder.path == runtime.embedder.encoder.path
+    assert any((encoder.path.parent / "openvino").iterdir())
+    assert openvino_minilm.report.min_cosine >= encoder_choice.LOSSLESS_COSINE
+    for text in TEXTS:
+        ids = openvino_minilm._tokenizer(text, truncation=True, max_length=512, return_tensors="pt")
+        with torch.inference_mode():
+            expected = torch_minilm(**ids).last_hidden_state[0].mean(0).numpy()
+        got = openvino_minilm.embed([text])[0]
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=2e-6)
+
+
+def test_openvino_bits_do_not_depend_on_runs_threads_or_batches(openvino_minilm):
+    """The same bytes on every run, with 1 or 2 threads, alone or in a batch of two."""
+    encoder = openvino_minilm.encoder
+    assert isinstance(encoder, OpenVinoEncoder)
+    one = OpenVinoEncoder(
+        encoder.path, dim=encoder.dim, threads=1, precision="float32", recipe={},
+        hardware=AVX2, cache_dir=encoder.path.parent / "openvino",
+    )  # fmt: skip
+    tokenize = openvino_minilm._tokenizer
+    ids = np.asarray([tokenize(TEXTS[3], truncation=True, max_length=512)["input_ids"]])
+    other = np.asarray([tokenize("tree " * 700, truncation=True, max_length=512)["input_ids"]])
+    first = encoder.hidden_states(ids)
+    assert np.array_equal(first, encoder.hidden_states(ids))
+    assert np.array_equal(first, one.hidden_states(ids))
+    assert np.array_equal(first, encoder.hidden_states(np.concatenate([other, ids]))[1:])
+    together = openvino_minilm.embed(TEXTS)
+    assert np.array_equal(together, np.stack([openvino_minilm.embed([t])[0] for t in TEXTS]))
+
+
+def test_openvino_enters_the_fingerprint(openvino_minilm, runtime):
+    """Another backend, another fingerprint: OpenVINO's version and settings, no threads."""
+    settings = Settings()
+    parts = embedding_components(openvino_minilm, settings)
+    assert parts != embedding_components(runtime.embedder, settings)
+    assert parts["backend"] == "openvino" and parts["openvino"] and "threads" not in parts
+    assert parts["openvino_config"]["PERFORMANCE_HINT"] == "LATENCY"
 
 
 def test_int8_is_kept_when_asked_and_reports_its_agreement(runtime):
@@ -216,15 +368,30 @@ def test_cuda_encoder_records_its_numerics(runtime, torch_minilm):
     assert torch.backends.cuda.matmul.allow_tf32 is False
 
 
-def test_parse_workers_and_threads_follow_the_cores(monkeypatch):
+def test_parse_workers_follow_the_cores_and_the_feature_set(monkeypatch):
+    """One worker per core, so handcrafted-only parses on every core; a request that also
+    embeds parses on one per three cores (the encoder's threads take the rest)."""
     from hemma_features.engine import options as runtime_module
 
+    workers, beside = runtime_module.parse_worker_count, runtime_module.parse_workers_beside_encoder
     monkeypatch.setattr(runtime_module, "available_cores", lambda: 2)
-    assert runtime_module.parse_worker_count(Settings(), device="cpu") == 1
+    assert (workers(Settings(), device="cpu"), beside(Settings(), device="cpu")) == (2, 1)
     monkeypatch.setattr(runtime_module, "available_cores", lambda: 12)
-    assert runtime_module.parse_worker_count(Settings(), device="cpu") == 4
-    assert runtime_module.parse_worker_count(Settings(), device="cuda") == 11
-    assert runtime_module.parse_worker_count(Settings(parse_workers=0), device="cpu") == 0
+    assert (workers(Settings(), device="cpu"), beside(Settings(), device="cpu")) == (12, 4)
+    assert (workers(Settings(), device="cuda"), beside(Settings(), device="cuda")) == (11, 11)
+    assert workers(Settings(parse_workers=0), device="cpu") == 0
+    assert beside(Settings(parse_workers=3), device="cpu") == 3
+
+
+def test_a_request_is_split_between_as_many_workers_as_it_may_use():
+    """Consecutive slices of near-equal length, offsets kept, never more than asked."""
+    from hemma_features.engine.features.parallel import split_evenly
+
+    texts = [str(i) for i in range(5)]
+    assert split_evenly(texts, 2) == [(0, ["0", "1", "2"]), (3, ["3", "4"])]
+    assert split_evenly(texts, 1) == [(0, texts)]
+    assert split_evenly([], 2) == []
+    assert len(split_evenly(texts, 12)) == 5
 
 
 def test_config_shows_what_was_chosen_for_the_machine(live_server):
