@@ -117,6 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self._leave()  # before the answer leaves: the client may send its next check at once
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -192,9 +193,16 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.in_flight += 1
             self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
+        self._counted = True
         try:
             self._check(form)
         finally:
+            self._leave()
+
+    def _leave(self) -> None:
+        """This check is no longer in flight (once per request)."""
+        if getattr(self, "_counted", False):
+            self._counted = False
             with self.server.lock:
                 self.server.in_flight -= 1
 
