@@ -200,10 +200,13 @@ def client_process(
 def test_sigkill_mid_run_loses_nothing_and_resumes(live_server, runtime, tmp_path):
     """A client killed mid-segment leaves a valid cache holding every committed row once;
     the rerun fetches exactly the rows that were not committed."""
+    # Enough rows that the kill lands mid-run even when the server's store answers them
+    # all (40 stored rows came back before the kill on an idle machine).
+    ROWS = 400  # noqa: N806
     essays_path = tmp_path / "essays.parquet"
     import pyarrow.parquet as pq
 
-    pq.write_table(many_essays(40), essays_path)
+    pq.write_table(many_essays(ROWS), essays_path)
     cache = tmp_path / "c"
     fingerprint = runtime.fingerprint_for("handcrafted")
 
@@ -219,16 +222,16 @@ def test_sigkill_mid_run_loses_nothing_and_resumes(live_server, runtime, tmp_pat
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     kept = FeatureCache(cache).known_keys(runtime.fingerprint_for("handcrafted"), "handcrafted")
-    assert 3 <= len(kept) < 40
+    assert 3 <= len(kept) < ROWS
     assert cache_admin.verify(cache) == []
     with FeatureClient(live_server.http_url) as client:
         table, report = client.extract_with_report(
             essays_path, feature_set="handcrafted", cache=cache
         )
-        assert report.rows_fetched == 40 - len(kept)
-    assert table.num_rows == 40
+        assert report.rows_fetched == ROWS - len(kept)
+    assert table.num_rows == ROWS
     fp = runtime.fingerprint_for("handcrafted")
-    assert open_features(cache, fp, "handcrafted").count_rows() == 40
+    assert open_features(cache, fp, "handcrafted").count_rows() == ROWS
     assert cache_admin.verify(cache) == []
 
 
