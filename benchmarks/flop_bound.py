@@ -30,16 +30,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.csv as pacsv
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.ellipse import read_ellipse  # noqa: E402
 from hemma_features.engine.features.embed import Embedder, EmbeddingOptions  # noqa: E402
 from hemma_features.engine.features.hardware import Hardware, detect  # noqa: E402
 from hemma_features.engine.features.onnx_export import agreement  # noqa: E402
 
-ELLIPSE = REPO.parent / "shared" / "data" / "ellipse" / "essays.csv"
 VARIANTS = {
     "torch float32": {"backend": "torch", "dtype": "float32"},
     "onnx float32": {"backend": "onnx", "dtype": "float32"},
@@ -151,14 +150,10 @@ def main() -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     parser.add_argument("--cache", default=None, help="model cache [a temporary directory]")
     args = parser.parse_args()
-    if not ELLIPSE.is_file():
-        print(f"skipped: {ELLIPSE} is absent")
+    table = read_ellipse(args.essays)
+    if table is None:
         return 0
-    texts = (
-        pacsv.read_csv(ELLIPSE, parse_options=pacsv.ParseOptions(newlines_in_values=True))
-        .column("text")
-        .to_pylist()[: args.essays]
-    )
+    texts = table.column("text").to_pylist()
     hardware = detect(cuda=False)
     threads = args.threads or hardware.cores
     vendor = vendor_id()
