@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -51,8 +52,8 @@ TARGETS = ("overall", "cohesion", "syntax", "vocabulary", "phraseology", "gramma
 ALPHAS = np.logspace(-2, 5, 15)
 FOLDS = 5
 V5_DERIVED = ("adjacent_sentence_similarity_mean", "embedded_sentences")
-RESEARCH_FAMILIES = ("errors_offline", "diversity", "complexity", "cohesion")
-"""Catalogue groups added in schema v5 (plus run_on_sentence_ratio, by name)."""
+RESEARCH_FAMILIES = ("errors_offline", "diversity", "complexity", "cohesion", "phraseology")
+"""Catalogue groups added in schemas v5 and v6 (plus run_on_sentence_ratio, by name)."""
 LIGHTGBM = {
     "n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20,
     "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.3, "reg_lambda": 1.0,
@@ -66,22 +67,31 @@ SANITY = ("flesch_kincaid_grade", "automated_readability_index", "gunning_fog", 
 Model = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
-def _ridge(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, float]:
-    """(test predictions, leave-one-out MSE) of ridge on already scaled columns, the
-    penalty picked by exact leave-one-out error (SVD), an unpenalised intercept."""
+class RidgeFit(NamedTuple):
+    test: np.ndarray
+    """Predictions for the test rows."""
+    loo: np.ndarray
+    """Exact leave-one-out predictions for the training rows (each from the fit without it)."""
+    loo_mse: float
+
+
+def _ridge(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> RidgeFit:
+    """Ridge on already scaled columns, the penalty picked by exact leave-one-out error
+    (SVD), an unpenalised intercept."""
     y_mean = y.mean()
     u, s, vt = np.linalg.svd(train, full_matrices=False)
     uy = u.T @ (y - y_mean)
-    best, best_error = ALPHAS[0], np.inf
+    best, best_error, best_loo = ALPHAS[0], np.inf, y
     for alpha in ALPHAS:
         shrink = s**2 / (s**2 + alpha)
         fitted = u @ (shrink * uy)
         hat = (u**2) @ shrink + 1.0 / len(y)  # the intercept's leverage included
-        error = float(np.mean(((y - y_mean - fitted) / (1.0 - hat)) ** 2))
+        residual = (y - y_mean - fitted) / (1.0 - hat)
+        error = float(np.mean(residual**2))
         if error < best_error:
-            best, best_error = alpha, error
+            best, best_error, best_loo = alpha, error, y - residual
     coef = vt.T @ ((s / (s**2 + best)) * uy)
-    return test @ coef + y_mean, best_error
+    return RidgeFit(test @ coef + y_mean, best_loo, best_error)
 
 
 def _standardised(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +103,7 @@ def _standardised(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.n
 def ridge_fit_predict(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
     """Predictions for ``test``: standardise on ``train``, ridge (``_ridge``)."""
     x, t = _standardised(train, test)
-    return _ridge(x, y, t)[0]
+    return _ridge(x, y, t).test
 
 
 BLOCK_WEIGHTS = (1.0, 2.0, 4.0, 8.0)
@@ -112,7 +122,8 @@ def two_block_ridge(first: int) -> Model:
         for weight in BLOCK_WEIGHTS:
             scale = np.ones(x.shape[1])
             scale[first:] = weight
-            predicted, error = _ridge(x * scale, y, t * scale)
+            fit = _ridge(x * scale, y, t * scale)
+            predicted, error = fit.test, fit.loo_mse
             if error < best_error:
                 best, best_error = predicted, error
         assert best is not None
@@ -172,6 +183,44 @@ def predict_out_of_fold(x: np.ndarray, scores: np.ndarray, model: Model) -> np.n
     return predicted
 
 
+def block_predictions(
+    train: np.ndarray, test: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge on one block, standardised on ``train``, for every target: ([train rows,
+    targets] leave-one-out predictions, [test rows, targets] predictions)."""
+    x, t = _standardised(train, test)
+    fits = [_ridge(x, scores[:, j], t) for j in range(scores.shape[1])]
+    return np.stack([f.loo for f in fits], 1), np.stack([f.test for f in fits], 1)
+
+
+def predict_stacked(
+    embedding: np.ndarray, hand: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold predictions [N, targets] of two stacked models.
+
+    Level one, inside each training fold: ridge on the embedding block, on the handcrafted
+    block and on both, for all seven scores; a training row's level-one value is its exact
+    leave-one-out prediction (from the fit without it), a test row's the fit on the whole
+    training fold. Level two: ridge over the 21 level-one values (every score's predictions
+    inform every score: the scores correlate), and LightGBM on the handcrafted columns plus
+    the embedding block's seven predictions (trees split well on the named features, badly
+    on 768 weak dimensions). The test fold is never seen before its predictions."""
+    combined = np.hstack([embedding, hand])
+    ridge_stack, tree_stack = np.zeros_like(scores), np.zeros_like(scores)
+    everything = np.arange(len(scores))
+    for fold in folds_of(len(scores)):
+        train = np.setdiff1d(everything, fold)
+        levels = [block_predictions(b[train], b[fold], scores[train])
+                  for b in (embedding, hand, combined)]  # fmt: skip
+        z, z_test = np.hstack([lv[0] for lv in levels]), np.hstack([lv[1] for lv in levels])
+        trees = np.hstack([hand[train], levels[0][0]])
+        trees_test = np.hstack([hand[fold], levels[0][1]])
+        for j in range(scores.shape[1]):
+            ridge_stack[fold, j] = ridge_fit_predict(z, scores[train, j], z_test)
+            tree_stack[fold, j] = lightgbm_fit_predict(trees, scores[train, j], trees_test)
+    return ridge_stack, tree_stack
+
+
 def metrics(predicted: np.ndarray, scores: np.ndarray) -> tuple[list[float], float, float]:
     """(RMSE per target, QWK of overall rounded, QWK of overall distribution-rounded)."""
     matched = np.zeros(len(scores))
@@ -213,6 +262,7 @@ def main() -> int:
         help="a server setting, e.g. HEMMA_EMBEDDING_LONG_TEXT=chunk_mean (repeatable)",
     )  # fmt: skip
     parser.add_argument("--no-ablation", action="store_true")
+    parser.add_argument("--extract-only", action="store_true", help="fill --cache, fit nothing")
     parser.add_argument(
         "--cached", action="store_true", help="read the newest combined rows in --cache, no server"
     )
@@ -241,6 +291,8 @@ def main() -> int:
             )
         seconds = time.perf_counter() - started
         print(f"extract: {seconds:.0f} s, {report.rows_fetched} rows fetched")
+        if args.extract_only:
+            return 0
         fingerprint = report.fingerprint
     model_name = features.schema.metadata[META_EMBEDDING_MODEL].decode()
     specs = decode_catalogue(features.schema)
@@ -278,6 +330,15 @@ def main() -> int:
     blocks = measure("combined (two-block ridge)", combined, two_block_ridge(embedding.shape[1]))
     print(row("combined blend (two-block ridge + LightGBM)", combined.shape[1],
               metrics((blocks + boosted) / 2, scores), 0.0))  # fmt: skip
+    began = time.perf_counter()
+    stacked_ridge, stacked_trees = predict_stacked(embedding, columns(hand), scores)
+    seconds = time.perf_counter() - began
+    for name, predicted in (
+        ("combined, stacked: ridge over the block predictions", stacked_ridge),
+        ("combined, stacked: LightGBM on handcrafted + embedding predictions", stacked_trees),
+        ("**combined, stacked blend (mean of the two)**", (stacked_ridge + stacked_trees) / 2),
+    ):
+        print(row(name, combined.shape[1], metrics(predicted, scores), seconds))
     if args.no_ablation:
         return 0
     group = {s.name: s.group for s in specs}
@@ -289,7 +350,7 @@ def main() -> int:
     measure("v4 handcrafted", columns(old), ridge_fit_predict)
     for family, names in families.items():
         measure(f"v4 + {family} ({len(names)})", columns(old + names), ridge_fit_predict)
-    measure("v5 handcrafted (all)", columns(hand), ridge_fit_predict)
+    measure("v6 handcrafted (all)", columns(hand), ridge_fit_predict)
     v4_derived = [n for n in derived if n not in V5_DERIVED]
     v4_embedding = np.hstack([vectors, columns(v4_derived)])
     measure("combined, schema v4 columns (ridge)", np.hstack([v4_embedding, columns(old)]),

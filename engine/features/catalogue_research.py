@@ -1,7 +1,8 @@
-"""The research families of the catalogue (schema v5): errors without LanguageTool (a
-dictionary check and mechanics), lexical diversity, L2SCA-style complexity and TAACO-style
-cohesion. Definitions name the rule precisely enough to recount by hand; the literature
-each follows and where each is known to fail are in docs/features.md.
+"""The research families of the catalogue (schemas v5 and v6): errors without LanguageTool
+(a dictionary check, mechanics, agreement), lexical diversity, L2SCA-style complexity,
+TAACO-style cohesion and TAALES-style phraseology. Definitions name the rule precisely
+enough to recount by hand; the literature each follows and where each is known to fail
+are in docs/features.md.
 """
 
 from __future__ import annotations
@@ -72,6 +73,25 @@ ERRORS: tuple[FeatureSpec, ...] = (
         "silent h (hour, honest, honor, heir); an all-capital word or a single letter by "
         "its letter name (an FBI, an X); a capital 'A' inside a sentence is a letter "
         "(got A), not the article" + _PER_100,
+        "per 100 words",
+    ),
+    _errors(
+        "subject_verb_agreement_errors_per_100_words",
+        "subjects (nsubj, nsubjpass; not with a conjunct or an 'of' phrase, not a collective "
+        "such as police, family, people, not a non-alphabetic token) whose present-tense "
+        "finite verb (the head's first aux/auxpass child tagged VBZ or VBP, else the head so "
+        "tagged) disagrees in number: VBZ after a plural noun (NNS, NNPS) or I/you/we/they, "
+        "VBP after a singular noun (NN, NNP), he/she/it or a this/that pronoun ('he go', 'the "
+        "students is'); other "
+        "subjects, past tense and modals are not checked" + _PER_100,
+        "per 100 words",
+    ),
+    _errors(
+        "determiner_noun_agreement_errors_per_100_words",
+        "determiners (det) whose noun disagrees in number: this/a/an/another/every/each "
+        "before NNS, these/those/many/several/few/both before NN ('this books', 'many "
+        "information'); a/an before few/couple/lot/dozen/number/hundred/thousand/million is a "
+        "quantifier, not checked" + _PER_100,
         "per 100 words",
     ),
     _errors(
@@ -189,4 +209,46 @@ COHESION: tuple[FeatureSpec, ...] = (
     ),
 )
 
-RESEARCH: tuple[FeatureSpec, ...] = (*ERRORS, *DIVERSITY, *COMPLEXITY, *COHESION)
+_PAIR = (
+    "a pair is two adjacent tokens of one counted sentence, both letters-only, lower-cased "
+    '(whitespace tokens skipped; punctuation, numbers, the "n\'t" of "don\'t" and '
+    "placeholders break the run); the reference is symspellpy's list of 242,342 frequent "
+    "frequent English word pairs of Google Books Ngram (frequency_bigramdictionary_en_243_342)"
+)
+_PMI = (
+    "PMI = log2(P(ab) / (P(a) P(b))), P(ab) the pair's count over the pair list's total, "
+    "P(a) and P(b) the words' counts over the total of symspellpy's word list "
+    "(frequency_dictionary_en_82_765); pairs whose words the word list lacks are left out"
+)
+
+
+def _phraseology(name: str, definition: str, unit: str) -> FeatureSpec:
+    return spec(name, 1, "phraseology", f"{definition}; {_PAIR}" + ZERO, unit, "symspellpy")
+
+
+PHRASEOLOGY: tuple[FeatureSpec, ...] = (
+    _phraseology("bigram_coverage", "share of the essay's pairs found in the reference", "ratio"),
+    _phraseology(
+        "known_word_bigram_coverage",
+        "share of the pairs whose two words are both in the word list that the reference "
+        "holds (listed words combined in an unlisted way: odd collocations, agreement errors)",
+        "ratio",
+    ),
+    _phraseology("bigram_pmi_mean", f"mean PMI of the attested pairs; {_PMI}", "bits"),
+    _phraseology("bigram_pmi_std", f"population std of the attested pairs' PMI; {_PMI}", "bits"),
+    _phraseology(
+        "strong_collocation_ratio",
+        f"share of the attested pairs with PMI >= 3 (Church & Hanks 1990); {_PMI}",
+        "ratio",
+    ),
+    _phraseology(
+        "bigram_log_frequency_mean",
+        "mean log10 of the reference count of the attested pairs (lower: rarer, more specific "
+        "combinations)",
+        "log10 count",
+    ),
+)
+
+RESEARCH: tuple[FeatureSpec, ...] = (
+    *ERRORS, *DIVERSITY, *COMPLEXITY, *COHESION, *PHRASEOLOGY
+)  # fmt: skip

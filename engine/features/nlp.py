@@ -16,10 +16,16 @@ from typing import Any
 import numpy as np
 
 from hemma_features.engine.errors import ModelLoadError
+from hemma_features.engine.features.agreement import determiner_noun_errors, subject_verb_errors
 from hemma_features.engine.features.cohesion import cohesion_features, match_markers
 from hemma_features.engine.features.complexity import complexity_features
 from hemma_features.engine.features.diversity import hdd, mattr
 from hemma_features.engine.features.lemmas import add_content_lemmas
+from hemma_features.engine.features.phraseology import (
+    phraseology_features,
+    reference,
+    sentence_pairs,
+)
 from hemma_features.engine.features.readability import (
     MAX_SENTENCE_WORDS,
     formula_sentences,
@@ -259,6 +265,19 @@ def sentence_depth(sentence: Any) -> int:
     return max((depth[tok.i] for tok in sentence if not tok.is_space), default=0)
 
 
+def agreement_features(doc: Any, n_words: int) -> dict[str, float]:
+    """Subject-verb and determiner-noun agreement errors per 100 words (agreement.py)."""
+    columns = ([t.lower_ for t in doc], [t.tag_ for t in doc], [t.dep_ for t in doc],
+               [t.head.i for t in doc])  # fmt: skip
+    per_100 = 100.0 / n_words if n_words else 0.0
+    return {
+        "subject_verb_agreement_errors_per_100_words": subject_verb_errors(*columns) * per_100,
+        "determiner_noun_agreement_errors_per_100_words": (
+            determiner_noun_errors(*columns) * per_100
+        ),
+    }
+
+
 def doc_features(doc: Any) -> dict[str, float]:
     """Named spaCy/TextDescriptives values for one parsed Doc."""
     text: str = doc.text
@@ -339,6 +358,8 @@ def doc_features(doc: Any) -> dict[str, float]:
     values.update(error_features(doc, sentences, spans, n_words))
     values.update(complexity_features(sentences, n_words))
     values.update(cohesion_features(lower, sentences))
+    values.update(phraseology_features(sentence_pairs(sentences)))
+    values.update(agreement_features(doc, n_words))
     return values
 
 
@@ -371,6 +392,7 @@ class TextAnalyzer:
                 nlp.add_pipe(component)
         word_frequencies()  # loaded at start, not by the first request
         dictionary()
+        reference()
         return cls(nlp, model)
 
     @property

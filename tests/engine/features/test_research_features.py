@@ -279,3 +279,74 @@ def test_content_lemmas_equal_the_lemmatizers(analyzer):
                 assert a.lemma_ == b.lemma_, (a.text, a.pos_)
                 compared += 1
     assert compared > 300
+
+
+def test_phraseology_by_hand_on_a_small_reference():
+    """Reference: pairs 'a b' (10 of 100 pairs) and 'b c' (5); words a 100, b 50, c 20, d 30
+    of 1,000. Essay pairs: (a b), (b c), (c d), (x b). Attested: a b, b c (2 of 4). Both
+    words listed: a b, b c, c d (3), of which 2 attested. PMI(a b) = log2(0.1 / (0.1 *
+    0.05)) = log2 20 = 4.3219; PMI(b c) = log2(0.05 / (0.05 * 0.02)) = log2 50 = 5.6439;
+    mean 4.9829, std |5.6439 - 4.3219| / 2 = 0.6610; both >= 3. log10 counts 1 and 0.699."""
+    from hemma_features.engine.features.phraseology import Reference, phraseology_features
+
+    ref = Reference({"a b": 10, "b c": 5, "z z": 85}, {"a": 100, "b": 50, "c": 20, "d": 30,
+                    "z": 800}, 100, 1000)  # fmt: skip
+    values = phraseology_features([("a", "b"), ("b", "c"), ("c", "d"), ("x", "b")], ref)
+    assert values["bigram_coverage"] == pytest.approx(2 / 4)
+    assert values["known_word_bigram_coverage"] == pytest.approx(2 / 3)
+    assert values["bigram_pmi_mean"] == pytest.approx((math.log2(20) + math.log2(50)) / 2)
+    assert values["bigram_pmi_std"] == pytest.approx((math.log2(50) - math.log2(20)) / 2)
+    assert values["strong_collocation_ratio"] == 1.0
+    assert values["bigram_log_frequency_mean"] == pytest.approx((1.0 + math.log10(5)) / 2)
+    empty = phraseology_features([], ref)
+    assert set(empty.values()) == {0.0}
+
+
+def test_phraseology_pairs_follow_the_parse(analyzer):
+    """Pairs stay inside a sentence, skip double spaces, and break at punctuation, numbers,
+    the "n't" of "don't" and placeholders: 'I don't think  it is good. Go to 3 shops,
+    Generic_Name said' gives i-do, think-it, it-is, is-good, go-to (5 pairs)."""
+    from hemma_features.engine.features.phraseology import reference, sentence_pairs
+
+    doc = analyzer.parse(["I don't think  it is good. Go to 3 shops, Generic_Name said."])[0]
+    pairs = sentence_pairs(s for s in doc.sents if any(counts_as_word(t) for t in s))
+    assert pairs == [("i", "do"), ("think", "it"), ("it", "is"), ("is", "good"), ("go", "to")]
+    ref = reference()
+    assert all(f"{a} {b}" in ref.pairs for a, b in pairs)  # common English pairs
+    values = features(analyzer, "I don't think  it is good. Go to 3 shops, Generic_Name said.")
+    assert values["bigram_coverage"] == 1.0
+    assert all(math.isfinite(v) for v in values.values())
+
+
+AGREEMENT = (
+    "He go to school. The students is happy. They has books. John and Mary are here. A lot "
+    "of people want this. I am fine. This books are good. A few days passed. These book is "
+    "mine."
+)
+
+
+def test_agreement_errors_by_hand(analyzer):
+    """Subject-verb: 'He go', 'students is', 'They has' (3); not 'John and Mary are' (a
+    conjunct), 'A lot of people want' (an 'of' phrase), 'I am', 'books are', 'book is'.
+    Determiner-noun: 'This books', 'These book' (2); not 'A few days' (a quantifier).
+    37 words (punctuation does not count)."""
+    values = features(analyzer, AGREEMENT)
+    assert values["n_words"] == 37
+    assert values["subject_verb_agreement_errors_per_100_words"] == pytest.approx(300 / 37)
+    assert values["determiner_noun_agreement_errors_per_100_words"] == pytest.approx(200 / 37)
+    clean = features(analyzer, "She goes to school. The students are happy. These books are mine.")
+    assert clean["subject_verb_agreement_errors_per_100_words"] == 0.0
+    assert clean["determiner_noun_agreement_errors_per_100_words"] == 0.0
+
+
+def test_agreement_rules_on_token_lists():
+    """The pure rules on hand-built lists: 'it have' (PRP + VBP) is an error, 'it has been'
+    reads the aux 'has'; 'they has' with a past-tense head and a VBZ aux is an error."""
+    from hemma_features.engine.features.agreement import subject_verb_errors
+
+    lower, tag = ["it", "have"], ["PRP", "VBP"]
+    assert subject_verb_errors(lower, tag, ["nsubj", "ROOT"], [1, 1]) == 1
+    lower, tag = ["it", "has", "been"], ["PRP", "VBZ", "VBN"]
+    assert subject_verb_errors(lower, tag, ["nsubj", "aux", "ROOT"], [2, 2, 2]) == 0
+    lower, tag = ["they", "has", "gone"], ["PRP", "VBZ", "VBN"]
+    assert subject_verb_errors(lower, tag, ["nsubj", "aux", "ROOT"], [2, 2, 2]) == 1

@@ -1,0 +1,139 @@
+"""Phraseology: how conventional the essay's word pairs are, against a reference list of
+English bigrams (TAALES-style n-gram frequency and association; Kyle & Crossley 2015,
+Bestgen & Granger 2014 on collocation strength in learner writing).
+
+The reference is what symspellpy ships: ``frequency_bigramdictionary_en_243_342.txt``
+(lower-case word pairs of Google Books Ngram, each seen at least 6.4 million times; the
+file holds 242,342 lines, not the 243,342 of its name) and
+``frequency_dictionary_en_82_765.txt`` (82,834 words with their counts, as read). The two
+lists come from different extractions (the pair counts sum to 1.24e13, the word counts to
+5.4e11), so each probability is taken against its own list's total: PMI = log2(P(ab) /
+(P(a) P(b))) with P(ab) = c(ab) / total pairs and P(a) = c(a) / total words. That shifts
+every PMI by the same constant, which leaves rankings, correlations and models unchanged;
+the threshold below is on this scale.
+
+A pair is two adjacent tokens of one counted sentence, both letters-only (``str.isalpha``),
+lower-cased; whitespace tokens are skipped, any other token (punctuation, a number, the
+"n't" of "don't", a Generic_Name placeholder) breaks the run. Pure functions of the
+pairs; tested on pairs whose values are worked out by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import msgspec
+
+BIGRAM_LIST = "frequency_bigramdictionary_en_243_342.txt"
+WORD_LIST = "frequency_dictionary_en_82_765.txt"
+STRONG_PMI = 3.0
+"""PMI at or above which an attested pair counts as a strong collocation (the usual cut
+since Church & Hanks 1990)."""
+NAMES = (
+    "bigram_coverage",
+    "known_word_bigram_coverage",
+    "bigram_pmi_mean",
+    "bigram_pmi_std",
+    "strong_collocation_ratio",
+    "bigram_log_frequency_mean",
+)
+
+
+class Reference(msgspec.Struct, frozen=True):
+    """Counts of the reference pairs (``"a b"``) and words, with the lists' totals."""
+
+    pairs: dict[str, int]
+    words: dict[str, int]
+    pair_total: int
+    word_total: int
+
+
+def _read_counts(name: str) -> dict[str, int]:
+    """``key -> count`` from a symspellpy list: lines of space-separated terms, count last."""
+    counts: dict[str, int] = {}
+    text = (resources.files("symspellpy") / name).read_text(encoding="utf-8")
+    for line in text.splitlines():
+        key, _, count = line.rpartition(" ")
+        if key:
+            counts[key] = int(count)
+    return counts
+
+
+@lru_cache(maxsize=1)
+def reference() -> Reference:
+    """The shipped reference lists, read once per process."""
+    pairs, words = _read_counts(BIGRAM_LIST), _read_counts(WORD_LIST)
+    return Reference(pairs, words, sum(pairs.values()), sum(words.values()))
+
+
+def sentence_pairs(sentences: Iterable[Sequence[Any]]) -> list[tuple[str, str]]:
+    """Adjacent letters-only lower-cased token pairs within each sentence (spaCy Spans or
+    any token sequences with ``.text`` and ``.is_space``), in text order."""
+    pairs: list[tuple[str, str]] = []
+    for sentence in sentences:
+        previous: str | None = None
+        for token in sentence:
+            if token.is_space:
+                continue
+            text = token.text
+            current = text.lower() if text.isalpha() else None
+            if previous is not None and current is not None:
+                pairs.append((previous, current))
+            previous = current
+    return pairs
+
+
+def pmi(first: str, second: str, count: int, ref: Reference) -> float | None:
+    """PMI of an attested pair (scale in the module docstring); None when a word of it is
+    missing from the word list."""
+    a, b = ref.words.get(first), ref.words.get(second)
+    if not a or not b:
+        return None
+    joint = count / ref.pair_total
+    return math.log2(joint / ((a / ref.word_total) * (b / ref.word_total)))
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    if not values:
+        return 0.0, 0.0
+    mean = math.fsum(values) / len(values)
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+
+
+def phraseology_features(
+    pairs: Sequence[tuple[str, str]], ref: Reference | None = None
+) -> dict[str, float]:
+    """The six values of ``NAMES`` for the essay's pairs; each is 0 when what it averages
+    over is empty (no pair, no pair of listed words, no attested pair)."""
+    ref = ref or reference()
+    attested: list[int] = []
+    pmis: list[float] = []
+    known = known_attested = 0
+    for first, second in pairs:
+        count = ref.pairs.get(f"{first} {second}")
+        if first in ref.words and second in ref.words:
+            known += 1
+            known_attested += count is not None
+        if count is None:
+            continue
+        attested.append(count)
+        value = pmi(first, second, count, ref)
+        if value is not None:
+            pmis.append(value)
+    pmi_mean, pmi_std = _mean_std(pmis)
+    return {
+        "bigram_coverage": len(attested) / len(pairs) if pairs else 0.0,
+        "known_word_bigram_coverage": known_attested / known if known else 0.0,
+        "bigram_pmi_mean": pmi_mean,
+        "bigram_pmi_std": pmi_std,
+        "strong_collocation_ratio": (
+            sum(1 for v in pmis if v >= STRONG_PMI) / len(pmis) if pmis else 0.0
+        ),
+        "bigram_log_frequency_mean": (
+            math.fsum(math.log10(c) for c in attested) / len(attested) if attested else 0.0
+        ),
+    }
