@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hemma_features.engine.features import spelling
+from hemma_features.engine.features._view import doc_view
 from hemma_features.engine.features.cohesion import match_markers, typed_connectives
 from hemma_features.engine.features.diversity import hdd, mattr
 from hemma_features.engine.features.nlp import (
@@ -34,7 +35,7 @@ def features(analyzer: TextAnalyzer, text: str) -> dict[str, float]:
 
 def flagged(analyzer: TextAnalyzer, text: str) -> list[str]:
     doc = analyzer.parse([text])[0]
-    tokens = spelling.tokens_of(doc)
+    tokens = doc_view(doc)
     starts = spelling.sentence_starts(tokens, frozenset(s for s, _ in paragraph_spans(doc.text)))
     return spelling.misspelled_words(tokens, starts)
 
