@@ -20,9 +20,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from hemma_features.engine.features.nlp import TextAnalyzer
 
 _HEADER = struct.Struct(">I")
 _ENCODER = msgspec.msgpack.Encoder()
@@ -80,17 +83,34 @@ def main(argv: list[str]) -> int:
     analyzer.features(["Warm up."])
     source = sys.stdin.buffer
     write_frame(sink, {"ready": True})
+    current = 0
+
+    def progress(index: int) -> None:
+        nonlocal current
+        current = index
+        write_frame(sink, {"progress": index})
+
     while (request := read_frame(source.read)) is not None:
-        rows: list[dict[str, float]] = []
+        current = 0
         try:
-            for index, text in enumerate(request["texts"]):
-                write_frame(sink, {"progress": index})
-                rows.extend(analyzer.features([text]))
+            rows = request_rows(analyzer, request["texts"], progress)
         except Exception as exc:  # reported to the parent, which fails the request
-            write_frame(sink, {"error": f"text {len(rows)}: {type(exc).__name__}: {exc}"})
+            write_frame(sink, {"error": f"text {current}: {type(exc).__name__}: {exc}"})
             continue
         write_frame(sink, {"rows": rows})
     return 0
+
+
+def request_rows(
+    analyzer: TextAnalyzer, texts: list[str], progress: Callable[[int], None]
+) -> list[dict[str, float]]:
+    """The rows of one request's texts, parsed one at a time: ``progress(i)`` before text
+    ``i``, so the parent names the text a deadline passes on."""
+    rows: list[dict[str, float]] = []
+    for index, text in enumerate(texts):
+        progress(index)
+        rows.extend(analyzer.features([text]))
+    return rows
 
 
 if __name__ == "__main__":
