@@ -7,10 +7,10 @@ in a process of its own: once with this checkout's code, once with the code of
 ``--reference`` (a git revision, by default where HEAD left main), unpacked with ``git
 archive`` into a temporary directory and imported through ``PYTHONPATH`` (as
 benchmarks/handcrafted_cpu.py compares checkouts). Each side parses as its parse worker
-does: one essay per ``TextAnalyzer.features`` call, or ``parse_worker.request_rows`` where
-the checkout has it. Prints the max absolute difference per column and exits 1 unless
-every one is 0 (NaN equal to NaN). The reference's values are kept under the temporary
-directory by commit, so a second run computes only this checkout's.
+does: one essay per ``TextAnalyzer.features`` call, or ``parse_worker.request_rows`` (in
+its batches) where the checkout has it. Prints the max absolute difference per column and
+exits 1 unless every one is 0 (NaN equal to NaN). The reference's values are kept under the
+temporary directory by commit, so a second run computes only this checkout's.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def compute(essays: int, out: Path) -> None:
     texts = table.column("text").to_pylist()
     analyzer = TextAnalyzer.load(DEFAULT_SPACY_MODEL)
     if hasattr(parse_worker, "request_rows"):  # the worker's own loop
-        rows = parse_worker.request_rows(analyzer, texts, lambda index: None)
+        rows = parse_worker.request_rows(analyzer, texts, lambda start, end: None)
     else:
         rows = [row for text in texts for row in analyzer.features([text])]
     names = list(rows[0])
