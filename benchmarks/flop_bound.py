@@ -15,6 +15,13 @@ measured large GEMM (torch float32, 2048^3, and the model's own feed-forward sha
 runs each backend's forward pass alone (batch 1, the same windows; interleaved rounds,
 medians) and prints essays/s, CPU-s per essay, achieved GFLOP/s and the fraction of each
 peak. Run on a shared machine the figures are lower bounds of what the host can do.
+
+With a CUDA device, it also prints the device (name, compute capability, memory), its peak
+as a measured GEMM on the device (torch, 4096^3, float32 with TF32 off as the encoder runs,
+and each reduced dtype the device computes natively), and times torch on the device in
+those dtypes beside the CPU backends: achieved GFLOP/s and the fraction of the same dtype's
+GEMM. CI has no GPU: the branch is tested on CPU with an injected capability
+(tests/test_flop_bound.py).
 """
 
 from __future__ import annotations
@@ -36,7 +43,11 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.ellipse import read_ellipse  # noqa: E402
 from hemma_features.engine.features.embed import Embedder, EmbeddingOptions  # noqa: E402
-from hemma_features.engine.features.hardware import Hardware, detect  # noqa: E402
+from hemma_features.engine.features.hardware import (  # noqa: E402
+    Hardware,
+    detect,
+    native_precisions,
+)
 from hemma_features.engine.features.onnx_export import agreement  # noqa: E402
 
 VARIANTS = {
@@ -112,21 +123,70 @@ def measured_ghz() -> float | None:
     return max(runs)
 
 
-def gemm_gflops(m: int, k: int, n: int, threads: int, seconds: float = 3.0) -> float:
-    """Best wall GFLOP/s of torch float32 ``a @ b`` for [m, k] x [k, n] over ``seconds``
-    (the best call is the one no neighbour interrupted)."""
+def gemm_gflops(
+    m: int,
+    k: int,
+    n: int,
+    threads: int,
+    seconds: float = 3.0,
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> float:
+    """Best wall GFLOP/s of torch ``a @ b`` for [m, k] x [k, n] in ``dtype`` on ``device``
+    over ``seconds`` (the best call is the one no neighbour interrupted; on CUDA each call is
+    timed to its completion)."""
     import torch
 
     torch.set_num_threads(threads)
-    a, b = torch.randn(m, k), torch.randn(k, n)
+    options = {"device": device, "dtype": getattr(torch, dtype)}
+    a, b = torch.randn(m, k, **options), torch.randn(k, n, **options)
+    wait = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     with torch.inference_mode():
         a @ b
+        wait()
         best, deadline = 0.0, time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             a @ b
+            wait()
             best = max(best, 2 * m * k * n / (time.perf_counter() - started) / 1e9)
     return best
+
+
+def gpu_variants(hardware: Hardware) -> dict[str, dict[str, str]]:
+    """The torch variants to time on CUDA device 0: float32 and each reduced dtype the
+    device computes natively (``native_precisions``); none without a device."""
+    if hardware.cuda_capability is None:
+        return {}
+    native = native_precisions(hardware, "cuda")
+    return {
+        f"torch cuda {dtype}": {"backend": "torch", "dtype": dtype, "device": "cuda"}
+        for dtype in ("float32", "float16", "bfloat16")
+        if dtype in native
+    }
+
+
+def gpu_peaks(
+    hardware: Hardware, device: str = "cuda", size: int = 4096, seconds: float = 3.0
+) -> dict[str, float]:
+    """Measured GEMM GFLOP/s on ``device`` per dtype of ``gpu_variants`` (float32 with TF32
+    off, as ``TorchEncoder`` runs on CUDA)."""
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    dtypes = [variant["dtype"] for variant in gpu_variants(hardware).values()]
+    return {dtype: gemm_gflops(size, size, size, 1, seconds, device, dtype) for dtype in dtypes}
+
+
+def gpu_line(hardware: Hardware, memory_bytes: int, peaks: dict[str, float], size: int) -> str:
+    """The device and its measured peaks, as printed."""
+    major, minor = hardware.cuda_capability or (0, 0)
+    shown = ", ".join(f"{dtype} {value:.0f} GFLOP/s" for dtype, value in peaks.items())
+    return (
+        f"gpu: {hardware.cuda_name} (compute capability {major}.{minor}), memory "
+        f"{memory_bytes / 2**30:.1f} GiB; measured GEMM (torch, {size}^3, best call, TF32 off): "
+        f"{shown}"
+    )
 
 
 def vendor_id() -> str:
@@ -154,7 +214,7 @@ def main() -> int:
     if table is None:
         return 0
     texts = table.column("text").to_pylist()
-    hardware = detect(cuda=False)
+    hardware = detect(cuda=True)
     threads = args.threads or hardware.cores
     vendor = vendor_id()
     per_cycle, why = flop_per_cycle(hardware, vendor)
@@ -172,14 +232,24 @@ def main() -> int:
     squares = {size: gemm_gflops(size, size, size, threads) for size in (1024, 2048)}
     shown = ", ".join(f"{size}^3 {value:.0f} GFLOP/s" for size, value in squares.items())
     print(f"measured GEMM (torch float32, best call, {threads} threads): {shown}")
+    gpu = gpu_variants(hardware)
+    gpu_peak: dict[str, float] = {}
+    if gpu:
+        import torch
+
+        gpu_peak = gpu_peaks(hardware)
+        memory = torch.cuda.get_device_properties(0).total_memory
+        print(gpu_line(hardware, memory, gpu_peak, 4096))
     cache = Path(args.cache) if args.cache else Path(tempfile.mkdtemp(prefix="flop-bound-"))
     names = [n for n in args.variants.split(",") if n]
     if not hardware.cpu_flags & {"avx512_bf16", "amx_bf16"}:  # emulated: not worth timing
         names = [n for n in names if "bfloat16" not in n]
+    names += list(gpu)
+    variants = {**VARIANTS, **gpu}
     embedders = {}
     for name in names:
-        options = EmbeddingOptions(device="cpu", threads=threads, max_length=args.max_length,
-                                   **VARIANTS[name])  # fmt: skip
+        options = EmbeddingOptions(threads=threads, max_length=args.max_length,
+                                   **{"device": "cpu", **variants[name]})  # fmt: skip
         embedders[name] = Embedder.load(args.model, options, cache)
     first = next(iter(embedders.values()))
     from transformers import AutoConfig
@@ -223,6 +293,9 @@ def main() -> int:
           f"peak ({peak or 0:.0f}) and the best GEMM ({best_gemm:.0f}). Per CPU-second (holds "
           f"on a shared machine): against one core's peak ({core_peak or 0:.0f}) and GEMM "
           f"({core_gemm:.0f})")  # fmt: skip
+    if gpu:
+        print("GPU rows (torch cuda): of GEMM is the device's measured GEMM in the row's dtype; "
+              "CPU-s per essay is the host's")  # fmt: skip
     print("| backend | essays/s | CPU-s per essay | GFLOP/s | of peak | of GEMM "
           "| GFLOP per CPU-s | of core peak | of core GEMM | min cosine |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -235,6 +308,14 @@ def main() -> int:
         wall, used = statistics.median(walls[name]), statistics.median(cpus[name])
         achieved, per_cpu = flops / wall / 1e9, flops / used / 1e9
         cosine = f"{agreement(pooled[name], reference)[0]:.6f}" if reference is not None else "-"
+        if name in gpu:  # against the device's own GEMM in the same dtype; no CPU peak
+            device_peak = gpu_peak[gpu[name]["dtype"]]
+            cells = [
+                f"{len(texts) / wall:.2f}", f"{used / len(texts):.3f}", f"{achieved:.0f}",
+                "-", share(achieved, device_peak), "-", "-", "-", cosine,
+            ]  # fmt: skip
+            print(f"| {name} | " + " | ".join(cells) + " |")
+            continue
         cells = [
             f"{len(texts) / wall:.2f}", f"{used / len(texts):.3f}", f"{achieved:.0f}",
             share(achieved, peak), share(achieved, best_gemm), f"{per_cpu:.0f}",

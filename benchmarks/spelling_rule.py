@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.ellipse import read_ellipse  # noqa: E402
 from hemma_features.engine.features import spelling  # noqa: E402
+from hemma_features.engine.features._view import doc_view  # noqa: E402
 from hemma_features.engine.features.nlp import TextAnalyzer, paragraph_spans  # noqa: E402
 from hemma_features.engine.settings import DEFAULT_SPACY_MODEL  # noqa: E402
 
@@ -48,7 +49,7 @@ def main() -> int:
     flagged: set[tuple[str, int]] = set()
     outside: set[tuple[str, int]] = set()
     for essay_id, doc in zip(ids, analyzer.parse([by_id[i] for i in ids]), strict=True):
-        tokens = spelling.tokens_of(doc)
+        tokens = doc_view(doc)
         paragraphs = frozenset(s for s, _ in paragraph_spans(doc.text))
         starts = spelling.sentence_starts(tokens, paragraphs)
         for first, last, text in spelling.surface_words(tokens):

@@ -89,8 +89,6 @@ print(c.write("fp", "handcrafted", pa.table({{"key": ["a"], "essay_id": ["1"]}})
     assert result.stdout.split() == ["1", "['a']", "False"]
 
 
-
-
 def two_files(root: Path, file_format: FileFormat = "ipc") -> tuple[PartitionedDataset, list]:
     """A dataset with keys k0..k9 in two files: (k0..k4, k5..k9), in that order."""
     store = PartitionedDataset(root, file_format)

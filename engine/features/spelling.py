@@ -8,7 +8,7 @@ chosen on a hand-labelled list of 558 flagged words and 628 mechanics hits from 
 essays (precision 0.98, recall 0.90 for the spelling rule; documented in
 docs/features.md with the cases where they fail).
 
-Pure functions over a parsed spaCy Doc; the word list loads once per process.
+Pure functions over a parsed Doc's ``DocView``; the word list loads once per process.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import gzip
 import json
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from importlib import resources
-from typing import Any, NamedTuple
+
+from hemma_features.engine.features._view import DocView
 
 _dictionary: frozenset[str] | None = None
 
@@ -60,34 +62,7 @@ def dictionary() -> frozenset[str]:
     return _dictionary
 
 
-class Tokens(NamedTuple):
-    """A parsed Doc's tokens as plain lists (spaCy's per-token attribute access costs far
-    more than a list lookup, and every rule here reads each token several times)."""
-
-    text: list[str]
-    glued: list[bool]
-    """No whitespace after the token."""
-    idx: list[int]
-    """Character offset of the token."""
-    space: list[bool]
-    """The token is whitespace."""
-    sent_start: list[bool]
-    """spaCy starts a sentence at the token."""
-
-
-def tokens_of(doc: Any) -> Tokens:
-    """The lists of ``Tokens`` for one Doc, in one pass."""
-    text, glued, idx, space, start = [], [], [], [], []
-    for token in doc:
-        text.append(token.text)
-        glued.append(not token.whitespace_)
-        idx.append(token.idx)
-        space.append(token.is_space)
-        start.append(bool(token.is_sent_start))
-    return Tokens(text, glued, idx, space, start)
-
-
-def surface_words(tokens: Tokens) -> list[tuple[int, int, str]]:
+def surface_words(tokens: DocView) -> list[tuple[int, int, str]]:
     """Word tokens grouped as written: a token and the letter or apostrophe tokens glued to
     it without a space ("do" + "nt" -> "dont", "I" + "'m" -> "I'm"), as (first token index,
     last token index, joined text)."""
@@ -105,6 +80,7 @@ def surface_words(tokens: Tokens) -> list[tuple[int, int, str]]:
     return groups
 
 
+@lru_cache(maxsize=100_000)
 def _wordlike(text: str) -> bool:
     return (
         bool(text)
@@ -113,7 +89,7 @@ def _wordlike(text: str) -> bool:
     )
 
 
-def sentence_starts(tokens: Tokens, paragraph_starts: frozenset[int]) -> frozenset[int]:
+def sentence_starts(tokens: DocView, paragraph_starts: frozenset[int]) -> frozenset[int]:
     """Indices of the tokens that open a sentence: the first token of a paragraph, or the
     first one after a token ending with . ! or ? (closing quotes and brackets between them
     skipped). spaCy's other sentence starts, often at a comma splice, do not count: they do
@@ -134,13 +110,13 @@ def sentence_starts(tokens: Tokens, paragraph_starts: frozenset[int]) -> frozens
 
 
 def is_misspelled(
-    tokens: Tokens, first: int, last: int, text: str, sentence_start: bool, words: frozenset[str]
+    tokens: DocView, first: int, last: int, text: str, sentence_start: bool, words: frozenset[str]
 ) -> bool:
     """The spelling rule for one surface word (see the catalogue's definition)."""
     lower = text.lower()
     if lower in APOSTROPHELESS:
         return True
-    if any(ch in _APOSTROPHES for ch in text):
+    if "'" in text or "\u2019" in text:  # an apostrophe (_APOSTROPHES)
         base = tokens.text[first]
         return base.isalpha() and _unknown(base, sentence_start, words)
     if lower in words and not (len(text) == 1 and text.islower() and text not in LETTERS):
@@ -160,7 +136,7 @@ def _unknown(text: str, sentence_start: bool, words: frozenset[str]) -> bool:
     return text.lower() not in words
 
 
-def hyphen_compound(tokens: Tokens, first: int, last: int, words: frozenset[str]) -> bool:
+def hyphen_compound(tokens: DocView, first: int, last: int, words: frozenset[str]) -> bool:
     """A part of a hyphenated word that is right as such: a known prefix before the hyphen
     ("co-operate"), or a part whose compound with its neighbour is a word with or without
     the hyphen ("wi-fi", "e-mail")."""
@@ -186,7 +162,7 @@ def _joined(left: str, right: str, words: frozenset[str]) -> bool:
     return lower in words or f"{left}-{right}".lower() in words
 
 
-def misspelled_words(tokens: Tokens, starts: frozenset[int]) -> list[str]:
+def misspelled_words(tokens: DocView, starts: frozenset[int]) -> list[str]:
     """The surface words the spelling rule flags, in text order; ``starts`` are the indices
     of the tokens that open a sentence (``sentence_starts``)."""
     words = dictionary()
@@ -248,12 +224,12 @@ def vowel_sound(word: str) -> bool:
     return lower[0] in "aeiou"
 
 
-def _words(tokens: Tokens) -> list[int]:
+def _words(tokens: DocView) -> list[int]:
     """Indices of the non-whitespace tokens."""
     return [i for i, space in enumerate(tokens.space) if not space]
 
 
-def article_errors(tokens: Tokens) -> int:
+def article_errors(tokens: DocView) -> int:
     """'a' before a vowel sound or 'an' before a consonant sound (the next token a word of
     letters; a capital 'A' inside a sentence is the letter, not the article)."""
     errors = 0
@@ -268,7 +244,7 @@ def article_errors(tokens: Tokens) -> int:
     return errors
 
 
-def doubled_words(tokens: Tokens) -> int:
+def doubled_words(tokens: DocView) -> int:
     """A word repeated right after itself ("the the"), case-insensitive, letters only, with
     only a space between; "that that", "had had" and emphatic doubles ("very very") not."""
     count = 0
@@ -285,7 +261,7 @@ def doubled_words(tokens: Tokens) -> int:
     return count
 
 
-def lowercase_i(tokens: Tokens) -> int:
+def lowercase_i(tokens: DocView) -> int:
     """The pronoun I written 'i', also inside contractions ('i'm', 'im', 'ive')."""
     return tokens.text.count("i")
 
@@ -313,15 +289,14 @@ def unpunctuated_paragraphs(text: str, spans: Sequence[tuple[int, int]]) -> tupl
 
 
 def lowercase_starts(
-    tokens: Tokens, sentences: Sequence[Any], starts: frozenset[int]
+    tokens: DocView, sentences: Sequence[tuple[int, int]], starts: frozenset[int]
 ) -> tuple[int, int]:
     """(sentences starting with a lower-case letter, sentences checked): a counted sentence
-    is checked when its first letter token opens a sentence (``sentence_starts``)."""
+    (start, end token offsets) is checked when its first letter token opens a sentence
+    (``sentence_starts``)."""
     lower = checked = 0
-    for sentence in sentences:
-        first = next(
-            (i for i in range(sentence.start, sentence.end) if tokens.text[i][:1].isalpha()), None
-        )
+    for start, end in sentences:
+        first = next((i for i in range(start, end) if tokens.text[i][:1].isalpha()), None)
         if first is not None and first in starts:
             checked += 1
             lower += tokens.text[first][0].islower()
@@ -329,14 +304,25 @@ def lowercase_starts(
 
 
 def error_features(
-    doc: Any, sentences: Sequence[Any], spans: Sequence[tuple[int, int]], n_words: int
+    tokens: DocView,
+    text: str,
+    sentences: Sequence[tuple[int, int]],
+    spans: Sequence[tuple[int, int]],
+    n_words: int,
 ) -> dict[str, float]:
-    """The spelling and mechanics values of one parsed Doc (see the catalogue)."""
-    tokens = tokens_of(doc)
+    """The spelling and mechanics values of one parsed Doc (see the catalogue).
+
+    Args:
+        tokens: The Doc's ``DocView``.
+        text: The Doc's text.
+        sentences: (start, end) token offsets of the counted sentences.
+        spans: (start, end) character offsets of the paragraphs.
+        n_words: Counted words.
+    """
     starts = sentence_starts(tokens, frozenset(start for start, _ in spans))
     per_100 = 100.0 / n_words if n_words else 0.0
     lower_starts, checked_starts = lowercase_starts(tokens, sentences, starts)
-    unpunctuated, checked_paragraphs = unpunctuated_paragraphs(doc.text, spans)
+    unpunctuated, checked_paragraphs = unpunctuated_paragraphs(text, spans)
     counts = {
         "lowercase_i": lowercase_i(tokens),
         "doubled_words": doubled_words(tokens),

@@ -28,15 +28,11 @@ def test_second_run_makes_no_extraction_call(live_server, tmp_path):
     """A rerun over the same cache is served locally: the server's counters do not move."""
     cache = tmp_path / "cache"
     with FeatureClient(live_server.http_url) as client:
-        first, report = client.extract_with_report(
-            SAMPLES, feature_set="handcrafted", cache=cache
-        )
+        first, report = client.extract_with_report(SAMPLES, feature_set="handcrafted", cache=cache)
         assert report.rows_fetched == 8
         requests = counter(live_server.http_url, "hemma_extract_requests_total", "handcrafted")
         rows = counter(live_server.http_url, "hemma_extract_rows_total", "handcrafted")
-        second, report = client.extract_with_report(
-            SAMPLES, feature_set="handcrafted", cache=cache
-        )
+        second, report = client.extract_with_report(SAMPLES, feature_set="handcrafted", cache=cache)
         assert report.rows_fetched == 0
         assert report.cache_hits == 8
     assert counter(live_server.http_url, "hemma_extract_requests_total", "handcrafted") == requests

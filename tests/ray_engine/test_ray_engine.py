@@ -73,9 +73,7 @@ def many_essays(sample_essays: pa.Table, copies: int) -> pa.Table:
                     "essay_id": pc.binary_join_element_wise(
                         sample_essays.column("essay_id").cast(pa.string()), f"c{copy}", "-"
                     ),
-                    "text": pc.binary_join_element_wise(
-                        sample_essays.column("text"), suffix, ""
-                    ),
+                    "text": pc.binary_join_element_wise(sample_essays.column("text"), suffix, ""),
                     "prompt": sample_essays.column("prompt"),
                 }
             )

@@ -188,7 +188,8 @@ def test_paragraphs_and_words_rules():
     assert paragraphs("x.\r\n\r\ny") == ["x.", "y"]
     wrapped = "This essay is hard\nwrapped at forty\ncharacters. It goes on.\nNew point here."
     assert paragraphs(wrapped) == [
-        "This essay is hard\nwrapped at forty\ncharacters. It goes on.", "New point here."
+        "This essay is hard\nwrapped at forty\ncharacters. It goes on.",
+        "New point here.",
     ]
     blank = "First part\nwrapped here.\nStill first.\n\nSecond part."
     assert paragraphs(blank) == ["First part\nwrapped here.\nStill first.", "Second part."]
@@ -279,14 +280,12 @@ def test_questions_with_closers_and_punctuation_in_counted_sentences(analyzer):
     values = doc_features(analyzer.parse([text])[0])
     doc = analyzer.parse([text])[0]
     counted = [s for s in doc.sents if any(t.is_alpha for t in s)]
-    questions = sum(1 for s in counted if s.text.rstrip(' "\')').endswith("?"))
+    questions = sum(1 for s in counted if s.text.rstrip(" \"')").endswith("?"))
     assert questions >= 2
     assert values["question_sentence_ratio"] == pytest.approx(questions / len(counted))
     only_dots = doc_features(analyzer.parse(["Fine. ... !!!"])[0])
     sentences = only_dots["n_sentences"]
     assert sentences >= 1
     doc = analyzer.parse(["Fine. ... !!!"])[0]
-    in_counted = sum(
-        1 for s in doc.sents if any(t.is_alpha for t in s) for t in s if t.is_punct
-    )
+    in_counted = sum(1 for s in doc.sents if any(t.is_alpha for t in s) for t in s if t.is_punct)
     assert only_dots["punctuation_per_sentence"] == pytest.approx(in_counted / sentences)

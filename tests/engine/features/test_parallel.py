@@ -15,6 +15,7 @@ from hemma_features.engine.features.parallel import (
     InlineParser,
     SupervisedParser,
 )
+from hemma_features.engine.features.parse_worker import BATCH_CHARS, BATCH_TEXTS, batches
 from tests.conftest import wait_for
 
 TEXTS = ["The cat sat on the mat.\n\nIt slept.", "Do you like it? However, we do.", "Hello"]
@@ -30,8 +31,6 @@ def test_worker_processes_parse_exactly_like_the_request_thread(runtime):
         == InlineParser(runtime.analyzer).submit(TEXTS).result()
     )
     assert runtime.parser.submit([]).result() == []
-
-
 
 
 @pytest.fixture()
@@ -83,6 +82,29 @@ def test_a_parse_past_the_deadline_names_the_essay_and_replaces_the_worker(runti
         assert len(parser.submit(["Fine."]).result(timeout=120)) == 1
     finally:
         parser.close()
+
+
+def test_a_long_essay_among_short_ones_is_named_exactly_past_the_deadline(runtime):
+    """Short essays share a parse batch, a long one is parsed alone: the deadline names it."""
+    parser = SupervisedParser(runtime.settings.spacy_model, 1, 0.3)
+    try:
+        long = " ".join(["A long sentence with many words"] * 2000)
+        texts = ["Short one.", "Short two.", "Short three.", long, "Short four."]
+        with pytest.raises(ParseDeadlineError) as caught:
+            parser.submit(texts).result(timeout=120)
+        assert caught.value.index == 3
+    finally:
+        parser.close()
+
+
+def test_worker_batches_keep_short_texts_together_and_long_ones_alone():
+    """At most BATCH_TEXTS texts and BATCH_CHARS characters per batch, in order."""
+    short, long = "x" * 100, "y" * (BATCH_CHARS + 1)
+    assert batches([]) == []
+    n = BATCH_TEXTS
+    assert batches([short] * (n + 1)) == [(0, n), (n, n + 1)]
+    assert batches([short, long, short, short]) == [(0, 1), (1, 2), (2, 4)]
+    assert batches([long]) == [(0, 1)]
 
 
 def test_concurrent_requests_share_embedding_passes(runtime, monkeypatch):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hemma_features.engine.features import spelling
+from hemma_features.engine.features._view import doc_view
 from hemma_features.engine.features.cohesion import match_markers, typed_connectives
 from hemma_features.engine.features.diversity import hdd, mattr
 from hemma_features.engine.features.nlp import (
@@ -34,7 +35,7 @@ def features(analyzer: TextAnalyzer, text: str) -> dict[str, float]:
 
 def flagged(analyzer: TextAnalyzer, text: str) -> list[str]:
     doc = analyzer.parse([text])[0]
-    tokens = spelling.tokens_of(doc)
+    tokens = doc_view(doc)
     starts = spelling.sentence_starts(tokens, frozenset(s for s, _ in paragraph_spans(doc.text)))
     return spelling.misspelled_words(tokens, starts)
 
@@ -306,10 +307,11 @@ def test_phraseology_pairs_follow_the_parse(analyzer):
     """Pairs stay inside a sentence, skip double spaces, and break at punctuation, numbers,
     the "n't" of "don't" and placeholders: 'I don't think  it is good. Go to 3 shops,
     Generic_Name said' gives i-do, think-it, it-is, is-good, go-to (5 pairs)."""
+    from hemma_features.engine.features._view import doc_view
     from hemma_features.engine.features.phraseology import reference, sentence_pairs
 
     doc = analyzer.parse(["I don't think  it is good. Go to 3 shops, Generic_Name said."])[0]
-    pairs = sentence_pairs(s for s in doc.sents if any(counts_as_word(t) for t in s))
+    pairs = sentence_pairs(doc_view(doc), [(s.start, s.end) for s in doc.sents])
     assert pairs == [("i", "do"), ("think", "it"), ("it", "is"), ("is", "good"), ("go", "to")]
     ref = reference()
     assert all(f"{a} {b}" in ref.pairs for a, b in pairs)  # common English pairs
