@@ -11,7 +11,9 @@ shuffle, seed 0), each of the seven scores (``overall`` and the six analytic one
 - baselines: ``column means`` (the training fold's mean) and ``length`` (``n_words``);
 - ``handcrafted`` (ridge, LightGBM), ``embeddings`` (vector + embedding-derived features;
   ridge: trees on a dense 384- or 768-dimensional vector add nothing but time) and
-  ``combined`` (ridge, LightGBM, and the blend: the mean of their predictions);
+  ``combined`` (ridge, LightGBM, and the blend: the mean of their predictions), and the
+  stacked blend (``predict_stacked``: leave-one-out block predictions, ridge and LightGBM
+  on top, averaged), the recommended research model;
 - an ablation: the schema-v4 handcrafted columns, then each research family added alone
   (errors without LanguageTool, diversity, complexity, cohesion, run-on), then all.
 
