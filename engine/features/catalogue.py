@@ -11,7 +11,7 @@ from hemma_features.contract import FeatureSpec
 from hemma_features.engine.features._specs import WORD, ZERO, spec, surface
 from hemma_features.engine.features.catalogue_research import RESEARCH
 
-SCHEMA_VERSION = "hemma.features.v6"
+SCHEMA_VERSION = "hemma.features.v7"
 
 _COUNTS = (
     "; W words, S sentences with a word (a run-on of n > 40 words counts as ceil(n / 40) "

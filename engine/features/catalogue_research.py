@@ -1,8 +1,8 @@
-"""The research families of the catalogue (schemas v5 and v6): errors without LanguageTool
-(a dictionary check, mechanics, agreement), lexical diversity, L2SCA-style complexity,
-TAACO-style cohesion and TAALES-style phraseology. Definitions name the rule precisely
-enough to recount by hand; the literature each follows and where each is known to fail
-are in docs/features.md.
+"""The research families of the catalogue (schemas v5 to v7): errors without LanguageTool
+(a dictionary check, mechanics, punctuation spacing, agreement), lexical diversity,
+L2SCA-style complexity, TAACO-style cohesion and TAALES-style phraseology. Definitions
+name the rule precisely enough to recount by hand; the literature each follows and where
+each is known to fail are in docs/features.md.
 """
 
 from __future__ import annotations
@@ -98,6 +98,32 @@ ERRORS: tuple[FeatureSpec, ...] = (
         "mechanics_errors_per_100_words",
         "lower-case sentence starts + lower-case 'i' + unpunctuated checked paragraphs + "
         "doubled words + a/an errors (as the five features above count them)" + _PER_100,
+        "per 100 words",
+    ),
+    _errors(
+        "space_before_punctuation_per_100_words",
+        "spaces or tabs between a letter or digit and a following , . ; : ! or ? in the text "
+        "('school ,', 'it .'), the mark not opening a number (' .5') or an ellipsis (' ...'); "
+        "each run of spaces counts once" + _PER_100,
+        "per 100 words",
+    ),
+    _errors(
+        "missing_space_after_punctuation_per_100_words",
+        "two lower-case letters, then , ; ! or ? glued to a letter ('school,and'), or a full "
+        "stop glued to a capitalised word ('school.The'), in the text; not 'e.g.', 'U.S.', "
+        "'3,000', 'google.com', 'Mr.Smith'" + _PER_100,
+        "per 100 words",
+    ),
+    _errors(
+        "commas_per_100_words",
+        "comma tokens (',' as spaCy splits it; not the comma inside '3,000')" + _PER_100,
+        "per 100 words",
+    ),
+    _errors(
+        "informal_words_per_100_words",
+        "surface words, lower-cased, in the list of spoken or texting spellings in "
+        "engine/features/punctuation.py (alot, gonna, wanna, gotta, kinda, cuz, bc, lol, ok, "
+        "okay, ur, yeah, dunno, tho, thru...)" + _PER_100 + "; " + SURFACE_WORD,
         "per 100 words",
     ),
 )

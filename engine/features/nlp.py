@@ -30,6 +30,7 @@ from hemma_features.engine.features.phraseology import (
     reference,
     sentence_pairs,
 )
+from hemma_features.engine.features.punctuation import punctuation_features
 from hemma_features.engine.features.readability import (
     MAX_SENTENCE_WORDS,
     formula_sentences,
@@ -336,6 +337,7 @@ def doc_features(doc: Any) -> dict[str, float]:
     values.update(cohesion_features(lower, view, sentences))
     values.update(phraseology_features(sentence_pairs(view, sentences)))
     values.update(agreement_features(view, n_words))
+    values.update(punctuation_features(view, text, n_words))
     return values
 
 

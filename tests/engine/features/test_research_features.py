@@ -352,3 +352,51 @@ def test_agreement_rules_on_token_lists():
     assert subject_verb_errors(lower, tag, ["nsubj", "aux", "ROOT"], [2, 2, 2]) == 0
     lower, tag = ["they", "has", "gone"], ["PRP", "VBZ", "VBN"]
     assert subject_verb_errors(lower, tag, ["nsubj", "aux", "ROOT"], [2, 2, 2]) == 1
+
+
+PUNCTUATION = "We have alot of homework , and it is hard.But it is ok ,I think."
+GLUED = "My friends are gonna come,so we will play .Then we eat 3,000 grapes, e.g. big ones."
+
+
+def test_punctuation_spacing_commas_and_informal_words_by_hand(analyzer):
+    """Space before: 'homework ,' and 'ok ,' (2); missing after: 'hard.But' (1; ',I' has a
+    space before its comma, so it is the first rule's); commas 2; informal: alot, ok (2);
+    15 words. The second text: 'play .Then' (space before), 'come,so' (missing after),
+    'gonna' (spaCy's gon + na, one surface word), two commas (not the one in '3,000'),
+    'e.g.' matches nothing; 18 words (gon and na count, 3,000 does not)."""
+    values = features(analyzer, PUNCTUATION)
+    assert values["n_words"] == 15
+    assert values["space_before_punctuation_per_100_words"] == pytest.approx(200 / 15)
+    assert values["missing_space_after_punctuation_per_100_words"] == pytest.approx(100 / 15)
+    assert values["commas_per_100_words"] == pytest.approx(200 / 15)
+    assert values["informal_words_per_100_words"] == pytest.approx(200 / 15)
+    glued = features(analyzer, GLUED)
+    assert glued["n_words"] == 18
+    assert glued["space_before_punctuation_per_100_words"] == pytest.approx(100 / 18)
+    assert glued["missing_space_after_punctuation_per_100_words"] == pytest.approx(100 / 18)
+    assert glued["commas_per_100_words"] == pytest.approx(200 / 18)
+    assert glued["informal_words_per_100_words"] == pytest.approx(100 / 18)
+    clean = features(
+        analyzer, "We have a lot of homework, and it is hard. But it is fine, I think."
+    )
+    assert clean["space_before_punctuation_per_100_words"] == 0.0
+    assert clean["missing_space_after_punctuation_per_100_words"] == 0.0
+    assert clean["informal_words_per_100_words"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "before", "after"),
+    [
+        ("ab,cd,ef", 0, 2),  # each glued comma counts, the matches do not overlap letters
+        ("Wait ... and see . Then", 1, 0),  # an ellipsis is not a spacing error
+        ("It costs .5 dollars", 0, 0),  # a decimal
+        ("U.S.A is big; visit google.com or Mr.Smith", 0, 0),
+        ("the end.The start!Next", 0, 2),
+        ("Really ?\tYes :", 2, 0),
+    ],
+)
+def test_spacing_rules_on_raw_text(text, before, after):
+    from hemma_features.engine.features.punctuation import MISSING_SPACE_AFTER, SPACE_BEFORE
+
+    assert len(SPACE_BEFORE.findall(text)) == before
+    assert len(MISSING_SPACE_AFTER.findall(text)) == after
