@@ -34,10 +34,10 @@ from hemma_features.engine.features.catalogue import (
     feature_versions,
 )
 from hemma_features.engine.features.embed import Embedder
+from hemma_features.engine.features.encoder_queue import EmbeddingBatcher
 from hemma_features.engine.features.hardware import detect
 from hemma_features.engine.features.nlp import NORMALIZATION, TextAnalyzer
 from hemma_features.engine.features.parallel import (
-    EmbeddingBatcher,
     InlineParser,
     SupervisedParser,
 )

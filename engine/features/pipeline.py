@@ -16,9 +16,9 @@ import numpy as np
 from hemma_features.contract import FeatureSet, FeatureSpec, specs_for
 from hemma_features.engine.features import languagetool
 from hemma_features.engine.features.catalogue import LT_CATEGORIES
+from hemma_features.engine.features.encoder_queue import EmbeddingBatcher
 from hemma_features.engine.features.nlp import paragraph_spans, sentence_spans
 from hemma_features.engine.features.parallel import (
-    EmbeddingBatcher,
     InlineParser,
     SupervisedParser,
 )

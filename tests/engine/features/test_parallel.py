@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 
-import numpy as np
 import pytest
 
 from hemma_features.engine.errors import ParseDeadlineError, WorkerLostError
 from hemma_features.engine.features.parallel import (
-    EmbeddingBatcher,
     InlineParser,
     SupervisedParser,
 )
@@ -105,40 +102,3 @@ def test_worker_batches_keep_short_texts_together_and_long_ones_alone():
     assert batches([short] * (n + 1)) == [(0, n), (n, n + 1)]
     assert batches([short, long, short, short]) == [(0, 1), (1, 2), (2, 4)]
     assert batches([long]) == [(0, 1)]
-
-
-def test_concurrent_requests_share_embedding_passes(runtime, monkeypatch):
-    """Requests queued while the encoder is busy are embedded in one call, same vectors."""
-    embedder = runtime.embedder
-    calls = []
-    original = embedder.embed_with_spans
-    batcher = EmbeddingBatcher(embedder)
-    others_queued = threading.Event()
-
-    def held(texts, spans):
-        calls.append(len(texts))
-        if len(calls) == 1:  # keep the encoder busy until the others have queued up
-            others_queued.wait(120)
-        return original(texts, spans)
-
-    monkeypatch.setattr(embedder, "embed_with_spans", held)
-    results: dict[int, np.ndarray] = {}
-
-    def request(i: int) -> None:
-        results[i] = batcher.embed([f"Request number {i} about essays."])
-
-    first = threading.Thread(target=request, args=(0,))
-    first.start()
-    assert wait_for(lambda: len(calls) == 1)
-    others = [threading.Thread(target=request, args=(i,)) for i in range(1, 6)]
-    for thread in others:
-        thread.start()
-    assert wait_for(lambda: batcher._jobs.qsize() == 5)
-    others_queued.set()
-    for thread in [first, *others]:
-        thread.join(timeout=120)
-    batcher.close()
-    assert calls == [1, 5]
-    monkeypatch.undo()
-    for i, vector in results.items():
-        assert np.array_equal(vector, embedder.embed([f"Request number {i} about essays."]))
