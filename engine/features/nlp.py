@@ -263,7 +263,9 @@ def doc_features(doc: Any) -> dict[str, float]:
     n_sent = len(sentences)
     sentence_lengths = [sum(is_counted[s:e]) for s, e in sentences]
     word_mean, word_std = _mean_std([len(t) for t in word_texts])
-    segments = formula_sentences(sentence_lengths)  # run-ons split (readability.py)
+    # Run-ons split (readability.py): the formulas, sentence lengths and every count per
+    # sentence take these; shares of sentences and parse depth take spaCy's sentences.
+    segments = formula_sentences(sentence_lengths)
     sent_mean, sent_std = _mean_std(segments)
     depths = [sentence_depth(view, s, e) for s, e in sentences]
     spans = paragraph_spans(text)
