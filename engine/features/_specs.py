@@ -10,6 +10,8 @@ WORD = (
     "('nt' of 'dont', 'n't' of 'don't', ''s', ''re', ''ll'...: one word, not two)"
 )
 ZERO = "; 0 when undefined"
+RUN_ON = "a run-on of n > 40 words counting as ceil(n / 40) sentences (as in sentence_length_mean)"
+"""The run-on policy of readability.formula_sentences, for the per-sentence rates."""
 
 
 PARSED_TEXT = (

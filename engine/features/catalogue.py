@@ -8,7 +8,7 @@ The LanguageTool group is present only when a LanguageTool server is configured.
 from __future__ import annotations
 
 from hemma_features.contract import FeatureSpec
-from hemma_features.engine.features._specs import WORD, ZERO, spec, surface
+from hemma_features.engine.features._specs import RUN_ON, WORD, ZERO, spec, surface
 from hemma_features.engine.features.catalogue_research import RESEARCH
 
 SCHEMA_VERSION = "hemma.features.v7"
@@ -18,6 +18,12 @@ _COUNTS = (
     "sentences), Y pyphen en_US syllables, C characters of the "
     "words, P words of 3+ syllables, L words of 7+ characters (whitespace and punctuation "
     "never count); 0 for a text without words"
+)
+
+
+_SHARE = (
+    "spaCy's sentences, a run-on unsplit: a share of sentences stays within [0, 1] however "
+    "long they are (run_on_sentence_ratio carries their length)"
 )
 
 
@@ -50,7 +56,13 @@ def _structure(name: str, definition: str, unit: str) -> FeatureSpec:
 
 SURFACE: tuple[FeatureSpec, ...] = (
     surface("n_words", f"number of words; a word is {WORD}", "words"),
-    surface("n_sentences", "number of spaCy sentences that contain at least one word", "sentences"),
+    surface(
+        "n_sentences",
+        "number of spaCy sentences that contain at least one word (a run-on is one sentence "
+        "here; sentence_length_*, the readability formulas and the per-sentence rates count "
+        "it as several)",
+        "sentences",
+    ),
     surface(
         "n_paragraphs",
         "number of paragraphs: a text with a blank line is split at blank lines only (single "
@@ -117,7 +129,8 @@ SYNTAX: tuple[FeatureSpec, ...] = (
     _syntax(
         "dependency_distance_mean",
         "mean over sentences of the mean absolute distance between a token and its head "
-        "(TextDescriptives dependency_distance)",
+        "(TextDescriptives dependency_distance; spaCy's sentences, a run-on unsplit: each "
+        "sentence's value is a mean over its tokens, not a count that grows with its length)",
         "tokens",
         "textdescriptives",
     ),
@@ -130,24 +143,31 @@ SYNTAX: tuple[FeatureSpec, ...] = (
     _syntax(
         "parse_depth_mean",
         "mean over counted sentences of the parse tree depth (edges from the root to the "
-        "deepest token; a one-token sentence has depth 0)",
+        "deepest token; a one-token sentence has depth 0); a run-on is not split, since "
+        "depth is read off the parser's tree, which a split part would not have",
         "edges",
     ),
-    _syntax("parse_depth_max", "largest parse tree depth of any counted sentence", "edges"),
+    _syntax(
+        "parse_depth_max",
+        "largest parse tree depth of any counted sentence (a run-on unsplit, as in "
+        "parse_depth_mean)",
+        "edges",
+    ),
     _syntax(
         "subordinate_clauses_per_sentence",
-        "tokens with dependency advcl, ccomp, csubj, csubjpass, acl or relcl, per counted sentence",
+        "tokens with dependency advcl, ccomp, csubj, csubjpass, acl or relcl, per counted "
+        f"sentence, {RUN_ON}",
         "clauses",
     ),
     _syntax(
         "relative_clauses_per_sentence",
-        "tokens with dependency relcl per counted sentence",
+        f"tokens with dependency relcl per counted sentence, {RUN_ON}",
         "clauses",
     ),
     _syntax(
         "passive_sentence_ratio",
         "share of counted sentences with a passive subject or auxiliary (nsubjpass, csubjpass, "
-        "auxpass)",
+        f"auxpass); {_SHARE}",
         "ratio",
     ),
     _syntax(
@@ -298,13 +318,13 @@ LEXICAL: tuple[FeatureSpec, ...] = (
 STRUCTURE: tuple[FeatureSpec, ...] = (
     _structure(
         "punctuation_per_sentence",
-        "punctuation tokens (token.is_punct) in counted sentences per counted sentence",
+        "punctuation tokens (token.is_punct) in counted sentences per counted sentence, " + RUN_ON,
         "tokens",
     ),
     _structure(
         "question_sentence_ratio",
         "share of counted sentences whose text ends with '?', closing quotes and brackets "
-        "after it ignored ('?\"', '?)')",
+        f"after it ignored ('?\"', '?)'); {_SHARE}",
         "ratio",
     ),
     _structure(
@@ -444,6 +464,14 @@ FEATURE_VERSIONS: dict[str, int] = {
          "sentence_length_mean", "sentence_length_std"),
         3,
     ),
+    # 3 (issue 32): the run-on policy for every count per sentence; the complexity family's
+    # per-sentence and per-T-unit values (2) with it.
+    **dict.fromkeys(
+        ("subordinate_clauses_per_sentence", "relative_clauses_per_sentence",
+         "punctuation_per_sentence"),
+        3,
+    ),
+    **dict.fromkeys(("clauses_per_sentence", "mean_tunit_length"), 2),
 }  # fmt: skip
 """Version of each feature's computation, where it is past 1. Bump a feature's entry in the
 same change as anything that moves its values (its code, a definition, a normalisation),

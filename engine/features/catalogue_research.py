@@ -8,7 +8,7 @@ each is known to fail are in docs/features.md.
 from __future__ import annotations
 
 from hemma_features.contract import FeatureSpec
-from hemma_features.engine.features._specs import ZERO, spec
+from hemma_features.engine.features._specs import RUN_ON, ZERO, spec
 
 SURFACE_WORD = (
     "a surface word is a word token with the letter and apostrophe tokens glued to it "
@@ -159,6 +159,9 @@ _CLAUSE = (
 )
 
 
+_PER_CLAUSE = "; a count per clause: no sentence is counted, so a run-on needs no split"
+
+
 def _complexity(name: str, definition: str, unit: str) -> FeatureSpec:
     return spec(name, 2, "complexity", definition + ZERO, unit, "spacy")
 
@@ -166,33 +169,38 @@ def _complexity(name: str, definition: str, unit: str) -> FeatureSpec:
 COMPLEXITY: tuple[FeatureSpec, ...] = (
     _complexity(
         "clauses_per_sentence",
-        f"clauses per counted sentence (L2SCA C/S, Lu 2010); {_CLAUSE}",
+        f"clauses per counted sentence (L2SCA C/S, Lu 2010), {RUN_ON}; {_CLAUSE}",
         "clauses",
     ),
     _complexity(
         "dependent_clauses_per_clause",
         "dependent clauses per clause (L2SCA DC/C): clauses whose head attaches as advcl, "
-        "ccomp, csubj, csubjpass, relcl or acl",
+        "ccomp, csubj, csubjpass, relcl or acl" + _PER_CLAUSE,
         "ratio",
     ),
     _complexity(
         "mean_tunit_length",
-        "words per T-unit (L2SCA MLT): a T-unit is a clause that is the sentence root, a "
-        "parataxis, or a conj of a T-unit head (coordinated main clauses), with its "
-        "dependents; a counted sentence without one (a fragment) is one T-unit",
+        "words per T-unit (L2SCA MLT), a T-unit of n > 40 words counting as ceil(n / 40) (the "
+        "run-on policy of sentence_length_mean): a T-unit is a clause that is the sentence "
+        "root, a parataxis, or a conj of a T-unit head (coordinated main clauses), with its "
+        "dependents; its words are those whose nearest T-unit head up the dependency tree "
+        "(themselves included) is its head, words under none (a verbless root's) joining the "
+        "sentence's first T-unit; a counted sentence without one (a fragment) is one T-unit",
         "words",
     ),
     _complexity(
         "coordinate_phrases_per_clause",
         "coordinate phrases per clause (L2SCA CP/C): conj tokens that head no clause "
-        "(coordinated nouns, adjectives, adverbs, non-finite verbs)",
-        "ratio",
+        "(coordinated nouns, adjectives, adverbs, non-finite verbs); not a share, a clause "
+        "can hold several" + _PER_CLAUSE,
+        "phrases",
     ),
     _complexity(
         "complex_nominals_per_clause",
         "complex nominals per clause (L2SCA CN/C): NOUN or PROPN tokens with an amod, poss, "
-        "prep, relcl, acl or appos dependent, plus clausal subjects (csubj, csubjpass)",
-        "ratio",
+        "prep, relcl, acl or appos dependent, plus clausal subjects (csubj, csubjpass); not a "
+        "share, a clause can hold several" + _PER_CLAUSE,
+        "nominals",
     ),
 )
 
@@ -221,15 +229,17 @@ COHESION: tuple[FeatureSpec, ...] = (
         "mean over adjacent counted-sentence pairs of |A & B| / |A | B|, A and B the sets of "
         "lower-cased spaCy lemmas of the letters-only NOUN, VERB, ADJ and ADV tokens of each "
         "sentence (TAACO's adjacent content-lemma overlap, Jaccard-normalised; a pair with no "
-        "content word counts 0); undefined, and 0, below two sentences",
+        "content word counts 0); spaCy's sentences, a run-on unsplit: the overlap of a pair "
+        "is a share, whatever the sentences' length; undefined, and 0, below two sentences",
         "ratio",
     ),
     spec(
         "run_on_sentence_ratio",
         3,
         "structure",
-        "share of counted sentences longer than 40 words (run-ons: sentence_length_* and the "
-        "readability formulas split them, this keeps the signal)" + ZERO,
+        "share of counted sentences longer than 40 words (run-ons: sentence_length_*, the "
+        "readability formulas and the per-sentence and per-T-unit rates split them, this "
+        "keeps the signal)" + ZERO,
         "ratio",
         "spacy",
     ),

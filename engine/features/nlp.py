@@ -263,7 +263,9 @@ def doc_features(doc: Any) -> dict[str, float]:
     n_sent = len(sentences)
     sentence_lengths = [sum(is_counted[s:e]) for s, e in sentences]
     word_mean, word_std = _mean_std([len(t) for t in word_texts])
-    segments = formula_sentences(sentence_lengths)  # run-ons split (readability.py)
+    # Run-ons split (readability.py): the formulas, sentence lengths and every count per
+    # sentence take these; shares of sentences and parse depth take spaCy's sentences.
+    segments = formula_sentences(sentence_lengths)
     sent_mean, sent_std = _mean_std(segments)
     depths = [sentence_depth(view, s, e) for s, e in sentences]
     spans = paragraph_spans(text)
@@ -297,9 +299,9 @@ def doc_features(doc: Any) -> dict[str, float]:
         "parse_depth_mean": float(np.mean(depths)) if depths else 0.0,
         "parse_depth_max": float(max(depths)) if depths else 0.0,
         "subordinate_clauses_per_sentence": _ratio(
-            sum(1 for label in dep if label in _SUBORDINATE), n_sent
+            sum(1 for label in dep if label in _SUBORDINATE), len(segments)
         ),
-        "relative_clauses_per_sentence": _ratio(dep.count("relcl"), n_sent),
+        "relative_clauses_per_sentence": _ratio(dep.count("relcl"), len(segments)),
         "passive_sentence_ratio": _ratio(
             sum(1 for s, e in sentences if any(label in _PASSIVE for label in dep[s:e])), n_sent
         ),
@@ -313,7 +315,9 @@ def doc_features(doc: Any) -> dict[str, float]:
         "connective_density": 100.0 * _ratio(count_connectives(lower), n_words),
         "first_person_ratio": _ratio(sum(1 for w in lower if w in _FIRST_PERSON), n_words),
         "second_person_ratio": _ratio(sum(1 for w in lower if w in _SECOND_PERSON), n_words),
-        "punctuation_per_sentence": _ratio(sum(sum(view.punct[s:e]) for s, e in sentences), n_sent),
+        "punctuation_per_sentence": _ratio(
+            sum(sum(view.punct[s:e]) for s, e in sentences), len(segments)
+        ),
         "question_sentence_ratio": _ratio(
             sum(
                 1
@@ -333,7 +337,7 @@ def doc_features(doc: Any) -> dict[str, float]:
     values.update(frequency_features(word_texts, word_pos))
     values.update(readability(word_texts, len(segments)))
     values.update(error_features(view, text, sentences, spans, n_words))
-    values.update(complexity_features(view, sentences, n_words))
+    values.update(complexity_features(view, sentences, sentence_lengths))
     values.update(cohesion_features(lower, view, sentences))
     values.update(phraseology_features(sentence_pairs(view, sentences)))
     values.update(agreement_features(view, n_words))

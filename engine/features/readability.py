@@ -12,10 +12,16 @@ instead of leaving fewer than three undefined. A text without words (punctuation
 no readability: every value is 0 there, as the catalogue says.
 
 Run-on text: learners often write a paragraph, or a whole essay, as one sentence (a
-spaCy sentence of 500 words, a Flesch-Kincaid grade of 198). For the formulas and the
-sentence-length values a counted sentence of more than MAX_SENTENCE_WORDS words is taken
-as ceil(n / MAX_SENTENCE_WORDS) sentences of near-equal length (``formula_sentences``), so
-no value is absurd; ``run_on_sentence_ratio`` keeps the signal that the split removes.
+spaCy sentence of 500 words, a Flesch-Kincaid grade of 198). For the formulas, the
+sentence-length values and every count per sentence (nlp.py, complexity.py, which splits
+T-units the same way) a counted sentence of more than MAX_SENTENCE_WORDS words is taken as
+ceil(n / MAX_SENTENCE_WORDS) sentences of near-equal length (``formula_sentences``), so no
+value is absurd; ``run_on_sentence_ratio`` keeps the signal that the split removes.
+
+The grades are the formulas' values, never clipped: the split bounds their sentence term
+(at 40 words a sentence, 16 of Gunning fog and 20 of ARI before its constant), not their
+word terms, so long sentences of long words still pass 16 (19.5 at most on the 2,000
+ELLIPSE essays, docs/features.md); a clip would tie the hardest essays.
 """
 
 from __future__ import annotations

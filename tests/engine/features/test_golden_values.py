@@ -6,6 +6,9 @@ definition stop matching) and the snapshot is regenerated in the same change::
 
     python -m tests.engine.features.test_golden_values
 
+Besides the sample essays, one run-on essay of the tests' own (``RUN_ON``: the sample
+essays have no sentence over 40 words) keeps the run-on policy under the snapshot.
+
 Values are compared within a relative 1e-4 (the last bits of a cosine may differ between
 machines whose kernels sum in another order); a definition change moves them far more.
 """
@@ -20,13 +23,29 @@ import pyarrow as pa
 
 GOLDEN = Path(__file__).parents[2] / "golden" / "feature_values.json"
 REL, ABS = 1e-4, 1e-5
+RUN_ON = (
+    "R001",
+    "Phones in school",
+    "I think phones are good for students because they can call there parents when "
+    "something happen and they can search things for homework fast but some students play "
+    "games in class and the teacher get angry so the school say that phones are bad but I "
+    "think that the school is wrong because phones help us learn and we can use them for "
+    "good things like reading books and watching videos that teach us math and science "
+    "and my friend use his phone to learn english every day and now he speak very good so "
+    "phones are not only for games they are for learning too",
+)
+"""A learner-style essay of 106 words without a sentence end: spaCy's two sentences (44
+and 62 words), four for the run-on policy."""
 
 
 def snapshot(runtime, essays: pa.Table) -> dict:
     from hemma_features.contract import specs_for
     from hemma_features.engine.features.catalogue import feature_versions
 
-    batch = essays.select(["essay_id", "text", "prompt"]).combine_chunks().to_batches()[0]
+    essays = essays.select(["essay_id", "text", "prompt"])
+    run_on = pa.table({"essay_id": [RUN_ON[0]], "text": [RUN_ON[2]], "prompt": [RUN_ON[1]]})
+    essays = pa.concat_tables([essays, run_on.cast(essays.schema)])
+    batch = essays.combine_chunks().to_batches()[0]
     out = runtime.extract(batch, "combined")
     specs = specs_for("combined", runtime.catalogue)
     values = {
