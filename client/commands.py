@@ -17,6 +17,7 @@ from hemma_features.client.cli_options import (
 )
 from hemma_features.client.feature_report.command import add_report_parser
 from hemma_features.contract import FEATURE_SETS, FingerprintInfo
+from hemma_features.terminal import printable
 
 COMMANDS = ("extract", "health", "fingerprint", "cache", "demo", "report")
 
@@ -104,7 +105,7 @@ def run_client_command(args: argparse.Namespace) -> int:
 def _run_health(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         answer = client.health()
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(answer)).decode() + "\n")
+    sys.stdout.write(printable(msgspec.json.format(msgspec.json.encode(answer)).decode()) + "\n")
     return 0 if answer["ready"] else 1
 
 
@@ -112,9 +113,9 @@ def _run_fingerprint(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         info = client.fingerprint()
     if args.json:
-        sys.stdout.write(msgspec.json.format(msgspec.json.encode(info)).decode() + "\n")
+        sys.stdout.write(printable(msgspec.json.format(msgspec.json.encode(info)).decode()) + "\n")
     else:
-        sys.stdout.write(fingerprint_summary(info))
+        sys.stdout.write(printable(fingerprint_summary(info)))
     return 0
 
 

@@ -79,7 +79,7 @@ def test_labels_from_csv_and_parquet_files_keep_leading_zeros(tmp_path):
         (pd.DataFrame({"essay_id": ["a", "b", "a"], "score": [1, 2, 3]}),
          r"the labels repeat 1 id\(s\): a; a join needs one row per id"),
         (pd.DataFrame({"essay_id": ["a", "b"], "score": ["3", "three"]}),
-         r"labels column 'score' is not numeric: row 1 holds 'three'"),
+         r"labels column 'score' is not numeric: row 1 \(essay_id='b'\) holds 'three'"),
         (pd.DataFrame({"essay_id": ["a"], "n_words": [1.0]}),
          r"label column\(s\) \['n_words'\] have the name of a feature column"),
     ],

@@ -88,7 +88,7 @@ def report(
         )
     joined = None
     if labels is not None:
-        table = read_labels(labels, columns=label_columns)
+        table = read_labels(labels, columns=label_columns, features=dataset.schema.names)
         ids = dataset.to_table(columns=[ID_COLUMN]).column(0)
         joined = LabelSummary(
             source=str(labels) if isinstance(labels, str | Path) else type(labels).__name__,

@@ -17,6 +17,7 @@ from hemma_features.client.commands import add_client_commands, run_client_comma
 from hemma_features.client.errors import HemmaClientError
 from hemma_features.contract import ContractError
 from hemma_features.logs import configure_logging
+from hemma_features.terminal import shown
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_client_command(parsed)
     except (HemmaClientError, ContractError) as exc:
         notes = "".join(f" ({note})" for note in getattr(exc, "__notes__", []))
-        print(f"error: {exc}{notes}", file=sys.stderr)  # one line
+        print(f"error: {shown(exc)}{shown(notes)}", file=sys.stderr)  # one line, data escaped
         return 2
     except KeyboardInterrupt:
         return 130
