@@ -25,6 +25,7 @@ import pyarrow.dataset as ds
 from hemma_features.arrowfiles.atomic import FileFormat
 from hemma_features.arrowfiles.layout import ManifestError, partition_dir, read_manifest
 from hemma_features.arrowfiles.partitions import FormatConflictError, PartitionedDataset
+from hemma_features.client.components import as_stored
 from hemma_features.client.errors import CacheError
 from hemma_features.client.partition import pick_partition
 from hemma_features.contract import FEATURE_SETS, FeatureSet
@@ -46,6 +47,12 @@ class FeatureCache(PartitionedDataset):
             super().__init__(root, file_format)
         except (FormatConflictError, ManifestError) as exc:
             raise CacheError(str(exc)) from exc
+
+    def write(self, fingerprint: str, feature_set: str, table: pa.Table) -> int:
+        """Add rows whose key is new (``PartitionedDataset.write``), with the metadata that
+        describes them (``components.stored_metadata``: no embedding model on handcrafted
+        rows, which every embedding model's runs share)."""
+        return super().write(fingerprint, feature_set, as_stored(table, feature_set))
 
 
 def cache_format(root: Path | str) -> CacheFormat:
