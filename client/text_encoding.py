@@ -48,7 +48,7 @@ def not_utf8(path: Path, what: str, *, where: str = "") -> str:
     declared = declared_encoding(path)
     source, found = declared if declared else ("windows-1252", "")
     said = (
-        f"is {found} (its byte-order mark says so), not UTF-8"
+        f"is {found} by its byte-order mark, not UTF-8"
         if declared
         else "is not UTF-8 (no byte-order mark names its encoding; a spreadsheet often "
         "writes Windows-1252 or Latin-1)"

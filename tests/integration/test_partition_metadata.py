@@ -104,7 +104,10 @@ def test_verify_names_and_compact_rewrites_a_file_naming_the_wrong_model(
     fingerprint = runtime.fingerprint.for_set("combined")
     directory = partition_dir(cache, fingerprint, "combined")
     rows = open_features(cache, "combined").sort_by("key")
-    meta = {**rows.schema.metadata, META_EMBEDDING_MODEL: b"sentence-transformers/all-mpnet-base-v2"}
+    meta = {
+        **rows.schema.metadata,
+        META_EMBEDDING_MODEL: b"sentence-transformers/all-mpnet-base-v2",
+    }
     for path in directory.glob("part-*.arrow"):
         path.unlink()
     old = PartitionedDataset(cache)  # as an older client wrote them: no metadata fix-up

@@ -107,9 +107,7 @@ def test_a_flip_in_any_partition_is_mended_by_the_next_combined_run(
     assert cache_admin.verify(cache) == []
     assert [m.missing for m in report.moved_aside] == [0]
     if damaged_set != "combined":  # nothing to fetch: the component rows come from combined
-        assert report.rows_fetched == 0 and report.cut_from_combined == rows_of(
-            moved(cache, path)
-        )
+        assert report.rows_fetched == 0 and report.cut_from_combined == rows_of(moved(cache, path))
 
 
 def test_verify_names_the_short_partition_and_the_run_that_fills_it(live_server, runtime, filled):
@@ -149,9 +147,7 @@ def test_an_embeddings_run_cuts_lost_rows_from_cached_combined_rows(live_server,
         path = files(cache, runtime, "embeddings")[2]
         lost = rows_of(path)
         flip_middle(path)
-        again, report = client.extract_with_report(
-            SAMPLES, feature_set="embeddings", cache=cache
-        )
+        again, report = client.extract_with_report(SAMPLES, feature_set="embeddings", cache=cache)
     assert again.equals(first)
     assert (report.rows_fetched, report.cut_from_combined) == (0, lost)
     assert held(cache, runtime)["embeddings"] == ESSAYS
