@@ -138,7 +138,7 @@ def run_cache(args: argparse.Namespace) -> int:
                     f"note: combined rows under {fingerprint} do not record their embeddings "
                     "and handcrafted fingerprints (written by an older version); keep those "
                     "with --keep if you want them",
-                    file=sys.stderr,
+                    error=True,
                 )
             return 0
         case "path":

@@ -99,14 +99,13 @@ def check(root: Path) -> Verdict:
                 Problem(path=str(directory / JOURNAL), problem="an interrupted rewrite is pending")
             )
     for fingerprint, feature_set, path in damaged_files(root):
-        part = held.get((fingerprint, feature_set))
-        keys = part.all_keys() if part is not None else pa.array([], pa.string())
+        found = held.get((fingerprint, feature_set))
+        keys = found.all_keys() if found is not None else pa.array([], pa.string())
 
         def present(query: pa.ChunkedArray, stored: pa.Array = keys) -> np.ndarray:
             return pc.is_in(query, value_set=stored).to_numpy(zero_copy_only=False)
 
         moved = moved_aside(fingerprint, feature_set, path, present)
-        directory = str(partition_dir(root, fingerprint, feature_set))
         if moved.missing is None:
             notes.append(moved.line(root))
         elif moved.missing:
@@ -115,7 +114,7 @@ def check(root: Path) -> Verdict:
                     path=str(path),
                     problem=f"moved aside from {moved.partition} ({moved.problem})"
                     + moved.fate(root),
-                    partition=directory,
+                    partition=str(partition_dir(root, fingerprint, feature_set)),
                 )
             )
     problems += _shortfalls(root, held)

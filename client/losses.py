@@ -14,6 +14,7 @@ report through here, with the command that gets the rows back.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,6 +31,12 @@ from hemma_features.terminal import shown
 
 SAMPLE_IDS = 5
 """Essay ids named per loss."""
+
+
+class RowsLostWarning(UserWarning):
+    """Rows of the partition read are missing: a damaged file was moved aside and its rows
+    are not back (or cannot be named); the message says which and the command that
+    fetches them."""
 
 
 class MovedAside(msgspec.Struct, kw_only=True):
@@ -180,3 +187,24 @@ def sample_ids(ids: pa.ChunkedArray | pa.Array, mask: np.ndarray) -> list[str]:
 def _ids(sample: list[str], count: int) -> str:
     named = ", ".join(shown(essay_id) for essay_id in sample)
     return named + (f", ... {count - len(sample)} more" if count > len(sample) else "")
+
+
+def warn_lost(
+    root: Path,
+    fingerprint: str,
+    feature_set: str,
+    present: Callable[[pa.ChunkedArray], np.ndarray],
+    before: set[Path],
+) -> list[MovedAside]:
+    """Warn (``RowsLostWarning``) about the rows a partition lacks because of damaged files:
+    those moved aside since ``before`` whose rows are not all back, and those moved earlier
+    whose rows are known to be missing. Returns what it warned about."""
+    warned = []
+    for fp, fs, path in damaged_files(root):
+        if (fp, fs) != (fingerprint, feature_set):
+            continue
+        moved = moved_aside(fp, fs, path, present)
+        if moved.missing or (moved.missing is None and path not in before):
+            warned.append(moved)
+            warnings.warn(moved.line(root), RowsLostWarning, stacklevel=3)
+    return warned

@@ -24,8 +24,13 @@ RETURN = "ok\rfake summary"
 BIDI = "bidi\u202eevil\u2066"
 CSI = "c1\x9b31m"
 HOSTILE = [CLEAR, TITLE, RETURN, BIDI, CSI]
-ESCAPED = ["clear\\x1b[2J", "title\\x1b]0;pwned\\x07", "ok\\rfake summary", "bidi\\u202eevil\\u2066",
-           "c1\\x9b31m"]  # fmt: skip
+ESCAPED = [
+    "clear\\x1b[2J",
+    "title\\x1b]0;pwned\\x07",
+    "ok\\rfake summary",
+    "bidi\\u202eevil\\u2066",
+    "c1\\x9b31m",
+]
 # What a terminal acts on: C0 and C1 controls, DEL, bidi marks, embeddings and isolates.
 ACTS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 FP = "a" * 64

@@ -15,6 +15,7 @@ from hemma_features import FeatureClient, open_features
 from hemma_features.arrowfiles.layout import partition_dir
 from hemma_features.client import cache_admin
 from hemma_features.client.cache import FeatureCache
+from hemma_features.client.losses import RowsLostWarning
 from tests.conftest import SAMPLES
 from tests.damage import damage, flip_bit, truncate
 
@@ -120,7 +121,8 @@ def test_verify_names_the_short_partition_and_the_run_that_fills_it(live_server,
     path = files(cache, runtime, "embeddings")[0]
     lost = rows_of(path)
     flip_middle(path)
-    assert open_features(cache, "embeddings").num_rows == ESSAYS - lost  # moved aside
+    with pytest.warns(RowsLostWarning, match=f"{lost} of its {lost} rows are not in the cache"):
+        assert open_features(cache, "embeddings").num_rows == ESSAYS - lost  # moved aside
     verdict = cache_admin.check(cache)
     short = partition_dir(cache, runtime.fingerprint.for_set("embeddings"), "embeddings")
     by_path = {p.path: p for p in verdict.problems}
@@ -179,3 +181,27 @@ def test_a_truncated_combined_file_is_named_and_its_rows_refetched(
     verdict = cache_admin.check(cache)
     assert verdict.problems == [] and len(verdict.notes) == 1
     assert "its rows cannot be read" in verdict.notes[0]
+
+
+def test_a_read_that_leaves_rows_out_says_which_and_how_to_fetch_them(
+    runtime, filled, tmp_path, capsys
+):
+    """`cache export` over a partition with a flipped file: the file is moved aside and the
+    export (exit 0) says on a `warning:` line which essays it left out and the extract that
+    fetches them; a second read says it again, the rows being still missing."""
+    from hemma_features.cli import main
+
+    cache, before = filled
+    path = files(cache, runtime, "handcrafted")[1]
+    lost = keys_of(path)
+    keys, essay_ids = before.column("key").to_pylist(), before.column("essay_id").to_pylist()
+    ids = {e for k, e in zip(keys, essay_ids, strict=True) if k in lost}
+    flip_middle(path)
+    args = ["cache", "export", str(cache), "--feature-set", "handcrafted",
+            "--out", str(tmp_path / "h.parquet")]  # fmt: skip
+    for _ in range(2):
+        assert main(args) == 0
+        [line] = [x for x in capsys.readouterr().err.splitlines() if x.startswith("warning: ")]
+        assert "feature_set=handcrafted: damaged file moved aside" in line
+        assert all(essay_id in line for essay_id in ids)
+        assert f"--feature-set handcrafted --cache {cache}`" in line
