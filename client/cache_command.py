@@ -12,7 +12,7 @@ from hemma_features.client import cache_admin
 from hemma_features.client.errors import CacheError
 from hemma_features.client.partition import CLI, Candidate, pick_partition
 from hemma_features.contract import FEATURE_SETS
-from hemma_features.terminal import printable
+from hemma_features.terminal import printable, printable_json
 
 
 def add_cache_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -106,7 +106,7 @@ def run_cache(args: argparse.Namespace) -> int:
         case "ls":
             rows = cache_admin.list_partitions(args.dir)
             if args.json:
-                _say(msgspec.json.encode(rows).decode())
+                print(printable_json(msgspec.json.encode(rows).decode()))
             else:
                 header = ("fingerprint", "feature_set", "rows", "files", "bytes")
                 _say("{:64s}  {:11s} {:>9s} {:>5s} {:>12s}".format(*header))

@@ -144,3 +144,22 @@ def test_console_log_lines_escape_text_values(monkeypatch):
         configure_logging("auto")
     assert not ACTS.search(re.sub("\x1b\\[[0-9;]*m", "", screen.getvalue()))  # colours aside
     assert ESCAPED[1] in screen.getvalue() and ESCAPED[0] in screen.getvalue()
+
+
+def test_json_output_escapes_as_json_and_keeps_the_value(tmp_path, capsys):
+    """`cache ls --json` over a directory named with ESC, C1 and bidi controls: nothing a
+    terminal acts on is printed, and the JSON decodes to the very name."""
+    import json
+
+    from hemma_features.cli import main
+    from hemma_features.terminal import printable_json
+
+    name = f"{CLEAR}{CSI}{BIDI}\U0001f600"
+    assert json.loads(printable_json(json.dumps({"k": name}, ensure_ascii=False))) == {"k": name}
+    cache = tmp_path / "cache"
+    cache_with_ids(cache, ["plain"])
+    (cache / f"fingerprint={name}" / "feature_set=combined").mkdir(parents=True)
+    assert main(["cache", "ls", str(cache), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert not ACTS.search(out)
+    assert name in {row["fingerprint"] for row in json.loads(out)}

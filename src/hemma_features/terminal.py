@@ -42,3 +42,20 @@ def printable(text: str) -> str:
     """Lines of a message with every character a terminal would act on escaped, the line
     breaks between them kept (``shown`` applied to each line)."""
     return NEWLINE.join(shown(line) for line in text.split(NEWLINE))
+
+
+def printable_json(text: str) -> str:
+    """JSON text with every character a terminal would act on written as a JSON escape
+    (``\\u001b``, ``\\u202e``): the same JSON value, safe to print. Outside its strings
+    JSON holds only spaces and line breaks, which stay."""
+    return "".join(
+        char if char == NEWLINE or _safe(char) else _json_escape(char) for char in text
+    )
+
+
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # beyond the BMP: a UTF-16 surrogate pair, as JSON writes it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
