@@ -48,9 +48,7 @@ def printable_json(text: str) -> str:
     """JSON text with every character a terminal would act on written as a JSON escape
     (``\\u001b``, ``\\u202e``): the same JSON value, safe to print. Outside its strings
     JSON holds only spaces and line breaks, which stay."""
-    return "".join(
-        char if char == NEWLINE or _safe(char) else _json_escape(char) for char in text
-    )
+    return "".join(char if char == NEWLINE or _safe(char) else _json_escape(char) for char in text)
 
 
 def _json_escape(char: str) -> str:
