@@ -23,9 +23,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from hemma_features.arrowfiles.atomic import FileFormat
-from hemma_features.arrowfiles.layout import ManifestError, partition_dir, read_manifest
+from hemma_features.arrowfiles.layout import DAMAGED, ManifestError, partition_dir, read_manifest
 from hemma_features.arrowfiles.partitions import FormatConflictError, PartitionedDataset
+from hemma_features.client.components import as_stored
 from hemma_features.client.errors import CacheError
+from hemma_features.client.losses import damaged_files, warn_lost
 from hemma_features.client.partition import pick_partition
 from hemma_features.contract import FEATURE_SETS, FeatureSet
 
@@ -46,6 +48,12 @@ class FeatureCache(PartitionedDataset):
             super().__init__(root, file_format)
         except (FormatConflictError, ManifestError) as exc:
             raise CacheError(str(exc)) from exc
+
+    def write(self, fingerprint: str, feature_set: str, table: pa.Table) -> int:
+        """Add rows whose key is new (``PartitionedDataset.write``), with the metadata that
+        describes them (``components.stored_metadata``: no embedding model on handcrafted
+        rows, which every embedding model's runs share)."""
+        return super().write(fingerprint, feature_set, as_stored(table, feature_set))
 
 
 def cache_format(root: Path | str) -> CacheFormat:
@@ -82,7 +90,8 @@ def open_features(
     """Every cached row of one feature set and fingerprint, as a ``pyarrow.Table``.
 
     The whole partition, however many files it holds; only files that verify are read (a
-    damaged one is moved aside, logged, and its rows fetched again by the next extract).
+    damaged one is moved aside and a ``RowsLostWarning`` names the rows that leaves out
+    and the extract that fetches them again).
     With several fingerprints for the set and none given it is an error listing them
     (rows and dates), unless ``latest`` picks the newest: a cache also keeps older
     fingerprints and the component sets a ``combined`` run reused.
@@ -133,6 +142,14 @@ def _partition_dataset(root: Path | str, fingerprint: str, feature_set: str) -> 
             f"no cached features for fingerprint {fingerprint} and feature set {feature_set} "
             f"under {root}"
         )
-    dataset = FeatureCache(root).dataset(fingerprint, feature_set)
+    cache = FeatureCache(root)
+    before = {path for _, _, path in damaged_files(cache.root)}
+    dataset = cache.dataset(fingerprint, feature_set)  # moves damaged files aside
+    if (cache.root / DAMAGED).is_dir():  # say which rows that leaves out, and the fix
+
+        def present(keys: pa.ChunkedArray) -> Any:
+            return cache.contains(fingerprint, feature_set, keys)
+
+        warn_lost(cache.root, fingerprint, feature_set, present, before)
     # No intact file: an empty dataset (not the directory, where a damaged file may remain).
     return dataset if dataset is not None else ds.dataset([], format=cache_format(root))

@@ -1,4 +1,5 @@
-"""``hemma-features cache``: ls, verify, compact, gc and export over a cache directory."""
+"""``hemma-features cache``: ls, verify (``cache_verify``), compact, gc and export over a cache
+directory."""
 
 from __future__ import annotations
 
@@ -12,18 +13,17 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from hemma_features.arrowfiles.atomic import TEMP_GLOB
-from hemma_features.arrowfiles.checksums import verify_file
 from hemma_features.arrowfiles.compaction import merge_files
-from hemma_features.arrowfiles.layout import JOURNAL, part_files, partition_dir, partitions
+from hemma_features.arrowfiles.layout import part_files, partition_dir, partitions
 from hemma_features.client.cache import CacheFormat, FeatureCache, cache_format
+from hemma_features.client.cache_verify import Problem as Problem
+from hemma_features.client.cache_verify import Verdict as Verdict
+from hemma_features.client.cache_verify import check as check
+from hemma_features.client.cache_verify import verify as verify
+from hemma_features.client.components import stored_metadata
 from hemma_features.client.errors import CacheError
-from hemma_features.client.fingerprint_record import copy_record
-from hemma_features.contract import (
-    KEY_COLUMN,
-    META_COMPONENTS,
-    META_FEATURE_SET,
-    schema_fingerprint,
-)
+from hemma_features.client.fingerprint_record import copy_record, read_record
+from hemma_features.contract import META_COMPONENTS, META_EMBEDDING_MODEL
 
 
 class PartitionInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,13 +34,6 @@ class PartitionInfo(msgspec.Struct, frozen=True, kw_only=True):
     rows: int
     files: int
     bytes: int
-
-
-class Problem(msgspec.Struct, frozen=True, kw_only=True):
-    """Something ``cache verify`` found wrong, naming the file."""
-
-    path: str
-    problem: str
 
 
 def list_partitions(root: Path) -> list[PartitionInfo]:
@@ -68,75 +61,13 @@ def list_partitions(root: Path) -> list[PartitionInfo]:
     return out
 
 
-def verify(root: Path) -> list[Problem]:
-    """Every file intact, one schema per partition matching its directory, unique keys.
-
-    Read-only: damaged files are reported, not moved. Each file is checked on its own first
-    (its checksum, or a full read for a file from before checksums); only the intact ones
-    are then compared with each other, so a healthy file is never blamed for a damaged one.
-    """
-    if not root.is_dir():
-        return [Problem(path=str(root), problem="not a directory")]
-    file_format = cache_format(root)
-    problems: list[Problem] = []
-    for fingerprint, feature_set, directory in partitions(root):
-        schema: pa.Schema | None = None
-        keys: dict[str, Path] = {}
-        intact = []
-        for path in part_files(directory, file_format):
-            try:
-                damage = verify_file(path, memo=False)  # checking is the point: hash afresh
-            except FileNotFoundError:  # compacted by another process meanwhile
-                continue
-            if damage is None:
-                intact.append(path)
-            else:
-                problems.append(Problem(path=str(path), problem=damage))
-        for path in intact:
-            try:
-                table = ds.dataset(path, format=file_format).to_table()
-            except (pa.ArrowInvalid, OSError) as exc:
-                problems.append(Problem(path=str(path), problem=f"unreadable: {exc}"))
-                continue
-            if schema_fingerprint(table.schema) != fingerprint:
-                problems.append(
-                    Problem(
-                        path=str(path), problem="fingerprint in metadata differs from directory"
-                    )
-                )
-            meta_set = (table.schema.metadata or {}).get(META_FEATURE_SET, b"").decode()
-            if meta_set != feature_set:
-                problems.append(
-                    Problem(
-                        path=str(path),
-                        problem=f"feature_set {meta_set!r} in a {feature_set} directory",
-                    )
-                )
-            if schema is None:
-                schema = table.schema
-            elif not table.schema.equals(schema, check_metadata=False):
-                problems.append(
-                    Problem(path=str(path), problem="schema differs from the partition's")
-                )
-            if KEY_COLUMN not in table.column_names:
-                problems.append(Problem(path=str(path), problem="no key column"))
-                continue
-            for key in table.column(KEY_COLUMN).to_pylist():
-                if key in keys:
-                    problems.append(
-                        Problem(path=str(path), problem=f"key {key} also in {keys[key].name}")
-                    )
-                    break
-                keys[key] = path
-        if (directory / JOURNAL).exists():
-            problems.append(
-                Problem(path=str(directory / JOURNAL), problem="an interrupted rewrite is pending")
-            )
-    return problems
-
-
 def compact(root: Path) -> int:
     """Merge each partition's files into one, rows unchanged; returns files removed.
+
+    The merged file carries the metadata that describes its rows: no embedding model on
+    handcrafted rows, and on combined rows the model of their embeddings (an older client
+    copied it from handcrafted rows another model's run had cached); a lone file whose
+    metadata is wrong that way is rewritten too.
 
     Crash-safe: a journal names the files the new one replaces; the next lock of the
     partition finishes the swap (new file present) or drops the journal (new file absent).
@@ -144,16 +75,44 @@ def compact(root: Path) -> int:
     cache = FeatureCache(root)
     removed = 0
     for fingerprint, feature_set, _ in list(partitions(root)):
+        model = _embedding_model(cache, fingerprint, feature_set)
         with cache.locked(fingerprint, feature_set) as directory:
             # Damaged files are moved aside first: merged into a new file, their changed
             # values would get a valid checksum.
             files = cache.index(fingerprint, feature_set).files()
-            if len(files) < 2:
+            if not files:
                 continue
             tables = [file.table() for file in files]  # memory-mapped for IPC
+            meta = stored_metadata(tables[0].schema.metadata, feature_set)
+            if model is not None:
+                meta[META_EMBEDDING_MODEL] = model.encode()
+            if len(files) < 2 and (tables[0].schema.metadata or {}) == meta:
+                continue
+            tables = [table.replace_schema_metadata(meta) for table in tables]
             merge_files(directory, tables, [file.path for file in files], cache.format)
             removed += len(files) - 1
     return removed
+
+
+def _embedding_model(cache: FeatureCache, fingerprint: str, feature_set: str) -> str | None:
+    """The model behind the vectors of an ``embeddings`` or ``combined`` partition: the one
+    its fingerprint record names, else (combined) the one its embeddings rows name."""
+    if feature_set == "handcrafted":
+        return None
+    record = read_record(cache.root, fingerprint)
+    embedding = record.components.get("embedding") if record is not None else None
+    if isinstance(embedding, dict) and isinstance(embedding.get("model_id"), str):
+        return str(embedding["model_id"])
+    if feature_set != "combined":
+        return None
+    components = _component_map(partition_dir(cache.root, fingerprint, "combined"))
+    if "embeddings" not in components:
+        return None
+    for file in cache.index(components["embeddings"], "embeddings").files():
+        model = (file.table().schema.metadata or {}).get(META_EMBEDDING_MODEL)
+        if model is not None:
+            return model.decode()
+    return None
 
 
 class GcPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -212,6 +171,22 @@ def _fingerprints(root: Path) -> set[str]:
     if not root.is_dir():
         raise CacheError(f"no cache at {root}: the directory does not exist")
     return {p.name.split("=", 1)[1] for p in root.glob("fingerprint=*") if p.is_dir()}
+
+
+def _component_map(directory: Path) -> dict[str, str]:
+    """``{"embeddings": fp, "handcrafted": fp}`` a combined partition's first readable
+    file records; empty when none does."""
+    for path in sorted(directory.glob("part-*")):
+        try:
+            schema = (
+                pq.read_schema(path) if path.suffix == ".parquet" else ipc.open_file(path).schema
+            )
+        except (pa.ArrowInvalid, OSError):
+            continue
+        recorded = (schema.metadata or {}).get(META_COMPONENTS)
+        if recorded is not None:
+            return msgspec.json.decode(recorded, type=dict[str, str])
+    return {}
 
 
 def _components(directory: Path) -> set[str] | None:

@@ -12,6 +12,7 @@ from hemma_features.client import cache_admin
 from hemma_features.client.errors import CacheError
 from hemma_features.client.partition import CLI, Candidate, pick_partition
 from hemma_features.contract import FEATURE_SETS
+from hemma_features.terminal import printable, printable_json
 
 
 def add_cache_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,8 +24,10 @@ def add_cache_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
     verify = actions.add_parser(
         "verify",
-        help="check every file against the checksum in its name, then that schemas agree and "
-        "no key repeats; exit 1 naming exactly the bad files (nothing is moved)",
+        help="check every file against the checksum in its name, that schemas agree and no "
+        "key repeats, that rows of damaged files moved aside are back and that every combined "
+        "row has its embeddings and handcrafted rows; exit 1 naming exactly the bad files or "
+        "short partitions and the command that mends each (nothing is moved)",
     )
     verify.add_argument("dir", type=Path, help="cache directory")
     compact = actions.add_parser(
@@ -103,41 +106,43 @@ def run_cache(args: argparse.Namespace) -> int:
         case "ls":
             rows = cache_admin.list_partitions(args.dir)
             if args.json:
-                print(msgspec.json.encode(rows).decode())
+                print(printable_json(msgspec.json.encode(rows).decode()))
             else:
                 header = ("fingerprint", "feature_set", "rows", "files", "bytes")
-                print("{:64s}  {:11s} {:>9s} {:>5s} {:>12s}".format(*header))
+                _say("{:64s}  {:11s} {:>9s} {:>5s} {:>12s}".format(*header))
                 for row in rows:
-                    print(
+                    _say(
                         f"{row.fingerprint:64s}  {row.feature_set:11s} {row.rows:9d} "
                         f"{row.files:5d} {row.bytes:12d}"
                     )
             return 0
         case "verify":
-            problems = cache_admin.verify(args.dir)
-            for problem in problems:
-                print(f"{problem.path}: {problem.problem}", file=sys.stderr)
+            verdict = cache_admin.check(args.dir)
+            for problem in verdict.problems:
+                _say(f"{problem.path}: {problem.problem}", error=True)
+            for note in verdict.notes:
+                _say(f"note: {note}", error=True)
             if args.dir.is_dir():
-                print(verified(args.dir, problems))
-            return 1 if problems else 0
+                _say(verified(args.dir, verdict.problems))
+            return 1 if verdict.problems else 0
         case "compact":
-            print(f"removed {cache_admin.compact(args.dir)} file(s) by merging")
+            _say(f"removed {cache_admin.compact(args.dir)} file(s) by merging")
             return 0
         case "gc":
             plan = cache_admin.gc(args.dir, args.keep, dry_run=args.dry_run)
             verb = "would remove" if args.dry_run else "removed"
-            print(f"{verb} {len(plan.remove)} fingerprint(s): {', '.join(plan.remove) or '-'}")
-            print(f"kept {len(plan.keep)}: {', '.join(plan.keep)}")
+            _say(f"{verb} {len(plan.remove)} fingerprint(s): {', '.join(plan.remove) or '-'}")
+            _say(f"kept {len(plan.keep)}: {', '.join(plan.keep)}")
             for fingerprint in plan.unknown_components:
-                print(
+                _say(
                     f"note: combined rows under {fingerprint} do not record their embeddings "
                     "and handcrafted fingerprints (written by an older version); keep those "
                     "with --keep if you want them",
-                    file=sys.stderr,
+                    error=True,
                 )
             return 0
         case "path":
-            print(_chosen(args).directory)
+            _say(_chosen(args).directory)
             return 0
         case "export":
             if args.feature_set is not None:
@@ -149,7 +154,7 @@ def run_cache(args: argparse.Namespace) -> int:
                     "rows in one file)"
                 )
             exported = cache_admin.export(args.dir, args.target, args.format)
-            print(f"exported {exported} rows to {args.target} ({args.format})")
+            _say(f"exported {exported} rows to {args.target} ({args.format})")
             return 0
     raise AssertionError(f"unhandled cache command {args.cache_command}")
 
@@ -191,12 +196,12 @@ def _export_rows(args: argparse.Namespace) -> int:
             import pyarrow.feather as feather
 
             feather.write_feather(table, str(staged), compression="uncompressed")
-    print(
+    _say(
         f"wrote {table.num_rows} rows x {table.num_columns} columns of {args.feature_set} "
         f"{chosen.fingerprint} to {out}"
     )
     if match is not None:
-        print(f"labels: {match.summary()}")
+        _say(f"labels: {match.summary()}")
     return 0
 
 
@@ -206,7 +211,7 @@ def verified(root: Path, problems: list[cache_admin.Problem]) -> str:
     lines = []
     for row in rows:
         directory = str(root / f"fingerprint={row.fingerprint}" / f"feature_set={row.feature_set}")
-        bad = sum(1 for p in problems if p.path.startswith(directory))
+        bad = sum(1 for p in problems if (p.partition or p.path).startswith(directory))
         state = f"{bad} problem(s)" if bad else "ok"
         lines.append(
             f"{row.fingerprint}  {row.feature_set:11s} {row.files:5d} files {row.rows:9d} rows "
@@ -218,3 +223,8 @@ def verified(root: Path, problems: list[cache_admin.Problem]) -> str:
         f"{root}: {verdict} ({len(rows)} partitions, {files} files, {count} rows, {size} bytes)"
     )
     return "\n".join(lines)
+
+
+def _say(text: object, *, error: bool = False) -> None:
+    """Print lines with every character of data a terminal would act on escaped."""
+    print(printable(str(text)), file=sys.stderr if error else sys.stdout, flush=True)

@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 
 from hemma_features.arrowfiles.segments import COMMIT_SECONDS, write_session
 from hemma_features.client.cache import FeatureCache
-from hemma_features.client.combined import fill_combined
+from hemma_features.client.combined import cut_from_combined, fill_combined, restore_components
 from hemma_features.client.report import RunStats
 from hemma_features.client.results import first_rows_of_missing, rows_at
 from hemma_features.client.source import Fetcher, FetchRequest
@@ -64,7 +64,8 @@ class CacheFill:
         store, stats = self.store, self.stats
         fingerprint = self.info.for_set(feature_set)
         self.total = essays.num_rows
-        todo = first_rows_of_missing(keys, store.contains(fingerprint, feature_set, keys))
+        held = store.contains(fingerprint, feature_set, keys)
+        todo = first_rows_of_missing(keys, held)
         stats.unique = len(pc.unique(keys))
         stats.cache_hits = stats.unique - int(todo.size)
         if self.progress and stats.cache_hits:
@@ -72,8 +73,12 @@ class CacheFill:
         missing, missing_keys = rows_at(essays, todo), rows_at(keys, todo)
         with write_session(store, commit_seconds=commit_seconds) as session:
             if feature_set == "combined":
+                restore_components(self, session, pc.unique(keys.filter(pa.array(held))))
                 fill_combined(self, session, missing, missing_keys)
             else:
+                missing, missing_keys = cut_from_combined(
+                    self, session, feature_set, missing, missing_keys
+                )
 
                 def store_rows(table: pa.Table) -> None:
                     session.add(fingerprint, feature_set, table)

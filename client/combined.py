@@ -1,4 +1,12 @@
-"""Combined rows from components: reuse cached embeddings/handcrafted rows, fetch the rest."""
+"""Combined rows from components and components from combined rows, through the cache.
+
+``combined`` is exactly ``embeddings`` and ``handcrafted`` side by side, under a
+fingerprint covering both, so each way is exact: a combined run joins the components it
+finds cached and fetches the rest; its component rows are stored too, and cut again from
+the cached combined rows when a damaged file took them away (``restore_components``); an
+embeddings or handcrafted run cuts what it lacks from cached combined rows before it
+fetches anything (``cut_from_combined``), as the server's store does.
+"""
 
 from __future__ import annotations
 
@@ -95,3 +103,54 @@ def fill_combined(
         joined = join_components(embeddings, handcrafted, fp_c)
         session.add(fp_c, "combined", with_components(joined, fp_e, fp_h))
         fill.stats.reused += handcrafted.num_rows
+
+
+def restore_components(fill: ComponentFill, session: WriteSession, keys: pa.Array) -> None:
+    """Store the ``embeddings`` and ``handcrafted`` rows the cache lacks for ``keys``, all held
+    as combined rows, cut from those rows (a damaged component file was moved aside, or an
+    older client never stored them). Counts them in ``stats.cut_from_combined``."""
+    store = fill.store
+    fp_e, fp_h, fp_c = (fill.info.for_set(s) for s in ("embeddings", "handcrafted", "combined"))
+    lacking = ~store.contains(fp_e, "embeddings", keys) | ~store.contains(fp_h, "handcrafted", keys)
+    index = np.flatnonzero(lacking)
+    for start in range(0, index.size, JOIN_ROWS):
+        chunk = keys.take(pa.array(index[start : start + JOIN_ROWS]))
+        combined = store.read(fp_c, "combined", chunk)
+        if combined is None:
+            raise CacheError(VANISHED.format(what="combined"))
+        for feature_set, fingerprint in (("embeddings", fp_e), ("handcrafted", fp_h)):
+            part = split_component(combined, feature_set, fingerprint)
+            fill.stats.cut_from_combined += session.add(fingerprint, feature_set, part)
+
+
+def cut_from_combined(
+    fill: ComponentFill,
+    session: WriteSession,
+    feature_set: FeatureSet,
+    essays: pa.Table,
+    keys: pa.Array,
+) -> tuple[pa.Table, pa.Array]:
+    """Store the ``feature_set`` rows of ``keys`` held as combined rows, cut from them; the
+    essays and keys left to fetch.
+
+    ``feature_set`` is ``embeddings`` or ``handcrafted``; the combined rows are those of the
+    same server answer's combined fingerprint, so their columns are the component's values
+    bit for bit. Without a combined fingerprint (LanguageTool pending) nothing is cut.
+    """
+    fp_c = fill.info.feature_sets.get("combined")
+    if fp_c is None or not len(keys):
+        return essays, keys
+    store = fill.store
+    held = store.contains(fp_c, "combined", keys)
+    index = np.flatnonzero(held)
+    fingerprint = fill.info.for_set(feature_set)
+    for start in range(0, index.size, JOIN_ROWS):
+        chunk = keys.take(pa.array(index[start : start + JOIN_ROWS]))
+        combined = store.read(fp_c, "combined", chunk)
+        if combined is None:
+            raise CacheError(VANISHED.format(what="combined"))
+        part = split_component(combined, feature_set, fingerprint)
+        fill.stats.cut_from_combined += session.add(fingerprint, feature_set, part)
+        fill.counted(part)
+    rest = np.flatnonzero(~held)
+    return rows_at(essays, rest), rows_at(keys, rest)

@@ -17,6 +17,7 @@ from hemma_features.client.cli_options import (
 )
 from hemma_features.client.feature_report.command import add_report_parser
 from hemma_features.contract import FEATURE_SETS, FingerprintInfo
+from hemma_features.terminal import printable, printable_json
 
 COMMANDS = ("extract", "health", "fingerprint", "cache", "demo", "report")
 
@@ -104,7 +105,7 @@ def run_client_command(args: argparse.Namespace) -> int:
 def _run_health(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         answer = client.health()
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(answer)).decode() + "\n")
+    sys.stdout.write(_json(answer))
     return 0 if answer["ready"] else 1
 
 
@@ -112,10 +113,15 @@ def _run_fingerprint(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         info = client.fingerprint()
     if args.json:
-        sys.stdout.write(msgspec.json.format(msgspec.json.encode(info)).decode() + "\n")
+        sys.stdout.write(_json(info))
     else:
-        sys.stdout.write(fingerprint_summary(info))
+        sys.stdout.write(printable(fingerprint_summary(info)))
     return 0
+
+
+def _json(answer: object) -> str:
+    """A server's answer as indented JSON, safe to print (``terminal.printable_json``)."""
+    return printable_json(msgspec.json.format(msgspec.json.encode(answer)).decode()) + "\n"
 
 
 def fingerprint_summary(info: FingerprintInfo) -> str:

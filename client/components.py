@@ -17,6 +17,7 @@ from hemma_features.contract import (
     KEY_COLUMN,
     META_CATALOGUE,
     META_COMPONENTS,
+    META_EMBEDDING_MODEL,
     META_FEATURE_SET,
     META_FINGERPRINT,
     decode_catalogue,
@@ -35,6 +36,27 @@ def _with_meta(
     return meta
 
 
+def stored_metadata(metadata: dict[bytes, bytes] | None, feature_set: str) -> dict[bytes, bytes]:
+    """The schema metadata rows of ``feature_set`` are stored with: what describes them.
+
+    Handcrafted rows never ran an encoder, and rows under one handcrafted fingerprint are
+    shared by runs of any embedding model, so they carry no embedding model (the server
+    names its own in every answer). Only combined rows record their components.
+    """
+    meta = dict(metadata or {})
+    if feature_set == "handcrafted":
+        meta.pop(META_EMBEDDING_MODEL, None)
+    if feature_set != "combined":
+        meta.pop(META_COMPONENTS, None)
+    return meta
+
+
+def as_stored(table: pa.Table, feature_set: str) -> pa.Table:
+    """``table`` with the metadata its feature set is stored with (``stored_metadata``)."""
+    meta = stored_metadata(table.schema.metadata, feature_set)
+    return table if meta == (table.schema.metadata or {}) else table.replace_schema_metadata(meta)
+
+
 def split_component(combined: pa.Table, feature_set: str, fingerprint: str) -> pa.Table:
     """The ``embeddings`` or ``handcrafted`` part of combined rows, as that set stores it.
 
@@ -49,9 +71,8 @@ def split_component(combined: pa.Table, feature_set: str, fingerprint: str) -> p
     names += [spec.name for spec in part_specs]
     part = combined.select(names)
     catalogue = msgspec.json.encode(list(part_specs))
-    return part.replace_schema_metadata(
-        _with_meta(part.schema, feature_set, fingerprint, catalogue)
-    )
+    meta = _with_meta(part.schema, feature_set, fingerprint, catalogue)
+    return part.replace_schema_metadata(stored_metadata(meta, feature_set))
 
 
 def with_components(combined: pa.Table, embeddings_fp: str, handcrafted_fp: str) -> pa.Table:
@@ -68,6 +89,9 @@ def join_components(embeddings: pa.Table, handcrafted: pa.Table, fingerprint: st
 
     Columns as the server's combined schema: key, id, embedding, embedding-derived
     features, handcrafted features; the catalogue is the two parts' catalogues in order.
+    The metadata says what computed the vectors: the embeddings rows' model, never the
+    one a handcrafted row was fetched beside (handcrafted rows are shared by every
+    embedding model's runs).
     """
     index = pc.index_in(handcrafted.column(KEY_COLUMN), value_set=embeddings.column(KEY_COLUMN))
     if index.null_count:
@@ -80,4 +104,8 @@ def join_components(embeddings: pa.Table, handcrafted: pa.Table, fingerprint: st
     fields += [handcrafted.schema.field(name) for name in handcrafted.column_names[2:]]
     catalogue = decode_catalogue(embeddings.schema) + decode_catalogue(handcrafted.schema)
     meta = _with_meta(handcrafted.schema, "combined", fingerprint, msgspec.json.encode(catalogue))
+    meta.pop(META_EMBEDDING_MODEL, None)
+    model = (embeddings.schema.metadata or {}).get(META_EMBEDDING_MODEL)
+    if model is not None:
+        meta[META_EMBEDDING_MODEL] = model
     return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=meta))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -14,6 +15,7 @@ from hemma_features.client.feature_client import FeatureClient
 from hemma_features.client.partition import pick_partition
 from hemma_features.client.server_process import ServerProcess
 from hemma_features.extras import server_extra_hint
+from hemma_features.terminal import printable
 
 
 def sample_essays() -> Path:
@@ -37,32 +39,31 @@ def run_demo(args: argparse.Namespace) -> int:
         )
     essays = essays.resolve()
     started = time.perf_counter()
-    print(f"starting the feature server (offline models) for {essays} ...", flush=True)
+    _say(f"starting the feature server (offline models) for {essays} ...")
     with ServerProcess(startup_timeout=args.startup_timeout) as server:
         assert server.info is not None
-        print(
+        _say(
             f"server ready in {time.perf_counter() - started:.1f}s: http {server.http_url}, "
-            f"flight {server.flight_url}",
-            flush=True,
+            f"flight {server.flight_url}"
         )
         with FeatureClient(server.http_url) as client:
             table, report = client.extract_with_report(
                 essays, feature_set=args.feature_set, cache=args.cache
             )
-        print(summary(report, table.num_columns, args.cache))
+        _say(summary(report, table.num_columns, args.cache))
         chosen = pick_partition(args.cache, args.feature_set, report.fingerprint)
         back = open_features(args.cache, args.feature_set, report.fingerprint)
-        print(
+        _say(
             f"read back with open_features: {back.num_rows} rows x {back.num_columns} columns "
             f"from {chosen.files} file(s) in {chosen.directory}"
         )
         preview = [n for n in back.column_names if n not in ("key", "embedding")][:6]
-        print(
+        _say(
             back.select(preview).slice(0, 5).to_pandas().to_string(index=False)
             if _has_pandas()
             else back.select(preview).slice(0, 5)
         )
-    print(f"server stopped; total {time.perf_counter() - started:.1f}s")
+    _say(f"server stopped; total {time.perf_counter() - started:.1f}s")
     return 0
 
 
@@ -72,3 +73,8 @@ def _has_pandas() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _say(text: object, *, error: bool = False) -> None:
+    """Print lines with every character of data a terminal would act on escaped."""
+    print(printable(str(text)), file=sys.stderr if error else sys.stdout, flush=True)

@@ -15,6 +15,7 @@ from hemma_features.client.inputs import Columns
 from hemma_features.client.interrupts import stop_on_ctrl_c
 from hemma_features.client.report import ExtractReport
 from hemma_features.client.source import RowSource
+from hemma_features.terminal import printable
 
 
 class ProgressBar:
@@ -68,7 +69,7 @@ def run_extract(args: argparse.Namespace, source: RowSource | None = None) -> in
             if args.report:
                 write_report(args.report, partial[0])
             if isinstance(exc, KeyboardInterrupt):  # nothing else will be printed
-                print(unfinished(partial[0], args.cache), file=sys.stderr)
+                print(printable(unfinished(partial[0], args.cache)), file=sys.stderr)
             elif partial[0].essays_in_cache:  # the error's one line says it too
                 exc.add_note(unfinished(partial[0], args.cache))
         raise
@@ -77,7 +78,9 @@ def run_extract(args: argparse.Namespace, source: RowSource | None = None) -> in
     if bar is not None:
         bar.close()
     if not args.quiet:
-        print(summary(result.report, result.table.num_columns, args.cache))
+        print(printable(summary(result.report, result.table.num_columns, args.cache, args.input)))
+    elif result.report.moved_aside:  # rows lost and found are news even in --quiet
+        print(printable(moved_aside_lines(result.report, args.cache, args.input)), file=sys.stderr)
     if args.report:
         write_report(args.report, result.report)
     return 0
@@ -91,11 +94,18 @@ def unfinished(report: ExtractReport, cache: Path) -> str:
     )
 
 
-def summary(report: ExtractReport, n_columns: int, cache: Path) -> str:
-    """A few lines a person reads after a run."""
-    return (
+def summary(
+    report: ExtractReport, n_columns: int, cache: Path, essays: Path | str = "ESSAYS"
+) -> str:
+    """A few lines a person reads after a run (and one per damaged file it moved aside)."""
+    cut = (
+        f", cut from cached combined rows {report.cut_from_combined}"
+        if report.cut_from_combined
+        else ""
+    )
+    lines = (
         f"rows: {report.rows_requested} (cache hits {report.cache_hits}, fetched "
-        f"{report.rows_fetched}, reused components {report.reused_components})\n"
+        f"{report.rows_fetched}, reused components {report.reused_components}{cut})\n"
         f"columns: {n_columns}\n"
         f"fingerprint: {report.fingerprint}\n"
         f"feature set: {report.feature_set}\n"
@@ -103,6 +113,14 @@ def summary(report: ExtractReport, n_columns: int, cache: Path) -> str:
         f"computed by: {report.location}\n"
         f"cache: {cache}"
     )
+    if report.moved_aside:
+        lines += "\n" + moved_aside_lines(report, cache, essays)
+    return lines
+
+
+def moved_aside_lines(report: ExtractReport, cache: Path, essays: Path | str = "ESSAYS") -> str:
+    """One line per damaged file the run moved aside: where, why, and its rows' fate."""
+    return "\n".join(f"damaged: {m.line(cache, str(essays))}" for m in report.moved_aside)
 
 
 def speed(report: ExtractReport) -> str:

@@ -22,6 +22,7 @@ from hemma_features.client.cache_fill import CacheFill, Progress
 from hemma_features.client.errors import CacheError, HemmaClientError
 from hemma_features.client.fingerprint_record import write_records
 from hemma_features.client.inputs import Columns, check_essays, read_table
+from hemma_features.client.losses import MovedAside, damaged_files, moved_aside
 from hemma_features.client.report import ExtractReport, RunStats
 from hemma_features.client.results import align, first_rows_of_missing, rows_at
 from hemma_features.client.source import Fetcher, FetchRequest, RowSource, fingerprint_for
@@ -129,10 +130,12 @@ def extract(
     else:
         cache = options.cache
         fill = CacheFill(FeatureCache(cache, options.cache_format), info, fetch, stats, progress)
+        damaged_before = _damaged(cache)
         try:
             found = fill.run(essays, keys, options.feature_set, options.commit_seconds)
         except BaseException as exc:  # an error or Ctrl-C: what was fetched is in the cache
             partial = report(False, _held(cache, fingerprint, options.feature_set, keys))
+            partial.moved_aside = _moved_aside(cache, damaged_before)
             _record(cache, info)
             if on_partial is not None:
                 on_partial(partial)
@@ -144,6 +147,7 @@ def extract(
                 ) from exc
             raise
         done = report(in_cache=stats.unique)
+        done.moved_aside = _moved_aside(cache, damaged_before)
         _record(cache, info)
     table = align(essays, keys, found)
     log.debug("client.extract", **msgspec.to_builtins(done))
@@ -172,6 +176,34 @@ def _held(cache: str, fingerprint: str, feature_set: FeatureSet, keys: pa.Array)
         return int(FeatureCache(cache).contains(fingerprint, feature_set, pc.unique(keys)).sum())
     except (OSError, HemmaClientError, pa.ArrowException):
         return 0
+
+
+def _damaged(cache: str) -> set[Path]:
+    """The files under the cache's ``_damaged/`` now."""
+    return {path for _, _, path in damaged_files(Path(cache).expanduser())}
+
+
+def _moved_aside(cache: str, before: set[Path]) -> list[MovedAside]:
+    """The files this call moved aside, each with its rows' fate, logged when rows are
+    missing or unknown (a run that repaired its own partition says so too)."""
+    root = Path(cache).expanduser()
+    found: list[MovedAside] = []
+    try:
+        store = FeatureCache(root)
+        for fingerprint, feature_set, path in damaged_files(root):
+            if path in before:
+                continue
+
+            def present(keys: pa.ChunkedArray, fp: str = fingerprint, fs: str = feature_set) -> Any:
+                return store.contains(fp, fs, keys)
+
+            moved = moved_aside(fingerprint, feature_set, path, present)
+            found.append(moved)
+            if moved.missing != 0:
+                log.warning("client.rows_lost", **msgspec.to_builtins(moved))
+    except (OSError, HemmaClientError, pa.ArrowException) as exc:  # never fails the run
+        log.warning("client.damaged_files_unchecked", cache=str(root), error=str(exc))
+    return found
 
 
 def _record(cache: str, info: FingerprintInfo) -> None:

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hemma_features.client.errors import InputFileError
+from hemma_features.client.text_encoding import declared_encoding, not_utf8
 from hemma_features.contract import (
     ID_COLUMN,
     INPUT_SCHEMA,
@@ -21,6 +22,7 @@ from hemma_features.contract import (
     input_violations,
     no_prompt,
 )
+from hemma_features.terminal import shown
 
 
 class Columns(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,9 +85,16 @@ def _is_text(kind: pa.DataType) -> bool:
 
 
 def _read_path(path: Path, wanted: list[str]) -> pa.Table:
+    if path.is_dir():
+        raise InputFileError(
+            f"input path {shown(path)} is a directory; give one file: .csv, .parquet, .jsonl "
+            "or .arrow"
+        )
     if not path.is_file():
-        raise InputFileError(f"input file {path} does not exist")
+        raise InputFileError(f"input file {shown(path)} does not exist")
     suffix = path.suffix.lower()
+    if suffix in (".csv", ".jsonl", ".ndjson", ".json") and declared_encoding(path) is not None:
+        raise InputFileError(not_utf8(path, "input file"))
     try:
         if suffix == ".csv":
             import pyarrow.csv as pacsv
@@ -111,15 +120,12 @@ def _read_path(path: Path, wanted: list[str]) -> pa.Table:
 
             return feather.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        hint = ""
         if "invalid UTF8" in str(exc) or "UTF-8" in str(exc):
-            hint = (
-                f"; the file is not UTF-8 (often Latin-1 or Windows-1252 from a spreadsheet): "
-                f"convert it first, e.g. iconv -f windows-1252 -t utf-8 {path.name} > "
-                f"{path.stem}.utf8{path.suffix}"
-            )
-        raise InputFileError(f"cannot read {path}: {exc}{hint}") from exc
-    raise InputFileError(f"unsupported input {path.name}: use .csv, .parquet, .jsonl or .arrow")
+            raise InputFileError(f"{not_utf8(path, 'input file')} ({shown(exc)})") from exc
+        raise InputFileError(f"cannot read {shown(path)}: {shown(exc)}") from exc
+    raise InputFileError(
+        f"unsupported input {shown(path.name)}: use .csv, .parquet, .jsonl or .arrow"
+    )
 
 
 BATCH_TEXT_BYTES = 8 * 1024**2

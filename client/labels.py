@@ -1,15 +1,27 @@
-"""Labels beside features: read a labels file or frame, join it to feature rows by id.
+"""Labels beside features: read a labels file or frame, check it, join it to feature rows.
 
-``join_labels`` is the one place features meet scores, for ``open_features(labels=...)``,
-``cache export --labels`` and anything else (a report) that needs both: an inner join on
-one id column, in the features' row order, that counts and names the ids each side lacks
-instead of dropping them silently, and refuses what would make the join ambiguous
-(duplicate ids) or a score column unusable (a number column holding text).
+One set of rules for every reader of labels (``open_features(labels=...)``, ``cache export
+--labels``, ``join_labels`` and the feature report), in ``checked_labels``:
+
+- a path is a CSV (``.csv``, ``.tsv``), Parquet or Arrow file: a directory, a missing file
+  or a file that is not UTF-8 is named as such (with the encoding its byte-order mark
+  declares);
+- the id column is there, holds no empty id and repeats none;
+- a label column joined to the features never takes a feature column's name;
+- a score is a finite number or nothing: text among numbers (``'n/a '``) and values that
+  are not finite (``1e309`` reads as infinity) are refused naming the column, the row and
+  the id.
+
+``join_labels`` is an inner join on one id column, in the features' row order, that
+counts and names the ids each side lacks instead of dropping them silently; the report
+keeps every cached row instead (``feature_report.labels.align_labels``). Every id or
+value a message shows is escaped for the terminal (``hemma_features.terminal``).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +33,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from hemma_features.client.errors import LabelsError
+from hemma_features.client.text_encoding import declared_encoding, not_utf8
 from hemma_features.logs import library_logger
+from hemma_features.terminal import shown
 
 log = library_logger(__name__)
 
@@ -60,15 +74,18 @@ class LabelMatch(msgspec.Struct, frozen=True, kw_only=True):
         ):  # fmt: skip
             if count:
                 more = f", ... {count - len(sample)} more" if count > len(sample) else ""
-                line += f"; {count} {what} ({', '.join(sample)}{more})"
+                named = ", ".join(shown(essay_id) for essay_id in sample)
+                line += f"; {count} {what} ({named}{more})"
         return line
 
 
 def read_labels(labels: Any, on: str = "essay_id") -> pa.Table:
-    """A labels table from a CSV or Parquet path, a pyarrow Table or a pandas DataFrame.
+    """A labels table from a CSV, Parquet or Arrow path, a pyarrow Table or a pandas DataFrame,
+    as it is (``checked_labels`` applies the rules).
 
     Args:
-        labels: ``.csv``/``.tsv``/``.parquet`` path, ``pa.Table`` or ``pandas.DataFrame``.
+        labels: ``.csv``/``.tsv``/``.parquet``/``.arrow`` path, ``pa.Table`` or
+            ``pandas.DataFrame``.
         on: The id column; read as text from a CSV, so ids like ``007`` keep their zeros.
     """
     if isinstance(labels, pa.Table):
@@ -79,14 +96,53 @@ def read_labels(labels: Any, on: str = "essay_id") -> pa.Table:
         table = _read_path(Path(labels).expanduser(), on)
     else:
         raise LabelsError(
-            f"labels must be a CSV or Parquet path, a pyarrow Table or a pandas DataFrame; "
-            f"got {type(labels).__name__}"
+            f"labels must be a CSV, Parquet or Arrow path, a pyarrow Table or a pandas "
+            f"DataFrame; got {type(labels).__name__}"
         )
     if on not in table.column_names:
         raise LabelsError(
             f"labels have no {on!r} column to join on; they have {table.column_names}"
         )
     return table
+
+
+def checked_labels(
+    labels: Any,
+    on: str = "essay_id",
+    *,
+    features: Sequence[str] = (),
+    columns: Sequence[str] | None = None,
+    scores_only: bool = False,
+) -> pa.Table:
+    """Labels that pass every rule (see the module docstring): the id column and the label
+    columns, text holding numbers read as float64.
+
+    Args:
+        labels: What ``read_labels`` takes.
+        on: The id column.
+        features: The feature table's column names: a label column may take none of them.
+        columns: The label columns to keep (None: every column but ``on``).
+        scores_only: Every kept column must hold numbers (the report correlates them all)
+            and becomes float64.
+
+    Raises:
+        LabelsError: one line naming the file, column, row or id at fault.
+    """
+    table = read_labels(labels, on)
+    if columns is not None:
+        absent = [c for c in columns if c not in table.column_names]
+        if absent:
+            raise LabelsError(f"labels have no column(s) {absent} (they have {table.column_names})")
+        table = table.select([on, *[c for c in columns if c != on]])
+    kept = [c for c in table.column_names if c != on]
+    if scores_only and not kept:
+        raise LabelsError(f"labels have no score column besides {on!r}")
+    clash = [c for c in kept if c in features]
+    if clash:
+        raise LabelsError(f"label column(s) {clash} have the name of a feature column; rename them")
+    no_missing_ids(table.column(on), on)
+    no_repeats(table.column(on), "the labels")
+    return numeric_scores(table, on, scores_only=scores_only)
 
 
 def join_labels(
@@ -105,20 +161,15 @@ def join_labels(
             ``LabelMatch.summary`` itself passes False).
 
     Raises:
-        LabelsError: ``on`` missing on either side, an id repeated on either side, a label
-            column sharing a feature column's name, or a score column holding text.
+        LabelsError: what ``checked_labels`` refuses, ``on`` missing from the features, or
+            an id repeated among the feature rows.
     """
-    labels = read_labels(labels, on)
     if on not in table.column_names:
         raise LabelsError(f"the feature rows have no {on!r} column; they have {table.column_names}")
-    clash = [c for c in labels.column_names if c != on and c in table.column_names]
-    if clash:
-        raise LabelsError(f"label column(s) {clash} have the name of a feature column; rename them")
-    labels = numeric_scores(labels, on)
+    labels = checked_labels(labels, on, features=table.column_names)
     ids = table.column(on)
     label_ids = _same_type(labels.column(on), ids.type, on)
     no_repeats(ids, "the feature rows")
-    no_repeats(label_ids, "the labels")
     where = pc.index_in(ids, value_set=label_ids)
     found = where.is_valid()
     back = pc.is_in(label_ids, value_set=ids)
@@ -141,80 +192,159 @@ def join_labels(
     return joined, match
 
 
+_CSV = {".csv": ",", ".tsv": "\t"}
+_PARQUET = (".parquet", ".pq")
+_ARROW = (".arrow", ".feather", ".ipc")
+
+
 def _read_path(path: Path, on: str) -> pa.Table:
-    if not path.is_file():
-        raise LabelsError(f"labels file {path} does not exist")
+    if path.is_dir():
+        raise LabelsError(
+            f"labels path {shown(path)} is a directory; give one CSV (.csv, .tsv), Parquet "
+            "(.parquet) or Arrow (.arrow) file"
+        )
+    if not path.exists():
+        raise LabelsError(f"labels file {shown(path)} does not exist")
+    suffix = path.suffix.lower()
+    if suffix not in (*_CSV, *_PARQUET, *_ARROW):
+        raise LabelsError(
+            f"labels file {shown(path)}: expected .csv, .tsv, .parquet or .arrow, got {suffix!r}"
+        )
+    if suffix in _CSV and declared_encoding(path) is not None:
+        raise LabelsError(not_utf8(path, "labels file"))
     try:
-        if path.suffix.lower() in (".csv", ".tsv"):
-            return pacsv.read_csv(
+        if suffix in _CSV:
+            table = pacsv.read_csv(
                 path,
-                parse_options=pacsv.ParseOptions(
-                    delimiter="\t" if path.suffix.lower() == ".tsv" else ",",
-                    newlines_in_values=True,
-                ),
+                parse_options=pacsv.ParseOptions(delimiter=_CSV[suffix], newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(column_types={on: pa.string()}),
             )
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pq.read_table(path)
+        elif suffix in _PARQUET:
+            table = pq.read_table(path)
+        else:
+            import pyarrow.feather as feather
+
+            table = feather.read_table(str(path))
     except (pa.ArrowInvalid, OSError) as exc:
-        raise LabelsError(f"cannot read labels file {path}: {exc}") from exc
-    raise LabelsError(f"labels file {path}: expected .csv, .tsv or .parquet, got {path.suffix!r}")
+        if "UTF8" in str(exc) or "UTF-8" in str(exc):
+            raise LabelsError(not_utf8(path, "labels file")) from exc
+        raise LabelsError(f"cannot read labels file {shown(path)}: {shown(exc)}") from exc
+    if suffix in _CSV:  # a cell that is not UTF-8 outside the id column reads as bytes
+        for field in table.schema:
+            if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+                raise LabelsError(not_utf8(path, "labels file", where=f"column {field.name!r}"))
+    return table
 
 
 def _same_type(label_ids: pa.ChunkedArray, kind: pa.DataType, on: str) -> pa.ChunkedArray:
     """The labels' ids as the features' id type (an integer id column joins string ids)."""
-    if label_ids.null_count:
-        row = int(np.flatnonzero(label_ids.is_null().to_numpy(zero_copy_only=False))[0])
-        raise LabelsError(f"labels row {row} has no {on}")
     if label_ids.type == kind:
         return label_ids
     try:
         return label_ids.cast(kind)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise LabelsError(
-            f"labels column {on!r} is {label_ids.type}, the features' is {kind}: {exc}"
+            f"labels column {on!r} is {label_ids.type}, the features' is {kind}: {shown(exc)}"
         ) from exc
 
 
+def no_missing_ids(ids: pa.ChunkedArray, on: str) -> None:
+    """Every labels row names its essay."""
+    if ids.null_count:
+        row = int(np.flatnonzero(ids.is_null().to_numpy(zero_copy_only=False))[0])
+        raise LabelsError(f"labels row {row} has no {on}")
+
+
 def no_repeats(ids: pa.ChunkedArray, side: str) -> None:
+    """Every id once on ``side`` (``the labels``, ``the feature rows``)."""
     counts = pc.value_counts(ids).flatten()
     repeated = pc.filter(counts[0], pc.greater(counts[1], 1))
     if len(repeated):
-        names = ", ".join(str(v) for v in repeated.slice(0, SAMPLE_IDS).to_pylist())
+        names = ", ".join(shown(v) for v in repeated.slice(0, SAMPLE_IDS).to_pylist())
         more = f" and {len(repeated) - SAMPLE_IDS} more" if len(repeated) > SAMPLE_IDS else ""
         raise LabelsError(
             f"{side} repeat {len(repeated)} id(s): {names}{more}; a join needs one row per id"
         )
 
 
-def numeric_scores(labels: pa.Table, on: str) -> pa.Table:
-    """Text columns that hold numbers become float64; one that mixes numbers with other
-    text is an error naming the column and the first value that is not a number. A text
-    column with no number at all (a split, a prompt name) is kept as text."""
+def numeric_scores(labels: pa.Table, on: str, *, scores_only: bool = False) -> pa.Table:
+    """Label columns as scores: text that holds numbers becomes float64, and every number
+    must be finite.
+
+    A text column mixing numbers with other text is an error naming the column and the
+    first value that is not a number; a text column with no number at all (a split, a
+    prompt name) is kept as text, unless ``scores_only``, where every column must hold
+    numbers and becomes float64. A value that is not finite (``inf``, ``nan``, ``1e309``)
+    is an error naming its row and id: an empty cell or a null is how a label says
+    "no score".
+    """
+    ids = labels.column(on)
     for position, field in enumerate(labels.schema):
-        if field.name == on or not (
-            pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
-        ):
+        if field.name == on:
             continue
-        values = pc.utf8_trim_whitespace(labels.column(position))
-        numbers = pc.cast(
-            pc.if_else(pc.match_substring_regex(values, _NUMBER), values, None), pa.float64()
-        )
-        text = pc.and_(values.is_valid(), numbers.is_null())
-        text = pc.and_(text, pc.not_equal(values, ""))
-        if numbers.null_count == len(numbers):
-            continue  # no number at all: a text column, not a score
-        if pc.any(text).as_py():
-            row = int(np.flatnonzero(text.to_numpy(zero_copy_only=False))[0])
-            raise LabelsError(
-                f"labels column {field.name!r} is not numeric: row {row} holds "
-                f"{values[row].as_py()!r} (a score column holds numbers or nothing)"
+        column = labels.column(position)
+        kind = field.type
+        source: pa.ChunkedArray | None = None  # the text the numbers were read from
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            values = pc.utf8_trim_whitespace(column)
+            numbers = pc.cast(
+                pc.if_else(pc.match_substring_regex(values, _NUMBER), values, None), pa.float64()
             )
-        labels = labels.set_column(position, pa.field(field.name, pa.float64()), numbers)
+            text = pc.and_(values.is_valid(), numbers.is_null())
+            text = pc.and_(text, pc.not_equal(values, ""))
+            if numbers.null_count == len(numbers) and not scores_only:
+                continue  # no number at all: a text column, not a score
+            if pc.any(text).as_py():
+                row = int(np.flatnonzero(text.to_numpy(zero_copy_only=False))[0])
+                hint = _HINT if scores_only else ""
+                raise LabelsError(
+                    f"labels column {field.name!r} is not numeric: row {row} "
+                    f"({on}={_id(ids, row)}) holds {_cut(values[row].as_py())!r} (a score "
+                    f"column holds numbers or nothing){hint}"
+                )
+            column, source = numbers, values
+        elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+            column = column.cast(pa.float64()) if scores_only else column
+        elif pa.types.is_null(kind):  # every cell empty
+            column = pa.nulls(len(column), pa.float64()) if scores_only else column
+        elif scores_only:
+            raise LabelsError(f"labels column {field.name!r} is not numeric ({kind}){_HINT}")
+        if pa.types.is_floating(column.type):
+            _finite(column, field.name, ids, on, source)
+        if column is not labels.column(position):
+            labels = labels.set_column(position, pa.field(field.name, column.type), column)
     return labels
 
 
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_HINT = "; name the score columns with --label-columns (label_columns= in Python)"
+
+
+def _finite(
+    column: pa.ChunkedArray, name: str, ids: pa.ChunkedArray, on: str,
+    source: pa.ChunkedArray | None,
+) -> None:  # fmt: skip
+    """Refuse a score that is not a finite number, naming its row and id."""
+    values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(values) & ~column.is_null().to_numpy(zero_copy_only=False))
+    if not bad.size:
+        return
+    row = int(bad[0])
+    read = f"{_cut(source[row].as_py())!r}, read as {values[row]}" if source else values[row]
+    more = f" (and {bad.size - 1} more rows)" if bad.size > 1 else ""
+    raise LabelsError(
+        f"labels column {name!r} row {row} ({on}={_id(ids, row)}) holds {read}, which is not "
+        f"a finite number{more}: a score is a finite number (beyond about 1.8e308 a number "
+        "reads as infinite), or empty for none"
+    )
+
+
+def _id(ids: pa.ChunkedArray, row: int) -> str:
+    return repr(ids[row].as_py())  # repr writes control characters as escapes
+
+
+def _cut(value: str | None, limit: int = 40) -> str | None:
+    return value if value is None or len(value) <= limit else value[:limit] + "..."
 
 
 def _first(ids: pa.ChunkedArray, mask: Any) -> list[str]:

@@ -18,6 +18,7 @@ import pyarrow.dataset as ds
 
 from hemma_features.arrowfiles.layout import ManifestError, part_files, partitions, read_manifest
 from hemma_features.client.errors import CacheError
+from hemma_features.terminal import shown
 
 
 class Candidate(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,7 +38,7 @@ class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     def label(self) -> str:
         """``<fp> (150 rows, 2026-12-03 13:40 UTC)``."""
         when = dt.datetime.fromtimestamp(self.written, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        return f"{self.fingerprint} ({self.rows} rows, {when})"
+        return f"{shown(self.fingerprint)} ({self.rows} rows, {when})"
 
 
 class Choose(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,7 +57,7 @@ def candidates(root: Path | str, feature_set: str) -> list[Candidate]:
     """Every fingerprint holding ``feature_set`` rows under ``root``, newest first."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise CacheError(f"no cache at {root}: the directory does not exist")
+        raise CacheError(f"no cache at {shown(root)}: the directory does not exist")
     try:
         file_format = read_manifest(root).format
     except ManifestError as exc:
@@ -107,19 +108,19 @@ def pick_partition(
                 return candidate
         held = "; ".join(c.label() for c in found) or "none"
         raise CacheError(
-            f"{root} holds no {feature_set} rows under fingerprint {fingerprint} "
+            f"{shown(root)} holds no {feature_set} rows under fingerprint {shown(fingerprint)} "
             f"({feature_set} fingerprints it holds: {held})"
         )
     if not found:
-        sets = sorted({fs for _, fs, _ in partitions(root)})
+        sets = sorted({shown(fs) for _, fs, _ in partitions(root)})
         raise CacheError(
-            f"{root} holds no {feature_set} rows (feature sets it holds: "
+            f"{shown(root)} holds no {feature_set} rows (feature sets it holds: "
             f"{', '.join(sets) or 'none'})"
         )
     if len(found) == 1 or latest:
         return found[0]
     raise CacheError(
-        f"{root} holds {len(found)} {feature_set} fingerprints: "
+        f"{shown(root)} holds {len(found)} {feature_set} fingerprints: "
         f"{'; '.join(c.label() for c in found)}; give {choose.fingerprint} "
         f"(`hemma-features fingerprint` prints the server's) or {choose.latest} for the newest"
     )

@@ -8,6 +8,8 @@ import time
 import msgspec
 import numpy as np
 
+from hemma_features.client.losses import MovedAside
+
 
 class ExtractReport(msgspec.Struct, kw_only=True):
     """What one ``extract`` call did (written by ``--report FILE``)."""
@@ -32,6 +34,12 @@ class ExtractReport(msgspec.Struct, kw_only=True):
     """Distinct essays already in the cache for this feature set."""
     reused_components: int
     """Combined rows joined locally from cached embeddings and handcrafted rows."""
+    cut_from_combined: int = 0
+    """Embeddings or handcrafted rows cut from cached combined rows instead of fetched:
+    rows an embeddings or handcrafted run found as combined rows, or component rows a
+    combined run restored after a damaged file took them away."""
+    moved_aside: list[MovedAside] = msgspec.field(default_factory=list)
+    """Damaged cache files this call moved aside, and whether their rows are back."""
     rows_fetched: int
     """Rows computed by the server in this call."""
     bytes_received: int
@@ -63,6 +71,7 @@ class RunStats:
         self.unique = 0
         self.cache_hits = 0
         self.reused = 0
+        self.cut_from_combined = 0
         self.rows_fetched = 0
         self.bytes_received = 0
         self.retries = 0
@@ -97,6 +106,7 @@ class RunStats:
             unique_essays=self.unique,
             cache_hits=self.cache_hits,
             reused_components=self.reused,
+            cut_from_combined=self.cut_from_combined,
             rows_fetched=self.rows_fetched,
             bytes_received=self.bytes_received,
             retries=self.retries,

@@ -16,6 +16,7 @@ from hemma_features.client.extract_command import run_extract
 from hemma_features.engine.errors import HemmaServiceError
 from hemma_features.engine.settings import load_settings
 from hemma_features.ray_engine.engine import RayEngine
+from hemma_features.terminal import shown
 
 
 def run_ray_extract(args: argparse.Namespace) -> int:
@@ -35,5 +36,5 @@ def run_ray_extract(args: argparse.Namespace) -> int:
         return run_extract(args, engine)
     except HemmaServiceError as exc:  # a setting or a model the actors cannot load
         notes = "".join(f" ({note})" for note in getattr(exc, "__notes__", []))
-        print(f"error: {exc}{notes}", file=sys.stderr)
+        print(f"error: {shown(exc)}{shown(notes)}", file=sys.stderr)
         return 2

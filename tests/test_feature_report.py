@@ -183,7 +183,7 @@ def test_scores_are_read_from_an_essays_csv_whose_texts_span_lines(tmp_path):
     path.write_text('essay_id,text,overall\ne1,"One.\n\nTwo, three.",3.5\ne2,"Four.",2\n')
     table = read_labels(path, columns=["overall"])
     assert table.to_pydict() == {"essay_id": ["e1", "e2"], "overall": [3.5, 2.0]}
-    with pytest.raises(LabelsError, match=r"column 'text' is not numeric .*'One\.\\n"):
+    with pytest.raises(LabelsError, match=r"column 'text' is not numeric: .*'One\.\\n"):
         read_labels(path)
 
 

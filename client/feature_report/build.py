@@ -37,6 +37,7 @@ from hemma_features.contract import (
     FingerprintInfo,
     decode_catalogue,
 )
+from hemma_features.terminal import shown
 
 PREFERRED_SETS = ("combined", "handcrafted", "embeddings")
 SAMPLE_ROWS = 5000
@@ -88,7 +89,7 @@ def report(
         )
     joined = None
     if labels is not None:
-        table = read_labels(labels, columns=label_columns)
+        table = read_labels(labels, columns=label_columns, features=dataset.schema.names)
         ids = dataset.to_table(columns=[ID_COLUMN]).column(0)
         joined = LabelSummary(
             source=str(labels) if isinstance(labels, str | Path) else type(labels).__name__,
@@ -122,16 +123,16 @@ def choose_partition(
         if (fingerprint is None or fp == fingerprint) and (feature_set is None or fs == feature_set)
     ]
     if not fitting:
-        listing = ", ".join(f"{fs} {fp[:12]}" for fp, fs in held) or "nothing"
+        listing = ", ".join(shown(f"{fs} {fp[:12]}") for fp, fs in held) or "nothing"
         raise CacheError(
-            f"cache {root} holds no rows for fingerprint {fingerprint or 'any'} and feature "
-            f"set {feature_set or 'any'} (it holds: {listing})"
+            f"cache {shown(root)} holds no rows for fingerprint {shown(fingerprint or 'any')} "
+            f"and feature set {shown(feature_set or 'any')} (it holds: {listing})"
         )
     if feature_set is None:
         best = min(PREFERRED_SETS.index(fs) if fs in PREFERRED_SETS else 9 for _, fs in fitting)
         fitting = [(fp, fs) for fp, fs in fitting if PREFERRED_SETS.index(fs) == best]
     if len(fitting) > 1:
-        listing = ", ".join(fp for fp, _ in fitting)
+        listing = ", ".join(shown(fp) for fp, _ in fitting)
         raise CacheError(
             f"cache {root} holds {len(fitting)} fingerprints for feature set {fitting[0][1]}: "
             f"{listing}; choose one with --fingerprint"

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from hemma_features.contract import FEATURE_SETS
+from hemma_features.terminal import printable
 
 
 def add_report_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -74,5 +75,5 @@ def run_report(args: argparse.Namespace) -> int:
         command=shlex.join(["hemma-features", *sys.argv[1:]]),
     )
     size = path.stat().st_size
-    print(f"wrote {path} ({size / 1e3:.0f} kB) in {time.perf_counter() - started:.1f}s")
+    print(printable(f"wrote {path} ({size / 1e3:.0f} kB) in {time.perf_counter() - started:.1f}s"))
     return 0

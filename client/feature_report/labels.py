@@ -1,7 +1,7 @@
 """Score labels for a report: a CSV or Parquet file of ``essay_id`` plus numeric score columns.
 
-Two steps: ``read_labels`` (``client.labels``' reader and checks, plus "every score column
-is numeric") and ``align_labels`` (one value per cached row, NaN where an essay has no
+Two steps: ``read_labels`` (``client.labels``' rules, every column a score) and
+``align_labels`` (one value per cached row, NaN where an essay has no
 label: unlike ``client.labels.join_labels``, an inner join, the report keeps every cached
 row for the feature statistics; unmatched ids are counted and named).
 """
@@ -16,7 +16,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hemma_features.client import labels as client_labels
-from hemma_features.client.errors import LabelsError
 from hemma_features.contract import ID_COLUMN
 
 NAMED_IDS = 10
@@ -37,35 +36,33 @@ class LabelJoin(NamedTuple):
 
 
 def read_labels(
-    source: Any, *, on: str = ID_COLUMN, columns: Sequence[str] | None = None
+    source: Any,
+    *,
+    on: str = ID_COLUMN,
+    columns: Sequence[str] | None = None,
+    features: Sequence[str] = (),
 ) -> pa.Table:
     """The id column (as strings) and the score columns (as float64) of a labels source.
 
-    Reading, number parsing and the repeated-id check are ``client.labels``' (the same
-    rules as ``open_features(labels=...)``); the report adds that every score column must be
-    numeric, since it correlates them.
+    Every rule is ``client.labels.checked_labels``' (the same as ``open_features(labels=...)``
+    and ``cache export --labels``), with every column a score, since the report
+    correlates them all.
 
     Args:
-        source: What ``client.labels.read_labels`` takes (a .csv, .tsv or .parquet path, a
-            pyarrow Table, a pandas DataFrame).
+        source: What ``client.labels.read_labels`` takes (a .csv, .tsv, .parquet or .arrow
+            path, a pyarrow Table, a pandas DataFrame).
         on: The id column.
         columns: The score columns; None takes every other column, which must all be
             numeric (name them to read scores from an essays file that also holds text).
+        features: The cached feature columns, whose names no score column may take.
 
     Raises ``LabelsError`` with one line naming the column at fault.
     """
-    table = client_labels.read_labels(source, on)
-    wanted = [c for c in table.column_names if c != on] if columns is None else list(columns)
-    absent = [c for c in wanted if c not in table.column_names]
-    if absent:
-        raise LabelsError(f"labels have no column(s) {absent} (they have {table.column_names})")
-    if not wanted:
-        raise LabelsError(f"labels have no score column besides {on!r}")
-    table = client_labels.numeric_scores(table.select([on, *wanted]), on)
+    table = client_labels.checked_labels(
+        source, on, features=features, columns=columns, scores_only=True
+    )
     ids = table.column(on).cast(pa.string())
-    client_labels.no_repeats(ids, "the labels")
-    scores = {c: _numeric(c, table.column(c), columns is None) for c in wanted}
-    return pa.table({on: ids, **scores})
+    return pa.table({on: ids, **{c: table.column(c) for c in table.column_names if c != on}})
 
 
 def align_labels(
@@ -93,22 +90,3 @@ def align_labels(
     missing = pc.filter(ids, pa.array(~present)).to_pylist()
     extra = pc.filter(label_ids, pc.invert(pc.is_in(label_ids, value_set=ids))).to_pylist()
     return LabelJoin(values, int(present.sum()), missing, extra)
-
-
-def _numeric(column: str, values: pa.ChunkedArray, chosen_all: bool) -> pa.Array:
-    kind = values.type
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        return values.cast(pa.float64())
-    if pa.types.is_null(kind):  # every cell empty
-        return pa.nulls(len(values), pa.float64())
-    valid = pc.drop_null(values)
-    example = valid[0].as_py() if len(valid) else None
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        bad = pc.invert(
-            pc.match_substring_regex(valid, r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
-        )
-        example = pc.filter(valid, bad)[0].as_py() if pc.any(bad).as_py() else example
-    if isinstance(example, str) and len(example) > 40:
-        example = example[:40] + "..."
-    hint = "; name the score columns with --label-columns" if chosen_all else ""
-    raise LabelsError(f"labels column {column!r} is not numeric ({kind}, e.g. {example!r}){hint}")

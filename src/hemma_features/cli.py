@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from hemma_features.client.commands import add_client_commands, run_client_command
 from hemma_features.client.errors import HemmaClientError
+from hemma_features.client.losses import RowsLostWarning
 from hemma_features.contract import ContractError
 from hemma_features.logs import configure_logging
+from hemma_features.terminal import shown
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,16 +48,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args[1:])
     parsed = build_parser().parse_args(args)
     configure_logging("auto", level=logging.WARNING)
-    try:
-        if parsed.command == "extract" and parsed.engine == "ray":
-            return _extract_with_ray(parsed)
-        return run_client_command(parsed)
-    except (HemmaClientError, ContractError) as exc:
-        notes = "".join(f" ({note})" for note in getattr(exc, "__notes__", []))
-        print(f"error: {exc}{notes}", file=sys.stderr)  # one line
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RowsLostWarning)
+        try:
+            if parsed.command == "extract" and parsed.engine == "ray":
+                return _extract_with_ray(parsed)
+            return run_client_command(parsed)
+        except (HemmaClientError, ContractError) as exc:
+            notes = "".join(f" ({note})" for note in getattr(exc, "__notes__", []))
+            print(f"error: {shown(exc)}{shown(notes)}", file=sys.stderr)  # one line, escaped
+            return 2
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            _show(caught)
+
+
+def _show(caught: list[warnings.WarningMessage]) -> None:
+    """Rows a read left out as one ``warning:`` line each; other warnings as Python shows
+    them."""
+    for warning in caught:
+        if issubclass(warning.category, RowsLostWarning):
+            print(f"warning: {shown(warning.message)}", file=sys.stderr)
+        else:
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
 
 
 def _extract_with_ray(args: argparse.Namespace) -> int:

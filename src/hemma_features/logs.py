@@ -15,11 +15,24 @@ from typing import Any, Literal
 import structlog
 
 from hemma_features.redaction import redact_value
+from hemma_features.terminal import printable
 
 
 def redact_event(logger: Any, method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
     """structlog processor: mask URL credentials and registered secrets in every value."""
     return {key: redact_value(value) for key, value in event.items()}
+
+
+def escape_for_terminal(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor for the console: text values (an essay id, a path) with every
+    character a terminal would act on written as its escape (``hemma_features.terminal``);
+    JSON lines escape them already."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = printable(value)
+    return event
 
 
 class _HemmaHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -59,13 +72,20 @@ def configure_logging(
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     )
+    before_render: list[structlog.typing.Processor] = [] if use_json else [escape_for_terminal]
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, redact_event, renderer],
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            redact_event,
+            *before_render,
+            renderer,
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
@@ -78,6 +98,7 @@ def configure_logging(
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
                 redact_event,
+                *before_render,
                 renderer,
             ],
         )

@@ -64,7 +64,7 @@ def test_cache_verify_names_exactly_the_flipped_or_truncated_file(live_server, r
             path.write_bytes(change(original))
             problems = cache_admin.verify(cache)
             assert [p.path for p in problems] == [str(path)], problems
-            assert problems[0].problem.split(":")[0] in ("checksum mismatch", "unreadable")
+            assert problems[0].problem.startswith(("checksum mismatch", "unreadable"))
             assert sorted(part.glob("part-*.arrow")) == files  # verify moves nothing
         assert main(["cache", "verify", str(cache)]) == 1
         path.write_bytes(original)

@@ -266,3 +266,17 @@ def test_a_latin1_file_gets_a_conversion_hint(tmp_path, capsys):
     assert code == 2
     assert "not UTF-8" in err and "iconv -f windows-1252 -t utf-8 essays.csv" in err
     assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("*.arrow"))
+
+
+def test_a_utf16_essays_file_is_named_by_its_byte_order_mark(tmp_path, capsys):
+    """A CSV saved as UTF-16 (a spreadsheet's "Unicode text"): one line naming UTF-16 and
+    the conversion, not a column-count error; a directory is named as a directory."""
+    essays = tmp_path / "essays.csv"
+    essays.write_bytes('essay_id,text,prompt\na,"Phones help.",p\n'.encode("utf-16"))
+    base = ["--server", "http://127.0.0.1:9", "--cache", str(tmp_path / "c")]
+    assert main(["extract", str(essays), *base]) == 2
+    err = capsys.readouterr().err
+    assert "is UTF-16 (little-endian) by its byte-order mark, not UTF-8" in err
+    assert "iconv -f UTF-16 -t utf-8 essays.csv > essays.utf8.csv" in err
+    assert main(["extract", str(tmp_path), *base]) == 2
+    assert "is a directory; give one file" in capsys.readouterr().err
