@@ -27,7 +27,8 @@ RANGES: dict[str, tuple[float, float]] = {
     **{
         unit: (0.0, np.inf)
         for unit in ("words", "sentences", "paragraphs", "characters", "syllables", "tokens",
-                     "edges", "clauses", "matches", "per 100 words", "zipf")
+                     "edges", "clauses", "matches", "per 100 words", "zipf", "phrases",
+                     "nominals")
     },
 }  # fmt: skip
 """The values a unit allows; a value outside is flagged (units not listed are unbounded)."""
