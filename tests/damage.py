@@ -27,6 +27,19 @@ def flip_bit(position: int, bit: int) -> Callable[[bytes], bytes]:
     return change
 
 
+def data_offset(path: Path) -> int:
+    """Where, in an Arrow IPC file, the values of the first batch's last column start: a
+    bit flipped there leaves the file readable (schema, footer and keys intact) while its
+    checksum no longer matches, wherever the metadata puts the batch."""
+    import pyarrow as pa
+
+    whole = pa.memory_map(str(path)).read_buffer()
+    batch = pa.ipc.open_file(pa.BufferReader(whole)).get_batch(0)
+    column = batch.column(batch.num_columns - 1)
+    values = column.values if hasattr(column, "values") else column
+    return values.buffers()[1].address - whole.address
+
+
 def truncate(data: bytes) -> bytes:
     """A change that keeps the first half."""
     return data[: len(data) // 2]

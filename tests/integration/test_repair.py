@@ -17,7 +17,7 @@ from hemma_features.client import cache_admin
 from hemma_features.client.cache import FeatureCache
 from hemma_features.client.losses import RowsLostWarning
 from tests.conftest import SAMPLES
-from tests.damage import damage, flip_bit, truncate
+from tests.damage import damage, data_offset, flip_bit, truncate
 
 SETS = ("embeddings", "handcrafted", "combined")
 ESSAYS = 8
@@ -47,9 +47,9 @@ def held(cache: Path, runtime) -> dict[str, int]:
 
 
 def flip_middle(path: Path) -> None:
-    """One bit flipped in the middle of the file: in the record batch, so the file still
-    reads (the checksum catches it) and its keys can be named."""
-    damage(path, flip_bit(len(path.read_bytes()) // 2, 3))
+    """One bit flipped in a feature value of the record batch, so the file still reads (the
+    checksum catches it) and its keys can be named."""
+    damage(path, flip_bit(data_offset(path), 3))
 
 
 @pytest.fixture
