@@ -2,14 +2,19 @@
 
 Models load from local files only (a directory, the local HF cache, or the MiniLM
 package); nothing is downloaded at run time. The forward pass runs in an encoder backend
-(``encoders``: torch or ONNX Runtime, picked by ``encoder_choice``); tokenising, windows,
-pooling and paragraph spans happen here, the same for every backend.
+(``encoders``: torch, ONNX Runtime or OpenVINO, picked by ``encoder_choice``); tokenising,
+windows and paragraph spans happen here, the same for every backend. With a batch size of
+1 (the CPU default) each sequence is its own pass, pooled here in float64 NumPy; above 1,
+sequences of different lengths share padded passes of fixed shapes, pooled on the device
+(``padded``, ``pass_shapes``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -22,7 +27,18 @@ from hemma_features.engine.features.encoder_choice import EncoderReport, load_en
 from hemma_features.engine.features.encoders import Encoder
 from hemma_features.engine.features.hardware import detect
 from hemma_features.engine.features.packaged import PACKAGED, assemble
-from hemma_features.engine.settings import DEFAULT_EMBEDDING_MODEL
+from hemma_features.engine.features.padded import (
+    Buckets,
+    PassStats,
+    Pending,
+    WindowResult,
+    WindowWork,
+    prepare,
+    run_pass,
+)
+from hemma_features.engine.features.padded import assemble as assemble_texts
+from hemma_features.engine.features.pass_shapes import PassShapes
+from hemma_features.engine.settings import DEFAULT_EMBEDDING_MODEL, BatchShapes
 
 _MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -41,8 +57,9 @@ PINNED_SHA256 = {
     **{name: spec.weights_sha256 for name, spec in PACKAGED.items()},
 }
 """``weights_hash`` of the models whose files the project ships by name (checked at load)."""
-CUDA_BATCH_SIZE = 64
-"""Equal-length sequences per pass on CUDA when the setting is 0 (auto)."""
+CUDA_BATCH_SIZE = 128
+"""Most sequences per padded pass on CUDA when the setting is 0 (auto); the token budget
+caps it for long widths (16,384 tokens: 32 rows of 512)."""
 
 
 def resolve_model(name: str, cache_dir: Path | None = None) -> tuple[str, Path]:
@@ -156,6 +173,31 @@ def usable_positions(config: Any, default: int) -> int:
     return positions
 
 
+class Prepared(NamedTuple):
+    """A request tokenised for padded passes."""
+
+    rows_out: list[int]
+    """Per text asked, its index among the distinct texts."""
+    works: list[WindowWork]
+    """Every window of the distinct texts, each text's in order."""
+    span_counts: list[int]
+    """Spans per distinct text."""
+
+
+def _distinct(
+    texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+) -> tuple[list[str], list[int], list[Sequence[tuple[int, int]]]]:
+    """(distinct texts in first-seen order, each text's index among them, each distinct
+    text's spans): a text that comes twice is embedded once, with the spans it came with."""
+    order = list(dict.fromkeys(texts))
+    index = {text: i for i, text in enumerate(order)}
+    unique_spans: list[Sequence[tuple[int, int]]] = [()] * len(order)
+    for text, text_spans in zip(texts, spans, strict=True):
+        if text_spans:  # the same text may also come without spans (as a prompt)
+            unique_spans[index[text]] = text_spans
+    return order, [index[t] for t in texts], unique_spans
+
+
 class _Window(NamedTuple):
     """One token sequence fed to the encoder, with each token's character offsets."""
 
@@ -172,7 +214,11 @@ class EmbeddingOptions(msgspec.Struct, frozen=True, kw_only=True):
     max_length: int = 512
     """Tokens per window (capped by the model's position table at load)."""
     batch_size: int = 1
-    """Most equal-length sequences per forward pass."""
+    """Most sequences per forward pass; above 1, padded passes of fixed shapes."""
+    pad_multiple: int = 64
+    """Padded passes: widths are multiples of it (and the window)."""
+    batch_shapes: BatchShapes = "fixed"
+    """Padded passes: ``fixed`` (batch-invariant) or ``dynamic`` (pad to the longest)."""
     normalize: bool = False
     """L2-normalise each vector."""
     device: str = "cpu"
@@ -215,6 +261,23 @@ class Embedder:
         self.revision = revision
         self.report = report
         self.dim = int(encoder.dim)
+        self.shapes = (
+            PassShapes.build(
+                mode=options.batch_shapes,
+                max_length=options.max_length,
+                pad_multiple=options.pad_multiple,
+                batch_size=options.batch_size,
+                token_budget=options.token_budget,
+            )
+            if options.batch_size > 1
+            else None
+        )
+        """Padded pass shapes; None: each sequence is its own pass (batch size 1)."""
+        pad = getattr(tokenizer, "pad_token_id", None)
+        self.pad_id = int(pad) if pad is not None else 0
+        # A fast tokenizer is not safe to call from two threads at once (its truncation
+        # state is shared); streams tokenise in their own threads, one at a time.
+        self._tokenizing = threading.Lock()
 
     @classmethod
     def load(
@@ -314,14 +377,15 @@ class Embedder:
             # Overlapping windows of max_length tokens, each with the model's special
             # tokens; ``stride`` is the number of tokens two consecutive windows share.
             options = {"stride": self.options.chunk_overlap, "return_overflowing_tokens": True}
-        encoded = self._tokenizer(
-            list(texts),
-            truncation=True,
-            max_length=self.options.max_length,
-            add_special_tokens=True,
-            return_offsets_mapping=True,
-            **options,
-        )
+        with self._tokenizing:
+            encoded = self._tokenizer(
+                list(texts),
+                truncation=True,
+                max_length=self.options.max_length,
+                add_special_tokens=True,
+                return_offsets_mapping=True,
+                **options,
+            )
         owners = encoded.get("overflow_to_sample_mapping") or range(len(texts))
         windows: list[list[_Window]] = [[] for _ in texts]
         for ids, offsets, owner in zip(
@@ -338,19 +402,21 @@ class Embedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """[N, D] float32 embeddings in input order; duplicate texts are embedded once.
 
-        Sequences share a forward pass only with sequences of the same token length, so
-        nothing is padded, and a pass holds at most ``batch_size`` sequences and
-        ``token_budget`` tokens. Padding and batch shape change the last bits of the
-        matmuls; with ``batch_size=1`` (the default) a text's vector is bit-identical
-        whatever else is in the request, which keeps "same fingerprint, same bytes" for
-        a cache filled over many requests. On CPU it is also the fastest (measured:
-        6.3 s vs 8.4 s for 64 ELLIPSE essays at 512 tokens, batch 1 vs 16).
+        With ``batch_size=1`` (the CPU default) each sequence is its own pass, unpadded; on
+        a CPU that is the fastest (measured: 6.3 s vs 8.4 s for 64 ELLIPSE essays at 512
+        tokens, batch 1 vs 16). Above 1, sequences of different lengths share padded
+        passes (``pass_shapes``); under ``fixed`` shapes a text's vector is still
+        bit-identical whatever else is in the request or in what order, which keeps "same
+        fingerprint, same bytes" for a cache filled over many requests.
         """
         vectors, _ = self.embed_with_spans(texts, [[] for _ in texts])
         return vectors
 
     def embed_with_spans(
-        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        observe: Callable[[PassStats], None] | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Embeddings plus, from the same forward pass, a vector per character span.
 
@@ -360,15 +426,71 @@ class Embedder:
         sentences). Used for paragraph and sentence vectors without a second pass over
         the text.
 
+        ``observe`` is told of every forward pass (the server counts them in ``/metrics``).
+
         Returns:
             ([N, D] float32 text vectors, per text a [spans, D] float32 array).
         """
-        order = list(dict.fromkeys(texts))
-        index = {text: i for i, text in enumerate(order)}
-        unique_spans: list[Sequence[tuple[int, int]]] = [()] * len(order)
-        for text, text_spans in zip(texts, spans, strict=True):
-            if text_spans:  # the same text may also come without spans (as a prompt)
-                unique_spans[index[text]] = text_spans
+        if self.shapes is None:
+            return self._embed_unpadded(texts, spans, observe)
+        request = self.prepare(texts, spans)
+        return self.finish(request, self.run_padded(request.works, observe))
+
+    def prepare(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> Prepared:
+        """Tokenise for padded passes: the distinct texts' windows (``padded.WindowWork``)."""
+        order, rows_out, unique_spans = _distinct(texts, spans)
+        works = [
+            prepare(owner, window.ids, window.offsets, window.shared, unique_spans[owner])
+            for owner, text_windows in enumerate(self._windows(order))
+            for window in text_windows
+        ]
+        return Prepared(rows_out, works, [len(s) for s in unique_spans])
+
+    def run_pass(
+        self, width: int, works: Sequence[WindowWork]
+    ) -> tuple[list[WindowResult], PassStats]:
+        """One padded pass (``padded.run_pass``)."""
+        assert self.shapes is not None
+        results, stats = run_pass(self.encoder.forward, self.shapes, width, works, self.pad_id)
+        return results, stats
+
+    def run_padded(
+        self,
+        works: Sequence[WindowWork],
+        observe: Callable[[PassStats], None] | None = None,
+    ) -> list[WindowResult]:
+        """Every window's pooled sums, in passes planned as the queue plans them."""
+        assert self.shapes is not None
+        buckets = Buckets(self.shapes, max_wait=float("inf"))
+        for position, work in enumerate(works):
+            buckets.add(Pending(work, 0.0, position))
+        results: list[WindowResult | None] = [None] * len(works)
+        while (taken := buckets.take()) is not None:
+            width, items = taken
+            out, stats = self.run_pass(width, [item.work for item in items])
+            if observe is not None:
+                observe(stats)
+            for item, result in zip(items, out, strict=True):
+                results[item.ticket] = result
+        return [r for r in results if r is not None]
+
+    def finish(
+        self, request: Prepared, results: Sequence[WindowResult]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Text and span vectors of a prepared request from its windows' pooled sums."""
+        vectors, span_vectors = assemble_texts(
+            request.works, results, request.span_counts, self.dim, self.options.normalize
+        )
+        return vectors[request.rows_out], [span_vectors[i] for i in request.rows_out]
+
+    def _embed_unpadded(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        observe: Callable[[PassStats], None] | None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Batch size 1: each sequence its own pass, pooled here in float64 NumPy."""
+        order, rows_out, unique_spans = _distinct(texts, spans)
         windows = self._windows(order)
         flat = [(t, w) for t, text_windows in enumerate(windows) for w in text_windows]
         span_sums = [np.zeros((len(s), self.dim), dtype=np.float64) for s in unique_spans]
@@ -400,7 +522,9 @@ class Embedder:
                         np.add.at(span_counts[owner], rows, 1)
 
         needs_states = any(unique_spans) or any(chunked)
-        pooled = self._pool_sequences([w.ids for _, w in flat], collect if needs_states else None)
+        pooled = self._pool_sequences(
+            [w.ids for _, w in flat], collect if needs_states else None, observe
+        )
         vectors = np.zeros((len(order), self.dim), dtype=np.float32)
         first = 0
         for t, text_windows in enumerate(windows):
@@ -416,13 +540,13 @@ class Embedder:
             means = np.full(sums.shape, np.nan, dtype=np.float32)
             means[counts > 0] = (sums[counts > 0] / counts[counts > 0][:, None]).astype(np.float32)
             span_vectors.append(means)
-        rows_out = [index[t] for t in texts]
         return vectors[rows_out], [span_vectors[i] for i in rows_out]
 
     def _pool_sequences(
         self,
         sequences: list[list[int]],
         collect: Callable[[int, np.ndarray], None] | None = None,
+        observe: Callable[[PassStats], None] | None = None,
     ) -> np.ndarray:
         """Mean-pooled (optionally normalised) vector per token id sequence.
 
@@ -437,9 +561,20 @@ class Embedder:
             step = max(1, min(self.options.batch_size, self.options.token_budget // length))
             for start in range(0, len(members), step):
                 chunk = members[start : start + step]
+                started = time.perf_counter()
                 states = self.encoder.hidden_states(
                     np.asarray([sequences[i] for i in chunk], dtype=np.int64)
                 )
+                if observe is not None:
+                    observe(
+                        PassStats(
+                            width=length,
+                            rows=len(chunk),
+                            sequences=len(chunk),
+                            tokens=length * len(chunk),
+                            seconds=time.perf_counter() - started,
+                        )
+                    )
                 out[chunk] = self._pool(states)
                 if collect is not None:
                     for row, position in enumerate(chunk):
