@@ -91,7 +91,7 @@ class EncoderQueue:
             "token_budget": options.token_budget,
             "pad_multiple": options.pad_multiple if shapes else None,
             **(shapes.view() if shapes else {}),
-            "max_wait_seconds": self._buckets.max_wait if self._buckets else None,
+            "max_wait_seconds": self._buckets.max_wait if self._buckets is not None else None,
         }
 
     def embed_with_spans(

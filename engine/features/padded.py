@@ -23,6 +23,16 @@ import numpy as np
 from hemma_features.engine.features.pass_shapes import PassShapes
 
 
+class Window(NamedTuple):
+    """One token sequence fed to the encoder, with each token's character offsets."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    shared: int = 0
+    """Leading tokens (after the first special token) repeated from the previous window of
+    the same text (``chunk_mean``'s overlap): pooled once, in the earlier window."""
+
+
 class WindowWork(NamedTuple):
     """One token window of one distinct text, ready to be padded into a pass."""
 

@@ -12,11 +12,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from benchmarks.samples import mixed_texts
 from hemma_features import FeatureClient
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.store_backed import StoreBackedFeatures
 from tests.conftest import embedder_variant, essays_table, settings_for_tests
-from tests.engine.features.test_padded import mixed_texts
 from tests.servers import LiveServer
 
 

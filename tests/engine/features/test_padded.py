@@ -3,13 +3,12 @@ and vectors that do not depend on which texts share a pass (real MiniLM on the C
 
 from __future__ import annotations
 
-import csv
-import re
 import threading
 
 import numpy as np
 import pytest
 
+from benchmarks.samples import mixed_texts
 from hemma_features.engine.features.encoder_queue import EncoderQueue
 from hemma_features.engine.features.nlp import paragraph_spans, sentence_spans
 from hemma_features.engine.features.padded import (
@@ -21,7 +20,7 @@ from hemma_features.engine.features.padded import (
     prepare,
 )
 from hemma_features.engine.features.pass_shapes import PassShapes
-from tests.conftest import SAMPLES, embedder_variant
+from tests.conftest import embedder_variant
 
 # [CLS] ab cd . ef [SEP] over the text "ab cd. ef"
 IDS = [101, 1, 2, 3, 4, 102]
@@ -136,21 +135,6 @@ def test_full_buckets_go_first_but_no_window_waits_past_max_wait():
     assert (width, [p.ticket for p in taken]) == (8, ["d", "f"])
     assert [p.ticket for p in buckets.take(now=20.0)[1]] == ["e"]
     assert buckets.take() is None and len(buckets) == 0
-
-
-def mixed_texts(count: int) -> list[str]:
-    """``count`` texts of mixed lengths (1 to 12 sentences, one or two paragraphs) cut from
-    the sample essays."""
-    with SAMPLES.open(encoding="utf-8") as handle:
-        essays = [row["text"] for row in csv.DictReader(handle)]
-    sentences = [s for e in essays for s in re.split(r"(?<=[.!?])\s+", e) if s.strip()]
-    texts = []
-    for i in range(count):
-        n = 1 + (i * 7) % 12
-        picked = [sentences[(i * 5 + j) % len(sentences)] for j in range(n)]
-        half = len(picked) // 2
-        texts.append(" ".join(picked[:half]) + ("\n\n" if half else "") + " ".join(picked[half:]))
-    return texts
 
 
 def spans_of(texts: list[str]) -> list[list[tuple[int, int]]]:
