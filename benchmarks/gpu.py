@@ -99,8 +99,14 @@ def random_model(source: Path, target: Path, *, tiny: bool) -> Path:
     return target
 
 
-def essays(count: int) -> pa.Table:
-    """``count`` ELLIPSE essays, or the repository's samples repeated under new ids."""
+def essays(count: int, path: Path | None = None) -> pa.Table:
+    """``count`` ELLIPSE essays (from ``path`` when given), or the repository's samples
+    repeated under new ids when the shared essays are absent."""
+    if path is not None:
+        import pyarrow.csv as pacsv
+
+        options = pacsv.ParseOptions(newlines_in_values=True)
+        return essay_inputs(pacsv.read_csv(path, parse_options=options).slice(0, count))
     table = read_ellipse(count)
     return essay_inputs(table) if table is not None else repeated_samples(count)
 
@@ -238,22 +244,174 @@ def invariance(client: Any, table: pa.Table, cache: Path) -> str:
     return "yes" if same else "NO: vectors depend on their pass"
 
 
+def planned_share(lengths: list[int], shapes: Any, micro: int, depth: int) -> tuple[float, int]:
+    """(share of pass positions holding real tokens, passes) when the encoder is the
+    bottleneck: one stream keeps ``depth`` micro-batches of ``micro`` essays in flight, all
+    waiting in the server's own planner (``padded.Buckets``), a pass as soon as one ends."""
+    from collections import deque
+
+    from hemma_features.engine.features.padded import Buckets, Pending, prepare
+
+    buckets = Buckets(shapes, max_wait=float("inf"))
+    pending: deque[set[int]] = deque()
+    submitted = real = positions = passes = 0
+
+    def submit() -> None:
+        nonlocal submitted
+        chunk = range(submitted, min(submitted + micro, len(lengths)))
+        submitted += len(chunk)
+        pending.append(set(chunk))
+        for i in chunk:
+            work = prepare(0, [0] * lengths[i], [(0, 0)] * lengths[i], 0, [])
+            buckets.add(Pending(work, float(passes), i))
+
+    while submitted < len(lengths) and len(pending) < depth:
+        submit()
+    while (taken := buckets.take(now=float(passes))) is not None:
+        width, items = taken
+        done = {item.ticket for item in items}
+        if shapes.mode == "fixed":
+            positions += shapes.rows_at(width) * width
+        else:
+            positions += len(items) * max(lengths[i] for i in done)
+        real += sum(lengths[i] for i in done)
+        passes += 1
+        for chunk in pending:
+            chunk -= done
+        while pending and not pending[0]:
+            pending.popleft()
+            if submitted < len(lengths):
+                submit()
+    return (real / positions if positions else 0.0), passes
+
+
+def padding_plan(model_dir: Path, texts: list[str], runtime: dict[str, Any]) -> str:
+    """What the server's planner makes of these essays' lengths, fixed and dynamic shapes."""
+    from transformers import AutoTokenizer
+
+    from hemma_features.engine.features.pass_shapes import PassShapes
+
+    batching = runtime["encoder_batching"]
+    if not batching["padded"]:
+        return "padding plan: none (one essay a pass, unpadded)"
+    rows = {int(w): r for w, r in batching["rows_per_width"].items()}
+    window = max(rows)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    lengths = [len(i) for i in tokenizer(texts, truncation=True, max_length=window)["input_ids"]]
+    micro, depth = runtime["micro_batch_rows"], runtime["micro_batches_in_flight"]
+    figures = []
+    for mode in ("fixed", "dynamic"):
+        shapes = PassShapes(
+            mode=mode, widths=tuple(sorted(rows)), rows=tuple(rows[w] for w in sorted(rows))
+        )
+        share, passes = planned_share(lengths, shapes, micro, depth)
+        figures.append(f"{mode} {share:.0%} real tokens in {passes} passes")
+    return (
+        f"padding plan ({micro} x {depth} essays in flight, the encoder the bottleneck): "
+        + "; ".join(figures)
+    )
+
+
+class Figures:
+    """Essays/s, CPU-s per essay and GPU utilisation per path, over rounds."""
+
+    def __init__(self) -> None:
+        self.rates: dict[str, list[float]] = {}
+        self.cpu: dict[str, list[float]] = {}
+        self.busy: dict[str, str] = {}
+
+    def add(self, name: str, essays: int, seconds: float, cpu: float, busy: str) -> None:
+        self.rates.setdefault(name, []).append(essays / seconds)
+        self.cpu.setdefault(name, []).append(cpu / essays)
+        self.busy[name] = busy
+
+    def rate(self, name: str) -> float:
+        return statistics.median(self.rates[name])
+
+    def row(self, name: str, bound: tuple[float, str] | None) -> str:
+        rate = self.rate(name)
+        cells = [name, f"{rate:.1f}", f"{statistics.median(self.cpu[name]):.3f}",
+                 self.busy.get(name, "n/a"), "", ""]  # fmt: skip
+        if bound is not None:
+            cells[4:] = [f"{bound[1]} {bound[0]:.1f}", f"{rate / bound[0]:.0%}"]
+        return "| " + " | ".join(cells) + " |"
+
+
+def measure_server(
+    env: dict[str, str], table: pa.Table, sets: list[str], rounds: int, suffix: str,
+    figures: Figures, baseline: Baseline | None, work: Path,
+) -> tuple[dict[str, Any], str, str]:  # fmt: skip
+    """Serve with ``env``, time each feature set per round (the seed-style pipeline first,
+    interleaved); (the server's runtime block, per-pass figures, invariance)."""
+    import httpx
+
+    from hemma_features import FeatureClient
+    from hemma_features.client.server_process import ServerProcess
+
+    texts = table.column("text").to_pylist()
+    utilisation = Utilisation()
+    with ServerProcess(env, startup_timeout=1800) as server:
+        assert server.info is not None
+        pid = server.info.pid
+        with FeatureClient(server.http_url, timeout=600) as client:
+            runtime = client.config().runtime
+            chosen = runtime["embedding"]
+            print(f"server{suffix}: {chosen['backend']} {chosen['precision']} on "
+                  f"{runtime['embedding'].get('device', '?')}, batching "
+                  f"{runtime['encoder_batching']}, micro-batches of "
+                  f"{runtime['micro_batch_rows']} x {runtime['micro_batches_in_flight']} in "
+                  f"flight, {runtime['parse_workers']} parse workers")  # fmt: skip
+            client.extract(table.slice(0, 8), feature_set="combined", cache=work / "warm")
+            for round_ in range(rounds):
+                if baseline is not None:
+                    baseline.run(texts[:8])
+                    used, wall = own_cpu(), time.perf_counter()
+                    with utilisation:
+                        baseline.run(texts)
+                    seconds = time.perf_counter() - wall
+                    figures.add("seed-style", len(texts), seconds, own_cpu() - used,
+                                utilisation.figures())  # fmt: skip
+                for name in sets:
+                    used, wall = own_cpu() + tree_cpu(pid), time.perf_counter()
+                    with utilisation:
+                        client.extract(table, feature_set=name, cache=work / f"{name}{round_}")
+                    seconds = time.perf_counter() - wall
+                    spent = own_cpu() + tree_cpu(pid) - used
+                    figures.add(name + suffix, len(texts), seconds, spent, utilisation.figures())
+                print(f"round {round_ + 1}{suffix}: " + ", ".join(
+                    f"{n} {v[-1]:.1f}/s" for n, v in figures.rates.items()))  # fmt: skip
+            text = httpx.get(f"{server.http_url}/metrics", timeout=60).text
+            rows, passes = metric_sums(text, "hemma_encoder_pass_rows")
+            padding, _ = metric_sums(text, "hemma_encoder_pass_padding_ratio")
+            waited, windows = metric_sums(text, "hemma_encoder_queue_seconds")
+            per_pass = (
+                f"encoder passes{suffix}: {passes:.0f}, {rows / passes:.1f} essays and "
+                f"{padding / passes:.0%} padding a pass, queue wait {waited / windows * 1e3:.1f} "
+                "ms mean"
+                if passes and windows
+                else f"encoder passes{suffix}: none counted"
+            )
+            identical = invariance(client, table, work / "invariance")
+    print(padding_plan(Path(env["HEMMA_EMBEDDING_MODEL"]), texts, runtime))
+    return runtime, per_pass, identical
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--random-weights", default="minilm", help="minilm, mpnet or a folder")
     parser.add_argument("--tiny", action="store_true", help="2 layers of 64 (CI)")
     parser.add_argument("--save-config", type=Path, help="copy the model's files here, exit")
     parser.add_argument("--essays", type=int, default=800, help="ELLIPSE essays [800]")
+    parser.add_argument("--essays-file", type=Path, help="an ELLIPSE-style CSV elsewhere")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds [2]")
     parser.add_argument("--device", default="auto", help="auto, cuda or cpu [auto]")
     parser.add_argument("--sets", default=",".join(SETS), help="project feature sets")
+    parser.add_argument("--shapes", default="fixed", help="fixed,dynamic: a server for each")
     parser.add_argument("--no-baseline", action="store_true", help="skip the seed pipeline")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server")
     parser.add_argument("--parse-sample", type=int, default=100, help="essays for the bound")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from hemma_features import FeatureClient
-    from hemma_features.client.server_process import ServerProcess
     from hemma_features.engine.features.hardware import available_cores
 
     with tempfile.TemporaryDirectory(prefix="hemma-gpu-bench-") as tmp:
@@ -264,7 +422,7 @@ def main() -> int:
             return 0
         model_dir = random_model(source, work / "model", tiny=args.tiny)
         device = device_of(args.device)
-        table = essays(args.essays)
+        table = essays(args.essays, args.essays_file)
         texts = table.column("text").to_pylist()
         cores = available_cores()
         print(f"speed only: {args.random_weights} architecture with random weights"
@@ -293,54 +451,20 @@ def main() -> int:
         env.update(dict(item.split("=", 1) for item in args.env))
         baseline = None if args.no_baseline else Baseline(model_dir, device)
         sets = [s for s in args.sets.split(",") if s]
-        rates: dict[str, list[float]] = {name: [] for name in ["seed-style", *sets]}
-        cpu: dict[str, list[float]] = {name: [] for name in rates}
-        busy: dict[str, str] = {}
-        per_pass: dict[str, str] = {}
-        utilisation = Utilisation()
-        with ServerProcess(env, startup_timeout=1800) as server:
-            assert server.info is not None
-            with FeatureClient(server.http_url, timeout=600) as client:
-                runtime = client.config().runtime
-                chosen = runtime["embedding"]
-                print(f"server: {chosen['backend']} {chosen['precision']} on {device}, "
-                      f"batching {runtime['encoder_batching']}, micro-batches of "
-                      f"{runtime['micro_batch_rows']} x {runtime['micro_batches_in_flight']} "
-                      f"in flight, {runtime['parse_workers']} parse workers")  # fmt: skip
-                client.extract(table.slice(0, 8), feature_set="combined", cache=work / "warm")
-                for round_ in range(args.rounds):
-                    if baseline is not None:
-                        baseline.run(texts[:8])
-                        used, wall = own_cpu(), time.perf_counter()
-                        with utilisation:
-                            baseline.run(texts)
-                        rates["seed-style"].append(len(texts) / (time.perf_counter() - wall))
-                        cpu["seed-style"].append((own_cpu() - used) / len(texts))
-                        busy["seed-style"] = utilisation.figures()
-                    for name in sets:
-                        used = own_cpu() + tree_cpu(server.info.pid)
-                        wall = time.perf_counter()
-                        with utilisation:
-                            client.extract(table, feature_set=name, cache=work / f"{name}{round_}")
-                        rates[name].append(len(texts) / (time.perf_counter() - wall))
-                        spent = own_cpu() + tree_cpu(server.info.pid) - used
-                        cpu[name].append(spent / len(texts))
-                        busy[name] = utilisation.figures()
-                    print(f"round {round_ + 1}: " + ", ".join(
-                        f"{n} {v[-1]:.1f}/s" for n, v in rates.items() if v))  # fmt: skip
-                import httpx
-
-                text = httpx.get(f"{server.http_url}/metrics", timeout=60).text
-                rows, passes = metric_sums(text, "hemma_encoder_pass_rows")
-                padding, _ = metric_sums(text, "hemma_encoder_pass_padding_ratio")
-                if passes:
-                    per_pass["all"] = (
-                        f"{passes:.0f} passes, {rows / passes:.1f} essays and "
-                        f"{padding / passes:.0%} padding a pass"
-                    )
-                identical = invariance(client, table, work / "invariance")
-        precision = chosen["precision"] if chosen["precision"] in bare else "float32"
-        encoder_bound = bare[precision]
+        figures = Figures()
+        notes = []
+        precision = "float32"
+        for index, shapes in enumerate(s for s in args.shapes.split(",") if s):
+            suffix = "" if index == 0 else f" ({shapes})"
+            runtime, per_pass, identical = measure_server(
+                {**env, "HEMMA_EMBEDDING_BATCH_SHAPES": shapes}, table, sets, args.rounds,
+                suffix, figures, baseline if index == 0 else None, work / shapes,
+            )  # fmt: skip
+            if index == 0:
+                precision = runtime["embedding"]["precision"]
+            notes += [per_pass, f"bit-identical vectors across batch compositions{suffix}: "
+                      f"{identical}"]  # fmt: skip
+        encoder_bound = bare.get(precision, bare["float32"])
         bounds = {
             "embeddings": (encoder_bound, f"bare {precision}"),
             "handcrafted": (parse_bound, "parse"),
@@ -351,20 +475,15 @@ def main() -> int:
         print("|---|---|---|---|---|---|")
         for dtype, rate in bare.items():
             print(f"| bare encoder {dtype} | {rate:.1f} | | | | |")
-        for name, values in rates.items():
-            if not values:
-                continue
-            rate = statistics.median(values)
-            cells = [name, f"{rate:.1f}", f"{statistics.median(cpu[name]):.3f}",
-                     busy.get(name, "n/a"), "", ""]  # fmt: skip
-            if name in bounds:
-                bound, what = bounds[name]
-                cells[4:] = [f"{what} {bound:.1f}", f"{rate / bound:.0%}"]
-            print("| " + " | ".join(cells) + " |")
+        for name in figures.rates:
+            print(figures.row(name, bounds.get(name.split(" (")[0])))
         print(f"| parse bound | {parse_bound:.1f} | {parse:.4f} | | | |")
-        if per_pass:
-            print(f"encoder passes: {per_pass['all']}")
-        print(f"bit-identical vectors across batch compositions: {identical}")
+        for note in notes:
+            print(note)
+        for name in figures.rates:
+            if name.endswith(")") and name.split(" (")[0] in figures.rates:
+                plain = name.split(" (")[0]
+                print(f"{name} / {plain}: {figures.rate(name) / figures.rate(plain):.2f}x")
     return 0
 
 

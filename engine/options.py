@@ -45,13 +45,14 @@ def parse_workers_beside_encoder(settings: Settings, *, device: str) -> int:
 
 MICRO_BATCH_ROWS = 16
 """Essays per micro-batch when the setting is 0 and the host has at most 8 parse workers."""
-GPU_MICRO_BATCH_ROWS = 64
+GPU_MICRO_BATCH_ROWS = 128
 """Essays per micro-batch with a GPU encoder (0 in the setting): a stream's micro-batches in
-flight are what fills the encoder's padded passes."""
+flight are what fills the encoder's padded passes (4 x 128 essays fill fixed-shape passes
+to about 71% on 800 ELLIPSE essays, 4 x 16 to 54%: ``benchmarks/gpu.py``'s plan)."""
 
 
 def micro_batch_rows(settings: Settings, *, device: str, workers: int) -> int:
-    """Essays per micro-batch: the setting, else 16 (64 with a GPU encoder), and at least
+    """Essays per micro-batch: the setting, else 16 (128 with a GPU encoder), and at least
     two per parse worker, so a handcrafted micro-batch gives every worker a share."""
     if settings.micro_batch_rows:
         return settings.micro_batch_rows

@@ -129,8 +129,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     speaks (it holds no compute slot meanwhile)."""
     micro_batch_rows: int = 0
     """Essays computed per slot; a cancelled or disconnected caller stops costing work
-    within one micro-batch. 0 (default): 16, or two per parse worker when there are more
-    than 8 workers (so every worker gets a text of each micro-batch)."""
+    within the micro-batches in flight. 0 (default): 16 (128 with a GPU encoder), and at
+    least two per parse worker when there are more than 8 workers."""
     stream_micro_batches: int = 0
     """Micro-batches one stream keeps in flight (each under a compute slot), so the parse
     workers and the encoder's queue always hold the next ones while a finished one is sent

@@ -30,8 +30,10 @@ from hemma_features.engine.features.padded import Buckets, PassStats, Pending, W
 
 log = structlog.get_logger(__name__)
 
-MAX_WAIT = 0.05
-"""Seconds a window may wait while fuller buckets go first (``padded.Buckets``)."""
+MAX_WAIT = 0.5
+"""Seconds a window may wait while fuller buckets go first (``padded.Buckets``): long
+enough for buckets to fill under load (a GPU pass takes milliseconds), short enough that no
+stream's essays wait long behind another's."""
 
 
 class _Job:

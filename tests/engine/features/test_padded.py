@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -248,3 +249,44 @@ def test_dynamic_shapes_pad_to_the_longest_and_fill_no_rows(runtime, monkeypatch
     np.testing.assert_allclose(vectors, runtime.embedder.embed(texts), atol=1e-5)
     assert sum(rows for (rows, _), _ in shapes) == 10
     assert all(width == longest for (_, width), longest in shapes)
+
+
+def test_torch_padded_passes_are_batch_invariant_too(runtime, torch_minilm):
+    """The torch backend (what runs on CUDA), on this CPU: the same bytes alone, among 31
+    others and in reverse order."""
+    from hemma_features.engine.features.embed import Embedder
+    from hemma_features.engine.features.encoders import TorchEncoder
+
+    base = runtime.embedder
+    encoder = TorchEncoder(
+        torch_minilm, device="cpu", dtype="float32", threads=None, hardware=runtime.hardware
+    )
+    padded = Embedder(
+        encoder=encoder,
+        tokenizer=base._tokenizer,
+        model_id=base.model_id,
+        weights_sha256=base.weights_sha256,
+        options=msgspec.structs.replace(base.options, batch_size=8, pad_multiple=32),
+    )
+    texts = mixed_texts(32)
+    together = padded.embed(texts)
+    reverse = padded.embed(texts[::-1])
+    for i in (3, 30):
+        assert padded.embed([texts[i]])[0].tobytes() == together[i].tobytes()
+        assert reverse[31 - i].tobytes() == together[i].tobytes()
+
+
+def test_warm_up_runs_one_pass_per_width_on_cuda(runtime, monkeypatch):
+    """On CUDA with padded passes, start-up runs every width once (here the options say
+    cuda while the encoder runs on this CPU); elsewhere one short text."""
+    cuda = embedder_variant(runtime.embedder, batch_size=4, pad_multiple=128, device="cuda")
+    widths = []
+    original = cuda.run_pass
+    monkeypatch.setattr(cuda, "run_pass", lambda w, works: widths.append(w) or original(w, works))
+    cuda.warm_up()
+    assert widths == [128, *cuda.shapes.widths]  # "warm-up" itself, then each width
+    cpu = embedder_variant(runtime.embedder, batch_size=4, pad_multiple=128)
+    monkeypatch.setattr(cpu, "run_pass", lambda w, works: widths.append(w) or original(w, works))
+    widths.clear()
+    cpu.warm_up()
+    assert widths == [128]
