@@ -60,9 +60,7 @@ def main() -> int:
                 client.extract(essays, feature_set=feature_set, cache=cache)
                 cold = time.perf_counter() - started
                 started = time.perf_counter()
-                _, report = client.extract_with_report(
-                    essays, feature_set=feature_set, cache=cache
-                )
+                _, report = client.extract_with_report(essays, feature_set=feature_set, cache=cache)
                 warm = time.perf_counter() - started
                 assert report is not None and report.rows_fetched == 0
                 dataset = open_features(cache, report.fingerprint, feature_set)

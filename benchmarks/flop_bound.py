@@ -254,7 +254,7 @@ def main() -> int:
     first = next(iter(embedders.values()))
     from transformers import AutoConfig
 
-    from hemma_features.engine.features.embed import resolve_model
+    from hemma_features.engine.features.model_files import resolve_model
 
     _, directory = resolve_model(args.model, cache)
     config = AutoConfig.from_pretrained(directory, local_files_only=True)

@@ -16,12 +16,10 @@ temporary directory by commit, so a second run computes only this checkout's.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.checkouts import git, revision_tree  # noqa: E402
 from benchmarks.ellipse import read_ellipse  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "hemma-handcrafted-equal"
@@ -59,24 +58,13 @@ def compute(essays: int, out: Path) -> None:
 
 def reference_values(revision: str, essays: int) -> tuple[Path, dict]:
     """The reference revision's values (computed once per commit and essay count)."""
-    commit = _git("rev-parse", revision)
+    commit = git("rev-parse", revision)
     out = CACHE / f"{commit}-{essays}.json"
     if not out.is_file():
         CACHE.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tree:
-            archive = subprocess.run(
-                ["git", "-C", str(REPO), "archive", "--format=tar", commit],
-                check=True, capture_output=True,
-            ).stdout  # fmt: skip
-            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-                tar.extractall(tree, filter="tar")
-            _run_compute(essays, out, {"PYTHONPATH": str(Path(tree) / "src")})
+        with revision_tree(commit) as tree:
+            _run_compute(essays, out, {"PYTHONPATH": str(tree / "src")})
     return out, json.loads(out.read_text())
-
-
-def _git(*args: str) -> str:
-    command = ["git", "-C", str(REPO), *args]
-    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def _run_compute(essays: int, out: Path, env: dict[str, str]) -> None:
@@ -101,7 +89,7 @@ def main() -> int:
         current = Path(tmp) / "current.json"
         _run_compute(args.essays, current, {"PYTHONPATH": str(REPO / "src")})
         new = json.loads(current.read_text())
-    reference = args.reference or _git("merge-base", "HEAD", "main")
+    reference = args.reference or git("merge-base", "HEAD", "main")
     _, old = reference_values(reference, args.essays)
     print(f"reference: {reference} ({old['code']}); current: {new['code']}")
     print(f"essays: {len(new['values'])}")

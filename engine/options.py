@@ -43,11 +43,37 @@ def parse_workers_beside_encoder(settings: Settings, *, device: str) -> int:
     return max(1, available_cores() // 3)
 
 
+MICRO_BATCH_ROWS = 16
+"""Essays per micro-batch when the setting is 0 and the host has at most 8 parse workers."""
+GPU_MICRO_BATCH_ROWS = 128
+"""Essays per micro-batch with a GPU encoder (0 in the setting): a stream's micro-batches in
+flight are what fills the encoder's padded passes (4 x 128 essays fill fixed-shape passes
+to about 71% on 800 ELLIPSE essays, 4 x 16 to 54%: ``benchmarks/gpu.py``'s plan)."""
+
+
+def micro_batch_rows(settings: Settings, *, device: str, workers: int) -> int:
+    """Essays per micro-batch: the setting, else 16 (128 with a GPU encoder), and at least
+    two per parse worker, so a handcrafted micro-batch gives every worker a share."""
+    if settings.micro_batch_rows:
+        return settings.micro_batch_rows
+    base = GPU_MICRO_BATCH_ROWS if device == "cuda" else MICRO_BATCH_ROWS
+    return max(base, 2 * workers) if workers > 8 else base
+
+
+def micro_batches_in_flight(settings: Settings, *, device: str) -> int:
+    """Micro-batches one stream keeps in flight: the setting, else 4 with a GPU encoder and
+    2 on a CPU; at most half the compute slots, so a second stream always finds one."""
+    wanted = settings.stream_micro_batches or (4 if device == "cuda" else 2)
+    return max(1, min(wanted, settings.max_streams // 2))
+
+
 def embedding_options(settings: Settings) -> EmbeddingOptions:
     """The embedding settings as the embedder takes them."""
     return EmbeddingOptions(
         max_length=settings.embedding_max_length,
         batch_size=settings.embedding_batch_size,
+        pad_multiple=settings.embedding_pad_multiple,
+        batch_shapes=settings.embedding_batch_shapes,
         normalize=settings.embedding_normalize,
         device=settings.device,
         long_text=settings.embedding_long_text,
@@ -85,4 +111,7 @@ def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, An
         "dtype": "float32",
         "device": options.device,
         **embedder.encoder.components(),
+        # Padded passes only: their shapes decide the last bits (batch size 1 hashes as it
+        # always has, so CPU fingerprints stay where they were).
+        **({"batching": embedder.shapes.view()} if embedder.shapes is not None else {}),
     }

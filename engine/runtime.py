@@ -34,7 +34,7 @@ from hemma_features.engine.features.catalogue import (
     feature_versions,
 )
 from hemma_features.engine.features.embed import Embedder
-from hemma_features.engine.features.encoder_queue import EmbeddingBatcher
+from hemma_features.engine.features.encoder_queue import EncoderQueue
 from hemma_features.engine.features.hardware import detect
 from hemma_features.engine.features.nlp import NORMALIZATION, TextAnalyzer
 from hemma_features.engine.features.parallel import (
@@ -48,6 +48,8 @@ from hemma_features.engine.metrics import Metrics
 from hemma_features.engine.options import (
     embedding_components,
     embedding_options,
+    micro_batch_rows,
+    micro_batches_in_flight,
     model_cache_path,
     parse_worker_count,
     parse_workers_beside_encoder,
@@ -94,12 +96,27 @@ class Runtime:
         self._schemas: dict[str, pa.Schema] = {}
         self.hardware = detect(cuda=False)
         """The CPU as seen at start (shown on ``/v1/config`` and in the start-up log)."""
+        if embedder.options.device == "cuda":
+            import torch
+
+            self.metrics.watch_gpu(torch.cuda.memory_allocated, torch.cuda.max_memory_allocated)
         self.pipeline = FeaturePipeline(
             parser=parser or InlineParser(analyzer),
-            batcher=EmbeddingBatcher(embedder),
+            encoder_queue=EncoderQueue(
+                embedder,
+                on_pass=self.metrics.observe_pass,
+                on_wait=self.metrics.encoder_queue_seconds.observe,
+            ),
             languagetool=None,
             catalogue=catalogue(languagetool=False),
         )
+        device = embedder.options.device
+        self.micro_batch_rows = micro_batch_rows(
+            settings, device=device, workers=getattr(self.parser, "workers", 0)
+        )
+        """Essays per micro-batch (the setting, or sized from the host)."""
+        self.micro_batches_in_flight = micro_batches_in_flight(settings, device=device)
+        """Micro-batches one stream keeps in flight."""
         self.watch: LanguageToolWatch | None = None
         self._start_problem = languagetool_problem
         self._use_languagetool(languagetool_info)
@@ -281,6 +298,9 @@ class Runtime:
         return {
             "embedding": msgspec.to_builtins(self.embedder.report) if self.embedder.report else {},
             "embedding_batch_size": self.embedder.options.batch_size,
+            "encoder_batching": self.pipeline.encoder_queue.view(),
+            "micro_batch_rows": self.micro_batch_rows,
+            "micro_batches_in_flight": self.micro_batches_in_flight,
             "parse_workers": workers,
             "parse_workers_beside_encoder": getattr(self.parser, "beside_encoder", 0),
             "cores": hardware.cores,

@@ -28,6 +28,7 @@ LongTextPolicy = Literal["truncate", "chunk_mean"]
 EmbeddingDtype = Literal["auto", "float32", "float16", "bfloat16"]
 EmbeddingBackend = Literal["auto", "torch", "onnx", "openvino"]
 Quantization = Literal["none", "int8"]
+BatchShapes = Literal["fixed", "dynamic"]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -49,11 +50,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     embedding_max_length: int = 512
     """Tokens per essay fed to the encoder (capped by the model's position table)."""
     embedding_batch_size: int = 0
-    """Most essays per encoder pass; only essays of equal token length share a pass (no
-    padding), within ``embedding_token_budget`` tokens. 1 makes every vector independent
-    of the rest of the request, bit for bit, and is the fastest on a CPU. 0 (default): 1 on
-    a CPU, 64 on CUDA, where batching is what keeps a GPU busy (its last bits may then
-    depend on which essays share a pass)."""
+    """Most essays per encoder pass, within ``embedding_token_budget`` tokens. 1: each
+    essay its own unpadded pass, the fastest on a CPU. Above 1: essays of different lengths
+    share passes padded to a fixed set of widths (``embedding_pad_multiple``) and pooled on
+    the device; under ``embedding_batch_shapes=fixed`` a vector is still bit-identical
+    whatever shares its pass. 0 (default): 1 on a CPU, 128 on CUDA, where full passes are
+    what keeps a GPU busy."""
+    embedding_pad_multiple: int = 64
+    """Padded passes: sequences are padded to the next multiple of this many tokens (or to
+    ``embedding_max_length``); fewer widths fill passes sooner, more waste fewer tokens."""
+    embedding_batch_shapes: BatchShapes = "fixed"
+    """Padded passes: ``fixed`` (every pass of a width has the same rows, empty ones
+    filled, so a vector does not depend on its pass: the default) or ``dynamic`` (as many
+    rows as there are essays, padded to the longest: less padding, but a vector's last
+    bits then depend on which essays share its pass; its own fingerprint)."""
     embedding_pooling: Pooling = "mean"
     """Pooling over token states; mean over the attention mask."""
     embedding_normalize: bool = False
@@ -117,9 +127,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     stream_idle_timeout: float = 300.0
     """A stream whose client sends nothing for this many seconds is ended when it next
     speaks (it holds no compute slot meanwhile)."""
-    micro_batch_rows: int = 16
+    micro_batch_rows: int = 0
     """Essays computed per slot; a cancelled or disconnected caller stops costing work
-    within one micro-batch."""
+    within the micro-batches in flight. 0 (default): 16 (128 with a GPU encoder), and at
+    least two per parse worker when there are more than 8 workers."""
+    stream_micro_batches: int = 0
+    """Micro-batches one stream keeps in flight (each under a compute slot), so the parse
+    workers and the encoder's queue always hold the next ones while a finished one is sent
+    (answers still leave in input order). 0 (default): 4 with a GPU encoder, else 2;
+    never more than half of ``max_streams``, so another stream always finds a slot."""
     parse_deadline: float = 120.0
     """Seconds one worker may spend on one batch; past it the worker is killed and
     replaced and the request fails naming the essay."""
@@ -167,7 +183,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         _check_range("embedding_chunk_overlap", self.embedding_chunk_overlap, 0, 4096)
         _check_range("max_streams", self.max_streams, 1, 1024)
         _check_range("stream_queue", self.stream_queue, 0, 100_000)
-        _check_range("micro_batch_rows", self.micro_batch_rows, 1, 65_536)
+        _check_range("micro_batch_rows", self.micro_batch_rows, 0, 65_536)
+        _check_range("stream_micro_batches", self.stream_micro_batches, 0, 64)
+        _check_range("embedding_pad_multiple", self.embedding_pad_multiple, 1, 8192)
         for name, low, high in (
             ("stream_queue_timeout", 0.0, 3600.0),
             ("stream_idle_timeout", 1.0, 86_400.0),

@@ -9,7 +9,11 @@ of gRPC.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextvars
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import pyarrow as pa
@@ -150,6 +154,59 @@ class StoreBackedFeatures:
             for column in table.columns
         ]
         return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+    def answers(
+        self,
+        plan: Plan,
+        *,
+        slot: Callable[[], AbstractContextManager[object]] = nullcontext,
+        check: Callable[[], None] = lambda: None,
+        in_flight: int | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """The plan's output batches in input order: stored stretches at once, the rest one
+        micro-batch at a time, up to ``in_flight`` of them computed at once (each under
+        ``slot()``), so the parse workers and the encoder's queue hold the next ones while
+        one is sent. The one step loop every transport (Flight, Ray) runs.
+
+        Args:
+            plan: What ``plan`` made of an input batch.
+            slot: A compute slot held while one micro-batch is computed.
+            check: Called between steps; raises to stop (a cancelled client, shutdown).
+                Micro-batches already running finish (and are stored); none starts after.
+            in_flight: Micro-batches computed at once; the runtime's when None.
+        """
+        runtime = self.runtime
+        depth = in_flight or runtime.micro_batches_in_flight
+        steps = plan.steps(runtime.settings.batch_rows, runtime.micro_batch_rows)
+
+        def computed(start: int, stop: int) -> pa.RecordBatch:
+            with slot():
+                return self.compute(plan, start, stop)
+
+        pending: deque[Future[pa.RecordBatch]] = deque()
+        pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="micro-batch")
+        try:
+            for start, stop, stored in steps:
+                check()
+                if stored:
+                    while pending:  # answers leave in input order
+                        yield pending.popleft().result()
+                    check()
+                    yield from self.stored_rows(plan, start, stop)
+                    continue
+                if len(pending) >= depth:
+                    yield pending.popleft().result()
+                    check()
+                # the worker thread logs with the stream's bound context (correlation id)
+                pending.append(pool.submit(contextvars.copy_context().run, computed, start, stop))
+            while pending:
+                yield pending.popleft().result()
+                if pending:
+                    check()
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def compute(self, plan: Plan, start: int, stop: int) -> pa.RecordBatch:
         """Output rows ``[start, stop)`` of a plan: stored ones (possibly stored by another

@@ -152,9 +152,10 @@ class MicroBatchCompute:
     """Feature batches for one input batch, as they become ready, in input order.
 
     Stored stretches are sent at once (no compute slot); the rest is computed in
-    micro-batches, each under a slot, and sent as each finishes. Between batches it stops
-    if the client cancelled or went away (``Cancelled``) or the server is shutting down
-    (``ShuttingDownError``).
+    micro-batches, several in flight (``StoreBackedFeatures.answers``), each under a slot,
+    and sent in order as each finishes. Between batches it stops if the client cancelled or
+    went away (``Cancelled``) or the server is shutting down (``ShuttingDownError``); the
+    micro-batches already running finish and are stored, none starts after.
     """
 
     def __init__(self, admission: Admission, stopping: threading.Event) -> None:
@@ -171,15 +172,14 @@ class MicroBatchCompute:
         plan = features.plan(
             batch.rows, batch.feature_set, batch.first_row, keys=batch.keys, checked=batch.checked
         )
-        settings = features.runtime.settings
-        for offset, end, stored in plan.steps(settings.batch_rows, settings.micro_batch_rows):
+
+        def check() -> None:
             if context.is_cancelled():
                 raise Cancelled
-            if stored:
-                if self.stopping.is_set():
-                    raise ShuttingDownError()
-                yield from features.stored_rows(plan, offset, end)
-            else:
-                with self.admission.slot(batch.verb, state.correlation_id):
-                    out = features.compute(plan, offset, end)
-                yield out  # sent outside the slot: a slow reader holds no compute
+            if self.stopping.is_set():
+                raise ShuttingDownError()
+
+        # Answers are sent outside the slots: a slow reader holds no compute.
+        yield from features.answers(
+            plan, slot=lambda: self.admission.slot(batch.verb, state.correlation_id), check=check
+        )

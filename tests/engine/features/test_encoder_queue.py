@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from hemma_features.engine.features.encoder_queue import EmbeddingBatcher
+from hemma_features.engine.features.encoder_queue import EncoderQueue
 from tests.conftest import wait_for
 
 
@@ -15,14 +15,14 @@ def test_concurrent_requests_share_embedding_passes(runtime, monkeypatch):
     embedder = runtime.embedder
     calls = []
     original = embedder.embed_with_spans
-    batcher = EmbeddingBatcher(embedder)
+    batcher = EncoderQueue(embedder)
     others_queued = threading.Event()
 
-    def held(texts, spans):
+    def held(texts, spans, observe=None):
         calls.append(len(texts))
         if len(calls) == 1:  # keep the encoder busy until the others have queued up
             others_queued.wait(120)
-        return original(texts, spans)
+        return original(texts, spans, observe)
 
     monkeypatch.setattr(embedder, "embed_with_spans", held)
     results: dict[int, np.ndarray] = {}

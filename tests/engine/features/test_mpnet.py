@@ -12,7 +12,8 @@ import pytest
 
 from hemma_features.engine.errors import ModelLoadError
 from hemma_features.engine.features import packaged
-from hemma_features.engine.features.embed import Embedder, EmbeddingOptions, weights_hash
+from hemma_features.engine.features.embed import Embedder, EmbeddingOptions
+from hemma_features.engine.features.model_files import weights_hash
 from hemma_features.engine.features.onnx_export import agreement
 from hemma_features.engine.options import embedding_components
 from hemma_features.engine.settings import Settings
