@@ -60,7 +60,7 @@ class WindowResult(NamedTuple):
 
     total: np.ndarray
     """[D] float64: the sum of the counted tokens' final states."""
-    count: int
+    tokens: int
     """Counted tokens."""
     span_sums: np.ndarray
     """[R] x [D] float64: each range's sum of final states."""
@@ -247,7 +247,7 @@ def assemble(
     span_tokens = [np.zeros(n, dtype=np.int64) for n in span_counts]
     for work, result in zip(works, results, strict=True):
         totals[work.owner] += result.total
-        counts[work.owner] += result.count
+        counts[work.owner] += result.tokens
         span_sums[work.owner][work.span_ids] += result.span_sums
         span_tokens[work.owner][work.span_ids] += work.span_counts
     means = totals / np.maximum(counts, 1)[:, None]
