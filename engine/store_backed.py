@@ -76,17 +76,22 @@ class StoreBackedFeatures:
             shown += f"; and {len(named) - SHOWN_VIOLATIONS} more"
         one = len(named) == 1
         essays, it, its = ("this essay", "it", "its") if one else ("these essays", "them", "their")
+        other, were, them = (
+            ("the other essay", "was", "it")
+            if computed == 1
+            else (f"the other {computed} essays", "were", "them")
+        )
         if computed == 0:
             others = ""
         elif self.store is not None and self.stores.problem is None:
             others = (
-                f"; the other {computed} essays of {its} micro-batch were computed and kept in "
-                "the server store, so a rerun takes them from there"
+                f"; {other} of {its} micro-batch {were} computed and kept in the server store, "
+                f"so a rerun takes {them} from there"
             )
         else:
             others = (
-                f"; the other {computed} essays of {its} micro-batch were computed but not kept "
-                "(no server store), so a rerun computes them again"
+                f"; {other} of {its} micro-batch {were} computed but not kept (no server "
+                f"store), so a rerun computes {them} again"
             )
         return InputError(
             f"{shown}: {essays} took longer to parse than the deadline of "
