@@ -253,6 +253,8 @@ class SupervisedParser:
             start, end = todo.popleft()
             if not worker.alive():
                 self._replace(worker, "died")
+            if self._closing.is_set():  # no worker comes back: the request is lost, retryable
+                raise WorkerDied
             try:
                 rows[start:end] = worker.parse(texts[start:end], self.deadline)
                 continue

@@ -124,17 +124,18 @@ def test_a_slow_text_at_every_position_of_a_batch_is_named_exactly(runtime):
 
 
 def test_the_deadline_bounds_one_batch_not_a_workers_whole_share(runtime, sample_essays):
-    """A share of many batches, together well past the deadline, each well inside it,
-    parses in full: the deadline starts again at every batch."""
+    """A share of 32 batches, together several deadlines long, each a tenth of one (two
+    3,000-character essays, about 0.1 s), parses in full: the deadline starts again at
+    every batch."""
     essay = "\n\n".join(sample_essays.column("text").to_pylist())
-    text = (essay * (15_000 // len(essay) + 1))[:15_000]  # one per batch: 2 x 15,000 > 20,000
-    texts = [f"{i}. {text}" for i in range(24)]
-    parser = deadline_parser(runtime, batch_chars=BATCH_CHARS)
+    text = (essay * (3_000 // len(essay) + 1))[:3_000]
+    texts = [f"{i}. {text}" for i in range(64)]
+    parser = deadline_parser(runtime, batch_texts=2, batch_chars=BATCH_CHARS)
     try:
         started = time.monotonic()
         rows = parser.submit(texts).result(timeout=300)
         elapsed = time.monotonic() - started
-        assert len(rows) == 24 and parser.restarts == []
+        assert len(rows) == 64 and parser.restarts == []
         assert elapsed > DEADLINE  # the whole share took longer than one deadline
     finally:
         parser.close()
