@@ -222,7 +222,7 @@ class SupervisedParser:
                 job = self._jobs.get(timeout=1.0)
             except queue.Empty:  # idle: a worker killed meanwhile is replaced now
                 if not worker.alive():
-                    self._replace(worker, "died")
+                    self._replace(worker)
                 continue
             if job is None:
                 return
@@ -237,9 +237,10 @@ class SupervisedParser:
                         "memory); it is being replaced: retry the request"
                     )
                 )
-                self._replace(worker, "died")
             except BaseException as exc:  # ParseDeadlineError, or a bug in the worker
                 job.future.set_exception(exc)
+            if not worker.alive():  # after the answer: the caller does not wait for a start
+                self._replace(worker)
 
     def _parse(self, worker: ParseWorker, texts: list[str]) -> list[dict[str, float]]:
         """Rows for one part, batch by batch, each under the deadline; an overrun batch
@@ -252,7 +253,7 @@ class SupervisedParser:
         while todo:
             start, end = todo.popleft()
             if not worker.alive():
-                self._replace(worker, "died")
+                self._replace(worker)
             if self._closing.is_set():  # no worker comes back: the request is lost, retryable
                 raise WorkerDied
             try:
@@ -267,7 +268,7 @@ class SupervisedParser:
                 chars=sum(len(text) for text in texts[start:end]),
                 starved=starved,
             )
-            self._replace(worker, "deadline")
+            worker.kill("deadline")  # replaced before its next batch, or after the answer
             if end - start > 1:  # which text made it late: each alone, in order
                 todo.extendleft((i, i + 1) for i in reversed(range(start, end)))
             elif starved and start not in tried_again:  # not the text's doing: once more
@@ -279,8 +280,10 @@ class SupervisedParser:
             raise ParseDeadlineError(refused, self.deadline, rows)
         return rows  # type: ignore[return-value]  # every row is set when none was refused
 
-    def _replace(self, worker: ParseWorker, reason: str) -> None:
+    def _replace(self, worker: ParseWorker) -> None:
+        """Start ``worker`` again (killed by us for ``stopped_for``, or else it died)."""
         old = worker.pid
+        reason = worker.stopped_for or "died"
         worker.kill()
         delay = 1.0
         while not self._closing.is_set():

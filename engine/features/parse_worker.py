@@ -146,6 +146,8 @@ class ParseWorker:
         self.ready = False
         self.busy = False
         """True while a request is in the worker's hands."""
+        self.stopped_for: str | None = None
+        """Why the supervisor killed it (``deadline``), until it is started again."""
 
     @property
     def pid(self) -> int | None:
@@ -166,6 +168,7 @@ class ParseWorker:
         if message.get("ready") is not True:
             raise RuntimeError(f"parse worker {self.pid} did not start: {message}")
         self.ready = True
+        self.stopped_for = None
 
     def alive(self) -> bool:
         return self.ready and self.proc is not None and self.proc.poll() is None
@@ -234,9 +237,10 @@ class ParseWorker:
             data += piece
         return data
 
-    def kill(self) -> None:
-        """Stop the process now (SIGKILL) and reap it."""
+    def kill(self, reason: str | None = None) -> None:
+        """Stop the process now (SIGKILL) and reap it; ``reason``: why, for its replacement."""
         self.ready = False
+        self.stopped_for = reason or self.stopped_for
         if self.proc is None:
             return
         if self.proc.poll() is None:
