@@ -15,11 +15,13 @@ that overran and nothing else.
 from __future__ import annotations
 
 import collections
+import contextlib
+import functools
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 import structlog
@@ -89,6 +91,22 @@ def split_evenly(texts: list[str], parts: int) -> list[tuple[int, list[str]]]:
     """(offset, texts) for at most ``parts`` consecutive slices of near-equal length."""
     size = max(1, -(-len(texts) // max(1, parts)))
     return [(i, texts[i : i + size]) for i in range(0, len(texts), size)]
+
+
+def _gathered(parts: list[_ParseJob], deadline: float) -> list[dict[str, float]]:
+    """The rows of every part, in order; ``ParseDeadlineError`` naming every text a part
+    refused (request positions) with every other row; any other failure of a part as is."""
+    rows: list[dict[str, float] | None] = []
+    refused: list[int] = []
+    for part in parts:
+        try:
+            rows.extend(part.future.result())
+        except ParseDeadlineError as exc:  # the part's other rows are kept
+            refused.extend(part.offset + i for i in exc.indices)
+            rows.extend(exc.partial)
+    if refused:
+        raise ParseDeadlineError(refused, deadline, rows)
+    return rows  # type: ignore[return-value]  # no None without a refusal
 
 
 class _ParseJob:
@@ -182,25 +200,20 @@ class SupervisedParser:
         spread = self.beside_encoder if beside_encoder else self.workers
         parts = [_ParseJob(part, offset) for offset, part in split_evenly(texts, spread)]
         combined: Future[list[dict[str, float]]] = Future()
+        once = threading.Lock()  # the last two parts may finish at the same moment
 
         def gather(_: Future[Any]) -> None:
-            if not all(part.future.done() for part in parts) or combined.done():
-                return
-            rows: list[dict[str, float] | None] = []
-            refused: list[int] = []
-            for part in parts:
-                try:
-                    rows.extend(part.future.result())
-                except ParseDeadlineError as exc:  # the part's other rows are kept
-                    refused.extend(part.offset + i for i in exc.indices)
-                    rows.extend(exc.partial)
-                except BaseException as exc:  # a part failed otherwise: the request with it
-                    combined.set_exception(exc)
+            with once:
+                if not all(part.future.done() for part in parts) or combined.done():
                     return
-            if refused:
-                combined.set_exception(ParseDeadlineError(refused, self.deadline, rows))
-            else:
-                combined.set_result(rows)  # type: ignore[arg-type]  # no None without refusals
+                try:
+                    rows = _gathered(parts, self.deadline)
+                except BaseException as exc:  # a part failed: the request fails with it
+                    settle = functools.partial(combined.set_exception, exc)
+                else:
+                    settle = functools.partial(combined.set_result, rows)
+                with contextlib.suppress(InvalidStateError):  # cancelled: nobody waits
+                    settle()
 
         if not parts:
             combined.set_result([])
