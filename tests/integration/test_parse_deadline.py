@@ -7,11 +7,13 @@ one share a parse batch with ordinary essays, and its length limit lets it in.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from hemma_features.engine.errors import InputError
+from hemma_features.engine.errors import InputError, ParseDeadlineError
 from hemma_features.engine.features.parallel import SupervisedParser
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.store_backed import StoreBackedFeatures
@@ -101,3 +103,36 @@ def test_without_a_store_the_refusal_says_the_other_rows_are_computed_again(slow
     assert message.startswith("row 104 (essay_id='e4'): this essay took longer to parse")
     assert "the other 2 essays of its micro-batch were computed but not kept" in message
     assert "rows count from 0" in message
+
+
+class RefusingParser:
+    """A parser that refuses every text for the deadline: a seam for the case where no row
+    of a micro-batch is left (the refusals themselves are real in the tests above)."""
+
+    def submit(self, texts, *, beside_encoder=False):
+        future: Future = Future()
+        future.set_exception(ParseDeadlineError(range(len(texts)), 1.0, [None] * len(texts)))
+        return future
+
+    def alive_workers(self):
+        return None
+
+    def close(self):
+        pass
+
+
+def test_a_micro_batch_with_every_essay_refused_names_each_and_keeps_nothing(runtime):
+    """``combined`` with both essays refused: both named in order, no other rows mentioned,
+    nothing stored."""
+    refusing = Runtime.assemble(
+        settings_for_tests(), runtime.analyzer, runtime.embedder, parser=RefusingParser()
+    )
+    features = StoreBackedFeatures(refusing, use_store=False)
+    batch = essays_table([("a", "One essay.", ""), ("b", "Another essay.", "p")]).to_batches()[0]
+    with pytest.raises(InputError) as caught:
+        features.compute(features.plan(batch, "combined", first_row=0), 0, 2)
+    message = str(caught.value)
+    assert message.startswith(
+        "row 0 (essay_id='a'); row 1 (essay_id='b'): these essays took longer to parse"
+    )
+    assert "leave them out" in message and "other" not in message
