@@ -7,9 +7,10 @@ in a process of its own: once with this checkout's code, once with the code of
 ``--reference`` (a git revision, by default where HEAD left main), unpacked with ``git
 archive`` into a temporary directory and imported through ``PYTHONPATH`` (as
 benchmarks/handcrafted_cpu.py compares checkouts). Each side parses as its parse worker
-does: one essay per ``TextAnalyzer.features`` call, or ``parse_worker.request_rows`` (in
-its batches) where the checkout has it. Prints the max absolute difference per column and
-exits 1 unless every one is 0 (NaN equal to NaN). The reference's values are kept under the
+does: one essay per ``TextAnalyzer.features`` call, or one call per ``parallel.batches``
+batch (``parse_worker.request_rows`` in older checkouts) where the checkout has it. Prints
+the max absolute difference per column and exits 1 unless every one is 0 (NaN equal to
+NaN). The reference's values are kept under the
 temporary directory by commit, so a second run computes only this checkout's.
 """
 
@@ -38,7 +39,7 @@ def compute(essays: int, out: Path) -> None:
     """Write the values of the first ``essays`` essays with the ``hemma_features`` on the
     path to ``out`` (JSON: the column names and one row of floats per essay)."""
     import hemma_features
-    from hemma_features.engine.features import parse_worker
+    from hemma_features.engine.features import parallel, parse_worker
     from hemma_features.engine.features.nlp import TextAnalyzer
     from hemma_features.engine.settings import DEFAULT_SPACY_MODEL
 
@@ -46,7 +47,9 @@ def compute(essays: int, out: Path) -> None:
     assert table is not None  # the parent checked
     texts = table.column("text").to_pylist()
     analyzer = TextAnalyzer.load(DEFAULT_SPACY_MODEL)
-    if hasattr(parse_worker, "request_rows"):  # the worker's own loop
+    if hasattr(parallel, "batches"):  # the batches the parent hands its workers
+        rows = [row for a, b in parallel.batches(texts) for row in analyzer.features(texts[a:b])]
+    elif hasattr(parse_worker, "request_rows"):  # the worker's own loop (until issue 32)
         rows = parse_worker.request_rows(analyzer, texts, lambda start, end: None)
     else:
         rows = [row for text in texts for row in analyzer.features([text])]

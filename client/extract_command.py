@@ -10,6 +10,7 @@ from typing import TextIO
 import msgspec
 
 from hemma_features.client.cli_options import client_from
+from hemma_features.client.errors import ServerRejectedError
 from hemma_features.client.extraction import ExtractOptions, extract
 from hemma_features.client.inputs import Columns
 from hemma_features.client.interrupts import stop_on_ctrl_c
@@ -71,7 +72,7 @@ def run_extract(args: argparse.Namespace, source: RowSource | None = None) -> in
             if isinstance(exc, KeyboardInterrupt):  # nothing else will be printed
                 print(printable(unfinished(partial[0], args.cache)), file=sys.stderr)
             elif partial[0].essays_in_cache:  # the error's one line says it too
-                exc.add_note(unfinished(partial[0], args.cache))
+                exc.add_note(unfinished(partial[0], args.cache, exc))
         raise
     finally:
         source.close()
@@ -86,12 +87,16 @@ def run_extract(args: argparse.Namespace, source: RowSource | None = None) -> in
     return 0
 
 
-def unfinished(report: ExtractReport, cache: Path) -> str:
-    """What a run that stopped early saved, and that a rerun resumes."""
-    return (
-        f"stopped: {report.essays_in_cache} of {report.unique_essays} essays are in {cache}; "
-        "rerun the same command to fetch the rest"
-    )
+def unfinished(report: ExtractReport, cache: Path, error: BaseException | None = None) -> str:
+    """What a run that stopped early saved, and how a rerun resumes: the same command, or,
+    after the server refused essays (``error`` says which), one without them."""
+    saved = f"stopped: {report.essays_in_cache} of {report.unique_essays} essays are in {cache}"
+    if isinstance(error, ServerRejectedError):  # the same input would be refused again
+        return (
+            f"{saved}; leave out or fix what the error names, then rerun: the essays in the "
+            "cache are not fetched again"
+        )
+    return f"{saved}; rerun the same command to fetch the rest"
 
 
 def summary(

@@ -7,7 +7,7 @@ Hierarchy::
     ├── ModelLoadError         a model could not be loaded from local files (startup)
     ├── PortInUseError         a port cannot be bound (startup, before the models load)
     ├── InputError             a request breaks a rule (-> Flight InvalidArgument)
-    │   └── ParseDeadlineError one essay's parse passed the deadline; its worker was replaced
+    │   └── ParseDeadlineError essays whose parse passed the deadline alone; the others kept
     ├── NotFoundError          a named thing does not exist (-> Flight NotFound)
     │   └── DatasetNotFoundError  no uploaded dataset by that name or content hash
     ├── FingerprintMismatchError  the request pins another fingerprint (-> Flight Failed)
@@ -32,6 +32,7 @@ place that maps server errors to Flight statuses is ``hemma_features.flight.erro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from hemma_features.redaction import redact_value
@@ -78,16 +79,29 @@ class DatasetNotFoundError(NotFoundError):
 
 
 class ParseDeadlineError(InputError):
-    """Parsing one essay took longer than ``parse_deadline``; ``index`` is its position in
-    the texts handed to the parser."""
+    """Some essays took longer to parse than ``parse_deadline`` (seconds per ``nlp.pipe``
+    batch), alone, in a fresh worker: they were refused and their workers replaced.
 
-    def __init__(self, index: int, deadline: float) -> None:
-        self.index = index
+    ``indices``: their positions in the texts handed to the parser, ascending. ``partial``:
+    what was computed for every other text, filled in by each layer the error passes on
+    its way out, so a caller can keep those rows instead of computing them again: the
+    parser's rows (one per text, None at ``indices``), then the pipeline's (embeddings or
+    None, named columns) of the others, then the runtime's feature batch of the others.
+    """
+
+    def __init__(self, indices: Sequence[int], deadline: float, partial: Any = None) -> None:
+        self.indices = sorted(indices)
         self.deadline = deadline
+        self.partial = partial
+        which = ", ".join(str(i) for i in self.indices)
         super().__init__(
-            f"parsing took longer than the deadline of {deadline:g} s (parse_deadline); the "
-            "essay was not parsed and its worker was replaced"
+            f"text(s) {which} took longer to parse than the deadline of {deadline:g} s "
+            "(parse_deadline, per parse batch), also alone in a fresh worker: not parsed"
         )
+
+    def with_partial(self, partial: Any) -> ParseDeadlineError:
+        """The same refusal, carrying ``partial`` (the next layer's form of the others)."""
+        return ParseDeadlineError(self.indices, self.deadline, partial)
 
 
 class FingerprintMismatchError(HemmaServiceError):

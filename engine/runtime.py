@@ -25,7 +25,11 @@ from hemma_features.contract import (
     output_schema,
     specs_for,
 )
-from hemma_features.engine.errors import DependencyError, FingerprintMismatchError
+from hemma_features.engine.errors import (
+    DependencyError,
+    FingerprintMismatchError,
+    ParseDeadlineError,
+)
 from hemma_features.engine.features import languagetool
 from hemma_features.engine.features.assemble import feature_batch
 from hemma_features.engine.features.catalogue import (
@@ -368,9 +372,14 @@ class Runtime:
         return schema
 
     def extract(self, batch: pa.RecordBatch, feature_set: FeatureSet) -> pa.RecordBatch:
-        """Compute one output batch for a validated input batch (same rows, same order)."""
+        """Compute one output batch for a validated input batch (same rows, same order).
+
+        Rows whose parse passed the deadline raise ``ParseDeadlineError`` carrying the
+        output batch of all the other rows (in order), so they need not be computed again.
+        """
         schema = self.schema(feature_set)
         texts: list[str] = batch.column(TEXT_COLUMN).to_pylist()
+        ids = batch.column(ID_COLUMN)
         started = time.perf_counter()
         uses_lt = feature_set != "embeddings" and self.pipeline.languagetool is not None
         try:
@@ -381,14 +390,23 @@ class Runtime:
             if self.watch is not None and exc.dependency == "LanguageTool":
                 self.watch.record_failure(str(exc))
             raise
+        except ParseDeadlineError as exc:  # LanguageTool answered for the others too
+            refused = set(exc.indices)
+            kept = pa.array([i for i in range(batch.num_rows) if i not in refused], pa.int64())
+            others = feature_batch(schema, ids.take(kept), *exc.partial)
+            self._answered(feature_set, uses_lt, others.num_rows, started)
+            raise exc.with_partial(others) from None
+        out = feature_batch(schema, ids, embeddings, handcrafted)
+        self._answered(feature_set, uses_lt, out.num_rows, started)
+        return out
+
+    def _answered(self, feature_set: FeatureSet, uses_lt: bool, rows: int, started: float) -> None:
         if uses_lt and self.watch is not None:
             self.watch.record_success()
-        out = feature_batch(schema, batch.column(ID_COLUMN), embeddings, handcrafted)
         self.metrics.extract_batch_seconds.labels(feature_set).observe(
             time.perf_counter() - started
         )
-        self.metrics.extract_rows.labels(feature_set).inc(batch.num_rows)
-        return out
+        self.metrics.extract_rows.labels(feature_set).inc(rows)
 
     def readiness(self) -> Readiness:
         """Problems (not ready) and degradations (ready, but worse), from state in hand."""

@@ -137,8 +137,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     (answers still leave in input order). 0 (default): 4 with a GPU encoder, else 2;
     never more than half of ``max_streams``, so another stream always finds a slot."""
     parse_deadline: float = 120.0
-    """Seconds one worker may spend on one batch; past it the worker is killed and
-    replaced and the request fails naming the essay."""
+    """Seconds one worker may spend on one ``nlp.pipe`` batch (up to 8 texts, 20,000
+    characters; a longer text alone), counted afresh for each batch of its share. Past it
+    the worker is killed and replaced and the batch's texts are parsed again one at a time;
+    a text that passes it alone is refused, and the request fails naming exactly those
+    essays, with the other rows of the micro-batch kept in the store."""
     shutdown_grace: float = 10.0
     """Seconds SIGTERM waits for running work before the process exits anyway."""
     languagetool_probe_interval: float = 10.0

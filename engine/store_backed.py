@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +27,7 @@ from hemma_features.contract import (
     check_input_batch,
     content_key_array,
 )
+from hemma_features.contract.errors import ROW_NUMBERS, SHOWN_VIOLATIONS
 from hemma_features.engine.errors import DependencyError, InputError, ParseDeadlineError
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.store import merge_in_order
@@ -50,16 +52,57 @@ class StoreBackedFeatures:
         self.datasets = self.stores.datasets
 
     def _extract(
-        self, batch: pa.RecordBatch, rows: list[int], feature_set: FeatureSet, first_row: int
-    ) -> pa.RecordBatch:
-        """Compute ``rows`` of ``batch``; a parse past its deadline names the essay."""
+        self, batch: pa.RecordBatch, rows: list[int], feature_set: FeatureSet
+    ) -> tuple[pa.RecordBatch, _Refused | None]:
+        """Compute ``rows`` of ``batch``: their feature batch, in order, and what was refused
+        (rows whose parse passed the deadline, left out of the batch), or None."""
         todo = batch if len(rows) == batch.num_rows else batch.take(pa.array(rows, pa.int64()))
         try:
-            return self.runtime.extract(todo, feature_set)
+            return self.runtime.extract(todo, feature_set), None
         except ParseDeadlineError as exc:
-            row = rows[exc.index]
-            essay_id = batch.column(ID_COLUMN)[row].as_py()
-            raise InputError(f"row {first_row + row} (essay_id={essay_id!r}): {exc}") from exc
+            return exc.partial, _Refused([rows[i] for i in exc.indices], exc.deadline)
+
+    def _refusal(
+        self, batch: pa.RecordBatch, first_row: int, refused: _Refused, computed: int
+    ) -> InputError:
+        """The error that ends the request at a micro-batch with refused rows.
+
+        The wire contract answers every input row, in order (docs/architecture.md), and a
+        refused essay has no features to answer with (a row of NaN would be cached as if
+        computed), so the request stops here, naming each refused essay, and says what
+        became of the ``computed`` other rows of the micro-batch: kept in the store, a
+        rerun without the refused essays takes them from there instead of computing them.
+        """
+        ids = batch.column(ID_COLUMN)
+        named = [f"row {first_row + r} (essay_id={ids[r].as_py()!r})" for r in refused.rows]
+        shown = "; ".join(named[:SHOWN_VIOLATIONS])
+        if len(named) > SHOWN_VIOLATIONS:
+            shown += f"; and {len(named) - SHOWN_VIOLATIONS} more"
+        one = len(named) == 1
+        essays, it, its = ("this essay", "it", "its") if one else ("these essays", "them", "their")
+        other, were, them = (
+            ("the other essay", "was", "it")
+            if computed == 1
+            else (f"the other {computed} essays", "were", "them")
+        )
+        if computed == 0:
+            others = ""
+        elif self.store is not None and self.stores.problem is None:
+            others = (
+                f"; {other} of {its} micro-batch {were} computed and kept in the server store, "
+                f"so a rerun takes {them} from there"
+            )
+        else:
+            others = (
+                f"; {other} of {its} micro-batch {were} computed but not kept (no server "
+                f"store), so a rerun computes {them} again"
+            )
+        return InputError(
+            f"{shown}: {essays} took longer to parse than the deadline of "
+            f"{refused.deadline:g} s (HEMMA_PARSE_DEADLINE, per parse batch), also alone in a "
+            f"fresh worker, so {it} got no features: leave {it} out or shorten {it} (or have "
+            f"the server's HEMMA_PARSE_DEADLINE raised) and rerun{others} ({ROW_NUMBERS})"
+        )
 
     def plan(
         self,
@@ -210,11 +253,16 @@ class StoreBackedFeatures:
 
     def compute(self, plan: Plan, start: int, stop: int) -> pa.RecordBatch:
         """Output rows ``[start, stop)`` of a plan: stored ones (possibly stored by another
-        request since the plan was made) served, the rest computed and stored."""
+        request since the plan was made) served, the rest computed and stored. Rows whose
+        parse passed the deadline end the request with an ``InputError`` naming them,
+        after the micro-batch's other rows are stored."""
         batch = record_batch(plan.batch.slice(start, stop - start))
         first_row = plan.first_row + start
         if self.store is None or plan.keys is None or plan.fingerprint is None:
-            return self._extract(batch, list(range(batch.num_rows)), plan.feature_set, first_row)
+            out, refused = self._extract(batch, list(range(batch.num_rows)), plan.feature_set)
+            if refused is not None:
+                raise self._refusal(batch, first_row, refused, out.num_rows)
+            return out
         keys = plan.keys.slice(start, stop - start).to_pylist()
         stored = self.store.lookup(plan.fingerprint, plan.feature_set, keys)
         have = set(stored.column(KEY_COLUMN).to_pylist()) if stored is not None else set()
@@ -222,16 +270,31 @@ class StoreBackedFeatures:
         for row, key in enumerate(keys):
             first_row_of.setdefault(key, row)
         rows = [row for key, row in first_row_of.items() if key not in have]
-        computed = None
-        if rows:
-            out = self._extract(batch, rows, plan.feature_set, first_row)
-            computed = pa.Table.from_batches([out]).add_column(
-                0, KEY_COLUMN, pa.array([keys[i] for i in rows], pa.string())
-            )
-            self.stores.keep(plan.fingerprint, plan.feature_set, computed, self.runtime.metrics)
         self.runtime.metrics.store_hits.labels(plan.feature_set).inc(len(first_row_of) - len(rows))
+        computed = None
+        refused = None
+        if rows:
+            out, refused = self._extract(batch, rows, plan.feature_set)
+            if refused is not None:
+                rows = [row for row in rows if row not in refused.rows]
+            if rows:
+                computed = pa.Table.from_batches([out]).add_column(
+                    0, KEY_COLUMN, pa.array([keys[i] for i in rows], pa.string())
+                )
+                self.stores.keep(plan.fingerprint, plan.feature_set, computed, self.runtime.metrics)
+        if refused is not None:
+            raise self._refusal(batch, first_row, refused, len(rows))
         merged = merge_in_order(keys, stored, computed).drop_columns([KEY_COLUMN])
         return self._output(merged, plan, start, stop)
+
+
+class _Refused(NamedTuple):
+    """Rows of a micro-batch refused for passing the parse deadline."""
+
+    rows: list[int]
+    """Their positions in the micro-batch."""
+    deadline: float
+    """The deadline they passed, in seconds."""
 
 
 def record_batch(rows: pa.RecordBatch | pa.Table) -> pa.RecordBatch:

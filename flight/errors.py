@@ -12,8 +12,13 @@
 
 Flight errors carry an ``ErrorInfo`` (JSON) in ``extra_info``: a code a client acts on
 without reading the message. No reply carries a traceback or a server path: pyarrow
-formats other Python exceptions into the reply with ``traceback.format_exception``; the two
+formats other Python exceptions into the reply with ``traceback.format_exception``; the
 exceptions below decline to be formatted, so pyarrow sends only their class name.
+
+``get_schema`` is the exception: pyarrow's handler for it (``_get_schema`` in
+``pyarrow/_flight.pyx``, unlike every other verb's) does not turn a ``FlightError`` into
+its status, so there the Flight statuses above leave as UNKNOWN with the ``ErrorInfo``'s
+code and correlation id in the message (``schema_errors``), never with a traceback.
 """
 
 from __future__ import annotations
@@ -25,7 +30,12 @@ import pyarrow as pa
 import pyarrow.flight as fl
 import structlog
 
-from hemma_features.contract import ContractError, ErrorInfo, encode_error_info
+from hemma_features.contract import (
+    ContractError,
+    ErrorInfo,
+    decode_error_info,
+    encode_error_info,
+)
 from hemma_features.engine.errors import (
     BusyError,
     DependencyError,
@@ -59,6 +69,10 @@ class NotFound(_NoTraceback, pa.ArrowKeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class Unknown(_NoTraceback, pa.ArrowException):
+    """UNKNOWN with the message only (``get_schema``'s stand-in for a Flight status)."""
 
 
 def _info(code: str, correlation_id: str, **fields: object) -> bytes:
@@ -128,3 +142,18 @@ def flight_errors(correlation_id: str) -> Iterator[None]:
         yield
     except Exception as exc:  # every error leaves as a Flight status, none as a traceback
         raise to_flight_error(exc, correlation_id) from None
+
+
+@contextlib.contextmanager
+def schema_errors(correlation_id: str) -> Iterator[None]:
+    """``flight_errors`` for ``get_schema``: INVALID_ARGUMENT and NOT_FOUND as everywhere, any
+    other status as ``Unknown`` naming its ``ErrorInfo`` code in the message."""
+    try:
+        yield
+    except Exception as exc:  # every error leaves as a status, none as a traceback
+        mapped = to_flight_error(exc, correlation_id)
+        if not isinstance(mapped, fl.FlightError):
+            raise mapped from None
+        info = decode_error_info(mapped.extra_info)
+        code = info.code if info is not None else type(mapped).__name__
+        raise Unknown(f"{mapped} ({code}; correlation id {correlation_id})") from None

@@ -6,14 +6,19 @@
   content hash).
 - ``list_flights`` / ``get_flight_info`` (path ``[name, feature_set]``): the real schema,
   row count and one endpoint per shard, spread over this server and its peers.
+- ``get_schema``: the schema of an ``extract.v1`` command's answer, or of a dataset's
+  ``[name, feature_set]``.
 - ``do_get`` (a ``shard.v1`` ticket): streams a shard, serving stored rows and computing the
   rest batch by batch; stops within one micro-batch when the client cancels.
 - ``do_action``: ``health``, ``fingerprint``, ``catalogue``, and ``reload`` (hot reload,
   admin token).
 
 Every verb answers errors as Flight statuses with a structured ``ErrorInfo``
-(``hemma_features.flight.errors``); no reply carries a traceback. Computing holds a slot
-per micro-batch (``hemma_features.flight.admission``), so idle streams cost no capacity.
+(``hemma_features.flight.errors``; ``get_schema`` names the code in the message, which is
+all pyarrow lets it send); no reply carries a traceback: every ``FlightServerBase`` verb is
+defined here, since pyarrow answers one left undefined with its own traceback. Computing
+holds a slot per micro-batch (``hemma_features.flight.admission``), so idle streams cost no
+capacity.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from hemma_features.engine.runtime_slot import RuntimeSlot
 from hemma_features.engine.serving import Engine
 from hemma_features.engine.store_backed import StoreBackedFeatures
 from hemma_features.flight.admission import Admission
-from hemma_features.flight.errors import flight_errors
+from hemma_features.flight.errors import flight_errors, schema_errors
 from hemma_features.flight.middleware import (
     BearerAuthMiddlewareFactory,
     CorrelationMiddlewareFactory,
@@ -238,6 +243,31 @@ class FeatureFlightServer(fl.FlightServerBase):
                 )
             entry = self._datasets().entry(name)
             return self._flight_info(self.runtime, entry, feature_set)  # type: ignore[arg-type]
+
+    def get_schema(
+        self, context: fl.ServerCallContext, descriptor: fl.FlightDescriptor
+    ) -> fl.SchemaResult:
+        """The schema of what a descriptor yields: an ``extract.v1`` command's answer (what
+        ``do_exchange`` streams), or a dataset's ``[name, feature_set]`` (what
+        ``get_flight_info``'s endpoints stream)."""
+        with schema_errors(correlation_id_of(context)):
+            runtime = self.runtime
+            if descriptor.descriptor_type == fl.DescriptorType.CMD:
+                command = decode_command(descriptor.command)
+                runtime.check_fingerprint(command.feature_set, command.fingerprint)
+                return fl.SchemaResult(runtime.schema(command.feature_set))
+            name, feature_set = _path(
+                descriptor,
+                2,
+                "get_schema needs a path descriptor [name, feature_set] or an extract.v1 "
+                'command descriptor such as {"type": "extract.v1", "feature_set": "combined"}',
+            )
+            if feature_set not in FEATURE_SETS:
+                raise InputError(
+                    f"unknown feature set {feature_set!r}; use one of {', '.join(FEATURE_SETS)}"
+                )
+            self._datasets().entry(name)  # NOT_FOUND names it when there is no such dataset
+            return fl.SchemaResult(runtime.schema(feature_set))  # type: ignore[arg-type]
 
     def _flight_info(
         self, runtime: Runtime, entry: DatasetEntry, feature_set: FeatureSet

@@ -4,29 +4,38 @@ The GIL serialises Python Flight handlers (apache/arrow#40360), so parsing leave
 handler thread for worker processes (``parse_worker``; each loads the spaCy pipeline
 once), while the encoder, which releases the GIL, runs in this process
 (``encoder_queue``). One request's parse and embedding overlap.
+
+This side cuts each worker's share of a request into ``nlp.pipe`` batches (``batches``)
+and hands them over one at a time, so ``parse_deadline`` bounds one batch: a batch past
+it is known exactly, its worker is killed (the only way to stop spaCy mid-parse), and its
+texts are parsed again one at a time in a fresh worker, so the deadline names the text
+that overran and nothing else.
 """
 
 from __future__ import annotations
 
-import os
+import collections
+import contextlib
+import functools
 import queue
-import select
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 import structlog
 
 from hemma_features.engine.errors import ParseDeadlineError, WorkerLostError
 from hemma_features.engine.features.nlp import TextAnalyzer
-from hemma_features.engine.features.parse_worker import read_frame, write_frame
+from hemma_features.engine.features.parse_worker import (
+    WORKER_START_SECONDS,
+    BatchOverdue,
+    ParseWorker,
+    WorkerDied,
+)
 
 log = structlog.get_logger(__name__)
-WORKER_START_SECONDS = 300.0
 
 
 class InlineParser:
@@ -53,117 +62,51 @@ class InlineParser:
         """Nothing to release."""
 
 
-class _Died(Exception):
-    """The worker process ended or its pipe broke."""
+BATCH_TEXTS = 8
+"""Most texts parsed in one ``nlp.pipe`` batch: batches of 4-16 ELLIPSE essays cost about
+10% less CPU than one essay at a time (docs/benchmarks.md, issue 23), with the same values."""
+BATCH_CHARS = 20_000
+"""Most characters in one batch, so a batch of ordinary essays stays far inside the
+deadline (about 0.3 s of parsing); a longer text is a batch of its own."""
 
 
-class _Overdue(Exception):
-    """The worker passed the deadline; ``index`` is the text it was on (the first of the
-    batch it was parsing; a text longer than ``parse_worker.BATCH_CHARS`` is alone)."""
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-
-
-class ParseWorker:
-    """One worker process (``parse_worker``) and the pipes to it."""
-
-    def __init__(self, model: str) -> None:
-        self.model = model
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.ready = False
-        self.busy = False
-        """True while a request is in the worker's hands."""
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def start(self) -> None:
-        """Start the process and wait (bounded) until its pipeline is loaded."""
-        self.kill()
-        command = [
-            sys.executable, "-m", "hemma_features.engine.features.parse_worker",
-            self.model, str(os.getpid()),
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        message = self._receive(time.monotonic() + WORKER_START_SECONDS)
-        if message.get("ready") is not True:
-            raise RuntimeError(f"parse worker {self.pid} did not start: {message}")
-        self.ready = True
-
-    def alive(self) -> bool:
-        return self.ready and self.proc is not None and self.proc.poll() is None
-
-    def parse(self, texts: list[str], deadline: float) -> list[dict[str, float]]:
-        """Rows for ``texts``; ``_Overdue`` past ``deadline`` (monotonic), ``_Died`` if it died."""
-        assert self.proc is not None and self.proc.stdin is not None
-        self.busy = True
-        try:
-            return self._parse(texts, deadline)
-        finally:
-            self.busy = False
-
-    def _parse(self, texts: list[str], deadline: float) -> list[dict[str, float]]:
-        assert self.proc is not None and self.proc.stdin is not None
-        try:
-            write_frame(self.proc.stdin, {"texts": texts})
-        except OSError as exc:  # BrokenPipeError included: the worker is gone
-            raise _Died from exc
-        current = 0
-        while True:
-            try:
-                message = self._receive(deadline)
-            except TimeoutError:
-                raise _Overdue(current) from None
-            if "progress" in message:
-                current = int(message["progress"])
-            elif "rows" in message:
-                return list(message["rows"])
-            else:
-                raise RuntimeError(f"parse worker {self.pid} failed: {message.get('error')}")
-
-    def _receive(self, deadline: float) -> dict[str, Any]:
-        message = read_frame(lambda size: self._read(size, deadline))
-        if message is None:  # _read raises _Died at end of stream; this is a cut frame
-            raise _Died
-        return dict(message)
-
-    def _read(self, size: int, deadline: float) -> bytes:
-        assert self.proc is not None and self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        data = b""
-        while len(data) < size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            readable, _, _ = select.select([fd], [], [], remaining)
-            if not readable:
-                raise TimeoutError
-            piece = os.read(fd, size - len(data))
-            if not piece:
-                self.ready = False
-                raise _Died
-            data += piece
-        return data
-
-    def kill(self) -> None:
-        """Stop the process now (SIGKILL) and reap it."""
-        self.ready = False
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=30)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
+def batches(
+    texts: list[str], most_texts: int = BATCH_TEXTS, most_chars: int = BATCH_CHARS
+) -> list[tuple[int, int]]:
+    """(start, end) of consecutive batches of at most ``most_texts`` texts and
+    ``most_chars`` characters; a text longer than ``most_chars`` is a batch of its own."""
+    spans = []
+    start = chars = 0
+    for i, text in enumerate(texts):
+        if i > start and (i - start >= most_texts or chars + len(text) > most_chars):
+            spans.append((start, i))
+            start, chars = i, 0
+        chars += len(text)
+    if start < len(texts):
+        spans.append((start, len(texts)))
+    return spans
 
 
 def split_evenly(texts: list[str], parts: int) -> list[tuple[int, list[str]]]:
     """(offset, texts) for at most ``parts`` consecutive slices of near-equal length."""
     size = max(1, -(-len(texts) // max(1, parts)))
     return [(i, texts[i : i + size]) for i in range(0, len(texts), size)]
+
+
+def _gathered(parts: list[_ParseJob], deadline: float) -> list[dict[str, float]]:
+    """The rows of every part, in order; ``ParseDeadlineError`` naming every text a part
+    refused (request positions) with every other row; any other failure of a part as is."""
+    rows: list[dict[str, float] | None] = []
+    refused: list[int] = []
+    for part in parts:
+        try:
+            rows.extend(part.future.result())
+        except ParseDeadlineError as exc:  # the part's other rows are kept
+            refused.extend(part.offset + i for i in exc.indices)
+            rows.extend(exc.partial)
+    if refused:
+        raise ParseDeadlineError(refused, deadline, rows)
+    return rows  # type: ignore[return-value]  # no None without a refusal
 
 
 class _ParseJob:
@@ -176,20 +119,26 @@ class _ParseJob:
 class SupervisedParser:
     """spaCy + TextDescriptives in ``workers`` supervised processes.
 
-    A worker that dies is replaced and the request it held fails with ``WorkerLostError``
-    (retryable); a worker past ``deadline`` seconds on one request is killed, replaced,
-    and the request fails with ``ParseDeadlineError`` naming the text it was on (a worker
-    parses a few short texts per ``nlp.pipe`` batch and names a batch by its first text; a
-    text longer than ``parse_worker.BATCH_CHARS``, the kind that stalls, is alone). Workers
-    die with the server (see ``parse_worker``).
+    Each worker parses its share of a request in ``nlp.pipe`` batches (``batches``), handed
+    over one at a time, and ``deadline`` bounds each batch. A batch past it has its worker
+    killed and replaced; its texts are then parsed again one at a time in the fresh worker,
+    each under its own deadline, and the rest of the share goes on. A text that overruns
+    alone is refused: the request fails with ``ParseDeadlineError`` naming exactly those
+    texts and carrying every other row. A text whose worker barely ran meanwhile (less than a
+    tenth of the deadline on the CPU: stopped, or starved) is not blamed for it and gets
+    one more try. A worker that dies is replaced and the request it held fails
+    with ``WorkerLostError`` (retryable). Workers die with the server (see
+    ``parse_worker``).
 
     Args:
         model: spaCy pipeline name or path.
         workers: Worker processes.
-        deadline: Seconds a worker may spend on one part of a request.
+        deadline: Seconds a worker may spend on one ``nlp.pipe`` batch.
+        on_restart: Called with the reason (``died``, ``deadline``) after each replacement.
         beside_encoder: Workers one request parses on when it also runs the encoder (the
             encoder's threads use the other cores); None: all of them.
-        on_restart: Called with the reason (``died``, ``deadline``) after each replacement.
+        batch_texts: Most texts in one batch.
+        batch_chars: Most characters in one batch (a longer text is a batch of its own).
     """
 
     def __init__(
@@ -199,10 +148,15 @@ class SupervisedParser:
         deadline: float,
         on_restart: Callable[[str], None] | None = None,
         beside_encoder: int | None = None,
+        *,
+        batch_texts: int = BATCH_TEXTS,
+        batch_chars: int = BATCH_CHARS,
     ) -> None:
         self.workers = workers
         self.beside_encoder = min(workers, beside_encoder or workers)
         self.deadline = deadline
+        self.batch_texts = batch_texts
+        self.batch_chars = batch_chars
         self._on_restart = on_restart
         self._jobs: queue.Queue[_ParseJob | None] = queue.Queue()
         self._closing = threading.Event()
@@ -238,19 +192,28 @@ class SupervisedParser:
         self, texts: Sequence[str], *, beside_encoder: bool = False
     ) -> Future[list[dict[str, float]]]:
         """Parse in the workers; the texts are split evenly between them (between
-        ``self.beside_encoder`` of them when the request also runs the encoder)."""
+        ``self.beside_encoder`` of them when the request also runs the encoder).
+
+        The future fails with ``ParseDeadlineError`` naming every text that overran alone
+        (in any part) and carrying the rows of all the others."""
         texts = list(texts)
         spread = self.beside_encoder if beside_encoder else self.workers
         parts = [_ParseJob(part, offset) for offset, part in split_evenly(texts, spread)]
         combined: Future[list[dict[str, float]]] = Future()
+        once = threading.Lock()  # the last two parts may finish at the same moment
 
         def gather(_: Future[Any]) -> None:
-            if not all(part.future.done() for part in parts) or combined.done():
-                return
-            try:
-                combined.set_result([row for part in parts for row in part.future.result()])
-            except BaseException as exc:  # a part failed: the request fails with it
-                combined.set_exception(exc)
+            with once:
+                if not all(part.future.done() for part in parts) or combined.done():
+                    return
+                try:
+                    rows = _gathered(parts, self.deadline)
+                except BaseException as exc:  # a part failed: the request fails with it
+                    settle = functools.partial(combined.set_exception, exc)
+                else:
+                    settle = functools.partial(combined.set_result, rows)
+                with contextlib.suppress(InvalidStateError):  # cancelled: nobody waits
+                    settle()
 
         if not parts:
             combined.set_result([])
@@ -272,33 +235,68 @@ class SupervisedParser:
                 job = self._jobs.get(timeout=1.0)
             except queue.Empty:  # idle: a worker killed meanwhile is replaced now
                 if not worker.alive():
-                    self._replace(worker, "died")
+                    self._replace(worker)
                 continue
             if job is None:
                 return
             if not job.future.set_running_or_notify_cancel():
                 continue
             try:
-                if not worker.alive():
-                    self._replace(worker, "died")
-                job.future.set_result(worker.parse(job.texts, time.monotonic() + self.deadline))
-            except _Overdue as overdue:
-                error = ParseDeadlineError(job.offset + overdue.index, self.deadline)
-                job.future.set_exception(error)
-                self._replace(worker, "deadline")
-            except _Died:
+                job.future.set_result(self._parse(worker, job.texts))
+            except WorkerDied:
                 job.future.set_exception(
                     WorkerLostError(
                         "a parse worker died while parsing this request (killed or out of "
                         "memory); it is being replaced: retry the request"
                     )
                 )
-                self._replace(worker, "died")
-            except BaseException as exc:  # a bug in the worker: the request fails with it
+            except BaseException as exc:  # ParseDeadlineError, or a bug in the worker
                 job.future.set_exception(exc)
+            if not worker.alive():  # after the answer: the caller does not wait for a start
+                self._replace(worker)
 
-    def _replace(self, worker: ParseWorker, reason: str) -> None:
+    def _parse(self, worker: ParseWorker, texts: list[str]) -> list[dict[str, float]]:
+        """Rows for one part, batch by batch, each under the deadline; an overrun batch
+        again one text at a time in a fresh worker; ``ParseDeadlineError`` naming the texts
+        (positions in ``texts``) that overran alone, with the other rows."""
+        rows: list[dict[str, float] | None] = [None] * len(texts)
+        refused: list[int] = []
+        tried_again: set[int] = set()
+        todo = collections.deque(batches(texts, self.batch_texts, self.batch_chars))
+        while todo:
+            start, end = todo.popleft()
+            if not worker.alive():
+                self._replace(worker)
+            if self._closing.is_set():  # no worker comes back: the request is lost, retryable
+                raise WorkerDied
+            try:
+                rows[start:end] = worker.parse(texts[start:end], self.deadline)
+                continue
+            except BatchOverdue as overdue:
+                starved = overdue.starved
+            log.warning(
+                "parse.deadline_passed",
+                deadline=self.deadline,
+                texts=end - start,
+                chars=sum(len(text) for text in texts[start:end]),
+                starved=starved,
+            )
+            worker.kill("deadline")  # replaced before its next batch, or after the answer
+            if end - start > 1:  # which text made it late: each alone, in order
+                todo.extendleft((i, i + 1) for i in reversed(range(start, end)))
+            elif starved and start not in tried_again:  # not the text's doing: once more
+                tried_again.add(start)
+                todo.appendleft((start, end))
+            else:
+                refused.append(start)
+        if refused:
+            raise ParseDeadlineError(refused, self.deadline, rows)
+        return rows  # type: ignore[return-value]  # every row is set when none was refused
+
+    def _replace(self, worker: ParseWorker) -> None:
+        """Start ``worker`` again (killed by us for ``stopped_for``, or else it died)."""
         old = worker.pid
+        reason = worker.stopped_for or "died"
         worker.kill()
         delay = 1.0
         while not self._closing.is_set():

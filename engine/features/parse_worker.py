@@ -1,9 +1,10 @@
-"""A parse worker process: spaCy + TextDescriptives over stdin/stdout frames.
+"""A parse worker process (spaCy + TextDescriptives over stdin/stdout frames), and
+``ParseWorker``, the server's handle on one.
 
 Started by ``parallel.SupervisedParser`` as ``python -m hemma_features.engine.features.
 parse_worker MODEL PARENT_PID``. Frames are a 4-byte big-endian length and a msgpack map:
-in ``{"texts": [...]}``; out ``{"ready": true}`` once, then per request one
-``{"progress": i}`` before each batch of texts (``i`` its first text; see ``batches``) and
+in ``{"texts": [...]}``, one ``nlp.pipe`` batch (the parent cuts a request into batches,
+``parallel.batches``, and times each); out ``{"ready": true}`` once, then per batch
 ``{"rows": [...]}`` (or ``{"error": "..."}``).
 
 The worker dies with its parent: Linux kills it when the parent dies (parent-death
@@ -15,18 +16,18 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import select
 import signal
 import struct
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, Any
 
 import msgspec
-
-if TYPE_CHECKING:
-    from hemma_features.engine.features.nlp import TextAnalyzer
 
 _HEADER = struct.Struct(">I")
 _ENCODER = msgspec.msgpack.Encoder()
@@ -34,10 +35,15 @@ _DECODER = msgspec.msgpack.Decoder()
 _PR_SET_PDEATHSIG = 1
 
 
-def write_frame(stream: IO[bytes], message: Any) -> None:
+def frame(message: Any) -> bytes:
     """One frame: length, then the msgpack body."""
     body = _ENCODER.encode(message)
-    stream.write(_HEADER.pack(len(body)) + body)
+    return _HEADER.pack(len(body)) + body
+
+
+def write_frame(stream: IO[bytes], message: Any) -> None:
+    """Write one frame and flush it."""
+    stream.write(frame(message))
     stream.flush()
 
 
@@ -84,58 +90,165 @@ def main(argv: list[str]) -> int:
     analyzer.features(["Warm up."])
     source = sys.stdin.buffer
     write_frame(sink, {"ready": True})
-    current = (0, 0)
-
-    def progress(start: int, end: int) -> None:
-        nonlocal current
-        current = (start, end)
-        write_frame(sink, {"progress": start})
-
     while (request := read_frame(source.read)) is not None:
-        current = (0, 0)
         try:
-            rows = request_rows(analyzer, request["texts"], progress)
+            rows = analyzer.features(request["texts"])
         except Exception as exc:  # reported to the parent, which fails the request
-            where = f"texts {current[0]}-{current[1] - 1}"
-            write_frame(sink, {"error": f"{where}: {type(exc).__name__}: {exc}"})
+            write_frame(sink, {"error": f"{type(exc).__name__}: {exc}"})
             continue
         write_frame(sink, {"rows": rows})
     return 0
 
 
-BATCH_TEXTS = 8
-"""Most texts parsed in one ``nlp.pipe`` batch: batches of 4-16 ELLIPSE essays cost about
-10% less CPU than one essay at a time (docs/benchmarks.md, issue 23), with the same values."""
-BATCH_CHARS = 20_000
-"""Most characters in one batch: a text longer than this (the kind that can run into the
-parse deadline) is parsed alone, so a deadline on it names it exactly."""
+# -- the server's side: one worker process and the pipes to it -------------------------
+
+WORKER_START_SECONDS = 300.0
+"""Longest a worker may take to load its pipeline and say it is ready."""
 
 
-def batches(texts: list[str]) -> list[tuple[int, int]]:
-    """(start, end) of consecutive batches of at most BATCH_TEXTS texts and BATCH_CHARS
-    characters; a text longer than BATCH_CHARS is a batch of its own."""
-    spans = []
-    start = chars = 0
-    for i, text in enumerate(texts):
-        if i > start and (i - start >= BATCH_TEXTS or chars + len(text) > BATCH_CHARS):
-            spans.append((start, i))
-            start, chars = i, 0
-        chars += len(text)
-    if start < len(texts):
-        spans.append((start, len(texts)))
-    return spans
+class WorkerDied(Exception):
+    """The worker process ended or its pipe broke."""
 
 
-def request_rows(
-    analyzer: TextAnalyzer, texts: list[str], progress: Callable[[int, int], None]
-) -> list[dict[str, float]]:
-    """The rows of one request's texts, parsed in ``batches``: ``progress(start, end)``
-    before each, so the parent names the batch a deadline passes on by its first text."""
-    rows: list[dict[str, float]] = []
-    for start, end in batches(texts):
-        progress(start, end)
-        rows.extend(analyzer.features(texts[start:end]))
-    return rows
+STARVED_SHARE = 0.1
+"""A worker that spent less than this share of the deadline on the CPU while its batch
+overran barely ran (stopped, swapped out, or starved by a host with ten times more work
+than cores): the batch's texts are not what made it late."""
+
+
+class BatchOverdue(Exception):
+    """The worker passed the deadline on the batch it was handed; ``starved``: it spent less
+    than ``STARVED_SHARE`` of the deadline on the CPU meanwhile."""
+
+    def __init__(self, starved: bool) -> None:
+        self.starved = starved
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds (user + system) process ``pid`` has spent, or None where unknown (no
+    ``/proc``, or the process is gone)."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # the command name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ParseWorker:
+    """One worker process (``parse_worker``) and the pipes to it."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ready = False
+        self.busy = False
+        """True while a request is in the worker's hands."""
+        self.stopped_for: str | None = None
+        """Why the supervisor killed it (``deadline``), until it is started again."""
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def start(self) -> None:
+        """Start the process and wait (bounded) until its pipeline is loaded."""
+        self.kill()
+        command = [
+            sys.executable, "-m", "hemma_features.engine.features.parse_worker",
+            self.model, str(os.getpid()),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.proc.stdin is not None
+        # Batches are written under the deadline too: a stopped worker leaves the pipe full.
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        message = self._receive(time.monotonic() + WORKER_START_SECONDS)
+        if message.get("ready") is not True:
+            raise RuntimeError(f"parse worker {self.pid} did not start: {message}")
+        self.ready = True
+        self.stopped_for = None
+
+    def alive(self) -> bool:
+        return self.ready and self.proc is not None and self.proc.poll() is None
+
+    def parse(self, texts: list[str], seconds: float) -> list[dict[str, float]]:
+        """Rows for ``texts``, parsed as one ``nlp.pipe`` batch; ``BatchOverdue`` when they take
+        longer than ``seconds``, ``WorkerDied`` if the worker dies."""
+        self.busy = True
+        cpu = cpu_seconds(self.pid)
+        deadline = time.monotonic() + seconds
+        try:
+            self._write(frame({"texts": texts}), deadline)
+            message = self._receive(deadline)
+        except TimeoutError:  # before OSError, its base class
+            spent = cpu_seconds(self.pid)
+            ran = None if cpu is None or spent is None else spent - cpu
+            raise BatchOverdue(ran is not None and ran < seconds * STARVED_SHARE) from None
+        except OSError as exc:  # BrokenPipeError included: the worker is gone
+            raise WorkerDied from exc
+        finally:
+            self.busy = False
+        if "rows" not in message:
+            raise RuntimeError(f"parse worker {self.pid} failed: {message.get('error')}")
+        rows = list(message["rows"])
+        if len(rows) != len(texts):
+            raise RuntimeError(f"parse worker {self.pid}: {len(rows)} rows for {len(texts)} texts")
+        return rows
+
+    def _write(self, data: bytes, deadline: float) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        fd = self.proc.stdin.fileno()
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            _, writable, _ = select.select([], [fd], [], remaining)
+            if not writable:
+                raise TimeoutError
+            try:
+                view = view[os.write(fd, view) :]
+            except BlockingIOError:  # the pipe filled up between select and write
+                continue
+
+    def _receive(self, deadline: float) -> dict[str, Any]:
+        message = read_frame(lambda size: self._read(size, deadline))
+        if message is None:  # _read raises WorkerDied at end of stream; this is a cut frame
+            raise WorkerDied
+        return dict(message)
+
+    def _read(self, size: int, deadline: float) -> bytes:
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        data = b""
+        while len(data) < size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if not readable:
+                raise TimeoutError
+            piece = os.read(fd, size - len(data))
+            if not piece:
+                self.ready = False
+                raise WorkerDied
+            data += piece
+        return data
+
+    def kill(self, reason: str | None = None) -> None:
+        """Stop the process now (SIGKILL) and reap it; ``reason``: why, for its replacement."""
+        self.ready = False
+        self.stopped_for = reason or self.stopped_for
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 if __name__ == "__main__":

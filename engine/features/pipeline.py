@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from hemma_features.contract import FeatureSet, FeatureSpec, specs_for
+from hemma_features.engine.errors import ParseDeadlineError
 from hemma_features.engine.features import languagetool
 from hemma_features.engine.features.catalogue import LT_CATEGORIES
 from hemma_features.engine.features.encoder_queue import EncoderQueue
@@ -64,7 +65,9 @@ class FeaturePipeline:
         """([N, D] embeddings or None, [N, F] float32 named columns) for one batch.
 
         The named columns follow ``specs_for(feature_set)``. ``handcrafted`` never runs the
-        encoder: the features that need its forward pass belong to ``embeddings``.
+        encoder: the features that need its forward pass belong to ``embeddings``. Texts
+        whose parse passed the deadline raise ``ParseDeadlineError`` once every other
+        text is computed, carrying (embeddings or None, named columns) of those others.
         """
         lt_client, catalogue = self.languagetool, self.catalogue  # one consistent pair
         feature_names = [spec.name for spec in specs_for(feature_set, catalogue)]
@@ -78,6 +81,7 @@ class FeaturePipeline:
         parse_job = self.parser.submit(texts, beside_encoder=want_embedding) if want_hand else None
         rows: list[dict[str, float]] = [{} for _ in texts]
         essays = None
+        refused: ParseDeadlineError | None = None
         try:
             if want_embedding:
                 paragraphs = [paragraph_spans(text) for text in texts]
@@ -100,23 +104,36 @@ class FeaturePipeline:
                         )
                     )
             if parse_job is not None:
-                for values, parsed in zip(rows, parse_job.result(), strict=True):
-                    values.update(parsed)
+                try:
+                    parsed_rows = parse_job.result()
+                except ParseDeadlineError as exc:  # the other texts' rows are still good
+                    refused, parsed_rows = exc, exc.partial
+                for values, parsed in zip(rows, parsed_rows, strict=True):
+                    if parsed is not None:
+                        values.update(parsed)
+            not_parsed = set(refused.indices) if refused is not None else set()
             if lt_job is not None:
-                for values, matches in zip(rows, lt_job.result(), strict=True):
-                    values.update(
-                        languagetool.match_features(matches, int(values["n_words"]), LT_CATEGORIES)
-                    )
+                for i, (values, matches) in enumerate(zip(rows, lt_job.result(), strict=True)):
+                    if i not in not_parsed:
+                        values.update(
+                            languagetool.match_features(
+                                matches, int(values["n_words"]), LT_CATEGORIES
+                            )
+                        )
         finally:
             for job in (lt_job, parse_job):
                 if job is not None:
                     job.cancel()
+        kept = [i for i in range(len(texts)) if refused is None or i not in refused.indices]
         matrix = np.array(
-            [[v[name] for name in feature_names] for v in rows], dtype=np.float32
-        ).reshape(len(rows), len(feature_names))
+            [[rows[i][name] for name in feature_names] for i in kept], dtype=np.float32
+        ).reshape(len(kept), len(feature_names))
         if not np.isfinite(matrix).all():
             row, col = (int(x[0]) for x in np.nonzero(~np.isfinite(matrix)))
-            raise ValueError(f"row {row}: feature {feature_names[col]} is not finite (a bug)")
+            raise ValueError(f"row {kept[row]}: feature {feature_names[col]} is not finite (a bug)")
+        if refused is not None:
+            others = essays[kept] if essays is not None else None
+            raise refused.with_partial((others, matrix)) from None
         return essays, matrix
 
     def close(self) -> None:
