@@ -119,12 +119,15 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
 _SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s)")
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
+def sentence_spans(
+    text: str, paragraphs: list[tuple[int, int]] | None = None
+) -> list[tuple[int, int]]:
     """(start, end) offsets of the sentences without a parser: each paragraph (as
-    ``paragraph_spans``) split after . ! or ? (and the closing quotes or brackets after
-    them) followed by whitespace; pieces without a letter or digit are dropped."""
+    ``paragraph_spans``, or ``paragraphs`` when the caller has them) split after . ! or ?
+    (and the closing quotes or brackets after them) followed by whitespace; pieces without
+    a letter or digit are dropped."""
     spans = []
-    for start, end in paragraph_spans(text):
+    for start, end in paragraph_spans(text) if paragraphs is None else paragraphs:
         cut = start
         for match in (*_SENTENCE_END.finditer(text, start, end), None):
             stop = match.end() if match is not None else end

@@ -85,7 +85,10 @@ class FeaturePipeline:
         try:
             if want_embedding:
                 paragraphs = [paragraph_spans(text) for text in texts]
-                sentences = [sentence_spans(text) for text in texts]
+                sentences = [
+                    sentence_spans(text, found)
+                    for text, found in zip(texts, paragraphs, strict=True)
+                ]
                 spans = [p + s for p, s in zip(paragraphs, sentences, strict=True)]
                 distinct_prompts = [p for p in dict.fromkeys(prompts) if p]  # "": no prompt
                 vectors, span_vectors = self.encoder_queue.embed_with_spans(

@@ -22,9 +22,20 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def adjacent_similarity(vectors: np.ndarray | Sequence[np.ndarray]) -> float:
-    """Mean cosine of consecutive vectors; 0 for fewer than two."""
-    pairs = [cosine(a, b) for a, b in zip(vectors, vectors[1:], strict=False)]
-    return float(np.mean(pairs)) if pairs else 0.0
+    """Mean cosine of consecutive vectors; 0 for fewer than two.
+
+    The same arithmetic as ``cosine`` on each pair (float64, one dot product, the two
+    norms), with each vector converted and its norm taken once rather than twice.
+    """
+    if len(vectors) < 2:
+        return 0.0
+    rows = [np.asarray(v).astype(np.float64) for v in vectors]
+    norms = [float(np.linalg.norm(v)) for v in rows]
+    pairs = [
+        float(a @ b / (na * nb)) if na * nb > 0 else 0.0
+        for a, b, na, nb in zip(rows, rows[1:], norms, norms[1:], strict=False)
+    ]
+    return float(np.mean(pairs))
 
 
 def covered(vectors: np.ndarray) -> np.ndarray:
