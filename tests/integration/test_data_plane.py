@@ -187,7 +187,9 @@ def test_a_client_that_cancels_an_exchange_is_counted_as_cancelled(runtime, tmp_
         )
         writer, reader = client.do_exchange(command)
         writer.begin(samples().schema)
-        rows = essays_table([(f"x{i}", f"Essay {i} is about stopping {i * 7}.", "p") for i in range(24)])
+        rows = essays_table(
+            [(f"x{i}", f"Essay {i} is about stopping {i * 7}.", "p") for i in range(24)]
+        )
         if moment == "answering":
             writer.write_table(rows)  # 24 answers to write, one by one
         else:
@@ -198,7 +200,9 @@ def test_a_client_that_cancels_an_exchange_is_counted_as_cancelled(runtime, tmp_
         def outcomes() -> str:
             text = httpx.get(f"{server.http_url}/metrics", timeout=30).text
             return " ".join(
-                line for line in text.splitlines() if line.startswith("hemma_extract_requests_total{")
+                line
+                for line in text.splitlines()
+                if line.startswith("hemma_extract_requests_total{")
             )
 
         assert wait_for(lambda: 'outcome="cancelled"' in outcomes()), outcomes()
