@@ -16,6 +16,7 @@ from hemma_features.contract.commands import (
     encode_ticket,
 )
 from hemma_features.contract.control_plane import (
+    EmbeddingModel,
     ErrorBody,
     FingerprintInfo,
     Health,
@@ -59,6 +60,7 @@ from hemma_features.contract.schema import (
     META_SCHEMA_VERSION,
     PROMPT_COLUMN,
     TEXT_COLUMN,
+    FeatureEntry,
     FeatureSet,
     FeatureSpec,
     Undefined,
@@ -94,6 +96,7 @@ __all__ = [
     "ExtractCommand",
     "ReloadRequest",
     "FeatureSet",
+    "FeatureEntry",
     "FeatureSpec",
     "Undefined",
     "FingerprintInfo",
@@ -103,6 +106,7 @@ __all__ = [
     "InputRuleError",
     "Limits",
     "ReadyInfo",
+    "EmbeddingModel",
     "ServerConfig",
     "ShardTicket",
     "as_input_batch",

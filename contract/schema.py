@@ -96,6 +96,14 @@ class FeatureSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     before this field have none; the report then counts no undefined rows."""
 
 
+class FeatureEntry(FeatureSpec, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One entry of ``GET /v1/features``: the catalogue entry and its computation version."""
+
+    version: int
+    """Version of the feature's computation (it moves when its values move, and enters the
+    fingerprint, so rows of an older version are never mixed with newer ones)."""
+
+
 EMBEDDING_DERIVED = "semantic"
 """Catalogue group of the features computed from the embedding forward pass. They belong
 to the ``embeddings`` set (which runs that pass), not to ``handcrafted`` (which does not)."""
