@@ -217,6 +217,13 @@ def test_an_ambiguous_or_absent_partition_names_the_choices(cache, tmp_path):
     assert info.fingerprint in str(caught.value) and other.fingerprint in str(caught.value)
     with pytest.raises(CacheError, match="holds no rows for fingerprint nope"):
         report(root, tmp_path / "x.html", fingerprint="nope")
+    # a unique prefix names its fingerprint; a shared one is an error naming both
+    out = report(second, tmp_path / "y.html", fingerprint=other.fingerprint[:10])
+    assert other.fingerprint in out.read_text(encoding="utf-8")
+    shared = next(n for n in range(1, 64) if info.fingerprint[:n] != other.fingerprint[:n]) - 1
+    if shared:  # two sha256 values share a first hex digit one time in 16
+        with pytest.raises(CacheError, match="is ambiguous: 2 fingerprints"):
+            report(second, tmp_path / "z.html", fingerprint=info.fingerprint[:shared])
 
 
 def test_spearman_matches_scipy_with_ties():

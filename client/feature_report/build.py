@@ -27,6 +27,7 @@ from hemma_features.client.feature_report.model import (
     ReportData,
 )
 from hemma_features.client.fingerprint_record import read_record
+from hemma_features.client.partition import resolve_fingerprint
 from hemma_features.contract import (
     EMBEDDING_COLUMN,
     ID_COLUMN,
@@ -73,7 +74,8 @@ def report(
             numeric score columns: adds Spearman correlations, a heat map and colours.
         feature_set: ``combined``, ``handcrafted`` or ``embeddings`` (default: the one
             the cache holds, combined first).
-        fingerprint: Which fingerprint (default: the only one the cache holds for the set).
+        fingerprint: Which fingerprint, or a prefix only it starts with (default: the only
+            one the cache holds for the set).
         label_columns: Score columns to use (default: every column but ``essay_id``).
         colour_by: Label (or feature) colouring the embedding projection (default: the
             first label, else ``n_words``).
@@ -117,6 +119,10 @@ def choose_partition(
     if not root.is_dir():
         raise CacheError(f"no cache at {root}: the directory does not exist")
     held = [(fp, fs) for fp, fs, _ in partitions(root)]
+    if fingerprint is not None:  # a unique prefix names its fingerprint, as everywhere
+        pool = {fp for fp, fs in held if feature_set is None or fs == feature_set}
+        if any(fp.startswith(fingerprint) for fp in pool):
+            fingerprint = resolve_fingerprint(fingerprint, pool, shown(root))
     fitting = [
         (fp, fs)
         for fp, fs in held
