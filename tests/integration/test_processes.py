@@ -175,7 +175,9 @@ def test_demo_runs_end_to_end_from_any_directory(tmp_path):
     # it ends with the three commands a researcher runs next
     tail = out.strip().splitlines()[-3:]
     assert [line.split()[:2] for line in tail] == [
-        ["hemma-features", "serve"], ["hemma-features", "extract"], ["hemma-features", "report"]
+        ["hemma-features", "serve"],
+        ["hemma-features", "extract"],
+        ["hemma-features", "report"],
     ]
     assert f"--cache {tmp_path / 'cache'}" in tail[1] and "--limit" in tail[1]
 
