@@ -3,6 +3,7 @@ directory."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from hemma_features.client.cache_verify import verify as verify
 from hemma_features.client.components import stored_metadata
 from hemma_features.client.errors import CacheError
 from hemma_features.client.fingerprint_record import copy_record, read_record
+from hemma_features.client.partition import resolve_fingerprint
 from hemma_features.contract import META_COMPONENTS, META_EMBEDDING_MODEL
 
 
@@ -34,12 +36,19 @@ class PartitionInfo(msgspec.Struct, frozen=True, kw_only=True):
     rows: int
     files: int
     bytes: int
+    embedding_model: str = ""
+    """The model of its vectors (``embeddings`` and ``combined``; empty for handcrafted
+    rows, which every model's runs share, and where nothing records it)."""
+    written: str = ""
+    """When its newest file was written (``2026-12-03 13:40:05 UTC``; empty with no file)."""
 
 
 def list_partitions(root: Path) -> list[PartitionInfo]:
-    """Rows, files and bytes per fingerprint and feature set."""
+    """Rows, files, bytes, the embedding model and the last write per fingerprint and
+    feature set."""
     _fingerprints(root)  # a missing directory is an error, not an empty cache
     file_format = cache_format(root)
+    cache = FeatureCache(root)
     out = []
     for fingerprint, feature_set, directory in partitions(root):
         files = part_files(directory, file_format)
@@ -49,6 +58,7 @@ def list_partitions(root: Path) -> list[PartitionInfo]:
                 rows += ds.dataset(path, format=file_format).count_rows()
             except (pa.ArrowInvalid, OSError):
                 continue
+        times = [f.stat().st_mtime for f in files]
         out.append(
             PartitionInfo(
                 fingerprint=fingerprint,
@@ -56,9 +66,15 @@ def list_partitions(root: Path) -> list[PartitionInfo]:
                 rows=rows,
                 files=len(files),
                 bytes=sum(f.stat().st_size for f in files),
+                embedding_model=_embedding_model(cache, fingerprint, feature_set) or "",
+                written=_utc(max(times)) if times else "",
             )
         )
     return out
+
+
+def _utc(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def compact(root: Path) -> int:
@@ -128,18 +144,24 @@ class GcPlan(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def gc_plan(root: Path, keep: list[str]) -> GcPlan:
-    """Which fingerprints ``gc`` would remove. Every ``keep`` must be in the cache."""
+    """Which fingerprints ``gc`` would remove. Every ``keep`` must name one fingerprint of
+    the cache, whole or by a prefix only it starts with."""
     if not keep:
         raise CacheError("gc needs at least one --keep FINGERPRINT")
     present = _fingerprints(root)
-    unknown = [fp for fp in keep if fp not in present]
-    if unknown:
+    resolved, problems = [], []
+    for given in keep:  # a unique prefix names its fingerprint, as everywhere
+        try:
+            resolved.append(resolve_fingerprint(given, present, str(root)))
+        except CacheError as exc:
+            problems.append(str(exc))
+    if problems:
         raise CacheError(
-            f"gc: {', '.join(unknown)} is not in {root} (it holds "
-            f"{', '.join(sorted(present)) or 'no fingerprint'}); nothing was removed. "
-            "`hemma-features fingerprint` prints the server's current ones, "
-            f"`hemma-features cache ls {root}` what the cache holds"
+            f"gc: {'; '.join(problems)}; nothing was removed. `hemma-features fingerprint` "
+            f"prints the server's current ones, `hemma-features cache ls {root}` what the "
+            "cache holds"
         )
+    keep = resolved
     kept = set(keep)
     unknown_components = []
     for fingerprint in keep:

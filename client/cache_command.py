@@ -10,7 +10,7 @@ import msgspec
 
 from hemma_features.client import cache_admin
 from hemma_features.client.errors import CacheError
-from hemma_features.client.partition import CLI, Candidate, pick_partition
+from hemma_features.client.partition import CLI, Candidate, pick_partition, short_fingerprints
 from hemma_features.contract import FEATURE_SETS
 from hemma_features.terminal import printable, printable_json
 
@@ -19,7 +19,11 @@ def add_cache_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     """Register ``cache`` and its subcommands."""
     cache = sub.add_parser("cache", help="inspect and maintain a local feature cache")
     actions = cache.add_subparsers(dest="cache_command", required=True)
-    ls = actions.add_parser("ls", help="fingerprints, feature sets, rows, files and bytes")
+    ls = actions.add_parser(
+        "ls",
+        help="per fingerprint (a unique prefix, which every command takes; --json has it "
+        "whole): feature set, embedding model, rows, files, bytes and last write",
+    )
     ls.add_argument("dir", type=Path, help="cache directory")
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
     verify = actions.add_parser(
@@ -41,7 +45,11 @@ def add_cache_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     gc.add_argument("dir", type=Path, help="cache directory")
     gc.add_argument(
-        "--keep", action="append", required=True, metavar="FP", help="fingerprint to keep (repeat)"
+        "--keep",
+        action="append",
+        required=True,
+        metavar="FP",
+        help="fingerprint to keep, or a prefix only it starts with (repeat)",
     )
     gc.add_argument(
         "--dry-run", action="store_true", help="print what would be removed; remove nothing"
@@ -91,8 +99,8 @@ def add_partition_options(parser: argparse.ArgumentParser, *, required: bool = T
     )  # fmt: skip
     parser.add_argument(
         "--fingerprint", default=None, metavar="FP",
-        help="the set's fingerprint (`hemma-features fingerprint`); needed when the cache "
-        "holds several for the set, unless --latest",
+        help="the set's fingerprint (`hemma-features fingerprint`), or a prefix only it "
+        "starts with; needed when the cache holds several for the set, unless --latest",
     )  # fmt: skip
     parser.add_argument(
         "--latest", action="store_true",
@@ -108,13 +116,7 @@ def run_cache(args: argparse.Namespace) -> int:
             if args.json:
                 print(printable_json(msgspec.json.encode(rows).decode()))
             else:
-                header = ("fingerprint", "feature_set", "rows", "files", "bytes")
-                _say("{:64s}  {:11s} {:>9s} {:>5s} {:>12s}".format(*header))
-                for row in rows:
-                    _say(
-                        f"{row.fingerprint:64s}  {row.feature_set:11s} {row.rows:9d} "
-                        f"{row.files:5d} {row.bytes:12d}"
-                    )
+                _say(_listing(rows))
             return 0
         case "verify":
             verdict = cache_admin.check(args.dir)
@@ -157,6 +159,24 @@ def run_cache(args: argparse.Namespace) -> int:
             _say(f"exported {exported} rows to {args.target} ({args.format})")
             return 0
     raise AssertionError(f"unhandled cache command {args.cache_command}")
+
+
+def _listing(rows: list[cache_admin.PartitionInfo]) -> str:
+    """The ``cache ls`` table: fingerprints by a unique prefix (every command takes one)."""
+    short = short_fingerprints(row.fingerprint for row in rows)
+    fp_width = max([len("fingerprint"), *(len(v) for v in short.values())])
+    model_width = max([len("model"), *(len(row.embedding_model) for row in rows)])
+    lines = [
+        f"{'fingerprint':{fp_width}s}  {'feature_set':11s}  {'model':{model_width}s} "
+        f"{'rows':>9s} {'files':>5s} {'bytes':>12s}  last write"
+    ]
+    for row in rows:
+        lines.append(
+            f"{short[row.fingerprint]:{fp_width}s}  {row.feature_set:11s}  "
+            f"{row.embedding_model or '-':{model_width}s} {row.rows:9d} {row.files:5d} "
+            f"{row.bytes:12d}  {row.written or '-'}"
+        )
+    return "\n".join(lines)
 
 
 def _chosen(args: argparse.Namespace) -> Candidate:

@@ -44,10 +44,11 @@ class CacheFill:
         self.progress = progress
         self.total = 0
 
-    def counted(self, table: pa.Table) -> None:
-        """Tell the progress callback that ``table``'s rows landed."""
+    def counted(self, table: pa.Table, *, from_cache: bool = False) -> None:
+        """Tell the progress callback that ``table``'s rows landed: fetched, or (with
+        ``from_cache``) taken from rows the cache held, which count as cache hits."""
         if self.progress:
-            self.progress(table.num_rows, 0, self.total)
+            self.progress(table.num_rows, table.num_rows if from_cache else 0, self.total)
 
     def run(
         self,

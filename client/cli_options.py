@@ -77,6 +77,14 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
         f"a killed run refetches at most these [{COMMIT_SECONDS:g}]",
     )
     parser.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="only the input's first N essays: try a few of a large file first (the full run "
+        "later fetches only the rest) [every essay]",
+    )
+    parser.add_argument(
         "--report", type=Path, default=None, help="write the run report (JSON) here"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")

@@ -39,7 +39,7 @@ class ComponentFill(Protocol):
     info: FingerprintInfo
     stats: RunStats
 
-    def counted(self, table: pa.Table) -> None: ...
+    def counted(self, table: pa.Table, *, from_cache: bool = False) -> None: ...
 
     def fetch_rows(
         self, essays: pa.Table, keys: pa.Array, feature_set: FeatureSet, on_batch: OnBatch
@@ -103,6 +103,7 @@ def fill_combined(
         joined = join_components(embeddings, handcrafted, fp_c)
         session.add(fp_c, "combined", with_components(joined, fp_e, fp_h))
         fill.stats.reused += handcrafted.num_rows
+        fill.counted(joined, from_cache=True)
 
 
 def restore_components(fill: ComponentFill, session: WriteSession, keys: pa.Array) -> None:
@@ -151,6 +152,6 @@ def cut_from_combined(
             raise CacheError(VANISHED.format(what="combined"))
         part = split_component(combined, feature_set, fingerprint)
         fill.stats.cut_from_combined += session.add(fingerprint, feature_set, part)
-        fill.counted(part)
+        fill.counted(part, from_cache=True)
     rest = np.flatnonzero(~held)
     return rows_at(essays, rest), rows_at(keys, rest)

@@ -57,14 +57,41 @@ def run_demo(args: argparse.Namespace) -> int:
             f"read back with open_features: {back.num_rows} rows x {back.num_columns} columns "
             f"from {chosen.files} file(s) in {chosen.directory}"
         )
-        preview = [n for n in back.column_names if n not in ("key", "embedding")][:6]
+        preview = [n for n in PREVIEW if n in back.column_names]
+        _say(f"a few of its {back.num_columns - 2} columns (docs/features.md defines each):")
         _say(
             back.select(preview).slice(0, 5).to_pandas().to_string(index=False)
             if _has_pandas()
             else back.select(preview).slice(0, 5)
         )
     _say(f"server stopped; total {time.perf_counter() - started:.1f}s")
+    _say(next_steps(args.cache))
     return 0
+
+
+PREVIEW = (
+    "essay_id",
+    "n_words",
+    "flesch_kincaid_grade",
+    "mtld",
+    "misspelled_words_per_100_words",
+    "clauses_per_sentence",
+    "prompt_similarity",
+)
+"""The demo's preview: named handcrafted features of several families (length,
+readability, diversity, errors, complexity) and one embedding-derived one."""
+
+
+def next_steps(cache: Path) -> str:
+    """The three commands a researcher runs next, on their own essays."""
+    return (
+        "next, with your own essays (a CSV with essay_id, text and optionally prompt; name "
+        "other columns with --id-column, --text-column and --prompt-column):\n"
+        "  hemma-features serve   # on the GPU host, or here; leave it running\n"
+        "  hemma-features extract essays.csv --server http://127.0.0.1:9000 "
+        f"--cache {cache} --limit 20   # a few first; then without --limit\n"
+        f"  hemma-features report {cache} --labels scores.csv --out report.html"
+    )
 
 
 def _has_pandas() -> bool:

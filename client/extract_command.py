@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -14,24 +16,41 @@ from hemma_features.client.errors import ServerRejectedError
 from hemma_features.client.extraction import ExtractOptions, extract
 from hemma_features.client.inputs import Columns
 from hemma_features.client.interrupts import stop_on_ctrl_c
-from hemma_features.client.report import ExtractReport
+from hemma_features.client.report import ExtractReport, essays_per_second
 from hemma_features.client.source import RowSource
 from hemma_features.terminal import printable
 
 
 class ProgressBar:
-    """tqdm bar on a terminal: rows done of total, essays/s, cache hits."""
+    """tqdm bar on a terminal: rows done of total (cache hits included), the run's one
+    essays/s figure (essays computed, cache hits not counted, per second since the start:
+    the summary's too) and the cache hits apart."""
 
-    def __init__(self, file: TextIO | None = None) -> None:
+    FORMAT = (
+        "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+    )
+    """tqdm's own rate would count cache hits as essays/s: the bar leaves it out."""
+
+    def __init__(
+        self, file: TextIO | None = None, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(unit="essay", desc="extract", file=file or sys.stderr)
+        self._bar = tqdm(unit="essay", desc="extract", file=file or sys.stderr,
+                         bar_format=self.FORMAT)  # fmt: skip
+        self._clock = clock
+        self._started = clock()
         self._hits = 0
+        self._computed = 0
 
     def update(self, rows: int, hits: int, total: int) -> None:
         self._bar.total = total
         self._hits += hits
-        self._bar.set_postfix(cache_hits=self._hits, refresh=False)
+        self._computed += rows - hits
+        rate = essays_per_second(self._computed, self._clock() - self._started)
+        self._bar.set_postfix_str(
+            f"essays/s {rate:g} computed, cache hits {self._hits}", refresh=False
+        )
         self._bar.update(rows)
 
     def close(self) -> None:
@@ -50,6 +69,7 @@ def run_extract(args: argparse.Namespace, source: RowSource | None = None) -> in
         cache_format=args.format,
         columns=Columns(essay_id=args.id_column, text=args.text_column, prompt=args.prompt_column),
         commit_seconds=args.commit_seconds,
+        limit=args.limit,
     )
     bar = ProgressBar() if not args.quiet and sys.stderr.isatty() else None
     partial: list[ExtractReport] = []
@@ -137,9 +157,10 @@ def speed(report: ExtractReport) -> str:
             else ""
         )
         return f"fetched: nothing, all {report.rows_requested} rows from the cache{joined}"
+    hits = f"; {report.cache_hits} cache hits counted apart" if report.cache_hits else ""
     return (
-        f"essays/s: {report.essays_per_second} ({report.rows_fetched} fetched in "
-        f"{report.seconds:.1f} s)"
+        f"essays/s: {report.essays_per_second:g} computed ({report.rows_fetched} fetched in "
+        f"{report.seconds:.1f} s{hits})"
     )
 
 

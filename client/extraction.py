@@ -45,6 +45,9 @@ class ExtractOptions(msgspec.Struct, frozen=True, kw_only=True):
     """Names of the id, text and prompt columns in the input."""
     commit_seconds: float = COMMIT_SECONDS
     """Longest fetched rows wait in memory before they are committed to the cache."""
+    limit: int | None = None
+    """Only the input's first rows, this many (to try a few essays of a large file first;
+    the full run later fetches only the rest). None: every row."""
 
 
 class ExtractResult(NamedTuple):
@@ -97,6 +100,8 @@ def extract(
     """
     stats = RunStats(started=time.perf_counter())
     essays = read_table(data, options.columns)
+    if options.limit is not None:
+        essays = essays.slice(0, options.limit)
     if progress:
         progress(0, 0, essays.num_rows)  # the total, from the start
     config = source.config()

@@ -26,7 +26,10 @@ from hemma_features.terminal import shown
 
 
 class Columns(msgspec.Struct, frozen=True, kw_only=True):
-    """Names of the input columns in the user's data."""
+    """Names of the input columns in the user's data, for a layout other than
+    ``essay_id, text, prompt``: ``FeatureClient.extract(df, columns=Columns(essay_id=
+    "essay_id_comp", text="full_text", prompt="prompt_name"))`` (the command line's
+    ``--id-column``, ``--text-column`` and ``--prompt-column``)."""
 
     essay_id: str = ID_COLUMN
     """Column holding the essay id (any type; cast to string)."""
@@ -46,26 +49,35 @@ def read_table(source: Any, columns: Columns) -> pa.Table:
     elif isinstance(source, pa.RecordBatch):
         table = pa.Table.from_batches([source])
     elif hasattr(source, "to_dict") and hasattr(source, "columns"):  # a pandas DataFrame
-        missing = [c for c in required if c not in source.columns]
+        names = [str(c) for c in source.columns]
+        missing = [c for c in required if c not in names]
         if missing:
             raise InputFileError(
-                f"DataFrame lacks column(s) {missing}; it has {list(source.columns)}"
+                f"DataFrame lacks column(s) {missing}; it has {names}: "
+                f"{mapping_hint(names, columns)}"
             )
         table = pa.Table.from_pandas(
-            source[[c for c in wanted if c in source.columns]], preserve_index=False
+            source[[c for c in wanted if c in names]], preserve_index=False
         )
     else:
-        table = _read_path(Path(source), wanted)
+        path = Path(source)
+        table = _read_path(path, wanted)
+        if table.num_rows == 0:
+            raise InputFileError(
+                f"input file {shown(path)} holds no essays: it has the column(s) "
+                f"{table.column_names} and no row under them"
+            )
     missing = [c for c in required if c not in table.column_names]
     if missing:
         raise InputFileError(
-            f"input lacks column(s) {missing}; it has {table.column_names} "
-            "(set --id-column/--text-column; --prompt-column is optional)"
+            f"input lacks column(s) {missing}; it has {table.column_names}: "
+            f"{mapping_hint(table.column_names, columns)}"
         )
     if columns.prompt not in table.column_names and columns.prompt != PROMPT_COLUMN:
         raise InputFileError(
-            f"input lacks the prompt column {columns.prompt!r} named by --prompt-column; it "
-            f"has {table.column_names} (leave --prompt-column out for essays without prompts)"
+            f"input lacks the prompt column {columns.prompt!r} named by --prompt-column "
+            f"(Columns(prompt=...)); it has {table.column_names} (leave it out for essays "
+            "without prompts)"
         )
     arrays = []
     for name in wanted:
@@ -78,6 +90,33 @@ def read_table(source: Any, columns: Columns) -> pa.Table:
         arrays.append(pc.cast(column, pa.string()))
     arrays[2] = pc.fill_null(arrays[2], "")  # a null prompt is no prompt, as an empty one
     return pa.Table.from_arrays(arrays, names=INPUT_SCHEMA.names)
+
+
+_GUESSES = {"essay_id": ("id",), "text": ("text", "essay", "body"), "prompt": ("prompt", "topic")}
+
+
+def mapping_hint(names: list[str], columns: Columns) -> str:
+    """How to name the columns of another layout, guessed from its column names: the
+    Python ``Columns(...)`` and the command line's flags."""
+    chosen: dict[str, str] = {}
+    for role, current in msgspec.structs.asdict(columns).items():
+        if current in names:
+            chosen[role] = current
+            continue
+        taken = set(chosen.values())
+        guess = next(
+            (n for n in names if n not in taken and any(k in n.lower() for k in _GUESSES[role])),
+            None,
+        )
+        if guess is not None or role != "prompt":
+            chosen[role] = guess if guess is not None else "..."
+    python = ", ".join(f"{role}={name!r}" for role, name in chosen.items())
+    flags = {"essay_id": "--id-column", "text": "--text-column", "prompt": "--prompt-column"}
+    cli = " ".join(f"{flags[role]} {name}" for role, name in chosen.items())
+    return (
+        f"name yours with columns=Columns({python}) from Python (from hemma_features import "
+        f"Columns), or {cli} on the command line (a prompt column is optional)"
+    )
 
 
 def _is_text(kind: pa.DataType) -> bool:

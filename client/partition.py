@@ -10,6 +10,8 @@ an error listing each candidate with its rows and date.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -51,6 +53,57 @@ class Choose(msgspec.Struct, frozen=True, kw_only=True):
 
 PYTHON = Choose()
 CLI = Choose(fingerprint="--fingerprint FP", latest="--latest")
+
+
+SHORT = 12
+"""The fewest characters ``cache ls`` shows of a fingerprint."""
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def resolve_fingerprint(given: str, held: Iterable[str], where: str) -> str:
+    """The fingerprint of ``held`` that is ``given`` or the only one starting with it
+    (a unique prefix does, as in git); a one-line ``CacheError`` naming the candidates when
+    none or several do.
+
+    Args:
+        given: A whole fingerprint or a prefix of one.
+        held: The fingerprints there are.
+        where: What holds them, for the message (``"~/hemma-cache"``, ``"... combined
+            rows"``).
+    """
+    held = sorted(set(held))
+    if given in held:
+        return given
+    matches = [fp for fp in held if given and fp.startswith(given)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise CacheError(
+            f"fingerprint prefix {shown(given)} is ambiguous: {len(matches)} fingerprints "
+            f"in {where} start with it ({', '.join(shown(fp) for fp in matches)}); give "
+            "more characters"
+        )
+    raise CacheError(
+        f"no fingerprint in {where} is or starts with {shown(given)} (it holds: "
+        f"{', '.join(shown(fp) for fp in held) or 'none'})"
+    )
+
+
+def short_fingerprints(fingerprints: Iterable[str], least: int = SHORT) -> dict[str, str]:
+    """Each fingerprint's shortest prefix of at least ``least`` characters that no other
+    starts with (what ``cache ls`` shows; every command takes it). A name that is not
+    64 hex digits is shown whole."""
+    names = sorted(set(fingerprints))
+    out = {}
+    for name in names:
+        if not _HEX64.fullmatch(name):
+            out[name] = name
+            continue
+        size = least
+        while size < len(name) and any(o != name and o.startswith(name[:size]) for o in names):
+            size += 1
+        out[name] = name[:size]
+    return out
 
 
 def candidates(root: Path | str, feature_set: str) -> list[Candidate]:
@@ -96,16 +149,24 @@ def pick_partition(
     Args:
         root: Cache directory.
         feature_set: ``combined``, ``embeddings`` or ``handcrafted``.
-        fingerprint: The fingerprint to read; None: the only one the set has.
+        fingerprint: The fingerprint to read, or a prefix only it starts with; None: the
+            only one the set has.
         latest: With several fingerprints and none given, take the newest.
         choose: How the caller's error messages name ``fingerprint`` and ``latest``.
     """
     found = candidates(root, feature_set)
     root = Path(root).expanduser()
     if fingerprint is not None:
-        for candidate in found:
-            if candidate.fingerprint == fingerprint:
-                return candidate
+        matches = [c for c in found if c.fingerprint.startswith(fingerprint) and fingerprint]
+        exact = [c for c in found if c.fingerprint == fingerprint]
+        if exact or len(matches) == 1:
+            return (exact or matches)[0]
+        if matches:
+            raise CacheError(
+                f"fingerprint prefix {shown(fingerprint)} is ambiguous: {len(matches)} "
+                f"{feature_set} fingerprints in {shown(root)} start with it: "
+                f"{'; '.join(c.label() for c in matches)}; give more characters"
+            )
         held = "; ".join(c.label() for c in found) or "none"
         raise CacheError(
             f"{shown(root)} holds no {feature_set} rows under fingerprint {shown(fingerprint)} "

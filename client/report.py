@@ -111,7 +111,7 @@ class RunStats:
             bytes_received=self.bytes_received,
             retries=self.retries,
             seconds=round(seconds, 4),
-            essays_per_second=round(self.rows_fetched / seconds, 2) if self.rows_fetched else 0.0,
+            essays_per_second=essays_per_second(self.rows_fetched, seconds),
             first_rows_seconds=round(self.first_rows_at - self.started, 4)
             if self.first_rows_at is not None
             else 0.0,
@@ -120,3 +120,9 @@ class RunStats:
             latency_p99=round(p99, 4),
             latency_count=len(self.latencies),
         )
+
+
+def essays_per_second(computed: int, seconds: float) -> float:
+    """Essays computed for the run (fetched; cache hits not counted) per second since it
+    started: the one figure the progress bar and the summary both show."""
+    return round(computed / seconds, 2) if computed and seconds > 0 else 0.0

@@ -42,6 +42,21 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     """Rows per record batch the server sends on ``do_get``."""
 
 
+class EmbeddingModel(msgspec.Struct, frozen=True, kw_only=True):
+    """The embedding model the server resolved ``HEMMA_EMBEDDING_MODEL`` to."""
+
+    model_id: str
+    """The model's id (``sentence-transformers/all-MiniLM-L6-v2``), as the fingerprint and
+    the schema metadata name it."""
+    revision: str
+    """Which files: the package release it came from, the Hugging Face snapshot commit, or
+    ``local`` for a directory."""
+    weights_sha256: str
+    """sha256 of its weight, config and tokenizer files (the fingerprint hashes it)."""
+    setting: str
+    """``HEMMA_EMBEDDING_MODEL`` as given (a package name, an id or a directory)."""
+
+
 class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     """``GET /v1/config``: effective settings (redacted) and where the data plane listens."""
 
@@ -51,6 +66,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Port the Flight server listens on (the server's view, not a tunnel's)."""
     limits: Limits
     """Limits enforced on every request."""
+    model: EmbeddingModel | None = None
+    """The embedding model in use, resolved from the setting (None: an older server)."""
     flight_location: str | None = None
     """Where clients should dial Flight, as the server knows it (``HEMMA_ADVERTISE_FLIGHT``
     or its concrete listening address); None when it listens on a wildcard address and was

@@ -38,6 +38,44 @@ INPUT_SCHEMA = pa.schema(
 )
 
 
+class Undefined(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """When a feature cannot be measured (its denominator is empty), the value it takes
+    then, and which column of the same rows tells those rows apart from real values."""
+
+    case: str
+    """The case in words, completing "undefined ...": ``for a text without words``."""
+    value: float = 0.0
+    """The value the feature takes in that case (never a measurement there)."""
+    column: str | None = None
+    """A column of the same feature set that tells the case: undefined where ``column <
+    below``. None: no column records it."""
+    below: float = 1.0
+    """The threshold on ``column``."""
+    exact: bool = True
+    """True: the case is exactly ``column < below`` (with no column: exactly the rows at
+    ``value``). False: ``column < below`` implies the case, but it also arises where no
+    column records it, so a row at ``value`` elsewhere is undefined or a real value, and no
+    column says which."""
+
+    def tells(self) -> str:
+        """The rule in symbols: ``n_words = 0``, ``embedded_paragraphs < 2``."""
+        if self.column is None:
+            return f"rows at {self.value:g}" if self.exact else ""
+        return f"{self.column} = 0" if self.below == 1 else f"{self.column} < {self.below:g}"
+
+    def sentence(self) -> str:
+        """The definition's sentence on it: ``Undefined, and 0, for a text without words
+        (n_words = 0).``"""
+        rule = self.tells()
+        if self.column is None:
+            told = "" if self.exact else " (no column records it)"
+        elif self.exact:
+            told = f" ({rule})"
+        else:
+            told = f" (always where {rule}; elsewhere no column records it)"
+        return f"Undefined, and {self.value:g}, {self.case}{told}."
+
+
 class FeatureSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One named handcrafted feature, as listed in the catalogue."""
 
@@ -53,6 +91,17 @@ class FeatureSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """Unit of the value (``words``, ``grade``, ``ratio``...)."""
     source: str
     """Library that computes it (``spacy``, ``textdescriptives``, ``transformers``...)."""
+    undefined: Undefined | None = None
+    """When its value is not a measurement (None: it always is one). Catalogues recorded
+    before this field have none; the report then counts no undefined rows."""
+
+
+class FeatureEntry(FeatureSpec, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One entry of ``GET /v1/features``: the catalogue entry and its computation version."""
+
+    version: int
+    """Version of the feature's computation (it moves when its values move, and enters the
+    fingerprint, so rows of an older version are never mixed with newer ones)."""
 
 
 EMBEDDING_DERIVED = "semantic"

@@ -19,6 +19,8 @@ from hemma_features.contract import (
     ID_COLUMN,
     PROMPT_COLUMN,
     TEXT_COLUMN,
+    EmbeddingModel,
+    FeatureEntry,
     FeatureSet,
     Limits,
     ServerConfig,
@@ -329,7 +331,21 @@ class Runtime:
                 shard_rows=settings.shard_rows,
                 batch_rows=settings.batch_rows,
             ),
+            model=EmbeddingModel(
+                model_id=self.embedder.model_id,
+                revision=self.embedder.revision,
+                weights_sha256=self.embedder.weights_sha256,
+                setting=settings.embedding_model,
+            ),
         )
+
+    def feature_entries(self) -> list[FeatureEntry]:
+        """``/v1/features``: every named feature in catalogue order, with its version."""
+        versions = feature_versions(self.catalogue)
+        return [
+            FeatureEntry(**msgspec.structs.asdict(spec), version=versions[spec.name])
+            for spec in self.catalogue
+        ]
 
     def available_feature_sets(self) -> list[FeatureSet]:
         """Feature sets this server can compute now."""

@@ -69,9 +69,17 @@ def served(
     try:
         try:
             yield state
+            if context.is_cancelled():  # the input "ended" because the client cancelled it
+                state.outcome = "cancelled"
         except Cancelled:
             state.outcome = "cancelled"
         except Exception as exc:  # leaves as a Flight status, never as a traceback
+            if context.is_cancelled():
+                # The client cancelled (Ctrl-C) or went away: what failed after that (a write
+                # to the closed stream, a read of it) is the cancel, not a server error, and
+                # nobody is left to answer.
+                state.outcome = "cancelled"
+                return
             mapped = to_flight_error(exc, state.correlation_id)
             state.outcome = _outcome(mapped)
             raise mapped from None

@@ -24,7 +24,7 @@ from litestar.types import Message, Receive, Scope, Send
 
 from hemma_features.contract import (
     ErrorBody,
-    FeatureSpec,
+    FeatureEntry,
     FingerprintInfo,
     Health,
     ServerConfig,
@@ -242,10 +242,11 @@ async def fingerprint(state: State) -> FingerprintInfo:
 
 
 @get("/v1/features", summary="Feature catalogue")
-async def features(state: State) -> list[FeatureSpec]:
-    """Every named feature in catalogue order, with tier, group, definition, unit and source
-    (group ``semantic``: computed from the embedding pass, part of the embeddings set)."""
-    return list(_runtime(state).catalogue)
+async def features(state: State) -> list[FeatureEntry]:
+    """Every named feature in catalogue order, with tier, group, definition, unit, source,
+    undefined case and the version of its computation (group ``semantic``: computed from
+    the embedding pass, part of the embeddings set)."""
+    return _runtime(state).feature_entries()
 
 
 @get("/metrics", summary="Prometheus metrics", include_in_schema=True)

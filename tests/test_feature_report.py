@@ -217,6 +217,13 @@ def test_an_ambiguous_or_absent_partition_names_the_choices(cache, tmp_path):
     assert info.fingerprint in str(caught.value) and other.fingerprint in str(caught.value)
     with pytest.raises(CacheError, match="holds no rows for fingerprint nope"):
         report(root, tmp_path / "x.html", fingerprint="nope")
+    # a unique prefix names its fingerprint; a shared one is an error naming both
+    out = report(second, tmp_path / "y.html", fingerprint=other.fingerprint[:10])
+    assert other.fingerprint in out.read_text(encoding="utf-8")
+    shared = next(n for n in range(1, 64) if info.fingerprint[:n] != other.fingerprint[:n]) - 1
+    if shared:  # two sha256 values share a first hex digit one time in 16
+        with pytest.raises(CacheError, match="is ambiguous: 2 fingerprints"):
+            report(second, tmp_path / "z.html", fingerprint=info.fingerprint[:shared])
 
 
 def test_spearman_matches_scipy_with_ties():
@@ -329,3 +336,47 @@ def test_a_parquet_export_reports_the_same_features_and_keeps_the_record(cache, 
     names = feature_names(out, info.fingerprint)
     assert len(Page(text).tags("svg", **{"class": "hist"})) == len(names)
     assert "weights_sha256" in text and "not recorded" not in text
+
+
+def test_undefined_counts_only_rows_that_could_not_be_measured(cache, labelled):
+    """pos_propn at 0 in essays with words is a real 0: no row is undefined, every row is
+    a zero (the catalogue's case is a text without words, n_words = 0)."""
+    text, _ = labelled
+    card = re.search(r'id="f-pos_propn".*?</div></div>', text, re.S)
+    assert card is not None
+    assert f'<td>zeros</td><td colspan="3">{ROWS}</td>' in card.group(0)
+    assert '<td>undefined</td><td colspan="3">0 <span class="small">(n_words = 0: ' in card.group(0)
+    overview = text[text.index('id="overview"') : text.index('id="features"')]
+    assert "0 there is not a measurement" not in overview
+
+
+def test_undefined_rows_follow_the_catalogue_policy_and_leave_the_figures():
+    """Rows where the policy's column says undefined are counted apart and left out of the
+    figures; a real 0 is a zero; a policy no column records exactly marks its zeros as
+    undecided; a feature without a policy counts no undefined row."""
+    from hemma_features.client.feature_report.stats import summarize, undefined_rows
+    from hemma_features.engine.features.catalogue import catalogue
+
+    specs = {spec.name: spec for spec in catalogue(languagetool=False)}
+    n_words = np.array([0.0, 5.0, 10.0, 8.0])
+    columns = {"n_words": n_words, "embedded_paragraphs": np.array([1.0, 2.0, 3.0, 0.0])}
+    values = np.array([0.0, 0.0, 0.5, 0.25])
+
+    def summary(name: str):
+        spec = specs[name]
+        return summarize(values, spec, undefined_rows(values, spec, columns.get))
+
+    share = summary("pos_propn")
+    assert (share.undefined, share.zeros, share.measured, share.undecided) == (1, 1, 3, False)
+    assert share.minimum == 0.0 and share.maximum == 0.5 and share.median == 0.25
+    assert share.undefined_rule.startswith("n_words = 0: for a text without words")
+    unknown = summary("unknown_word_ratio")  # no letters-only word: no column says
+    assert (unknown.undefined, unknown.zeros, unknown.undecided) == (1, 1, True)
+    similarity = summary("paragraph_similarity_mean")  # embedded_paragraphs < 2
+    assert (similarity.undefined, similarity.zeros, similarity.measured) == (2, 1, 2)
+    prompt = summary("prompt_similarity")  # no prompt: every row at 0
+    assert (prompt.undefined, prompt.zeros) == (2, 0)
+    words = summarize(
+        n_words, specs["n_words"], undefined_rows(n_words, specs["n_words"], columns.get)
+    )
+    assert (words.undefined, words.zeros, words.undefined_rule) == (None, 1, "")

@@ -16,12 +16,13 @@ from tests.conftest import REPO
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 LOCKS = {
     "client.lock": (),
+    "read.lock": ("read",),
     "server.lock": ("server",),
     "research.lock": ("server", "mpnet"),
     "dev.lock": ("server", "dev"),
     "container.lock": ("server",),  # without torch: the image installs a CUDA build first
 }
-NOT_IN = {"container.lock": {"torch"}, "client.lock": {"torch"}}
+NOT_IN = {"container.lock": {"torch"}, "client.lock": {"torch"}, "read.lock": {"torch"}}
 
 
 def locked(path) -> dict[str, tuple[Version, int]]:
@@ -93,7 +94,7 @@ def test_the_readme_installs_from_the_locks():
     """Both README commands install with --require-hashes --no-deps from a lock (every
     package is in it), then the project."""
     readme = (REPO / "README.md").read_text()
-    for lock in ("server.lock", "dev.lock", "client.lock", "research.lock"):
+    for lock in ("server.lock", "dev.lock", "client.lock", "research.lock", "read.lock"):
         assert f"pip install --require-hashes --no-deps -r requirements/{lock}" in readme
     assert "--require-hashes -r" not in readme  # pip 23 fails on extras without --no-deps
     assert readme.count("pip install --no-deps -e .") >= 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -104,15 +105,28 @@ def test_client_snippet_runs_against_a_live_server(live_server, sample_essays, t
     assert scope["X_hand"].shape[0] == 8 and len(scope["names"]) == scope["X_hand"].shape[1]
 
 
-@pytest.fixture(scope="module")
-def cache_of_many_files(live_server, tmp_path_factory):
-    """`hemma-cache` holding the samples' combined rows in several files per partition."""
+def write_caches(http_url: str, home: Path) -> None:
+    """The samples' combined rows in several files per partition, under
+    ``home/hemma-cache`` (Arrow IPC) and ``home/parquet/hemma-cache`` (``--format parquet``)."""
     from hemma_features import FeatureClient
     from tests.conftest import SAMPLES
 
-    home = tmp_path_factory.mktemp("readme")
-    with FeatureClient(live_server.http_url, chunk_rows=2, commit_seconds=0) as client:
+    with FeatureClient(http_url, chunk_rows=2, commit_seconds=0) as client:
         client.extract(SAMPLES, feature_set="combined", cache=home / "hemma-cache")
+        client.extract(
+            SAMPLES,
+            feature_set="combined",
+            cache=home / "parquet" / "hemma-cache",
+            cache_format="parquet",
+        )
+
+
+@pytest.fixture(scope="module")
+def cache_of_many_files(live_server, tmp_path_factory):
+    """`hemma-cache` holding the samples' combined rows in several files per partition,
+    and `parquet/hemma-cache` the same as Parquet."""
+    home = tmp_path_factory.mktemp("readme")
+    write_caches(live_server.http_url, home)
     return home
 
 
@@ -120,25 +134,53 @@ PARTITION = 'part = "hemma-cache/fingerprint=<fp>/feature_set=combined"'
 RESULT = {"pl.scan_ipc": "df", "duckdb": "words", "to_pandas": "df"}
 
 
+def read_snippets() -> list[tuple[str, str, tuple[str, ...]]]:
+    """The README's snippets that read one partition: (code, the format of the cache it
+    reads, the names it binds to the rows it read)."""
+    snippets = []
+    for block in code_blocks("python"):
+        if PARTITION not in block:
+            continue
+        if "parquet" in block.splitlines()[0]:
+            names = tuple(n for n in ("table", "df", "words") if f"\n{n} = " in block)
+            snippets.append((block, "parquet", names))
+        else:
+            snippets.append(
+                (block, "ipc", (next((RESULT[m] for m in RESULT if m in block), "table"),))
+            )
+    return snippets
+
+
+def test_the_read_snippets_cover_every_reader_and_both_formats():
+    """pyarrow, pandas, polars and DuckDB read an IPC partition; pyarrow, polars and DuckDB
+    a Parquet one; none reads a single file or picks a glob's first hit."""
+    snippets = read_snippets()
+    tools = {next((m for m in RESULT if m in b), "pyarrow") for b, f, _ in snippets if f == "ipc"}
+    assert tools == {"pyarrow", *RESULT}
+    [(parquet, _, names)] = [s for s in snippets if s[1] == "parquet"]
+    assert names == ("table", "df", "words") and "pl.scan_parquet" in parquet
+    for block in code_blocks("python") + code_blocks("sh"):
+        assert "read_feather" not in block and ")[0]" not in block and "part-<" not in block
+
+
 def test_every_read_snippet_reads_every_file_of_the_partition(
     cache_of_many_files, runtime, monkeypatch
 ):
-    """pyarrow, pandas, polars and DuckDB snippets each return all 8 rows of a partition
-    written as several files; no snippet reads a single file or picks a glob's first hit."""
+    """Each read snippet returns all 8 rows of a partition written as several files, in the
+    format it is written for."""
     fp = runtime.fingerprint_for("combined")
-    files = list((cache_of_many_files / "hemma-cache").glob(f"fingerprint={fp}/*/part-*.arrow"))
-    assert len(files) > 1
-    snippets = [b for b in code_blocks("python") if PARTITION in b]
-    tools = {next((m for m in RESULT if m in b), "pyarrow") for b in snippets}
-    assert tools == {"pyarrow", *RESULT}
-    monkeypatch.chdir(cache_of_many_files)
-    for snippet in snippets:
+    for folder, suffix in (
+        (cache_of_many_files, "arrow"),
+        (cache_of_many_files / "parquet", "parquet"),
+    ):
+        files = list((folder / "hemma-cache").glob(f"fingerprint={fp}/*/part-*.{suffix}"))
+        assert len(files) > 1, folder
+    for snippet, file_format, names in read_snippets():
+        monkeypatch.chdir(cache_of_many_files / ("parquet" if file_format == "parquet" else ""))
         scope: dict = {}
         exec(compile(snippet.replace("<fp>", fp), "README-read", "exec"), scope)
-        name = next((RESULT[m] for m in RESULT if m in snippet), "table")
-        assert len(scope[name]) == 8, snippet
-    for block in code_blocks("python") + code_blocks("sh"):
-        assert "read_feather" not in block and ")[0]" not in block and "part-<" not in block
+        for name in names:
+            assert len(scope[name]) == 8, (name, snippet)
 
 
 def test_open_features_snippet_reads_the_run_and_joins_labels(cache_of_many_files, monkeypatch):

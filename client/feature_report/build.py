@@ -27,6 +27,7 @@ from hemma_features.client.feature_report.model import (
     ReportData,
 )
 from hemma_features.client.fingerprint_record import read_record
+from hemma_features.client.partition import resolve_fingerprint
 from hemma_features.contract import (
     EMBEDDING_COLUMN,
     ID_COLUMN,
@@ -73,7 +74,8 @@ def report(
             numeric score columns: adds Spearman correlations, a heat map and colours.
         feature_set: ``combined``, ``handcrafted`` or ``embeddings`` (default: the one
             the cache holds, combined first).
-        fingerprint: Which fingerprint (default: the only one the cache holds for the set).
+        fingerprint: Which fingerprint, or a prefix only it starts with (default: the only
+            one the cache holds for the set).
         label_columns: Score columns to use (default: every column but ``essay_id``).
         colour_by: Label (or feature) colouring the embedding projection (default: the
             first label, else ``n_words``).
@@ -97,7 +99,7 @@ def report(
             summaries={},
         )
         joined.summaries.update(
-            {name: stats.summarize(v, None, None, "") for name, v in joined.join.values.items()}
+            {name: stats.summarize(v, None) for name, v in joined.join.values.items()}
         )
         for summary in joined.summaries.values():
             summary.flags.remove("not in the catalogue")
@@ -117,6 +119,10 @@ def choose_partition(
     if not root.is_dir():
         raise CacheError(f"no cache at {root}: the directory does not exist")
     held = [(fp, fs) for fp, fs, _ in partitions(root)]
+    if fingerprint is not None:  # a unique prefix names its fingerprint, as everywhere
+        pool = {fp for fp, fs in held if feature_set is None or fs == feature_set}
+        if any(fp.startswith(fingerprint) for fp in pool):
+            fingerprint = resolve_fingerprint(fingerprint, pool, shown(root))
     fitting = [
         (fp, fs)
         for fp, fs in held
@@ -160,8 +166,15 @@ def gather(
         if f.name not in (KEY_COLUMN, ID_COLUMN, EMBEDDING_COLUMN)
         and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))
     ]
-    present = set(names)
     deciders: dict[str, np.ndarray] = {}
+
+    def decider(name: str) -> np.ndarray | None:
+        if name not in names:
+            return None
+        if name not in deciders:
+            deciders[name] = _column(dataset, name)
+        return deciders[name]
+
     label_ranks = _label_ranks(labels)
     sample = _sample(provenance.rows, SAMPLE_ROWS)
     sample_ranks: dict[str, np.ndarray] = {}
@@ -169,17 +182,7 @@ def gather(
     for name in names:
         values = _column(dataset, name)
         spec = specs.get(name)
-        rule, decider = stats.undefined_rule(spec, present)
-        mask = None
-        if rule:
-            if decider is None:
-                mask = values == 0
-            else:
-                if decider not in deciders:
-                    deciders[decider] = _column(dataset, decider)
-                basis = deciders[decider]
-                mask = basis < 2 if decider == "embedded_paragraphs" else basis == 0
-        summary = stats.summarize(values, spec, mask, rule, exact=decider is not None)
+        summary = stats.summarize(values, spec, stats.undefined_rows(values, spec, decider))
         correlations = {
             label: stats.spearman(*_paired(values, rows, ranks_))
             for label, rows, ranks_ in label_ranks
@@ -278,7 +281,7 @@ def _embedding(
     )
     colour, colour_label = _colour(dataset, picked, labels, colour_by, names)
     all_norms = np.concatenate(norms) if norms else np.zeros(0)
-    norm_summary = stats.summarize(all_norms, None, None, "")
+    norm_summary = stats.summarize(all_norms, None)
     norm_summary.flags.remove("not in the catalogue")
     return Embedding(dim, norm_summary, projection, colour, colour_label)
 

@@ -42,7 +42,10 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         help="[the one the cache holds; combined first]",
     )
     parser.add_argument(
-        "--fingerprint", default=None, help="[the only one the cache holds for the set]"
+        "--fingerprint",
+        default=None,
+        help="the fingerprint, or a prefix only it starts with [the only one the cache holds "
+        "for the set]",
     )
     parser.add_argument(
         "--colour-by",

@@ -98,8 +98,13 @@ def render(data: ReportData) -> str:
         _provenance(data),
         '<h2 id="overview">Overview</h2>',
         f"<p>{len(data.features)} feature columns; {flagged} flagged (constant, one dominant "
-        "value, heavy outliers, values outside the unit's range, missing values). Rows at a "
-        "documented undefined case are counted per feature: 0 there is not a measurement.</p>",
+        "value, heavy outliers, values outside the unit's range, missing values). "
+        "<b>undefined</b> counts the rows where a feature could not be measured (its "
+        "catalogue's undefined case, such as a share of words in a text without words, told "
+        'by another column such as <span class="mono">n_words</span>); their value is not a '
+        "measurement, so every other figure leaves them out. <b>zeros</b> counts measured rows "
+        "at 0; a &dagger; marks a feature whose undefined case no column records, so some of "
+        "its zeros may be undefined.</p>",
         _flag_list(data.features),
         _overview_table(data),
         _redundant(data),
@@ -185,11 +190,21 @@ def _cell(value: float, digits: str = ".4g") -> str:
     return f'<td class="num" data-v="{value!r}">{format(value, digits)}</td>'
 
 
+def _zeros_cell(s: Summary) -> str:
+    if not s.undecided:
+        return _cell(float(s.zeros), "g")
+    return (
+        f'<td class="num" data-v="{float(s.zeros)!r}" title="{escape(s.undefined_rule)}">'
+        f"{s.zeros}&dagger;</td>"
+    )
+
+
 def _overview_table(data: ReportData) -> str:
     labels = list(data.labels.join.values) if data.labels is not None else []
     head = ["feature", "group", "version", "rows", "missing", "min", "median", "max",
-            "undefined", "flags", *(f"&rho; {escape(label)}" for label in labels)]  # fmt: skip
-    numeric = {2, 3, 4, 5, 6, 7, 8} | set(range(10, 10 + len(labels)))
+            "undefined", "zeros", "flags",
+            *(f"&rho; {escape(label)}" for label in labels)]  # fmt: skip
+    numeric = {2, 3, 4, 5, 6, 7, 8, 9} | set(range(11, 11 + len(labels)))
     ths = "".join(
         f'<th class="sort{" num" if i in numeric else ""}">{h}</th>' for i, h in enumerate(head)
     )
@@ -207,6 +222,7 @@ def _overview_table(data: ReportData) -> str:
             _cell(s.median),
             _cell(s.maximum),
             _cell(float(s.undefined) if s.undefined is not None else float("nan"), "g"),
+            _zeros_cell(s),
             f'<td data-v="{len(s.flags)}" title="{escape("; ".join(s.flags))}">'
             f"{len(s.flags) or ''}</td>",
         ]
@@ -412,14 +428,22 @@ def _stats(s: Summary) -> str:
             f'<tr><td>undefined</td><td colspan="3">{s.undefined} '
             f'<span class="small">({escape(s.undefined_rule)})</span></td></tr>'
         )
+    elif s.undefined_rule:
+        undefined = (
+            f'<tr><td>undefined</td><td colspan="3">not counted '
+            f'<span class="small">({escape(s.undefined_rule)})</span></td></tr>'
+        )
+    zeros = f"{s.zeros}"
+    if s.undecided:
+        zeros += ' <span class="small">(real zeros, or undefined where no column tells)</span>'
     return (
         '<table class="stats">'
-        f"<tr><td>count</td><td>{s.rows - s.missing} of {s.rows}</td><td>mean</td>"
+        f"<tr><td>measured</td><td>{s.measured} of {s.rows}</td><td>mean</td>"
         f"<td>{n(s.mean)} &plusmn; {n(s.std)}</td></tr>"
         f"<tr><td>min</td><td>{n(s.minimum)}</td><td>median</td><td>{n(s.median)}</td></tr>"
         f"<tr><td>p1/p99</td><td>{n(s.p01)} / {n(s.p99)}</td><td>max</td>"
         f"<td>{n(s.maximum)}</td></tr>"
-        f"<tr><td>zeros</td><td>{s.zeros}</td></tr>{undefined}</table>"
+        f'<tr><td>zeros</td><td colspan="3">{zeros}</td></tr>{undefined}</table>'
     )
 
 

@@ -6,6 +6,7 @@ feature column (plus the labels) is in memory at once, and the embedding is stre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -28,14 +29,24 @@ RANGES: dict[str, tuple[float, float]] = {
         unit: (0.0, np.inf)
         for unit in ("words", "sentences", "paragraphs", "characters", "syllables", "tokens",
                      "edges", "clauses", "matches", "per 100 words", "zipf", "phrases",
-                     "nominals")
+                     "nominals", "log10 count")
     },
 }  # fmt: skip
-"""The values a unit allows; a value outside is flagged (units not listed are unbounded)."""
+"""The values a unit allows; a value outside is flagged."""
+UNBOUNDED: dict[str, str] = {
+    "score": "Flesch reading ease falls below 0 for long words and sentences; LIX and RIX "
+    "have no upper bound",
+    "grade": "a grade formula's value, not clipped: below 0 for very short words and "
+    "sentences, above 16 for long ones",
+    "bits": "PMI is negative for a pair rarer than chance",
+}
+"""The units whose values no range bounds, and why; every catalogue unit is here or in
+``RANGES`` (a test checks)."""
 
 
 class Summary(NamedTuple):
-    """One feature column."""
+    """One feature column. Counts, quantiles, the histogram and the flags describe its
+    measured rows: finite and not at its undefined case."""
 
     rows: int
     missing: int
@@ -48,65 +59,99 @@ class Summary(NamedTuple):
     p99: float
     maximum: float
     zeros: int
+    """Measured rows at 0 (real zeros; with ``undecided``, perhaps undefined too)."""
     undefined: int | None
-    """Rows at the documented undefined case (None: the definition documents none)."""
+    """Rows at the catalogue's undefined case, where no value could be measured (None: the
+    feature has none, or its catalogue does not record it)."""
     undefined_rule: str
-    """How ``undefined`` was counted."""
+    """How ``undefined`` was counted, and what ``undecided`` leaves open."""
     counts: np.ndarray
     edges: np.ndarray
     clipped: tuple[int, int]
     """Rows below and above the histogram's range (shown in its first and last bins)."""
     flags: list[str]
+    undecided: bool = False
+    """The undefined case also arises where no column records it: a zero may be one."""
+
+    @property
+    def measured(self) -> int:
+        """Rows whose value is a measurement (finite, not at the undefined case)."""
+        return self.rows - self.missing - (self.undefined or 0)
 
 
-def undefined_rule(spec: FeatureSpec | None, columns: set[str]) -> tuple[str, str | None]:
-    """How to count a feature's documented undefined case: (description, the column whose
-    value decides, or None to count the feature's own zeros); ("", None) when none."""
-    if spec is None:
-        return "", None
-    text = spec.definition
-    if "embedded_paragraphs says when" in text and "embedded_paragraphs" in columns:
-        return "embedded_paragraphs < 2", "embedded_paragraphs"
-    if "0 for a text without words" in text and "n_words" in columns:
-        return "n_words = 0", "n_words"
-    if "without a prompt" in text:
-        return "rows at 0: no prompt", None
-    if "0 when undefined" in text or "; 0 for" in text:
-        return "rows at 0, the undefined value (a real 0 counts too)", None
-    return "", None
+class UndefinedRows(NamedTuple):
+    """Which rows of a column are at its undefined case, and how that was decided."""
+
+    mask: np.ndarray | None
+    """True where undefined (None: the feature has no undefined case it can tell)."""
+    rule: str
+    undecided: bool
+    """Rows at the undefined value beyond ``mask`` may be undefined too."""
+
+
+def undefined_rows(
+    values: np.ndarray, spec: FeatureSpec | None, column: Callable[[str], np.ndarray | None]
+) -> UndefinedRows:
+    """The rows at ``spec``'s undefined case (``FeatureSpec.undefined``).
+
+    Args:
+        values: The feature's column.
+        spec: Its catalogue entry.
+        column: Another column of the partition by name (None when absent).
+    """
+    policy = spec.undefined if spec is not None else None
+    if policy is None:
+        return UndefinedRows(None, "", False)
+    if policy.column is None:
+        if not policy.exact:
+            return UndefinedRows(None, f"undefined {policy.case}: no column records it", True)
+        return UndefinedRows(
+            values == policy.value, f"rows at {policy.value:g}: {policy.case}", False
+        )
+    basis = column(policy.column)
+    if basis is None:
+        rule = f"undefined {policy.case}; {policy.column} is not in this partition"
+        return UndefinedRows(None, rule, True)
+    rule = f"{policy.tells()}: {policy.case}"
+    if not policy.exact:
+        rule += (
+            f"; a row at {policy.value:g} elsewhere is a real {policy.value:g} or undefined in "
+            "a way no column records"
+        )
+    return UndefinedRows(basis < policy.below, rule, not policy.exact)
 
 
 def summarize(
     values: np.ndarray,
     spec: FeatureSpec | None,
-    undefined_mask: np.ndarray | None,
-    rule: str,
-    *,
-    exact: bool = False,
+    undefined: UndefinedRows | None = None,
 ) -> Summary:
-    """Counts, quantiles, a histogram and the flags of one column.
+    """Counts, quantiles, a histogram and the flags of one column's measured rows.
 
     Args:
         values: The column, one value per row (NaN for null).
         spec: Its catalogue entry (None: not in the catalogue).
-        undefined_mask: Rows at the documented undefined case (None: none documented).
-        rule: How ``undefined_mask`` was found, for the reader.
-        exact: The mask is exact (decided by another column), so the outlier check looks
-            at the defined rows only: the undefined case's 0 is not an outlier.
+        undefined: Its rows at the undefined case (``undefined_rows``), left out of every
+            figure but their own count: their value is not a measurement.
     """
+    undefined = undefined or UndefinedRows(None, "", False)
     rows = int(values.size)
-    finite = values[np.isfinite(values)]
-    missing = rows - int(finite.size)
+    present = np.isfinite(values)
+    missing = rows - int(present.sum())
+    at_case = np.zeros(rows, dtype=bool) if undefined.mask is None else (undefined.mask & present)
+    finite = values[present & ~at_case]
+    count_undefined = None if undefined.mask is None else int(at_case.sum())
     flags: list[str] = []
     if missing:
         flags.append(f"{missing} null or non-finite value(s)")
     if spec is None:
         flags.append("not in the catalogue")
     if not finite.size:
-        flags.append("no finite values")
+        flags.append("no measured values" if count_undefined else "no finite values")
         nan = float("nan")
-        return Summary(rows, missing, nan, nan, nan, nan, nan, nan, nan, 0, None, rule,
-                       np.zeros(0), np.zeros(1), (0, 0), flags)  # fmt: skip
+        return Summary(rows, missing, nan, nan, nan, nan, nan, nan, nan, 0, count_undefined,
+                       undefined.rule, np.zeros(0), np.zeros(1), (0, 0), flags,
+                       undefined.undecided)  # fmt: skip
     p01, q1, median, q3, p99 = np.percentile(finite, [1, 25, 50, 75, 99])
     lo, hi = float(finite.min()), float(finite.max())
     if lo == hi:
@@ -116,18 +161,12 @@ def summarize(
         top = int(counts.argmax())
         if counts[top] > DOMINANT_SHARE * finite.size:
             flags.append(f"{counts[top] / finite.size:.1%} of rows are {uniques[top]:g}")
-        defined = finite
-        if exact and undefined_mask is not None:
-            defined = values[np.isfinite(values) & ~undefined_mask]
-        q1, q3 = np.percentile(defined, [25, 75]) if defined.size else (q1, q3)
         iqr = q3 - q1
         if iqr > 0:
-            far = int(
-                ((defined < q1 - OUTLIER_IQR * iqr) | (defined > q3 + OUTLIER_IQR * iqr)).sum()
-            )
-            if far > max(OUTLIER_SHARE * defined.size, OUTLIER_MIN_ROWS - 1):
+            far = int(((finite < q1 - OUTLIER_IQR * iqr) | (finite > q3 + OUTLIER_IQR * iqr)).sum())
+            if far > max(OUTLIER_SHARE * finite.size, OUTLIER_MIN_ROWS - 1):
                 flags.append(
-                    f"heavy outliers: {far} row(s) ({far / defined.size:.1%}) beyond "
+                    f"heavy outliers: {far} row(s) ({far / finite.size:.1%}) beyond "
                     f"{OUTLIER_IQR:g} IQR of the quartiles"
                 )
     if spec is not None and spec.unit in RANGES:
@@ -136,7 +175,6 @@ def summarize(
         if outside:
             flags.append(f"{outside} value(s) outside [{low:g}, {high:g}] ({spec.unit})")
     counts, edges, clipped = _histogram(finite, lo, hi, float(p01), float(p99))
-    undefined = None if undefined_mask is None else int(undefined_mask.sum())
     return Summary(
         rows=rows,
         missing=missing,
@@ -148,12 +186,13 @@ def summarize(
         p99=float(p99),
         maximum=hi,
         zeros=int((finite == 0).sum()),
-        undefined=undefined,
-        undefined_rule=rule,
+        undefined=count_undefined,
+        undefined_rule=undefined.rule,
         counts=counts,
         edges=edges,
         clipped=clipped,
         flags=flags,
+        undecided=undefined.undecided,
     )
 
 

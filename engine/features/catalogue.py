@@ -7,8 +7,17 @@ The LanguageTool group is present only when a LanguageTool server is configured.
 
 from __future__ import annotations
 
-from hemma_features.contract import FeatureSpec
-from hemma_features.engine.features._specs import RUN_ON, WORD, ZERO, spec, surface
+from hemma_features.contract import FeatureSpec, Undefined
+from hemma_features.engine.features._specs import (
+    NO_PARAGRAPHS,
+    NO_SENTENCES,
+    NO_WORDS,
+    RUN_ON,
+    WORD,
+    spec,
+    surface,
+    unmeasured,
+)
 from hemma_features.engine.features.catalogue_research import RESEARCH
 
 SCHEMA_VERSION = "hemma.features.v7"
@@ -17,7 +26,7 @@ _COUNTS = (
     "; W words, S sentences with a word (a run-on of n > 40 words counts as ceil(n / 40) "
     "sentences), Y pyphen en_US syllables, C characters of the "
     "words, P words of 3+ syllables, L words of 7+ characters (whitespace and punctuation "
-    "never count); 0 for a text without words"
+    "never count)"
 )
 
 
@@ -28,11 +37,17 @@ _SHARE = (
 
 
 def _readability(name: str, formula: str, unit: str) -> FeatureSpec:
-    return spec(name, 1, "readability", formula + _COUNTS, unit, "pyphen")
+    return spec(name, 1, "readability", formula + _COUNTS, unit, "pyphen", NO_WORDS)
 
 
-def _syntax(name: str, definition: str, unit: str, source: str = "spacy") -> FeatureSpec:
-    return spec(name, 2, "syntax", definition + ZERO, unit, source)
+def _syntax(
+    name: str,
+    definition: str,
+    unit: str,
+    source: str = "spacy",
+    undefined: Undefined | None = NO_SENTENCES,
+) -> FeatureSpec:
+    return spec(name, 2, "syntax", definition, unit, source, undefined)
 
 
 def _pos(tag: str, label: str) -> FeatureSpec:
@@ -40,18 +55,21 @@ def _pos(tag: str, label: str) -> FeatureSpec:
         f"pos_{tag.lower()}",
         3,
         "lexical",
-        f"share of words whose spaCy coarse tag (token.pos_) is {label}" + ZERO,
+        f"share of words whose spaCy coarse tag (token.pos_) is {label}",
         "ratio",
         "spacy",
+        NO_WORDS,
     )
 
 
 def _lexical(name: str, definition: str, unit: str) -> FeatureSpec:
-    return spec(name, 3, "lexical", definition + ZERO, unit, "spacy")
+    return spec(name, 3, "lexical", definition, unit, "spacy", NO_WORDS)
 
 
-def _structure(name: str, definition: str, unit: str) -> FeatureSpec:
-    return spec(name, 3, "structure", definition + ZERO, unit, "spacy")
+def _structure(
+    name: str, definition: str, unit: str, undefined: Undefined = NO_SENTENCES
+) -> FeatureSpec:
+    return spec(name, 3, "structure", definition, unit, "spacy", undefined)
 
 
 SURFACE: tuple[FeatureSpec, ...] = (
@@ -75,30 +93,39 @@ SURFACE: tuple[FeatureSpec, ...] = (
     surface(
         "n_characters", "number of non-whitespace characters in the text", "characters", "python"
     ),
-    surface("word_length_mean", "mean characters per word" + ZERO, "characters"),
+    surface("word_length_mean", "mean characters per word", "characters", undefined=NO_WORDS),
     surface(
         "word_length_std",
-        "population standard deviation of characters per word" + ZERO,
+        "population standard deviation of characters per word",
         "characters",
+        undefined=NO_WORDS,
     ),
     surface(
         "sentence_length_mean",
         "mean words per counted sentence, a run-on of n > 40 words taken as ceil(n / 40) "
-        "sentences of near-equal length (45 words: 23 + 22)" + ZERO,
+        "sentences of near-equal length (45 words: 23 + 22)",
         "words",
+        undefined=NO_SENTENCES,
     ),
     surface(
         "sentence_length_std",
         "population standard deviation of words per counted sentence (run-ons split as in "
-        "sentence_length_mean)" + ZERO,
+        "sentence_length_mean)",
         "words",
+        undefined=NO_SENTENCES,
     ),
-    surface("long_word_ratio", "share of words with more than 6 characters" + ZERO, "ratio"),
+    surface(
+        "long_word_ratio",
+        "share of words with more than 6 characters",
+        "ratio",
+        undefined=NO_WORDS,
+    ),
     surface(
         "syllables_per_word_mean",
-        "mean syllables per word (pyphen en_US hyphenation points + 1, at least 1)" + ZERO,
+        "mean syllables per word (pyphen en_US hyphenation points + 1, at least 1)",
         "syllables",
         "pyphen",
+        NO_WORDS,
     ),
 )
 
@@ -130,15 +157,19 @@ SYNTAX: tuple[FeatureSpec, ...] = (
         "dependency_distance_mean",
         "mean over sentences of the mean absolute distance between a token and its head "
         "(TextDescriptives dependency_distance; spaCy's sentences, a run-on unsplit: each "
-        "sentence's value is a mean over its tokens, not a count that grows with its length)",
+        "sentence's value is a mean over its tokens, not a count that grows with its length); "
+        "punctuation-only sentences count too, so every text the service accepts has a value",
         "tokens",
         "textdescriptives",
+        None,
     ),
     _syntax(
         "dependency_distance_std",
-        "standard deviation over sentences of the mean dependency distance (TextDescriptives)",
+        "population standard deviation over sentences of the mean dependency distance "
+        "(TextDescriptives; 0 for one sentence)",
         "tokens",
         "textdescriptives",
+        None,
     ),
     _syntax(
         "parse_depth_mean",
@@ -171,7 +202,10 @@ SYNTAX: tuple[FeatureSpec, ...] = (
         "ratio",
     ),
     _syntax(
-        "noun_phrase_length_mean", "mean words per spaCy noun chunk (doc.noun_chunks)", "words"
+        "noun_phrase_length_mean",
+        "mean words per spaCy noun chunk (doc.noun_chunks)",
+        "words",
+        undefined=unmeasured("for a text without a noun chunk"),
     ),
 )
 
@@ -181,10 +215,13 @@ SEMANTIC: tuple[FeatureSpec, ...] = (
         2,
         "semantic",
         "cosine similarity between the essay embedding and the prompt embedding (same model, "
-        "pooling and length policy as the embedding column); 0 for an essay without a prompt "
-        "(empty or null), where it means nothing",
+        "pooling and length policy as the embedding column)",
         "cosine",
         "transformers",
+        Undefined(
+            case="for an essay without a prompt (empty or null), where it means nothing; a "
+            "cosine with a real prompt is not exactly 0",
+        ),
     ),
     spec(
         "paragraph_similarity_mean",
@@ -192,11 +229,14 @@ SEMANTIC: tuple[FeatureSpec, ...] = (
         "semantic",
         "mean cosine similarity between adjacent paragraphs, each paragraph's vector being the "
         "mean of the essay's final-layer token states whose characters fall in it (the same "
-        "forward pass as the essay embedding; paragraphs past a truncation are left out); "
-        "undefined, and 0, when fewer than two paragraphs are covered: embedded_paragraphs "
-        "says when",
+        "forward pass as the essay embedding; paragraphs past a truncation are left out)",
         "cosine",
         "transformers",
+        Undefined(
+            case="when fewer than two paragraphs are covered",
+            column="embedded_paragraphs",
+            below=2,
+        ),
     ),
     spec(
         "embedded_paragraphs",
@@ -218,10 +258,14 @@ SEMANTIC: tuple[FeatureSpec, ...] = (
         "mean of the essay's final-layer token states whose characters fall in it (same pass "
         "as the essay embedding; sentences past a truncation left out); sentences without "
         "a parser: each paragraph split after . ! or ? (closing quotes and brackets kept) "
-        "followed by whitespace; undefined, and 0, when fewer than two sentences are "
-        "covered: embedded_sentences says when",
+        "followed by whitespace",
         "cosine",
         "transformers",
+        Undefined(
+            case="when fewer than two sentences are covered",
+            column="embedded_sentences",
+            below=2,
+        ),
     ),
     spec(
         "embedded_sentences",
@@ -248,9 +292,10 @@ LEXICAL: tuple[FeatureSpec, ...] = (
         "pos_conj",
         3,
         "lexical",
-        "share of words whose spaCy coarse tag is CCONJ or SCONJ" + ZERO,
+        "share of words whose spaCy coarse tag is CCONJ or SCONJ",
         "ratio",
         "spacy",
+        NO_WORDS,
     ),
     _lexical(
         "lexical_density",
@@ -265,18 +310,20 @@ LEXICAL: tuple[FeatureSpec, ...] = (
         "mean Zipf frequency (log10 of occurrences per billion words, wordfreq's large English "
         "list, 2 decimals) of the content words the list contains; content words are words "
         "tagged NOUN, VERB, ADJ or ADV whose text is letters only, looked up lower-cased; lower "
-        "means a more sophisticated vocabulary" + ZERO,
+        "means a more sophisticated vocabulary",
         "zipf",
         "wordfreq",
+        unmeasured("for a text without a content word the list contains"),
     ),
     spec(
         "rare_word_ratio",
         3,
         "lexical",
         "share of those content words whose Zipf frequency is below 3 (rarer than one per "
-        "million words)" + ZERO,
+        "million words)",
         "ratio",
         "wordfreq",
+        unmeasured("for a text without a content word the list contains"),
     ),
     spec(
         "unknown_word_ratio",
@@ -284,9 +331,10 @@ LEXICAL: tuple[FeatureSpec, ...] = (
         "lexical",
         "share of letters-only words absent from wordfreq's large English list (looked up "
         "lower-cased): a spelling signal that needs no LanguageTool; the list holds frequent "
-        "web misspellings (e.g. 'thier'), so it counts the rarer ones, and names count too" + ZERO,
+        "web misspellings (e.g. 'thier'), so it counts the rarer ones, and names count too",
         "ratio",
         "wordfreq",
+        unmeasured("for a text without a letters-only word"),
     ),
     _lexical(
         "mtld",
@@ -328,12 +376,16 @@ STRUCTURE: tuple[FeatureSpec, ...] = (
         "ratio",
     ),
     _structure(
-        "paragraph_length_mean", "mean words per paragraph (paragraphs as in n_paragraphs)", "words"
+        "paragraph_length_mean",
+        "mean words per paragraph (paragraphs as in n_paragraphs)",
+        "words",
+        NO_PARAGRAPHS,
     ),
     _structure(
         "paragraph_length_std",
         "population standard deviation of words per paragraph",
         "words",
+        NO_PARAGRAPHS,
     ),
 )
 
@@ -373,29 +425,29 @@ LANGUAGETOOL: tuple[FeatureSpec, ...] = (
         1,
         "errors",
         "matches in categories GRAMMAR and CONFUSED_WORDS, plus rule ENGLISH_WORD_REPEAT_RULE"
-        + _PER_100
-        + ZERO,
+        + _PER_100,
         "per 100 words",
         "languagetool",
+        NO_WORDS,
     ),
     spec(
         "spelling_errors_per_100_words",
         1,
         "errors",
-        "matches in categories TYPOS, COMPOUNDING and CASING" + _PER_100 + ZERO,
+        "matches in categories TYPOS, COMPOUNDING and CASING" + _PER_100,
         "per 100 words",
         "languagetool",
+        NO_WORDS,
     ),
     spec(
         "punctuation_errors_per_100_words",
         1,
         "errors",
         "matches in categories PUNCTUATION and TYPOGRAPHY except the layout-only rules "
-        "WHITESPACE_RULE, SENTENCE_WHITESPACE, WHITESPACE_PARAGRAPH* and EMPTY_LINE"
-        + _PER_100
-        + ZERO,
+        "WHITESPACE_RULE, SENTENCE_WHITESPACE, WHITESPACE_PARAGRAPH* and EMPTY_LINE" + _PER_100,
         "per 100 words",
         "languagetool",
+        NO_WORDS,
     ),
     spec(
         "lt_matches_total",

@@ -7,19 +7,25 @@ each is known to fail are in docs/features.md.
 
 from __future__ import annotations
 
-from hemma_features.contract import FeatureSpec
-from hemma_features.engine.features._specs import RUN_ON, ZERO, spec
+from hemma_features.contract import FeatureSpec, Undefined
+from hemma_features.engine.features._specs import (
+    NO_SENTENCES,
+    NO_WORDS,
+    RUN_ON,
+    spec,
+    unmeasured,
+)
 
 SURFACE_WORD = (
     "a surface word is a word token with the letter and apostrophe tokens glued to it "
     "without a space ('do'+'nt' is 'dont', 'I'+\"'m\" is \"I'm\")"
 )
-_PER_100 = " per 100 words (as in n_words)" + ZERO
+_PER_100 = " per 100 words (as in n_words)"
 
 
-def _errors(name: str, definition: str, unit: str) -> FeatureSpec:
+def _errors(name: str, definition: str, unit: str, undefined: Undefined = NO_WORDS) -> FeatureSpec:
     source = "symspellpy+pyspellchecker" if name.startswith("misspelled") else "spacy"
-    return spec(name, 1, "errors_offline", definition, unit, source)
+    return spec(name, 1, "errors_offline", definition, unit, source, undefined)
 
 
 ERRORS: tuple[FeatureSpec, ...] = (
@@ -41,8 +47,9 @@ ERRORS: tuple[FeatureSpec, ...] = (
         "share of sentence starts whose first word begins with a lower-case letter; a "
         "sentence start is the first word of a counted sentence that opens a paragraph or "
         "follows . ! or ? (closing quotes skipped); spaCy's other sentence boundaries (often "
-        "a comma splice) are not checked" + ZERO,
+        "a comma splice) are not checked",
         "ratio",
+        unmeasured("for a text without a sentence start", "n_sentences"),
     ),
     _errors(
         "lowercase_i_per_100_words",
@@ -55,8 +62,9 @@ ERRORS: tuple[FeatureSpec, ...] = (
         "brackets skipped, does not end with . ! or ?; checked: paragraphs of 5 or more "
         "whitespace-separated words that are not a title (12 words or fewer, more than half "
         "capitalised), a salutation or closing (Dear, Sincerely, Thank you, Regards...) or a "
-        "date, and do not end with ':'" + ZERO,
+        "date, and do not end with ':'",
         "ratio",
+        unmeasured("for a text without a checked paragraph"),
     ),
     _errors(
         "doubled_words_per_100_words",
@@ -135,9 +143,10 @@ DIVERSITY: tuple[FeatureSpec, ...] = (
         "diversity",
         "moving-average type-token ratio (Covington & McFall 2010) of the lower-cased words, "
         "window 50: the mean TTR of every run of 50 consecutive words; a text of 50 words or "
-        "fewer is one window (its TTR)" + ZERO,
+        "fewer is one window (its TTR)",
         "ratio",
         "spacy",
+        NO_WORDS,
     ),
     spec(
         "hdd",
@@ -146,9 +155,10 @@ DIVERSITY: tuple[FeatureSpec, ...] = (
         "HD-D (McCarthy & Jarvis 2007) of the lower-cased words: the expected TTR of a random "
         "sample of 42 words, sum over types of (1 - C(N-f, 42) / C(N, 42)) / 42 for N words "
         "and f occurrences of the type; a text of fewer than 42 words is sampled whole "
-        "(its TTR)" + ZERO,
+        "(its TTR)",
         "ratio",
         "spacy",
+        NO_WORDS,
     ),
 )
 
@@ -162,8 +172,13 @@ _CLAUSE = (
 _PER_CLAUSE = "; a count per clause: no sentence is counted, so a run-on needs no split"
 
 
-def _complexity(name: str, definition: str, unit: str) -> FeatureSpec:
-    return spec(name, 2, "complexity", definition + ZERO, unit, "spacy")
+NO_CLAUSE = unmeasured("for a text without a clause")
+
+
+def _complexity(
+    name: str, definition: str, unit: str, undefined: Undefined = NO_CLAUSE
+) -> FeatureSpec:
+    return spec(name, 2, "complexity", definition, unit, "spacy", undefined)
 
 
 COMPLEXITY: tuple[FeatureSpec, ...] = (
@@ -171,6 +186,7 @@ COMPLEXITY: tuple[FeatureSpec, ...] = (
         "clauses_per_sentence",
         f"clauses per counted sentence (L2SCA C/S, Lu 2010), {RUN_ON}; {_CLAUSE}",
         "clauses",
+        NO_SENTENCES,
     ),
     _complexity(
         "dependent_clauses_per_clause",
@@ -187,6 +203,7 @@ COMPLEXITY: tuple[FeatureSpec, ...] = (
         "(themselves included) is its head, words under none (a verbless root's) joining the "
         "sentence's first T-unit; a counted sentence without one (a fragment) is one T-unit",
         "words",
+        NO_SENTENCES,
     ),
     _complexity(
         "coordinate_phrases_per_clause",
@@ -205,8 +222,10 @@ COMPLEXITY: tuple[FeatureSpec, ...] = (
 )
 
 
-def _cohesion(name: str, definition: str, unit: str) -> FeatureSpec:
-    return spec(name, 3, "cohesion", definition + ZERO, unit, "spacy")
+def _cohesion(
+    name: str, definition: str, unit: str, undefined: Undefined = NO_WORDS
+) -> FeatureSpec:
+    return spec(name, 3, "cohesion", definition, unit, "spacy", undefined)
 
 
 def _connectives(kind: str, examples: str) -> FeatureSpec:
@@ -230,8 +249,9 @@ COHESION: tuple[FeatureSpec, ...] = (
         "lower-cased spaCy lemmas of the letters-only NOUN, VERB, ADJ and ADV tokens of each "
         "sentence (TAACO's adjacent content-lemma overlap, Jaccard-normalised; a pair with no "
         "content word counts 0); spaCy's sentences, a run-on unsplit: the overlap of a pair "
-        "is a share, whatever the sentences' length; undefined, and 0, below two sentences",
+        "is a share, whatever the sentences' length",
         "ratio",
+        Undefined(case="below two counted sentences", column="n_sentences", below=2),
     ),
     spec(
         "run_on_sentence_ratio",
@@ -239,9 +259,10 @@ COHESION: tuple[FeatureSpec, ...] = (
         "structure",
         "share of counted sentences longer than 40 words (run-ons: sentence_length_*, the "
         "readability formulas and the per-sentence and per-T-unit rates split them, this "
-        "keeps the signal)" + ZERO,
+        "keeps the signal)",
         "ratio",
         "spacy",
+        NO_SENTENCES,
     ),
 )
 
@@ -258,17 +279,28 @@ _PMI = (
 )
 
 
-def _phraseology(name: str, definition: str, unit: str) -> FeatureSpec:
-    return spec(name, 1, "phraseology", f"{definition}; {_PAIR}" + ZERO, unit, "symspellpy")
+NO_PAIR = unmeasured("for a text without a pair", below=2)
+NO_ATTESTED_PAIR = unmeasured(
+    "for a text without an attested pair, one the reference holds", below=2
+)
+
+
+def _phraseology(
+    name: str, definition: str, unit: str, undefined: Undefined = NO_ATTESTED_PAIR
+) -> FeatureSpec:
+    return spec(name, 1, "phraseology", f"{definition}; {_PAIR}", unit, "symspellpy", undefined)
 
 
 PHRASEOLOGY: tuple[FeatureSpec, ...] = (
-    _phraseology("bigram_coverage", "share of the essay's pairs found in the reference", "ratio"),
+    _phraseology(
+        "bigram_coverage", "share of the essay's pairs found in the reference", "ratio", NO_PAIR
+    ),
     _phraseology(
         "known_word_bigram_coverage",
         "share of the pairs whose two words are both in the word list that the reference "
         "holds (listed words combined in an unlisted way: odd collocations, agreement errors)",
         "ratio",
+        unmeasured("for a text without a pair of two listed words", below=2),
     ),
     _phraseology("bigram_pmi_mean", f"mean PMI of the attested pairs; {_PMI}", "bits"),
     _phraseology("bigram_pmi_std", f"population std of the attested pairs' PMI; {_PMI}", "bits"),

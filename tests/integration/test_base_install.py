@@ -113,3 +113,34 @@ def test_base_install_runs_a_full_extract_without_heavy_libraries(live_server, t
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert shipped.stdout.strip() == "True", shipped.stderr  # the samples ship in the wheel
+
+
+def test_the_readme_read_snippets_run_in_the_venv_the_readme_installs(
+    live_server, runtime, tmp_path
+):
+    """The README's read snippets (pyarrow, pandas, polars, DuckDB; IPC and Parquet) run as
+    written in a stock venv holding what the README installs for them, the read lock and
+    the project: every package they import is there."""
+    from tests.test_readme import README, read_snippets, write_caches
+
+    command = "pip install --require-hashes --no-deps -r requirements/read.lock"
+    assert command in README
+    venv = stock_venv("3.11", tmp_path / "venv")
+    install = pip(venv, "install", "-q", "--require-hashes", "--no-deps",
+                  "-r", str(REPO / "requirements" / "read.lock"))  # fmt: skip
+    assert install.returncode == 0, install.stderr[-3000:]
+    install = pip(venv, "install", "-q", "--no-deps", str(clean_source(tmp_path / "repo")))
+    assert install.returncode == 0, install.stderr[-3000:]
+    write_caches(live_server.http_url, tmp_path)
+    fp = runtime.fingerprint_for("combined")
+    snippets = read_snippets()
+    assert {file_format for _, file_format, _ in snippets} == {"ipc", "parquet"}
+    for snippet, file_format, names in snippets:
+        script = snippet.replace("<fp>", fp) + "".join(f"\nprint(len({n}))" for n in names)
+        ran = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", script],
+            capture_output=True, text=True, timeout=300,
+            cwd=tmp_path / ("parquet" if file_format == "parquet" else ""),
+        )  # fmt: skip
+        assert ran.returncode == 0, (snippet, ran.stderr[-3000:])
+        assert ran.stdout.split() == ["8"] * len(names), (snippet, ran.stdout)

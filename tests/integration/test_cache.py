@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -324,16 +325,66 @@ def test_gc_keeps_the_components_of_a_kept_combined_set_and_refuses_unknown_keep
     before = sorted(p.name for p in cache.glob("fingerprint=*"))
 
     assert main(["cache", "gc", str(cache), "--keep", "deadbeef"]) == 2
-    err = capsys.readouterr().err
-    assert "deadbeef is not in" in err and "nothing was removed" in err and combined in err
-    assert main(["cache", "gc", str(cache), "--keep", combined, "--dry-run"]) == 0
+    [err] = capsys.readouterr().err.strip().splitlines()
+    assert "is or starts with deadbeef" in err and "nothing was removed" in err
+    assert combined in err
+    twins = ["abc1" + "0" * 60, "abc2" + "0" * 60]  # one prefix, two fingerprints
+    for twin in twins:
+        (cache / f"fingerprint={twin}" / "feature_set=handcrafted").mkdir(parents=True)
+    assert main(["cache", "gc", str(cache), "--keep", "abc", "--dry-run"]) == 2
+    [err] = capsys.readouterr().err.strip().splitlines()
+    assert "prefix abc is ambiguous: 2 fingerprints" in err and all(t in err for t in twins)
+    for twin in twins:
+        shutil.rmtree(cache / f"fingerprint={twin}")
+    # a unique prefix is the fingerprint it starts
+    assert main(["cache", "gc", str(cache), "--keep", combined[:12], "--dry-run"]) == 0
     assert capsys.readouterr().out.startswith("would remove 1 fingerprint(s): old")
     assert sorted(p.name for p in cache.glob("fingerprint=*")) == before
 
-    assert main(["cache", "gc", str(cache), "--keep", combined]) == 0
+    assert main(["cache", "gc", str(cache), "--keep", combined[:12]]) == 0
     left = {p.name.split("=", 1)[1] for p in cache.glob("fingerprint=*")}
     assert left == {combined, *components}
     assert open_features(cache, info.for_set("embeddings"), "embeddings").count_rows() == 8
+
+
+def test_cache_ls_shows_model_feature_set_rows_and_last_write(
+    live_server, runtime, tmp_path, capsys
+):
+    """Per fingerprint: a unique prefix of it, the feature set, the model of its vectors
+    (none for handcrafted rows), rows, files, bytes and when it was last written; --json
+    has the fingerprint whole."""
+    import json
+
+    from hemma_features.cli import main
+
+    cache = tmp_path / "c"
+    with FeatureClient(live_server.http_url) as client:
+        client.extract(SAMPLES, feature_set="combined", cache=cache)
+    model = "sentence-transformers/all-MiniLM-L6-v2"
+    assert main(["cache", "ls", str(cache)]) == 0
+    header, *lines = capsys.readouterr().out.strip().splitlines()
+    assert header.split() == [
+        "fingerprint",
+        "feature_set",
+        "model",
+        "rows",
+        "files",
+        "bytes",
+        "last",
+        "write",
+    ]
+    shown = {line.split()[1]: line.split() for line in lines}
+    assert set(shown) == {"combined", "embeddings", "handcrafted"}
+    combined = shown["combined"]
+    assert runtime.fingerprint.for_set("combined").startswith(combined[0])
+    assert len(combined[0]) >= 12 and combined[2] == model and combined[3] == "8"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", combined[6]) and combined[8] == "UTC"
+    assert shown["handcrafted"][2] == "-" and shown["embeddings"][2] == model
+    assert main(["cache", "ls", str(cache), "--json"]) == 0
+    rows = {row["feature_set"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["combined"]["fingerprint"] == runtime.fingerprint.for_set("combined")
+    assert rows["combined"]["embedding_model"] == model
+    assert rows["handcrafted"]["embedding_model"] == "" and rows["handcrafted"]["written"]
 
 
 def test_cache_ls_on_a_missing_directory_says_so(tmp_path, capsys):

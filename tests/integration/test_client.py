@@ -258,3 +258,33 @@ def test_the_client_library_prints_nothing_in_a_notebook_that_configured_no_logg
         cwd=REPO, capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
     assert "client.extract" in loud.stderr
+
+
+def test_a_dataframe_of_another_layout_is_told_how_to_map_its_columns(live_server):
+    """A PERSUADE-style DataFrame: the error names the missing columns and the Columns(...)
+    that maps them, guessed from its column names; with that Columns it extracts."""
+    import pandas as pd
+
+    from hemma_features import Columns, InputFileError
+
+    df = pd.DataFrame(
+        {
+            "essay_id_comp": ["p1", "p2"],
+            "full_text": ["Phones help us learn.", "School should start later."],
+            "prompt_name": ["Phones", "School hours"],
+            "holistic_essay_score": [3, 4],
+        }
+    )
+    with FeatureClient(live_server.http_url) as client:
+        with pytest.raises(InputFileError) as caught:
+            client.extract(df, feature_set="handcrafted")
+        message = str(caught.value)
+        assert "lacks column(s) ['essay_id', 'text']" in message
+        hint = "Columns(essay_id='essay_id_comp', text='full_text', prompt='prompt_name')"
+        assert hint in message and "--id-column essay_id_comp" in message
+        table = client.extract(
+            df,
+            feature_set="handcrafted",
+            columns=Columns(essay_id="essay_id_comp", text="full_text", prompt="prompt_name"),
+        )
+    assert table.column("essay_id").to_pylist() == ["p1", "p2"]

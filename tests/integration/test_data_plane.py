@@ -174,6 +174,45 @@ def test_cancelling_a_get_stops_the_computation(runtime, tmp_path):
         server.close()
 
 
+@pytest.mark.parametrize("moment", ["waiting for input", "answering"])
+def test_a_client_that_cancels_an_exchange_is_counted_as_cancelled(runtime, tmp_path, moment):
+    """A client's Ctrl-C in the middle of an exchange, while the server waits for its next
+    batch or writes answers, is the outcome `cancelled` in /metrics, not an internal error,
+    and the server keeps serving."""
+    server = serve(runtime, tmp_path / "store", batch_rows=1)
+    try:
+        client = fl.connect(server.flight_url)
+        command = fl.FlightDescriptor.for_command(
+            b'{"type":"extract.v1","feature_set":"handcrafted"}'
+        )
+        writer, reader = client.do_exchange(command)
+        writer.begin(samples().schema)
+        rows = essays_table(
+            [(f"x{i}", f"Essay {i} is about stopping {i * 7}.", "p") for i in range(24)]
+        )
+        if moment == "answering":
+            writer.write_table(rows)  # 24 answers to write, one by one
+        else:
+            writer.write_batch(rows.to_batches()[0].slice(0, 1))
+        reader.read_chunk()
+        reader.cancel()
+
+        def outcomes() -> str:
+            text = httpx.get(f"{server.http_url}/metrics", timeout=30).text
+            return " ".join(
+                line
+                for line in text.splitlines()
+                if line.startswith("hemma_extract_requests_total{")
+            )
+
+        assert wait_for(lambda: 'outcome="cancelled"' in outcomes()), outcomes()
+        assert "Internal" not in outcomes() and "internal" not in outcomes(), outcomes()
+        client.close()
+        assert put(server.flight_url, "after", samples())["rows"] == 8  # still serving
+    finally:
+        server.close()
+
+
 def test_an_open_stream_waiting_for_its_client_holds_no_slot(runtime, tmp_path):
     """With max_streams=1, a stream between batches does not block a second stream."""
     server = serve(runtime, tmp_path / "store", max_streams=1)

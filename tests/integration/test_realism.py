@@ -21,6 +21,7 @@ import pytest
 
 from benchmarks.value_ranges import broken
 from hemma_features import FeatureClient
+from hemma_features.contract import decode_catalogue
 from tests.conftest import ELLIPSE
 
 pytestmark = pytest.mark.skipif(not ELLIPSE.is_file(), reason="../shared/data/ellipse is absent")
@@ -110,10 +111,20 @@ def test_every_stated_range_holds(ellipse, extremes):
         assert not problems, "\n".join(problems)
 
 
+ALWAYS_MEASURED = {
+    "n_words", "n_sentences", "n_paragraphs", "n_characters", "dependency_distance_mean",
+    "dependency_distance_std", "embedded_paragraphs", "embedded_sentences",
+}  # fmt: skip
+"""Counts, and the dependency distance over spaCy's sentences (punctuation-only ones
+too): every accepted text has a value."""
+
+
 def test_undefined_values_say_so(ellipse):
     """paragraph_similarity_mean is 0 wherever fewer than two paragraphs reach the window,
     and adjacent_sentence_similarity_mean wherever fewer than two sentences do; no more
-    paragraphs are embedded than the essay has (README, Feature definitions)."""
+    paragraphs are embedded than the essay has (README, Feature definitions); every other
+    undefined case in the catalogue takes its stated value wherever its column says so,
+    and only counts are without one."""
     _, features = ellipse
 
     def col(name: str) -> np.ndarray:
@@ -122,6 +133,13 @@ def test_undefined_values_say_so(ellipse):
     assert (col("paragraph_similarity_mean")[col("embedded_paragraphs") < 2] == 0).all()
     assert (col("adjacent_sentence_similarity_mean")[col("embedded_sentences") < 2] == 0).all()
     assert (col("embedded_paragraphs") <= col("n_paragraphs")).all()
+    # Every catalogue entry's undefined case, as the report counts it from its column.
+    for spec in decode_catalogue(features.schema):
+        policy = spec.undefined
+        assert policy is not None or spec.name in ALWAYS_MEASURED, spec.name
+        if policy is not None and policy.column is not None:
+            at_case = col(policy.column) < policy.below
+            assert (col(spec.name)[at_case] == policy.value).all(), spec.name
 
 
 def test_features_correlate_with_the_human_score_in_the_expected_direction(ellipse):

@@ -71,6 +71,34 @@ def test_cache_path_prints_the_named_or_the_newest_partition(two_runs, capsys):
     assert f"holds no combined rows under fingerprint {'f' * 64}" in err and OLD in err
 
 
+def test_a_unique_fingerprint_prefix_names_its_partition(two_runs, capsys, tmp_path):
+    """`cache path --fingerprint`, `cache export --fingerprint` and open_features take a
+    prefix only one fingerprint of the set starts with; a shared prefix is one line naming
+    each fingerprint it starts, with rows and dates."""
+    cache, fingerprint = two_runs
+    code, out, _ = cli(
+        capsys, "cache", "path", str(cache), "--feature-set", "combined", "--fingerprint", "000"
+    )
+    assert code == 0 and out.strip() == str(partition_dir(cache, OLD, "combined"))
+    assert open_features(cache, "combined", fingerprint[:12]).num_rows == 8
+    out_file = tmp_path / "rows.parquet"
+    code, out, _ = cli(
+        capsys, "cache", "export", str(cache), "--feature-set", "combined",
+        "--fingerprint", fingerprint[:12], "--out", str(out_file),
+    )  # fmt: skip
+    assert code == 0 and pq.read_table(out_file).num_rows == 8 and fingerprint in out
+    copy = tmp_path / "copy"
+    shutil.copytree(cache, copy)
+    twin = "0" * 63 + "1"
+    shutil.copytree(partition_dir(copy, OLD, "combined"), partition_dir(copy, twin, "combined"))
+    code, _, err = cli(
+        capsys, "cache", "path", str(copy), "--feature-set", "combined", "--fingerprint", "000"
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "fingerprint prefix 000 is ambiguous: 2 combined fingerprints" in err
+    assert f"{OLD} (" in err and f"{twin} (" in err and fingerprint not in err
+
+
 def test_open_features_reads_the_whole_partition_or_says_which_to_pick(two_runs):
     """Every row of every file; with two fingerprints, the error names the Python way."""
     cache, fingerprint = two_runs

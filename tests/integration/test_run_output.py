@@ -7,6 +7,7 @@ import json
 import time
 
 import pyarrow.csv as pacsv
+import pytest
 
 from hemma_features.cli import main
 from tests.conftest import SAMPLES, essays_table
@@ -75,3 +76,64 @@ def test_cache_verify_prints_files_rows_and_bytes_per_partition(live_server, tmp
     [partition] = [line for line in lines if " embeddings " in line]
     assert " 8 rows " in partition and " files " in partition and partition.endswith("bytes  ok")
     assert lines[-1].startswith(f"{cache}: ok (1 partitions, ") and " 8 rows, " in lines[-1]
+
+
+def test_limit_extracts_the_first_essays_and_the_full_run_fetches_only_the_rest(
+    live_server, tmp_path, capsys
+):
+    """--limit 3 fetches the input's first 3 essays; the run without it then finds those 3
+    in the cache and fetches the other 5, and its essays/s counts those 5 only."""
+    cache = str(tmp_path / "c")
+    argv = ["extract", str(SAMPLES), "--server", live_server.http_url, "--cache", cache,
+            "--feature-set", "handcrafted"]  # fmt: skip
+    assert main([*argv, "--limit", "3"]) == 0
+    first = capsys.readouterr().out
+    assert "rows: 3 (cache hits 0, fetched 3," in first
+    report = tmp_path / "run.json"
+    assert main([*argv, "--report", str(report)]) == 0
+    rest = capsys.readouterr().out
+    assert "rows: 8 (cache hits 3, fetched 5," in rest
+    body = json.loads(report.read_text())
+    line = next(x for x in rest.splitlines() if x.startswith("essays/s: "))
+    assert line.startswith(f"essays/s: {body['essays_per_second']:g} computed (5 fetched in ")
+    assert line.endswith("; 3 cache hits counted apart)")
+    assert body["essays_per_second"] == pytest.approx(5 / body["seconds"], rel=1e-2)
+    with pytest.raises(SystemExit) as refused:
+        main([*argv, "--limit", "0"])  # a limit is at least 1
+    assert refused.value.code == 2
+    assert "--limit" in capsys.readouterr().err
+
+
+def test_a_header_only_input_holds_no_essays(live_server, tmp_path, capsys):
+    """A CSV with a header and no row is bad input, said as such: exit 2, one line."""
+    essays = tmp_path / "empty.csv"
+    essays.write_text("essay_id,text,prompt\n")
+    code = main(["extract", str(essays), "--server", live_server.http_url, "--cache",
+                 str(tmp_path / "c")])  # fmt: skip
+    assert code == 2
+    [err] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert "holds no essays" in err and "empty.csv" in err
+    assert not (tmp_path / "c").exists()  # nothing was started
+
+
+def test_the_progress_bar_shows_the_summary_s_essays_per_second():
+    """The bar's essays/s counts computed essays, not cache hits, per second since the
+    start (the summary's figure); cache hits are counted apart; tqdm's own rate is off."""
+    import io
+
+    from hemma_features.client.extract_command import ProgressBar
+
+    now = [100.0]
+    screen = io.StringIO()
+    bar = ProgressBar(screen, clock=lambda: now[0])
+    bar.update(0, 0, 20)
+    now[0] += 2.0
+    bar.update(10, 10, 20)  # ten rows from the cache at once
+    now[0] += 2.0
+    bar.update(6, 0, 20)  # six computed in four seconds: 1.5 essays/s
+    bar._bar.refresh()
+    shown = screen.getvalue().splitlines()[-1] if "\n" in screen.getvalue() else screen.getvalue()
+    last = shown.split("\r")[-1]
+    assert "16/20" in last and "essays/s 1.5 computed, cache hits 10" in last, last
+    assert "essay/s" not in last and "it/s" not in last
+    bar.close()

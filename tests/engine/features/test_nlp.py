@@ -180,6 +180,26 @@ def test_no_words_gives_zero_ratios(analyzer):
     assert values["lexical_density"] == 0
 
 
+@pytest.mark.parametrize("text", ["!!! ???", "Hello", "Hi there.", "a\n\nb", "I.\n\n?"])
+def test_every_undefined_case_takes_its_stated_value(analyzer, text):
+    """Wherever a catalogue entry's undefined case holds by its column (n_words = 0,
+    n_sentences < 2...), the feature takes the value its definition states there: the
+    report can count those rows from that column alone."""
+    from hemma_features.engine.features.catalogue import catalogue
+
+    values = doc_features(analyzer.parse([text])[0])
+    checked = 0
+    for spec in catalogue(languagetool=False):
+        policy = spec.undefined
+        if policy is None or policy.column not in values or spec.name not in values:
+            continue
+        if values[policy.column] < policy.below:
+            checked += 1
+            assert values[spec.name] == policy.value, (spec.name, values[spec.name])
+    if text == "!!! ???":
+        assert checked > 60  # every per-word and per-sentence feature of a text without words
+
+
 def test_paragraphs_and_words_rules():
     """Blank lines split paragraphs; without any, a line break after sentence-final
     punctuation does; a hard wrap never does. A word has a letter or a digit."""
