@@ -49,7 +49,7 @@ class ProgressBar:
         self._computed += rows - hits
         rate = essays_per_second(self._computed, self._clock() - self._started)
         self._bar.set_postfix_str(
-            f"essays/s {rate:g} computed, cache hits {self._hits}", refresh=False
+            f"{rate:.1f} essays/s computed, {self._hits} cache hits apart", refresh=False
         )
         self._bar.update(rows)
 

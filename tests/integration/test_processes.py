@@ -261,11 +261,13 @@ def test_progress_bar_on_a_terminal_only(live_server, tmp_path):
             return True
 
     screen = Terminal()
-    bar = ProgressBar(file=screen)
+    ticks = iter([0.0, 1.0, 2.0])  # started, then one essay computed a second
+    bar = ProgressBar(file=screen, clock=lambda: next(ticks))
     bar.update(5, 5, 8)
     bar.update(3, 0, 8)
     bar.close()
-    assert "8/8" in screen.getvalue() and "cache_hits=5" in screen.getvalue()
+    shown = screen.getvalue()
+    assert "8/8" in shown and "1.5 essays/s computed, 5 cache hits apart" in shown
 
 
 def test_a_latin1_file_gets_a_conversion_hint(tmp_path, capsys):
