@@ -68,7 +68,7 @@ CANCEL_SHARE = 1 / 20
 CANCEL_ROWS = 48
 JOIN_SECONDS = 300.0
 WORKER_MODULE = "parse_worker"
-MEMORY = ("VmRSS", "RssAnon", "VmHWM")
+MEMORY = ("VmRSS", "RssAnon", "RssFile")
 
 
 @dataclass
@@ -195,7 +195,11 @@ def slopes(samples: list[Sample]) -> list[str]:
     half = samples[-1].seconds / 2
     late = [s for s in samples if s.seconds >= half]
     lines = [f"slope over the last half (t >= {half:.0f} s, {len(late)} samples, least squares):"]
-    for name, label in (("VmRSS", "server RSS"), ("RssAnon", "server anon")):
+    for name, label in (
+        ("VmRSS", "server RSS"),
+        ("RssAnon", "server anon"),
+        ("RssFile", "server file"),
+    ):
         series = [(s.seconds, s.server[name]) for s in late if name in s.server]
         if series:
             lines.append(
@@ -319,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             hung = [t.name for t in threads if t.is_alive()]
             counters = server_counters(server.http_url)
             peak = status_mib(pid, "VmHWM").get("VmHWM", float("nan"))
+            stored = [f.stat().st_size for f in (Path(tmp) / "store").rglob("*") if f.is_file()]
             probe = read_probe(probe_file)
     for line in slopes(samples):
         print(line)
@@ -333,11 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{counters['hemma_flight_refusals_total']:.0f} calls as busy, replaced "
         f"{counters['hemma_parse_worker_restarts_total']:.0f} parse workers"
     )
+    first, last = samples[0].server, samples[-1].server
     print(
-        f"server RSS {samples[0].server.get('VmRSS', 0):.1f} -> "
-        f"{samples[-1].server.get('VmRSS', 0):.1f} MiB, peak {peak:.1f} MiB; load average "
-        f"{samples[0].load:.2f} at the start, {samples[-1].load:.2f} at the end, mean "
-        f"{np.mean([s.load for s in samples]):.2f}"
+        f"server RSS {first.get('VmRSS', 0):.1f} -> {last.get('VmRSS', 0):.1f} MiB, peak "
+        f"{peak:.1f} MiB; of it file-backed {first.get('RssFile', 0):.1f} -> "
+        f"{last.get('RssFile', 0):.1f} MiB (the store holds {sum(stored) / 2**20:.1f} MiB in "
+        f"{len(stored)} files); load average {samples[0].load:.2f} at the start, "
+        f"{samples[-1].load:.2f} at the end, mean {np.mean([s.load for s in samples]):.2f}"
     )
     for error in tally.errors:
         print(f"  error: {error}")
