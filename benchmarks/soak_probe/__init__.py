@@ -77,7 +77,7 @@ def probe_lines(
     late = [r for r in shown if r["t"] >= half]
     fitted = ", ".join(f"{n} {slope([(r['t'], r[n] / 2**20) for r in late]):+.2f}" for n in names)
     lines.append(f"  slope over the last half (MiB/min): {fitted}")
-    traced = [r for r in shown if "top" in r]
+    traced = [r for r in readings if "top" in r]  # slow to take: the last, whenever
     if traced:
         last = traced[-1]
         lines.append(f"  tracemalloc at t {last['t']:.0f} s: {last['python'] / 2**20:.1f} MiB "
