@@ -20,6 +20,7 @@ import pyarrow.dataset as ds
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.procs import status_mib  # noqa: E402
 from hemma_features import FeatureClient, open_features  # noqa: E402
 from hemma_features.client.server_process import ServerProcess  # noqa: E402
 
@@ -28,10 +29,7 @@ ELLIPSE = REPO.parent / "shared" / "data" / "ellipse" / "essays.csv"
 
 def peak_rss_mib(pid: int) -> float:
     """Peak resident memory of a process (VmHWM), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return status_mib(pid, "VmHWM").get("VmHWM", float("nan"))
 
 
 def main() -> int:

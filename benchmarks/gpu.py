@@ -51,7 +51,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.ellipse import essay_inputs, read_ellipse  # noqa: E402
 from benchmarks.samples import mixed_texts, repeated_samples  # noqa: E402
-from benchmarks.throughput import Baseline, own_cpu, parse_cost, tree_cpu  # noqa: E402
+from benchmarks.procs import tree_cpu  # noqa: E402
+from benchmarks.throughput import Baseline, own_cpu, parse_cost  # noqa: E402
 
 FILES = (
     "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",

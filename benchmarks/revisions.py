@@ -25,7 +25,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.checkouts import git, revision_tree  # noqa: E402
 from benchmarks.ellipse import essay_inputs, read_ellipse  # noqa: E402
-from benchmarks.throughput import own_cpu, tree_cpu  # noqa: E402
+from benchmarks.procs import tree_cpu  # noqa: E402
+from benchmarks.throughput import own_cpu  # noqa: E402
 
 
 def main() -> int:

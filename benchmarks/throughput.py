@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import resource
 import statistics
 import sys
@@ -42,10 +41,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.ellipse import essay_inputs, read_ellipse  # noqa: E402
+from benchmarks.procs import tree_cpu  # noqa: E402
 from hemma_features import FeatureClient  # noqa: E402
 from hemma_features.client.server_process import ServerProcess  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 BASELINE_TD = ("descriptive_stats", "readability", "dependency_distance", "pos_proportions",
                "coherence")  # fmt: skip
 
@@ -59,27 +58,6 @@ def children_cpu() -> float:
     """CPU-seconds of this process's finished children (spaCy's n_process workers)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def tree_cpu(root: int) -> float:
-    """CPU-seconds used so far by ``root`` and its live descendants."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / TICKS
-    total, stack = 0.0, [root]
-    while stack:
-        pid = stack.pop()
-        total += times.get(pid, 0.0)
-        stack.extend(child for child, parent in parents.items() if parent == pid)
-    return total
 
 
 class Baseline:
