@@ -50,8 +50,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.ellipse import essay_inputs, read_ellipse  # noqa: E402
-from benchmarks.samples import mixed_texts, repeated_samples  # noqa: E402
 from benchmarks.procs import tree_cpu  # noqa: E402
+from benchmarks.samples import mixed_texts, repeated_samples  # noqa: E402
 from benchmarks.throughput import Baseline, own_cpu, parse_cost  # noqa: E402
 
 FILES = (
