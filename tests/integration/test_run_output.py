@@ -134,6 +134,6 @@ def test_the_progress_bar_shows_the_summary_s_essays_per_second():
     bar._bar.refresh()
     shown = screen.getvalue().splitlines()[-1] if "\n" in screen.getvalue() else screen.getvalue()
     last = shown.split("\r")[-1]
-    assert "16/20" in last and "essays/s 1.5 computed, cache hits 10" in last, last
+    assert "16/20" in last and "1.5 essays/s computed, 10 cache hits apart" in last, last
     assert "essay/s" not in last and "it/s" not in last
     bar.close()
