@@ -35,6 +35,13 @@ NOT_ERRORS = (
     b"has constructor arguments in the object store and max_restarts > 0",
 )
 """Lines Ray logs as errors that are not, kept at ``info``."""
+CLUSTER_SILENT = (
+    # While the head is gone the driver cannot report a failed task to it; the run's own
+    # one line says the cluster was lost.
+    b"Failed to push error to driver",
+)
+"""Errors Ray logs while its head does not answer, kept at ``warning``: what matters of
+them is the run's own line."""
 
 
 def level_of(line: bytes, previous: int) -> int:
@@ -42,6 +49,8 @@ def level_of(line: bytes, previous: int) -> int:
     stack frame, a wrapped message) has that line's level, anything unknown ``error``."""
     if any(marker in line for marker in NOT_ERRORS):
         return LEVELS["info"]
+    if any(marker in line for marker in CLUSTER_SILENT):
+        return LEVELS["warning"]
     core = _CORE.match(line)
     if core:
         return _CORE_LEVELS[core.group(1)]
