@@ -123,6 +123,16 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
     )
     ray.add_argument("--ray-cpus-per-actor", type=float, default=1.0, help="CPUs per actor [1]")
     ray.add_argument(
+        "--ray-resource",
+        type=resource_amount,
+        action="append",
+        default=[],
+        metavar="NAME=AMOUNT",
+        help="a custom Ray resource each actor takes (hosts announce theirs with `ray start "
+        "--resources`): keeps actors on hosts of one CPU kernel class or GPU model, so every "
+        "actor computes the same fingerprint (docs/scale-out.md)",
+    )
+    ray.add_argument(
         "--ray-batch-rows",
         type=positive_int,
         default=64,
@@ -194,6 +204,18 @@ def positive_seconds(value: str) -> float:
     if not seconds > 0 or seconds == float("inf"):
         raise argparse.ArgumentTypeError(f"takes a number of seconds above 0, not {value!r}")
     return seconds
+
+
+def resource_amount(value: str) -> tuple[str, float]:
+    """``--ray-resource NAME=AMOUNT``: a custom resource and the share an actor takes."""
+    name, _, amount = value.partition("=")
+    try:
+        share = float(amount)
+    except ValueError:
+        share = 0.0
+    if not name or not share > 0 or share == float("inf"):
+        raise argparse.ArgumentTypeError(f"takes NAME=AMOUNT with AMOUNT above 0, not {value!r}")
+    return name, share
 
 
 def actor_count(value: str) -> int | tuple[int, int]:

@@ -64,6 +64,7 @@ def run_ray_extract(args: argparse.Namespace) -> int:
             concurrency=args.ray_actors,
             num_gpus=args.ray_gpus_per_actor,
             num_cpus=args.ray_cpus_per_actor,
+            resources=dict(args.ray_resource),
             batch_rows=args.ray_batch_rows,
             commit_seconds=args.commit_seconds,
             quiet=False,  # Ray's INFO lines go to its log; the relay shows what was asked

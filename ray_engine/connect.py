@@ -27,6 +27,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -233,21 +234,21 @@ def check_local_node(target: Target, nodes: dict[str, Any]) -> None:
         )
 
 
-def largest_node(num_cpus: float, num_gpus: float) -> str | None:
-    """None when a node of the joined cluster has ``num_cpus`` CPUs and ``num_gpus`` GPUs
-    (an actor's share); else what its largest node has. A run whose actors fit no node
-    waits (for an autoscaler, or a node someone starts), silently in Ray."""
+def largest_node(wanted: Mapping[str, float]) -> str | None:
+    """None when an alive node of the joined cluster has every resource of ``wanted`` (an
+    actor's share: ``{"CPU": 1, "GPU": 0, ...}``); else what the nodes have. A run whose
+    actors fit no node waits (for an autoscaler, or a node someone starts), silently in
+    Ray."""
     import ray
 
-    sizes = [
-        (float(node["Resources"].get("CPU", 0)), float(node["Resources"].get("GPU", 0)))
-        for node in ray.nodes()
-        if node.get("Alive")
-    ]
-    if any(cpus >= num_cpus and gpus >= num_gpus for cpus, gpus in sizes):
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    needed = {name: amount for name, amount in wanted.items() if amount}
+    if any(all(have.get(name, 0) >= amount for name, amount in needed.items()) for have in nodes):
         return None
-    cpus, gpus = max(sizes, default=(0.0, 0.0))
-    return f"{len(sizes)} node(s), the largest with {cpus:g} CPU(s) and {gpus:g} GPU(s)"
+    shown = ", ".join(
+        f"{name} {max((have.get(name, 0) for have in nodes), default=0):g}" for name in needed
+    )
+    return f"{len(nodes)} alive node(s), the most any has: {shown}"
 
 
 def _left(deadline: float) -> float:

@@ -82,6 +82,9 @@ class RayEngine:
         concurrency: Actors (an int) or an autoscaling range ``(min, max)``.
         num_gpus: GPUs per actor (1: one actor per GPU).
         num_cpus: CPUs per actor.
+        resources: Custom Ray resources per actor (``{"avx512": 1}``): keeps actors, and
+            the runtime that decides what they compute, on hosts that announce them
+            (``ray start --resources``), e.g. hosts of one kernel class or GPU model.
         batch_rows: Essays per Ray block; a killed driver recomputes at most the blocks in
             flight.
         commit_seconds: Longest computed rows wait in memory before they are committed.
@@ -106,6 +109,7 @@ class RayEngine:
         concurrency: int | tuple[int, int] = 1,
         num_gpus: float = 0,
         num_cpus: float = 1,
+        resources: Mapping[str, float] | None = None,
         batch_rows: int = 64,
         commit_seconds: float = 5.0,
         stage: type[HemmaFeatures] = HemmaFeatures,
@@ -130,6 +134,7 @@ class RayEngine:
         self.concurrency = concurrency
         self.num_gpus = num_gpus
         self.num_cpus = num_cpus
+        self.resources = dict(resources or {})
         self.batch_rows = batch_rows
         self.commit_seconds = commit_seconds
         self.stage = stage
@@ -163,16 +168,18 @@ class RayEngine:
             level = logging.WARNING if self.quiet else logging.INFO
             with self.join_guard():
                 join(self.target, timeout=self.connect_timeout, logging_level=level)
-            short = largest_node(self.num_cpus, self.num_gpus)
+            share = {"CPU": self.num_cpus, "GPU": self.num_gpus, **self.resources}
+            short = largest_node(share)
             if short is not None:
                 log.warning(
                     "ray.no_node_fits_an_actor",
                     cluster=self.target.address or "local",
-                    actor=f"{self.num_cpus:g} CPU(s), {self.num_gpus:g} GPU(s)",
+                    actor=", ".join(f"{name} {amount:g}" for name, amount in share.items()),
                     cluster_has=short,
                     note="the run waits until a node that fits joins (an autoscaler, or "
                     "`ray start --address=HEAD:PORT --num-cpus=N --num-gpus=N` on a host); "
-                    "or lower --ray-cpus-per-actor / --ray-gpus-per-actor",
+                    "or ask less per actor (--ray-cpus-per-actor, --ray-gpus-per-actor, "
+                    "--ray-resource)",
                 )
         if self.quiet:
             logging.getLogger("ray.data").setLevel(logging.ERROR)
@@ -186,7 +193,9 @@ class RayEngine:
         earlier run with the same settings and cluster left it (``memory``)."""
         import ray
 
-        material = key_material(self.settings, self.target.address, self.num_gpus, ray.__version__)
+        material = key_material(
+            self.settings, self.target.address, self.num_gpus, ray.__version__, self.resources
+        )
         self._memory = RunMemory(cache, material)
         if self._info is None:
             self._info = self._memory.read()
@@ -213,7 +222,11 @@ class RayEngine:
         try:
             with watch.waiting(), translated("loading the runtime"):
                 return describe(
-                    self.settings, num_gpus=self.num_gpus, num_cpus=self.num_cpus, env=self.env
+                    self.settings,
+                    num_gpus=self.num_gpus,
+                    num_cpus=self.num_cpus,
+                    env=self.env,
+                    resources=self.resources,
                 )
         except KeyboardInterrupt:
             if watch.lost is None:
@@ -296,6 +309,8 @@ class RayEngine:
         remote_args: dict[str, Any] = {"num_gpus": self.num_gpus or None, "num_cpus": self.num_cpus}
         if self.env:
             remote_args["runtime_env"] = {"env_vars": self.env}
+        if self.resources:
+            remote_args["resources"] = self.resources
         return ray.data.from_arrow(blocks).map_batches(
             counted(self.stage) if ledger is not None else self.stage,
             fn_constructor_kwargs={

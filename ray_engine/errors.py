@@ -11,7 +11,7 @@ Hierarchy::
 
 Both are the CLI's one-line errors (exit status 2). What the actors raise (a model that
 does not load on a host, another fingerprint, a bad row) stays the engine's or the
-contract's own error (``ray_engine.engine.translated``).
+contract's own error (``ray_engine.translate.translated``).
 """
 
 from __future__ import annotations

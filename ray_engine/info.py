@@ -80,6 +80,7 @@ def describe(
     num_gpus: float = 0,
     num_cpus: float = 1,
     env: Mapping[str, str] | None = None,
+    resources: Mapping[str, float] | None = None,
 ) -> EngineInfo:
     """What the actors will compute, asked of one runtime loaded on the cluster.
 
@@ -92,6 +93,8 @@ def describe(
     options: dict[str, Any] = {"num_gpus": num_gpus, "num_cpus": num_cpus, "max_retries": 1}
     if env:
         options["runtime_env"] = {"env_vars": dict(env)}
+    if resources:
+        options["resources"] = dict(resources)
     task = ray.remote(**options)(describe_runtime)
     return msgspec.convert(ray.get(task.remote(settings)), EngineInfo)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
@@ -45,13 +46,18 @@ class Remembered(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def key_material(
-    settings: Settings, address: str | None, num_gpus: float, ray_version: str
+    settings: Settings,
+    address: str | None,
+    num_gpus: float,
+    ray_version: str,
+    resources: Mapping[str, float] | None = None,
 ) -> dict[str, object]:
     """Everything the cluster's answer depends on that the driver knows."""
     return {
         "settings": msgspec.to_builtins(settings),
         "address": address or "local",
         "num_gpus": num_gpus,
+        "resources": dict(sorted((resources or {}).items())),
         "hemma_features": __version__,
         "ray": ray_version,
     }

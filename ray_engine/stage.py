@@ -18,7 +18,13 @@ import msgspec
 import pyarrow as pa
 import structlog
 
-from hemma_features.contract import KEY_COLUMN, FeatureSet, as_input_batch, content_key_array
+from hemma_features.contract import (
+    FINGERPRINT_MISMATCH,
+    KEY_COLUMN,
+    FeatureSet,
+    as_input_batch,
+    content_key_array,
+)
 from hemma_features.engine.errors import FingerprintMismatchError, ModelLoadError
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.settings import Settings, load_settings
@@ -116,7 +122,9 @@ class HemmaFeatures:
         try:
             runtime.check_fingerprint(feature_set, fingerprint)
         except FingerprintMismatchError as exc:
-            raise FingerprintMismatchError(refusal(exc, runtime, expected_components)) from exc
+            raise FingerprintMismatchError(
+                refusal(runtime, feature_set, fingerprint, expected_components)
+            ) from exc
         self.runtime = runtime
         self.owns_runtime = True
         self.feature_set: FeatureSet = feature_set
@@ -150,20 +158,25 @@ class HemmaFeatures:
 
 
 def refusal(
-    mismatch: FingerprintMismatchError,
     runtime: Runtime,
-    expected: Mapping[str, Any] | None,
+    feature_set: FeatureSet,
+    expected: str | None,
+    components: Mapping[str, Any] | None,
 ) -> str:
-    """``mismatch``'s message with the host, what differs from the run's components and
-    what the embedding loader could not follow on this host."""
-    text = f"{mismatch} (host {socket.gethostname()}"
-    if expected is not None:
+    """Why this host refuses the run's fingerprint: the host, both fingerprints, what
+    differs from the run's components, and what its embedding loader could not follow."""
+    text = (
+        f"{FINGERPRINT_MISMATCH}: the request expects {expected}, host {socket.gethostname()} "
+        f"computes {runtime.fingerprint_for(feature_set)} for {feature_set}"
+    )
+    if components is not None:
         here = dict(_flat(runtime.fingerprint.components))
-        there = dict(_flat(expected))
+        there = dict(_flat(components))
         keys = sorted(here.keys() | there.keys())
         differing = [key for key in keys if here.get(key) != there.get(key)]
         shown = [
-            f"{key} is {here.get(key, 'absent')} here, {there.get(key, 'absent')} in the run"
+            f"{key} is {_short(here.get(key, 'absent'))} here, "
+            f"{_short(there.get(key, 'absent'))} in the run"
             for key in differing[:6]
         ]
         more = f" and {len(differing) - 6} more" if len(differing) > 6 else ""
@@ -171,8 +184,13 @@ def refusal(
             text += ": " + "; ".join(shown) + more
     report = runtime.embedder.report
     if report is not None and report.notes:
-        text += "; the embedding loader here: " + "; ".join(report.notes)
-    return text + "; docs/scale-out.md says how to pin each on every host)"
+        text += "; its embedding loader: " + "; ".join(report.notes)
+    return text + "; pin each the same on every host (docs/scale-out.md)"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -239,6 +239,18 @@ def test_killed_driver_resumes(ray_cluster, runtime, sample_essays, tmp_path):
     assert verify(cache) == []
 
 
+def test_a_cluster_without_a_node_for_an_actor_is_noticed(ray_cluster):
+    """What an actor asks is checked against every alive node: none fitting is said, with
+    the most any node has (here one node of 2 CPUs and no custom resources)."""
+    from hemma_features.ray_engine.connect import largest_node
+
+    assert largest_node({"CPU": 1, "GPU": 0}) is None
+    assert largest_node({"CPU": 64}) == "1 alive node(s), the most any has: CPU 2"
+    assert largest_node({"CPU": 1, "avx512": 1}) == (
+        "1 alive node(s), the most any has: CPU 2, avx512 0"
+    )
+
+
 def test_missing_ray_is_one_line(monkeypatch, tmp_path, capsys):
     """--engine ray without the ray extra answers with one line naming the extra."""
     from hemma_features.cli import main

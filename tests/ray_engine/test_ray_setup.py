@@ -175,6 +175,19 @@ def test_help_lists_the_forwarded_variables_and_offers_no_ray_client(capsys):
     assert "--ray-connect-timeout" in text and "--ray-log-level" in text
 
 
+def test_custom_resources_are_parsed_and_bad_ones_named():
+    """--ray-resource NAME=AMOUNT, with AMOUNT above 0."""
+    import argparse
+
+    from hemma_features.client.cli_options import resource_amount
+
+    assert resource_amount("avx512=1") == ("avx512", 1.0)
+    assert resource_amount("a100=0.5") == ("a100", 0.5)
+    for bad in ("avx512", "=1", "avx512=0", "avx512=x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="NAME=AMOUNT"):
+            resource_amount(bad)
+
+
 def test_actors_get_the_documented_environment(monkeypatch):
     """Models offline as under serve unless set, the driver's forwarded variables, and
     --ray-env NAME or NAME=VALUE; a NAME the driver lacks is named."""
@@ -270,10 +283,14 @@ def test_an_actor_with_another_fingerprint_names_host_and_differences(runtime):
             runtime, "embeddings", fingerprint="0" * 64, expected_components=expected
         )
     message = str(raised.value)
-    assert f"host {socket.gethostname()}" in message
+    current = runtime.fingerprint_for("embeddings")
+    assert message.startswith(
+        f"fingerprint mismatch: the request expects {'0' * 64}, host {socket.gethostname()} "
+        f"computes {current} for embeddings: "
+    )
     assert "embedding.backend is onnx here, openvino in the run" in message
     assert f"embedding.kernels is {here['kernels']} here, avx2 in the run" in message
-    assert "docs/scale-out.md" in message
+    assert message.endswith("pin each the same on every host (docs/scale-out.md)")
 
 
 def test_a_host_that_cannot_load_the_decision_names_itself(monkeypatch):
