@@ -162,6 +162,49 @@ def test_the_cli_answers_a_dead_address_in_one_line_with_status_2(tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
+def test_a_silent_cluster_interrupts_only_the_wait_for_it():
+    """The watch interrupts the main thread while it waits for the cluster, once an
+    address has been silent for the bound, and says which; before that, and outside the
+    wait, it never does."""
+    from hemma_features.ray_engine.watch import ClusterWatch
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    address = f"127.0.0.1:{listener.getsockname()[1]}"
+    watch = ClusterWatch({address: "the Ray head (GCS)"}, lost_after=1.0).start()
+    try:
+        time.sleep(2.5)  # answering: nothing happens
+        assert watch.lost is None
+        listener.close()
+        time.sleep(3.5)  # silent, but the main thread is not waiting for the cluster
+        assert watch.lost is not None
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt), watch.waiting():
+            time.sleep(BOUND)
+        assert time.monotonic() - started < BOUND
+    finally:
+        watch.close()
+    assert watch.lost.startswith(f"the Ray head (GCS) at {address} has not answered for ")
+
+
+def test_a_join_that_hangs_after_the_checks_ends_in_one_line():
+    """Should ray.init still hang once the head answered, the command gives up on it with
+    one line and status 2."""
+    script = (
+        "import time\n"
+        "from hemma_features.ray_engine.command import join_watchdog\n"
+        "with join_watchdog(0.5, '10.0.0.1:6379'):\n"
+        "    time.sleep(60)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(
+        "error: joining the Ray cluster at 10.0.0.1:6379 did not finish within 0.5 s"
+    )
+
+
 def test_help_lists_the_forwarded_variables_and_offers_no_ray_client(capsys):
     """--help names every variable actors get and no longer suggests ray://."""
     from hemma_features.cli import main
