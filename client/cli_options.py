@@ -173,7 +173,7 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
         "--ray-refresh",
         action="store_true",
         help="ask the cluster what it computes even when the cache remembers its answer "
-        "from an earlier run with the same settings",
+        "from an earlier run with the same settings (the new answer is remembered)",
     )
     parser.add_argument(
         "--format",

@@ -72,11 +72,10 @@ def run_ray_extract(args: argparse.Namespace) -> int:
             env=env,
             log_path=log.path,
         )
-        engine.join_guard = lambda: join_watchdog(
-            args.ray_connect_timeout + JOIN_GRACE, engine.target.address or "a local instance"
-        )
-        if not args.ray_refresh:
-            engine.remember_in(args.cache)
+        joined = engine.target.address
+        if joined is not None:  # starting a local instance is Ray's own affair
+            engine.join_guard = lambda: join_watchdog(args.ray_connect_timeout + JOIN_GRACE, joined)
+        engine.remember_in(args.cache, use_remembered=not args.ray_refresh)
         return run_extract(args, engine)
     except HemmaServiceError as exc:  # a setting or a model the actors cannot load
         notes = "".join(f" ({note})" for note in getattr(exc, "__notes__", []))

@@ -188,16 +188,17 @@ class RayEngine:
         context.enable_progress_bars = False
         context.print_on_execution_start = False
 
-    def remember_in(self, cache: Path | str) -> None:
+    def remember_in(self, cache: Path | str, *, use_remembered: bool = True) -> None:
         """Remember what the cluster computes in ``cache``, and take it from there when an
-        earlier run with the same settings and cluster left it (``memory``)."""
+        earlier run with the same settings and cluster left it (``memory``), unless
+        ``use_remembered`` is False (``--ray-refresh``: ask, and remember the answer)."""
         import ray
 
         material = key_material(
             self.settings, self.target.address, self.num_gpus, ray.__version__, self.resources
         )
         self._memory = RunMemory(cache, material)
-        if self._info is None:
+        if self._info is None and use_remembered:
             self._info = self._memory.read()
             self.remembered = self._info is not None
 

@@ -83,7 +83,7 @@ class RayFetcher:
         schema = schema.insert(0, pa.field(KEY_COLUMN, pa.string()))
         ledger = start_ledger()
         watch = ClusterWatch(watched_addresses(), lost_after=engine.connect_timeout).start()
-        count_within: float | None = 10.0  # seconds the ledger may take to answer
+        count_within: float | None = 10.0  # seconds the ledger may take to answer (ok run)
         try:
             dataset = engine.dataset(
                 request.essays, request.feature_set, request.fingerprint, ledger
@@ -111,7 +111,7 @@ class RayFetcher:
         finally:
             watch.close()
             if count_within is not None:
-                self._count(read_ledger(ledger, count_within))
+                self._count(read_ledger(ledger, count_within), failed=count_within < 10.0)
 
     def _stream(
         self, blocks: Iterator[Any], schema: pa.Schema, watch: ClusterWatch, on_batch: OnBatch
@@ -160,9 +160,10 @@ class RayFetcher:
         _ABANDONED.append(blocks)
         return self.engine.lost(reason)
 
-    def _count(self, counts: tuple[int, int] | None) -> None:
+    def _count(self, counts: tuple[int, int] | None, failed: bool) -> None:
         if counts is None:
-            log.warning("ray.ledger_unread", note="retried blocks and lost actors not counted")
+            if not failed:  # a failed run's one line is about its failure
+                log.warning("ray.ledger_unread", note="retried blocks and lost actors not counted")
             return
         retried, lost_actors = counts
         self.stats.retries += retried
