@@ -130,7 +130,8 @@ def test_a_node_lost_mid_run_leaves_the_flight_rows_once(
 def cli(essays: Path, cache: Path, address: str, *extra: str, env: dict[str, str]):
     command = [
         sys.executable, "-m", "hemma_features.cli", "extract", str(essays), "--engine", "ray",
-        "--ray-address", address, "--cache", str(cache), "--ray-connect-timeout", "5", *extra,
+        "--ray-address", address, "--cache", str(cache), "--ray-connect-timeout", "5",
+        "--ray-log", str(cache.with_name("ray.log")), *extra,
     ]  # fmt: skip
     return subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env

@@ -201,6 +201,7 @@ def ray_extract(essays: Path, cache: Path, address: str, report: Path) -> subpro
         sys.executable, "-m", "hemma_features.cli", "extract", str(essays), "--engine", "ray",
         "--ray-address", address, "--feature-set", "embeddings", "--cache", str(cache),
         "--ray-batch-rows", "1", "--commit-seconds", "0", "--report", str(report), "--quiet",
+        "--ray-log", str(report.with_suffix(".log")),
     ]  # fmt: skip
     return subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
