@@ -15,6 +15,21 @@ from hemma_features.client.feature_client import (
 from hemma_features.contract import FEATURE_SETS
 
 DEFAULT_SERVER = "http://127.0.0.1:9000"
+RAY_FORWARDED_ENV = (
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "XDG_CACHE_HOME",
+    "XDG_DATA_HOME",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "TOKENIZERS_PARALLELISM",
+)
+"""The driver's variables every ``--engine ray`` actor gets (Ray's ``runtime_env``): where
+models and caches are, offline mode and thread counts. The ``HEMMA_*`` settings travel as
+settings, read once on the driver."""
+RAY_LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -100,8 +115,10 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
     ray.add_argument(
         "--ray-address",
         default=None,
-        help="Ray cluster to join (ray.init address, e.g. ray://head:10001 or auto); by "
-        "default $RAY_ADDRESS, else a Ray instance started on this machine",
+        help="Ray cluster to join: HOST:PORT of the head's GCS port (6379 unless `ray start "
+        "--head --port` said otherwise), or auto; by default $RAY_ADDRESS, else the last "
+        "`ray start` on this machine, else a Ray instance started here. Run extract on a node "
+        "of the cluster (Ray Client, ray://, is not used)",
     )
     ray.add_argument(
         "--ray-actors",
@@ -114,10 +131,57 @@ def add_extract_options(parser: argparse.ArgumentParser) -> None:
     )
     ray.add_argument("--ray-cpus-per-actor", type=float, default=1.0, help="CPUs per actor [1]")
     ray.add_argument(
+        "--ray-resource",
+        type=resource_amount,
+        action="append",
+        default=[],
+        metavar="NAME=AMOUNT",
+        help="a custom Ray resource each actor takes (hosts announce theirs with `ray start "
+        "--resources`): keeps actors on hosts of one CPU kernel class or GPU model, so every "
+        "actor computes the same fingerprint (docs/scale-out.md)",
+    )
+    ray.add_argument(
         "--ray-batch-rows",
         type=positive_int,
         default=64,
         help="essays per Ray block; a killed driver recomputes at most the blocks in flight [64]",
+    )
+    ray.add_argument(
+        "--ray-connect-timeout",
+        type=positive_seconds,
+        default=15.0,
+        help="seconds joining the cluster may take, and its head or this driver's Ray node may "
+        "stay silent mid-run before the run stops with what it saved [15]",
+    )
+    ray.add_argument(
+        "--ray-env",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="another variable every actor gets (NAME alone: this driver's value); always "
+        f"forwarded when set here: {', '.join(RAY_FORWARDED_ENV)} (HF_HUB_OFFLINE and "
+        "TRANSFORMERS_OFFLINE are 1 unless set, as under serve); the HEMMA_* settings "
+        "travel as settings, so paths in them must hold on every host",
+    )
+    ray.add_argument(
+        "--ray-log",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="file for Ray's own output (its core's log lines, the cluster's notices) [a new "
+        "file under $TMPDIR/hemma-features]",
+    )
+    ray.add_argument(
+        "--ray-log-level",
+        choices=RAY_LOG_LEVELS,
+        default="error",
+        help="what of Ray's own output the terminal shows too [error]",
+    )
+    ray.add_argument(
+        "--ray-refresh",
+        action="store_true",
+        help="ask the cluster what it computes even when the cache remembers its answer "
+        "from an earlier run with the same settings (the new answer is remembered)",
     )
     parser.add_argument(
         "--format",
@@ -137,6 +201,29 @@ def positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"takes a whole number of at least 1, not {value!r}")
     return number
+
+
+def positive_seconds(value: str) -> float:
+    """A duration above 0 s (argparse names the flag in its error)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"takes a number of seconds above 0, not {value!r}")
+    return seconds
+
+
+def resource_amount(value: str) -> tuple[str, float]:
+    """``--ray-resource NAME=AMOUNT``: a custom resource and the share an actor takes."""
+    name, _, amount = value.partition("=")
+    try:
+        share = float(amount)
+    except ValueError:
+        share = 0.0
+    if not name or not share > 0 or share == float("inf"):
+        raise argparse.ArgumentTypeError(f"takes NAME=AMOUNT with AMOUNT above 0, not {value!r}")
+    return name, share
 
 
 def actor_count(value: str) -> int | tuple[int, int]:

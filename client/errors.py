@@ -18,7 +18,7 @@ Hierarchy::
 
 Row-level input problems raise ``hemma_features.contract.InputRuleError`` (a
 ``ValueError``), before anything is sent. ``hemma_features.client._wire.flight_call`` is the
-one place that turns Flight failures into these (``ray_engine.engine.translated`` does the
+one place that turns Flight failures into these (``ray_engine.translate.translated`` does the
 same for Ray's). No class here subclasses a builtin lookup error.
 """
 

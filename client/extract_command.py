@@ -138,6 +138,11 @@ def summary(
         f"computed by: {report.location}\n"
         f"cache: {cache}"
     )
+    if report.lost_actors:
+        lines += (
+            f"\nrecovered: {report.lost_actors} lost actor(s) restarted by Ray, "
+            f"{report.retries} block(s) computed again; every row is in the cache once"
+        )
     if report.moved_aside:
         lines += "\n" + moved_aside_lines(report, cache, essays)
     return lines

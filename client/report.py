@@ -45,7 +45,11 @@ class ExtractReport(msgspec.Struct, kw_only=True):
     bytes_received: int
     """Arrow bytes received from the server."""
     retries: int
-    """Streams restarted after a transport failure."""
+    """Streams restarted after a transport failure (Ray: blocks computed again after their
+    actor was lost, at least this many)."""
+    lost_actors: int = 0
+    """Ray: actors lost mid-run (a crash, an out-of-memory kill, their node gone) that Ray
+    restarted; 0 on the Flight path."""
     seconds: float
     """Wall time of the call."""
     essays_per_second: float
@@ -75,6 +79,7 @@ class RunStats:
         self.rows_fetched = 0
         self.bytes_received = 0
         self.retries = 0
+        self.lost_actors = 0
         self.latencies: list[float] = []
         self.first_rows_at: float | None = None
         self.last_answer_at: float | None = None
@@ -110,6 +115,7 @@ class RunStats:
             rows_fetched=self.rows_fetched,
             bytes_received=self.bytes_received,
             retries=self.retries,
+            lost_actors=self.lost_actors,
             seconds=round(seconds, 4),
             essays_per_second=essays_per_second(self.rows_fetched, seconds),
             first_rows_seconds=round(self.first_rows_at - self.started, 4)

@@ -10,14 +10,22 @@ Ray only calls it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import socket
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgspec
 import pyarrow as pa
 import structlog
 
-from hemma_features.contract import KEY_COLUMN, FeatureSet, as_input_batch, content_key_array
+from hemma_features.contract import (
+    FINGERPRINT_MISMATCH,
+    KEY_COLUMN,
+    FeatureSet,
+    as_input_batch,
+    content_key_array,
+)
+from hemma_features.engine.errors import FingerprintMismatchError, ModelLoadError
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.settings import Settings, load_settings
 from hemma_features.engine.store_backed import StoreBackedFeatures, record_batch
@@ -54,6 +62,12 @@ class HemmaFeatures:
             (another model, library or kernel class on that host) refuses to start with
             ``FingerprintMismatchError`` rather than mix rows of two fingerprints.
         with_key: Put the content key (``key``) first, as the cache stores rows.
+        expected_components: The fingerprint's components the run expects
+            (``FingerprintInfo.components``); a refusal then names each that differs on
+            this host (``embedding.kernels is avx2 here, avx512 in the run``).
+
+    An actor that cannot load what the settings name (a model, or the embedding backend
+    the run decided on) refuses with ``ModelLoadError``; both refusals name the host.
     """
 
     def __init__(
@@ -63,12 +77,20 @@ class HemmaFeatures:
         *,
         fingerprint: str | None = None,
         with_key: bool = False,
+        expected_components: Mapping[str, Any] | None = None,
     ) -> None:
         resolved = settings_from(settings)
         configure_logging(resolved.log_format)
-        runtime = Runtime.load(resolved)
         try:
-            self._use(runtime, feature_set, fingerprint, with_key)
+            runtime = Runtime.load(resolved)
+        except ModelLoadError as exc:
+            raise ModelLoadError(
+                f"host {socket.gethostname()} cannot load what the run computes with "
+                f"(embedding backend {resolved.embedding_backend}, dtype "
+                f"{resolved.embedding_dtype}, device {resolved.device}): {exc}"
+            ) from exc
+        try:
+            self._use(runtime, feature_set, fingerprint, with_key, expected_components)
         except BaseException:
             runtime.close()
             raise
@@ -81,17 +103,28 @@ class HemmaFeatures:
         *,
         fingerprint: str | None = None,
         with_key: bool = False,
+        expected_components: Mapping[str, Any] | None = None,
     ) -> HemmaFeatures:
         """The stage over a runtime already loaded in this process (closed by its owner)."""
         stage = cls.__new__(cls)
-        stage._use(runtime, feature_set, fingerprint, with_key)
+        stage._use(runtime, feature_set, fingerprint, with_key, expected_components)
         stage.owns_runtime = False
         return stage
 
     def _use(
-        self, runtime: Runtime, feature_set: FeatureSet, fingerprint: str | None, with_key: bool
+        self,
+        runtime: Runtime,
+        feature_set: FeatureSet,
+        fingerprint: str | None,
+        with_key: bool,
+        expected_components: Mapping[str, Any] | None = None,
     ) -> None:
-        runtime.check_fingerprint(feature_set, fingerprint)
+        try:
+            runtime.check_fingerprint(feature_set, fingerprint)
+        except FingerprintMismatchError as exc:
+            raise FingerprintMismatchError(
+                refusal(runtime, feature_set, fingerprint, expected_components)
+            ) from exc
         self.runtime = runtime
         self.owns_runtime = True
         self.feature_set: FeatureSet = feature_set
@@ -122,6 +155,51 @@ class HemmaFeatures:
         runtime = getattr(self, "runtime", None)
         if runtime is not None and getattr(self, "owns_runtime", False):
             runtime.close()
+
+
+def refusal(
+    runtime: Runtime,
+    feature_set: FeatureSet,
+    expected: str | None,
+    components: Mapping[str, Any] | None,
+) -> str:
+    """Why this host refuses the run's fingerprint: the host, both fingerprints, what
+    differs from the run's components, and what its embedding loader could not follow."""
+    text = (
+        f"{FINGERPRINT_MISMATCH}: the request expects {expected}, host {socket.gethostname()} "
+        f"computes {runtime.fingerprint_for(feature_set)} for {feature_set}"
+    )
+    if components is not None:
+        here = dict(_flat(runtime.fingerprint.components))
+        there = dict(_flat(components))
+        keys = sorted(here.keys() | there.keys())
+        differing = [key for key in keys if here.get(key) != there.get(key)]
+        shown = [
+            f"{key} is {_short(here.get(key, 'absent'))} here, "
+            f"{_short(there.get(key, 'absent'))} in the run"
+            for key in differing[:6]
+        ]
+        more = f" and {len(differing) - 6} more" if len(differing) > 6 else ""
+        if shown:
+            text += ": " + "; ".join(shown) + more
+    report = runtime.embedder.report
+    if report is not None and report.notes:
+        text += "; its embedding loader: " + "; ".join(report.notes)
+    return text + "; pin each the same on every host (docs/scale-out.md)"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Dotted paths of a nested mapping's leaves (lists stay whole)."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            yield from _flat(inner, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), value
 
 
 def settings_mapping(settings: Settings) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The Ray engine on a local Ray instance (2 CPUs): same rows as Flight, same cache, actor
-and driver failures recovered without a row lost or duplicated."""
+"""The Ray engine on a local Ray instance (2 CPUs): same rows as Flight, same cache, a
+killed driver resumed without a row lost or duplicated, refusals named. (A node lost
+mid-run, on a cluster of several nodes: ``test_ray_cluster``.)"""
 
 from __future__ import annotations
 
@@ -167,50 +168,32 @@ def test_actor_with_another_fingerprint_refuses(ray_cluster, sample_essays):
     assert "the request expects " + "0" * 64 in str(found)
 
 
-def dying_stage(marker: Path) -> type[HemmaFeatures]:
-    """A stage whose actor dies once in the middle of its second batch (the marker file
-    says it already did, so the replacement lives)."""
+def test_a_remembered_answer_the_cluster_no_longer_gives_is_forgotten(
+    ray_cluster, runtime, sample_essays, tmp_path
+):
+    """The cache remembers what the cluster computed, but its hosts changed since: the
+    actors refuse the remembered fingerprint, the run stops saying so, and the memory is
+    gone, so the rerun asks the cluster again."""
+    from hemma_features.engine.errors import FingerprintMismatchError
+    from hemma_features.ray_engine.memory import RunMemory, key_material
 
-    class DyingFeatures(HemmaFeatures):
-        calls = 0
+    class ChangedHost(HemmaFeatures):  # computes another fingerprint, without loading one
+        def __init__(self, *args, fingerprint=None, **kwargs):
+            raise FingerprintMismatchError(
+                f"fingerprint mismatch: the request expects {fingerprint}, this server "
+                f"computes {'1' * 64} for embeddings"
+            )
 
-        def __call__(self, batch):
-            DyingFeatures.calls += 1
-            if DyingFeatures.calls == 2 and not marker.exists():
-                marker.write_text("died")
-                os._exit(1)
-            return super().__call__(batch)
-
-    return DyingFeatures
-
-
-def test_actor_killed_mid_run(ray_cluster, runtime, live_server, sample_essays, tmp_path):
-    """An actor killed mid-run is replaced and its rows recomputed: every essay is in the
-    cache exactly once, the cache verifies, and a Flight run over it fetches nothing."""
-    essays = many_essays(sample_essays, 2)
+    settings = settings_for_tests()
     cache = tmp_path / "cache"
-    marker = tmp_path / "died"
-    engine = RayEngine(
-        settings_for_tests(),
-        batch_rows=2,
-        commit_seconds=0,
-        stage=dying_stage(marker),
-        info=EngineInfo.of(runtime),
-    )
-    table, report = engine.extract_with_report(essays, feature_set="combined", cache=cache)
-    assert marker.exists()  # an actor did die
-    assert table.column("essay_id").to_pylist() == essays.column("essay_id").to_pylist()
-    assert report.rows_fetched == essays.num_rows
-    keys = content_key_array(essays).to_pylist()
-    for feature_set in ("combined", "embeddings", "handcrafted"):
-        fingerprint = runtime.fingerprint_for(feature_set)
-        counts = Counter(stored_rows(cache, fingerprint, feature_set).column("key").to_pylist())
-        assert counts == Counter(keys), feature_set
-    assert verify(cache) == []
-    with FeatureClient(live_server.http_url, flight=live_server.flight_url) as client:
-        again, report = client.extract_with_report(essays, feature_set="combined", cache=cache)
-    assert report.rows_fetched == 0
-    assert again.equals(table, check_metadata=True)
+    engine = RayEngine(settings, stage=ChangedHost)
+    memory = RunMemory(cache, key_material(settings, engine.target.address, 0, ray.__version__))
+    memory.write(EngineInfo.of(runtime))
+    with pytest.raises(FingerprintMismatchError) as raised:
+        engine.extract(sample_essays, feature_set="embeddings", cache=cache)
+    assert engine.remembered
+    assert "forgotten now: rerun the same command" in " ".join(raised.value.__notes__)
+    assert memory.read() is None
 
 
 def ray_extract(essays: Path, cache: Path, address: str, report: Path) -> subprocess.Popen:
@@ -218,6 +201,7 @@ def ray_extract(essays: Path, cache: Path, address: str, report: Path) -> subpro
         sys.executable, "-m", "hemma_features.cli", "extract", str(essays), "--engine", "ray",
         "--ray-address", address, "--feature-set", "embeddings", "--cache", str(cache),
         "--ray-batch-rows", "1", "--commit-seconds", "0", "--report", str(report), "--quiet",
+        "--ray-log", str(report.with_suffix(".log")),
     ]  # fmt: skip
     return subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -254,6 +238,18 @@ def test_killed_driver_resumes(ray_cluster, runtime, sample_essays, tmp_path):
     counts = Counter(stored_rows(cache, fingerprint, "embeddings").column("key").to_pylist())
     assert counts == Counter(content_key_array(essays).to_pylist())
     assert verify(cache) == []
+
+
+def test_a_cluster_without_a_node_for_an_actor_is_noticed(ray_cluster):
+    """What an actor asks is checked against every alive node: none fitting is said, with
+    the most any node has (here one node of 2 CPUs and no custom resources)."""
+    from hemma_features.ray_engine.connect import largest_node
+
+    assert largest_node({"CPU": 1, "GPU": 0}) is None
+    assert largest_node({"CPU": 64}) == "1 alive node(s), the most any has: CPU 2"
+    assert largest_node({"CPU": 1, "avx512": 1}) == (
+        "1 alive node(s), the most any has: CPU 2, avx512 0"
+    )
 
 
 def test_missing_ray_is_one_line(monkeypatch, tmp_path, capsys):
