@@ -55,7 +55,7 @@ def read_table(source: Any, columns: Columns) -> pa.Table:
             source[[c for c in wanted if c in source.columns]], preserve_index=False
         )
     else:
-        table = _read_path(Path(source), wanted)
+        table = read_file(Path(source), wanted)
     missing = [c for c in required if c not in table.column_names]
     if missing:
         raise InputFileError(
@@ -84,7 +84,9 @@ def _is_text(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
 
 
-def _read_path(path: Path, wanted: list[str]) -> pa.Table:
+def read_file(path: Path, wanted: list[str]) -> pa.Table:
+    """Every column of an essays file (.csv, .parquet, .jsonl, .arrow), the ``wanted`` ones
+    read as text from a CSV (ids keep their leading zeros)."""
     if path.is_dir():
         raise InputFileError(
             f"input path {shown(path)} is a directory; give one file: .csv, .parquet, .jsonl "
