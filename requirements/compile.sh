@@ -33,3 +33,5 @@ compile requirements/dev.lock "${server[@]}" -- server dev
 compile requirements/container.lock "${server[@]}" --no-emit-package torch -- server
 # The client alone (a laptop): no torch, any platform, Python 3.11 and later.
 compile requirements/client.lock --universal --
+# The client with LightGBM for `hemma-features evaluate`.
+compile requirements/evaluate.lock --universal -- evaluate
