@@ -4,6 +4,9 @@ first while a shuffled copy of it does not."""
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 import warnings
 
 import msgspec
@@ -28,6 +31,7 @@ from hemma_features.client.evaluation.scoring import (
     round_to_scale,
     scale_of,
 )
+from tests.conftest import REPO
 
 ROWS = 240
 HALF = Scale(1.0, 5.0, 0.5)
@@ -303,3 +307,42 @@ def test_default_targets_are_the_labels_number_columns(planted):
         result = evaluate(table, labels, on="essay_id_comp", group_by="prompt",
                           importance=False, lightgbm=False)  # fmt: skip
     assert [t.name for t in result.targets] == ["overall", "noise"]
+
+
+def test_the_evaluation_code_imports_only_numpy_pyarrow_msgspec_and_lightgbm():
+    """Runs on the client install: numpy, pyarrow, msgspec, the stdlib, and LightGBM only
+    where a fit needs it (AST of every module)."""
+    allowed = {"numpy", "pyarrow", "msgspec", "hemma_features", "lightgbm"}
+    paths = [*sorted((REPO / "client" / "evaluation").glob("*.py")),
+             REPO / "client" / "scope.py", REPO / "client" / "evaluate_command.py"]  # fmt: skip
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                assert top in allowed or top in sys.stdlib_module_names, (path.name, name)
+                assert top != "lightgbm" or path.name == "fit.py", (path.name, name)
+
+
+def test_an_evaluation_without_lightgbm_loads_nothing_heavy(tmp_path):
+    """In a fresh interpreter, `evaluate` of a small table (ridge only) leaves torch, spaCy,
+    transformers, LightGBM, scikit-learn and the server side unimported."""
+    code = (
+        "import sys, numpy as np, pyarrow as pa; import hemma_features as h\n"
+        "r = np.random.default_rng(0); n = 40\n"
+        "t = pa.table({'key': [str(i) for i in range(n)], 'essay_id': [str(i) for i in range(n)],"
+        " 'n_words': r.normal(size=n), 'x': r.normal(size=n)})\n"
+        "s = pa.table({'essay_id': [str(i) for i in range(n)], 'y': r.normal(size=n)})\n"
+        "h.evaluate(t, s, lightgbm=False)\n"
+        "print([m for m in ('torch', 'spacy', 'transformers', 'lightgbm', 'sklearn', "
+        "'hemma_features.engine') if m in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
