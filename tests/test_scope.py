@@ -27,6 +27,7 @@ from hemma_features.client.fingerprint_record import (
 from hemma_features.client.labels import join_labels
 from hemma_features.client.scope import MissingEssaysWarning
 from hemma_features.contract import content_key
+from tests.conftest import REPO
 
 A = 30
 """Essays of study A (ids a00...), six prompts; the file names its ids essay_id_comp."""
@@ -207,3 +208,43 @@ def test_evaluate_without_an_id_column_it_can_find_is_one_line(shared, tmp_path,
     code, text, err = cli(capsys, "evaluate", root, "--labels", labels)
     assert code == 2 and text == ""
     assert len(err.strip().splitlines()) == 1 and "--on" in err and "essay_id_comp" in err
+
+
+def test_the_readme_evaluate_snippet_runs_on_a_shared_cache(shared, tmp_path, monkeypatch):
+    """The README's evaluate snippet works as written in a directory holding hemma-cache,
+    scores.csv and essays.csv (ids in essay_id_comp; ridge only, for time)."""
+    import re
+    import shutil
+
+    root, path, scores, _, _ = shared
+    readme = (REPO / "README.md").read_text()
+    [snippet] = [
+        b for b in re.findall(r"```python\n(.*?)```", readme, re.S)
+        if "from hemma_features import evaluate" in b
+    ]  # fmt: skip
+    shutil.copytree(root, tmp_path / "hemma-cache")
+    shutil.copy(path, tmp_path / "essays.csv")
+    shutil.copy(scores, tmp_path / "scores.csv")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        "hemma_features.client.evaluation.api.lightgbm_missing", lambda: "not installed"
+    )
+    scope: dict = {}
+    exec(compile(snippet, "README-evaluate", "exec"), scope)
+    assert scope["result"].essays == A
+    assert set(scope["carriers"]) <= {unit.name for unit in scope["result"].importance}
+    assert scope["result"].fold_kind.startswith("grouped by prompt (6 groups)")
+
+
+def test_the_issues_call_joins_a_frame_on_its_own_id_column(shared, tmp_path, capsys):
+    """open_features(..., labels=df, on="essay_id_comp") (it raised before); a copy of the
+    cache (`cache export DIR OUT`) keeps the recorded inputs."""
+    import pandas as pd
+
+    root, path, scores, info, _ = shared
+    frame = pd.read_csv(scores)
+    joined = open_features(root, "combined", labels=frame, on="essay_id_comp", ids=path)
+    assert joined.num_rows == A and "essay_id_comp" not in joined.column_names
+    copy = tmp_path / "copy"
+    assert cli(capsys, "cache", "export", root, copy, "--format", "parquet")[0] == 0
+    assert read_inputs(copy, info.fingerprint) == read_inputs(root, info.fingerprint)
