@@ -116,6 +116,13 @@ def evaluate(
             "(targets= in Python)"
         )
     d = design(joined, names, chosen_targets, group_by=group_by)
+    for j, target in enumerate(d.targets):
+        scored = int(np.isfinite(d.scores[:, j]).sum())
+        if scored < 2 * folds:
+            raise EvaluationError(
+                f"target {target!r} has {scored} essay(s) with a score; {folds} folds need at "
+                f"least {2 * folds}"
+            )
     notes += d.notes
     use_trees = _lightgbm(lightgbm, notes)
     split = make_folds(d, folds, seed, group_by)

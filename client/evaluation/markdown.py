@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from hemma_features.client.evaluation.fit import LIGHTGBM
-from hemma_features.client.evaluation.results import STABLE_SHARE, Dropped, Evaluation
+from hemma_features.client.evaluation.results import RAISED, STABLE_SHARE, Dropped, Evaluation
 
 TOP = 20
 """Features listed in the importance table (the HTML report lists every one)."""
@@ -128,7 +128,7 @@ def _cells(unit: Dropped, targets: list[str]) -> str:
 def hurt_folds(unit: Dropped, target: str) -> str:
     """``4/5``: folds where dropping it raised the RMSE, of the folds with the score."""
     folds = [d for d in unit.delta_folds[target] if math.isfinite(d)]
-    return f"{sum(1 for d in folds if d > 0)}/{len(folds)}"
+    return f"{sum(1 for d in folds if d > RAISED)}/{len(folds)}"
 
 
 def _kappa(value: float | None) -> str:

@@ -9,6 +9,9 @@ import msgspec
 STABLE_SHARE = 0.8
 """A feature (or family) is stable when dropping it raises the RMSE in at least this share
 of the folds (4 of 5)."""
+RAISED = 1e-6
+"""An RMSE change below this is rounding, not a raise (a feature ridge shrinks to nothing
+moves the RMSE by 1e-10)."""
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,13 +69,13 @@ class Dropped(msgspec.Struct, frozen=True, kw_only=True):
     delta_folds: dict[str, list[float]]
     """Target -> that difference in each fold."""
     hurt_share: dict[str, float]
-    """Target -> share of folds where dropping it raised the RMSE."""
+    """Target -> share of folds where dropping it raised the RMSE (by more than ``RAISED``)."""
     alone: dict[str, float] = msgspec.field(default_factory=dict)
     """Target -> RMSE of ridge on it alone (families only)."""
 
     def stable(self, target: str) -> bool:
         """It carried signal in at least ``STABLE_SHARE`` of the folds, and on average."""
-        return self.delta[target] > 0 and self.hurt_share[target] >= STABLE_SHARE
+        return self.delta[target] > RAISED and self.hurt_share[target] >= STABLE_SHARE
 
     def mean_delta(self) -> float:
         return sum(self.delta.values()) / max(len(self.delta), 1)

@@ -24,7 +24,7 @@ from hemma_features.client.evaluation.fit import (
     standardised,
 )
 from hemma_features.client.evaluation.folds import grouped_folds, stratified_folds
-from hemma_features.client.evaluation.results import Dropped, ModelScores, Score
+from hemma_features.client.evaluation.results import RAISED, Dropped, ModelScores, Score
 from hemma_features.client.evaluation.scoring import (
     Scale,
     distribution_round,
@@ -169,7 +169,7 @@ def _dropped(
         name=name, family=family, columns=int(columns.size),
         delta={t: float(np.nanmean(deltas[:, j])) for j, t in enumerate(d.targets)},
         delta_folds={t: deltas[:, j].tolist() for j, t in enumerate(d.targets)},
-        hurt_share={t: float(np.mean(deltas[np.isfinite(deltas[:, j]), j] > 0))
+        hurt_share={t: float(np.mean(deltas[np.isfinite(deltas[:, j]), j] > RAISED))
                     for j, t in enumerate(d.targets)},
         alone={} if alone is None else {
             t: rmse(alone[m, j], d.scores[m, j])
@@ -188,7 +188,8 @@ def _out_of_fold(
         train = np.setdiff1d(everything, fold)
         for j in range(scores.shape[1]):
             rows = train[np.isfinite(scores[train, j])]
-            predicted[fold, j] = model(x[rows], scores[rows, j], x[fold])
+            if rows.size >= 2:  # else no fit: the fold's predictions stay NaN (said as n/a)
+                predicted[fold, j] = model(x[rows], scores[rows, j], x[fold])
     return predicted
 
 
@@ -229,8 +230,8 @@ def _score(
     predicted: np.ndarray, scores: np.ndarray, j: int, tests: Sequence[np.ndarray],
     scale: Scale | None,
 ) -> Score:  # fmt: skip
-    known = np.isfinite(scores[:, j])
     y, p = scores[:, j], predicted[:, j]
+    known = np.isfinite(y) & np.isfinite(p)  # a fold too short of scores to fit has none
     per_fold = _fold_rmse(predicted[:, [j]], scores[:, [j]], tests)[:, 0]
     result = Score(rmse=rmse(p[known], y[known]), rmse_folds=per_fold.tolist())
     if scale is None:
@@ -240,8 +241,8 @@ def _score(
     for fold in tests:
         test = fold[known[fold]]
         train = np.setdiff1d(everything, fold)
-        train = train[known[train]]
-        if test.size:
+        train = train[np.isfinite(y[train])]
+        if test.size and train.size:
             matched[test] = distribution_round(p[test], y[train], scale)
     rounded = round_to_scale(p[known], scale)
     return Score(
