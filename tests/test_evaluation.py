@@ -205,6 +205,8 @@ def test_the_feature_built_from_the_score_ranks_first_and_its_shuffled_copy_does
     assert result.targets[0].scale == "1 to 5 in half points"
     assert result.essays == ROWS and result.fold_kind == "stratified by overall"
     assert "embedding (16 dimensions)" in names
+    constant = result.importance[names.index("pos_propn")]  # planted: 0 everywhere
+    assert constant.hurt_share["overall"] == 0.0 and not constant.stable("overall")
 
 
 def test_scores_off_a_scale_get_rmse_only_and_two_runs_agree(planted):
@@ -297,6 +299,17 @@ def test_an_evaluation_that_cannot_run_says_why_in_one_line(planted, kwargs, err
     with pytest.raises(error, match=message) as caught:
         evaluate(table, labels, on="essay_id_comp", importance=False, lightgbm=False, **kwargs)
     assert "\n" not in str(caught.value)
+
+
+def test_a_target_with_too_few_scores_for_the_folds_is_one_line(planted):
+    """Five folds need ten scored essays: three is refused, naming the target."""
+    _, table, labels = planted
+    few = [None] * ROWS
+    few[:3] = [2.0, 3.0, 4.0]
+    labels = labels.append_column("few", pa.array(few, pa.float64()))
+    with pytest.raises(EvaluationError, match=r"target 'few' has 3 essay\(s\) with a score; "
+                       r"5 folds need at least 10"):  # fmt: skip
+        evaluate(table, labels, on="essay_id_comp", targets=["overall", "few"], lightgbm=False)
 
 
 def test_default_targets_are_the_labels_number_columns(planted):
