@@ -24,6 +24,9 @@ def section(result: Evaluation) -> str:
         '<h2 id="evaluation">Evaluation: predicting the labels</h2>',
         f'<ul class="small">{items}</ul>',
         "<h3>RMSE out of fold (lower is better)</h3>",
+        '<p class="small">Each plot: one target, a bar per model (the axis starts near the '
+        "smallest RMSE: its ends are printed), the whisker its folds' range, the dashed line "
+        "the column means.</p>",
         _table(
             ["model", "columns", *targets, "mean", "seconds"],
             [
@@ -65,7 +68,7 @@ def section(result: Evaluation) -> str:
             f"<h3>Feature families: RMSE change when a family is dropped from "
             f"{escape(result.reference)}</h3>",
             f'<p class="small">{escape(legend())} The plot shows the mean over the targets, '
-            "the whisker the folds' range.</p>",
+            "the whisker the folds' range, and for how many targets the family is stable.</p>",
             _drop_plot(ranked, "families", "family ablation"),
             _drop_table(ranked, targets, families=True),
         ]
@@ -74,7 +77,8 @@ def section(result: Evaluation) -> str:
             f"<h3>Drop-column importance: {len(result.importance)} features (the embedding "
             "counts as one), strongest first</h3>",
             f'<p class="small">{escape(legend())} The plot shows the {PLOTTED} strongest '
-            "(mean over the targets; whisker: the folds' range).</p>",
+            "(mean over the targets; whisker: the folds' range; for how many targets each is "
+            "stable).</p>",
             _drop_plot(result.importance[:PLOTTED], "importance", "drop-column importance"),
             _drop_table(result.importance, targets, families=False),
         ]
@@ -86,12 +90,12 @@ def _rmse_plots(result: Evaluation, targets: list[str]) -> str:
     cards = []
     for target in targets:
         reference = (baseline.scores[target].rmse, "column means") if baseline else None
+        spread = [_range(m.scores[target].rmse_folds) for m in result.models]
+        low = min((a for a, _ in spread if np.isfinite(a)), default=0.0)
         plot = svg.bars(
-            [m.name for m in result.models],
-            [m.scores[target].rmse for m in result.models],
-            spread=[(min(m.scores[target].rmse_folds), max(m.scores[target].rmse_folds))
-                    for m in result.models],  # fmt: skip
-            reference=reference, title=f"RMSE for {target}", css_class="bars rmse",
+            [m.name for m in result.models], [m.scores[target].rmse for m in result.models],
+            spread=spread, reference=reference, title=f"RMSE for {target}",
+            css_class="bars rmse", origin=float(np.floor(low * 0.9 * 20) / 20),
         )  # fmt: skip
         cards.append(f'<div class="card wide"><h3>{escape(target)}</h3>{plot}</div>')
     return f'<div class="grid">{"".join(cards)}</div>'
@@ -102,12 +106,20 @@ def _drop_plot(units: list[Dropped], kind: str, title: str) -> str:
     for unit in units:
         per_fold = np.nanmean(np.array(list(unit.delta_folds.values()), dtype=float), axis=0)
         spread.append((float(np.nanmin(per_fold)), float(np.nanmax(per_fold))))
+    marks = []
+    for unit in units:
+        stable = sum(unit.stable(t) for t in unit.delta)
+        marks.append(f"stable for {stable}/{len(unit.delta)}" if stable else "")
     plot = svg.bars(
         [u.name for u in units], [u.mean_delta() for u in units], spread=spread,
-        marks=["stable" if all(u.stable(t) for t in u.delta) else "" for u in units],
-        title=title, css_class=f"bars {kind}", digits="+.4f",
+        marks=marks, title=title, css_class=f"bars {kind}", digits="+.4f", width=640,
     )  # fmt: skip
     return f'<div class="card scroll">{plot}</div>'
+
+
+def _range(values: list[float]) -> tuple[float, float]:
+    finite = [v for v in values if np.isfinite(v)]
+    return (min(finite), max(finite)) if finite else (float("nan"), float("nan"))
 
 
 def _drop_table(units: list[Dropped], targets: list[str], *, families: bool) -> str:

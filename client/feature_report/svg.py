@@ -182,9 +182,10 @@ def bars(
     css_class: str = "bars",
     width: int = 560,
     digits: str = ".3f",
+    origin: float = 0.0,
 ) -> str:
-    """Horizontal bars from 0 (left for negative values), one row per label, the value
-    printed at the bar's end.
+    """Horizontal bars from ``origin`` (leftward for values below it), one row per label,
+    the value printed after each row and the axis' ends below.
 
     Args:
         labels: Row names.
@@ -196,12 +197,18 @@ def bars(
         css_class: Class of the ``<svg>``.
         width: Width in pixels.
         digits: How the values are printed (a ``format`` spec).
+        origin: Where bars start (0; an RMSE plot starts near its smallest value, so the
+            differences show: the axis' ends are printed).
     """
-    row_h, top = 18, 8
-    left = 8 + 7 * max((len(label) for label in labels), default=4)
-    right = 110
+    row_h, top = 18, 8 if reference is None else 20  # room above for the reference's name
+    left = int(8 + 7.5 * max((len(label) for label in labels), default=4))
+    notes = [marks[i] if i < len(marks) else "" for i in range(len(values))]
+    widest = max((len(format(v, digits)) + len(m) + 1 for v, m in zip(values, notes, strict=True)),
+                 default=0)  # fmt: skip
+    right = 16 + 6 * max(widest, len(format(max(values, default=0.0), digits)))
+    width = max(width, left + right + 160)
     height = top + row_h * len(labels) + 22
-    points = [0.0, *(v for v in values if np.isfinite(v))]
+    points = [origin, *(v for v in values if np.isfinite(v))]
     for low, high in spread or ():
         points += [x for x in (low, high) if np.isfinite(x)]
     if reference is not None:
@@ -222,8 +229,8 @@ def bars(
         )
         if not np.isfinite(value):
             continue
-        a, b = sorted((x(0.0), x(value)))
-        fill = BAR if value >= 0 else "#c44e52"
+        a, b = sorted((x(origin), x(value)))
+        fill = BAR if value >= origin else "#c44e52"
         note = f" {marks[i]}" if i < len(marks) and marks[i] else ""
         parts.append(
             f'<rect x="{a:.1f}" y="{y + 3}" width="{max(b - a, 0.5):.1f}" height="{row_h - 6}" '
@@ -241,15 +248,21 @@ def bars(
             f'<text x="{left + plot + 6}" y="{y + row_h - 5}" font-size="10" fill="#333">'
             f"{format(value, digits)}{escape(note)}</text>"
         )
-    zero = x(0.0)
+    zero = x(origin)
     base = top + row_h * len(labels)
-    parts.append(f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="{top}" y2="{base}" stroke="{MUTED}"/>')
+    parts.append(
+        f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="{top}" y2="{base}" stroke="{MUTED}"/>'
+        f'<line x1="{left}" x2="{left + plot}" y1="{base}" y2="{base}" stroke="{MUTED}"/>'
+        f'<text x="{left}" y="{base + 14}" font-size="10" fill="#333">{format(lo, digits)}'
+        f'</text><text x="{left + plot}" y="{base + 14}" font-size="10" fill="#333" '
+        f'text-anchor="end">{format(hi, digits)}</text>'
+    )
     if reference is not None:
         rx = x(reference[0])
         parts.append(
             f'<line x1="{rx:.1f}" x2="{rx:.1f}" y1="{top}" y2="{base}" stroke="#c44e52" '
             f'stroke-dasharray="4 3"><title>{escape(reference[1])}</title></line>'
-            f'<text x="{rx:.1f}" y="{base + 14}" font-size="10" fill="#c44e52" '
+            f'<text x="{rx:.1f}" y="{top - 6}" font-size="10" fill="#c44e52" '
             f'text-anchor="middle">{escape(reference[1])}</text>'
         )
     parts.append("</svg>")
