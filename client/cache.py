@@ -125,7 +125,7 @@ def open_features(
     if feature_set not in FEATURE_SETS and _FINGERPRINT.fullmatch(str(feature_set)):
         if labels is not None or ids is not None:
             raise CacheError(
-                "labels= and ids= take the feature set second: open_features(root, "
+                "labels= takes the feature set second (so does ids=): open_features(root, "
                 "feature_set, fingerprint, labels=...); a fingerprint second is the older "
                 "form, which returns a pyarrow.dataset.Dataset and joins nothing"
             )
