@@ -19,7 +19,10 @@ shuffle, seed 0), each of the seven scores (``overall`` and the six analytic one
 
 Ridge: columns standardised on the training fold, the penalty chosen per target on the
 training fold by exact leave-one-out error over a grid (from the SVD). LightGBM: fixed,
-deterministic parameters (below), no tuning on the test fold. Printed: RMSE per target,
+deterministic parameters, no tuning on the test fold. Both, the folds, QWK and the
+rounding are the package's (``hemma_features.client.evaluation``, what ``hemma-features
+evaluate`` runs on any cache and labels); this file adds the stacking and the ELLIPSE
+tables. Printed: RMSE per target,
 MCRMSE (mean over the six analytic scores, as ELLIPSE reports it) and QWK for ``overall``
 twice: predictions rounded to half points within 1-5, and distribution-rounded (the
 test fold's predictions cut into half points in the proportions of the training fold's
@@ -32,9 +35,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -45,70 +46,38 @@ import pyarrow.compute as pc  # noqa: E402
 
 from benchmarks.ellipse import essay_inputs, read_ellipse  # noqa: E402
 from hemma_features import FeatureClient, open_features  # noqa: E402
+from hemma_features.client.evaluation.fit import (  # noqa: E402
+    Model,
+    lightgbm_fit_predict,
+    mean_fit_predict,
+    ridge,
+    ridge_fit_predict,
+    standardised,
+)
+from hemma_features.client.evaluation.fit import predict_out_of_fold as out_of_fold  # noqa: E402
+from hemma_features.client.evaluation.folds import shuffled_folds  # noqa: E402
+from hemma_features.client.evaluation.scoring import (  # noqa: E402
+    Scale,
+    distribution_round,
+    qwk,
+    round_to_scale,
+)
 from hemma_features.client.server_process import ServerProcess  # noqa: E402
 from hemma_features.contract import EMBEDDING_DERIVED, decode_catalogue  # noqa: E402
 from hemma_features.contract.schema import META_EMBEDDING_MODEL, META_FINGERPRINT  # noqa: E402
 
 TARGETS = ("overall", "cohesion", "syntax", "vocabulary", "phraseology", "grammar",
            "conventions")  # fmt: skip
-ALPHAS = np.logspace(-2, 5, 15)
+ELLIPSE_SCALE = Scale(1.0, 5.0, 0.5)
+"""ELLIPSE's scores: 1 to 5 in half points."""
 FOLDS = 5
 V5_DERIVED = ("adjacent_sentence_similarity_mean", "embedded_sentences")
 RESEARCH_FAMILIES = ("errors_offline", "diversity", "complexity", "cohesion", "phraseology")
 """Catalogue groups added in schemas v5 and v6 (plus run_on_sentence_ratio, by name)."""
-LIGHTGBM = {
-    "n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20,
-    "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.3, "reg_lambda": 1.0,
-    "max_bin": 63,
-    "n_jobs": 2, "random_state": 0, "deterministic": True, "force_row_wise": True,
-    "verbose": -1,
-}  # fmt: skip
 SANITY = ("flesch_kincaid_grade", "automated_readability_index", "gunning_fog", "smog",
           "coleman_liau_index", "sentence_length_mean", "mean_tunit_length",
           "clauses_per_sentence")  # fmt: skip
 """Columns whose largest value the run prints (the run-on policy keeps them sane)."""
-Model = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-
-
-class RidgeFit(NamedTuple):
-    test: np.ndarray
-    """Predictions for the test rows."""
-    loo: np.ndarray
-    """Exact leave-one-out predictions for the training rows (each from the fit without it)."""
-    loo_mse: float
-
-
-def _ridge(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> RidgeFit:
-    """Ridge on already scaled columns, the penalty picked by exact leave-one-out error
-    (SVD), an unpenalised intercept."""
-    y_mean = y.mean()
-    u, s, vt = np.linalg.svd(train, full_matrices=False)
-    uy = u.T @ (y - y_mean)
-    best, best_error, best_loo = ALPHAS[0], np.inf, y
-    for alpha in ALPHAS:
-        shrink = s**2 / (s**2 + alpha)
-        fitted = u @ (shrink * uy)
-        hat = (u**2) @ shrink + 1.0 / len(y)  # the intercept's leverage included
-        residual = (y - y_mean - fitted) / (1.0 - hat)
-        error = float(np.mean(residual**2))
-        if error < best_error:
-            best, best_error, best_loo = alpha, error, y - residual
-    coef = vt.T @ ((s / (s**2 + best)) * uy)
-    return RidgeFit(test @ coef + y_mean, best_loo, best_error)
-
-
-def _standardised(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean, std = train.mean(0), train.std(0)
-    std[std == 0] = 1.0
-    return (train - mean) / std, (test - mean) / std
-
-
-def ridge_fit_predict(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
-    """Predictions for ``test``: standardise on ``train``, ridge (``_ridge``)."""
-    x, t = _standardised(train, test)
-    return _ridge(x, y, t).test
-
-
 BLOCK_WEIGHTS = (1.0, 2.0, 4.0, 8.0)
 
 
@@ -120,12 +89,12 @@ def two_block_ridge(first: int) -> Model:
     named ones as hard as the many weak dimensions."""
 
     def fit_predict(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
-        x, t = _standardised(train, test)
+        x, t = standardised(train, test)
         best, best_error = None, np.inf
         for weight in BLOCK_WEIGHTS:
             scale = np.ones(x.shape[1])
             scale[first:] = weight
-            fit = _ridge(x * scale, y, t * scale)
+            fit = ridge(x * scale, y, t * scale)
             predicted, error = fit.test, fit.loo_mse
             if error < best_error:
                 best, best_error = predicted, error
@@ -135,55 +104,14 @@ def two_block_ridge(first: int) -> Model:
     return fit_predict
 
 
-def qwk(a: np.ndarray, b: np.ndarray) -> float:
-    """Quadratic weighted kappa between two half-point scores in 1-5 (9 categories)."""
-    ia, ib = np.rint((a - 1) * 2).astype(int), np.rint((b - 1) * 2).astype(int)
-    k = 9
-    observed = np.zeros((k, k))
-    np.add.at(observed, (ia, ib), 1)
-    expected = np.outer(observed.sum(1), observed.sum(0)) / observed.sum()
-    weights = (np.subtract.outer(np.arange(k), np.arange(k)) ** 2) / (k - 1) ** 2
-    return float(1.0 - (weights * observed).sum() / (weights * expected).sum())
-
-
-def lightgbm_fit_predict(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
-    import lightgbm
-
-    return lightgbm.LGBMRegressor(**LIGHTGBM).fit(train, y).predict(test)
-
-
-def mean_fit_predict(train: np.ndarray, y: np.ndarray, test: np.ndarray) -> np.ndarray:
-    return np.full(len(test), y.mean())
-
-
-def distribution_round(predicted: np.ndarray, train_scores: np.ndarray) -> np.ndarray:
-    """Half-point scores for ``predicted`` in the proportions of the training scores: the
-    lowest share p(1.0) of predictions gets 1.0, the next p(1.5) gets 1.5, and so on.
-    Fitted on training labels only; it undoes the regression's pull toward the mean, which
-    plain rounding leaves in (few predicted 1.5s or 4.5s)."""
-    levels = np.arange(1.0, 5.01, 0.5)
-    shares = np.array([(train_scores == level).mean() for level in levels])
-    cuts = np.quantile(predicted, np.cumsum(shares)[:-1])
-    return levels[np.searchsorted(cuts, predicted, side="right")]
-
-
-FOLD_ORDER_SEED = 0
-
-
 def folds_of(n: int) -> list[np.ndarray]:
     """The FOLDS test folds of a fixed shuffle (seed 0)."""
-    return np.array_split(np.random.default_rng(FOLD_ORDER_SEED).permutation(n), FOLDS)
+    return shuffled_folds(n, FOLDS, seed=0)
 
 
 def predict_out_of_fold(x: np.ndarray, scores: np.ndarray, model: Model) -> np.ndarray:
     """[N, targets] predictions, each row from the model fitted without its fold."""
-    predicted = np.zeros_like(scores)
-    everything = np.arange(len(x))
-    for fold in folds_of(len(x)):
-        train = np.setdiff1d(everything, fold)
-        for j in range(scores.shape[1]):
-            predicted[fold, j] = model(x[train], scores[train, j], x[fold])
-    return predicted
+    return out_of_fold(x, scores, model, folds_of(len(x)))
 
 
 def block_predictions(
@@ -191,8 +119,8 @@ def block_predictions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ridge on one block, standardised on ``train``, for every target: ([train rows,
     targets] leave-one-out predictions, [test rows, targets] predictions)."""
-    x, t = _standardised(train, test)
-    fits = [_ridge(x, scores[:, j], t) for j in range(scores.shape[1])]
+    x, t = standardised(train, test)
+    fits = [ridge(x, scores[:, j], t) for j in range(scores.shape[1])]
     return np.stack([f.loo for f in fits], 1), np.stack([f.test for f in fits], 1)
 
 
@@ -230,10 +158,14 @@ def metrics(predicted: np.ndarray, scores: np.ndarray) -> tuple[list[float], flo
     everything = np.arange(len(scores))
     for fold in folds_of(len(scores)):
         train = np.setdiff1d(everything, fold)
-        matched[fold] = distribution_round(predicted[fold, 0], scores[train, 0])
+        matched[fold] = distribution_round(predicted[fold, 0], scores[train, 0], ELLIPSE_SCALE)
     rmse = np.sqrt(((predicted - scores) ** 2).mean(0)).tolist()
-    rounded = np.clip(np.rint(predicted[:, 0] * 2) / 2, 1.0, 5.0)
-    return rmse, qwk(rounded, scores[:, 0]), qwk(matched, scores[:, 0])
+    rounded = round_to_scale(predicted[:, 0], ELLIPSE_SCALE)
+    return (
+        rmse,
+        qwk(rounded, scores[:, 0], ELLIPSE_SCALE),
+        qwk(matched, scores[:, 0], ELLIPSE_SCALE),
+    )
 
 
 def row(name: str, columns: int, result: tuple[list[float], float, float], seconds: float) -> str:

@@ -27,6 +27,7 @@ from hemma_features.arrowfiles.layout import DAMAGED, ManifestError, partition_d
 from hemma_features.arrowfiles.partitions import FormatConflictError, PartitionedDataset
 from hemma_features.client.components import as_stored
 from hemma_features.client.errors import CacheError
+from hemma_features.client.fingerprint_record import read_inputs
 from hemma_features.client.losses import damaged_files, warn_lost
 from hemma_features.client.partition import pick_partition
 from hemma_features.contract import FEATURE_SETS, FeatureSet
@@ -71,8 +72,10 @@ def open_features(
     fingerprint: str | None = None,
     *,
     labels: Any = None,
-    on: str = "essay_id",
+    on: str | None = None,
     latest: bool = False,
+    ids: Any = None,
+    id_column: str | None = None,
 ) -> pa.Table: ...
 @overload
 def open_features(
@@ -84,8 +87,10 @@ def open_features(
     fingerprint: str | None = None,
     *,
     labels: Any = None,
-    on: str = "essay_id",
+    on: str | None = None,
     latest: bool = False,
+    ids: Any = None,
+    id_column: str | None = None,
 ) -> pa.Table | ds.Dataset:
     """Every cached row of one feature set and fingerprint, as a ``pyarrow.Table``.
 
@@ -107,15 +112,22 @@ def open_features(
         labels: CSV or Parquet path, ``pyarrow.Table`` or ``pandas.DataFrame`` joined on
             ``on`` (inner join, in cache order, unmatched ids counted and named in an
             ``UnmatchedIdsWarning``; see ``client.labels.join_labels``).
-        on: The id column ``labels`` are joined on.
+        on: The labels' id column, met with the rows' ``essay_id`` (None: ``essay_id``, or
+            the column ``extract --id-column`` named, when the labels have it).
         latest: With several fingerprints for the set and none given, take the newest.
+        ids: Only the essays of this input: the essays file given to extract (rows matched
+            by text and prompt, carrying its ids, in its order), or a file, Table,
+            DataFrame or list of ids (rows matched by ``essay_id``); ids the cache lacks
+            are named in a ``MissingEssaysWarning`` (see ``client.scope``).
+        id_column: The id column of ``ids`` (None: the one its extract used, else
+            ``essay_id``).
     """
     if feature_set not in FEATURE_SETS and _FINGERPRINT.fullmatch(str(feature_set)):
-        if labels is not None:
+        if labels is not None or ids is not None:
             raise CacheError(
-                "labels= takes the feature set second: open_features(root, feature_set, "
-                "fingerprint, labels=...); a fingerprint second is the older form, which "
-                "returns a pyarrow.dataset.Dataset and joins nothing"
+                "labels= takes the feature set second (so does ids=): open_features(root, "
+                "feature_set, fingerprint, labels=...); a fingerprint second is the older "
+                "form, which returns a pyarrow.dataset.Dataset and joins nothing"
             )
         old_set = fingerprint if fingerprint is not None else "combined"
         return _partition_dataset(root, str(feature_set), old_set)  # the older form
@@ -125,11 +137,16 @@ def open_features(
         )
     chosen = pick_partition(root, feature_set, fingerprint, latest=latest)
     table = _partition_dataset(root, chosen.fingerprint, feature_set).to_table()
+    inputs = read_inputs(root, chosen.fingerprint)
+    if ids is not None:
+        from hemma_features.client.scope import limit_to
+
+        table = limit_to(table, ids, id_column=id_column, inputs=inputs)[0]
     if labels is None:
         return table
     from hemma_features.client.labels import join_labels
 
-    return join_labels(table, labels, on)[0]
+    return join_labels(table, labels, on, id_columns=[r.id_column for r in inputs])[0]
 
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")

@@ -67,9 +67,9 @@ def add_cache_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         "export",
         help="write one feature set's rows (optionally joined to labels) to one file, "
         "or copy the whole cache into a new one in another format",
-        description="With --feature-set: the rows of one fingerprint, optionally inner-joined "
-        "to --labels on --on, written to --out (.parquet or .arrow). Without it: DIR copied "
-        "into the new cache OUT in --format.",
+        description="With --feature-set: the rows of one fingerprint (only the essays of "
+        "--ids-from, when given), optionally inner-joined to --labels on --on, written to "
+        "--out (.parquet or .arrow). Without it: DIR copied into the new cache OUT in --format.",
     )
     export.add_argument("dir", type=Path, help="cache directory to read")
     export.add_argument(
@@ -85,7 +85,8 @@ def add_cache_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--labels", type=Path, default=None,
         help="CSV or Parquet file of labels joined to the rows (inner join on --on)",
     )  # fmt: skip
-    export.add_argument("--on", default="essay_id", help="id column of the join [essay_id]")
+    add_on_option(export)
+    add_scope_options(export)
     export.add_argument(
         "--out", type=Path, default=None, help="file to write: .parquet, or .arrow (Arrow IPC)"
     )
@@ -105,6 +106,28 @@ def add_partition_options(parser: argparse.ArgumentParser, *, required: bool = T
     parser.add_argument(
         "--latest", action="store_true",
         help="with several fingerprints for the set, take the one written last",
+    )  # fmt: skip
+
+
+def add_on_option(parser: argparse.ArgumentParser) -> None:
+    """--on: the labels' id column, met with the rows' essay_id."""
+    parser.add_argument(
+        "--on", default=None, metavar="COLUMN",
+        help="the labels' id column, joined to the rows' essay_id [essay_id, or the "
+        "--id-column extract was given, when the labels have it]",
+    )  # fmt: skip
+
+
+def add_scope_options(parser: argparse.ArgumentParser) -> None:
+    """--ids-from and --id-column: read only the essays of one input."""
+    parser.add_argument(
+        "--ids-from", type=Path, default=None, metavar="FILE",
+        help="read only the essays of FILE: the essays file given to extract (rows matched "
+        "by text and prompt, with its ids) or a file of ids (.csv, .parquet, .jsonl, .arrow)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--id-column", default=None, metavar="COLUMN",
+        help="the id column of --ids-from [the one its extract used, else essay_id]",
     )  # fmt: skip
 
 
@@ -149,11 +172,14 @@ def run_cache(args: argparse.Namespace) -> int:
         case "export":
             if args.feature_set is not None:
                 return _export_rows(args)
-            if args.target is None or args.format is None or args.labels or args.out:
+            if (
+                args.target is None or args.format is None or args.labels or args.out
+                or args.ids_from
+            ):  # fmt: skip
                 raise CacheError(
                     "cache export takes DIR OUT --format ipc|parquet (a copy of the whole "
-                    "cache), or DIR --feature-set SET --out FILE [--labels FILE] (one set's "
-                    "rows in one file)"
+                    "cache), or DIR --feature-set SET --out FILE [--labels FILE] [--ids-from "
+                    "FILE] (one set's rows in one file)"
                 )
             exported = cache_admin.export(args.dir, args.target, args.format)
             _say(f"exported {exported} rows to {args.target} ({args.format})")
@@ -194,7 +220,9 @@ def _export_rows(args: argparse.Namespace) -> int:
 
     from hemma_features.arrowfiles.atomic import atomic_path
     from hemma_features.client.cache import open_features
+    from hemma_features.client.fingerprint_record import read_inputs
     from hemma_features.client.labels import join_labels
+    from hemma_features.client.scope import limit_to
 
     out: Path | None = args.out
     if out is None or out.suffix.lower() not in _OUT_FORMATS or args.target is not None:
@@ -205,9 +233,16 @@ def _export_rows(args: argparse.Namespace) -> int:
         )
     chosen = _chosen(args)
     table = open_features(args.dir, args.feature_set, chosen.fingerprint)
-    match = None
+    inputs = read_inputs(args.dir, chosen.fingerprint)
+    scope = match = None
+    if args.ids_from is not None:
+        table, scope = limit_to(
+            table, args.ids_from, id_column=args.id_column, inputs=inputs, warn=False
+        )
     if args.labels is not None:
-        table, match = join_labels(table, args.labels, args.on, warn=False)
+        table, match = join_labels(
+            table, args.labels, args.on, warn=False, id_columns=[r.id_column for r in inputs]
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as staged:  # a reader never sees half a file
         if _OUT_FORMATS[out.suffix.lower()] == "parquet":
@@ -220,6 +255,8 @@ def _export_rows(args: argparse.Namespace) -> int:
         f"wrote {table.num_rows} rows x {table.num_columns} columns of {args.feature_set} "
         f"{chosen.fingerprint} to {out}"
     )
+    if scope is not None:
+        _say(f"essays: {scope.summary()}")
     if match is not None:
         _say(f"labels: {match.summary()}")
     return 0

@@ -1,5 +1,5 @@
 """The client's subcommands of ``hemma-features``: extract, health, fingerprint, cache, demo,
-report."""
+report, evaluate."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ from hemma_features.client.cli_options import (
     add_server_options,
     client_from,
 )
+from hemma_features.client.evaluate_command import add_evaluate_parser
 from hemma_features.client.feature_report.command import add_report_parser
 from hemma_features.contract import FEATURE_SETS, FingerprintInfo
 from hemma_features.terminal import printable, printable_json
 
-COMMANDS = ("extract", "health", "fingerprint", "cache", "demo", "report")
+COMMANDS = ("extract", "health", "fingerprint", "cache", "demo", "report", "evaluate")
 
 
 def add_client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -53,6 +54,7 @@ def add_client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
 
     add_cache_parser(sub)
     add_report_parser(sub)
+    add_evaluate_parser(sub)
 
     demo = sub.add_parser(
         "demo",
@@ -99,6 +101,10 @@ def run_client_command(args: argparse.Namespace) -> int:
             from hemma_features.client.feature_report.command import run_report
 
             return run_report(args)
+        case "evaluate":
+            from hemma_features.client.evaluate_command import run_evaluate
+
+            return run_evaluate(args)
     raise AssertionError(f"unhandled command {args.command}")  # argparse rejects others
 
 

@@ -14,7 +14,9 @@ Hierarchy::
     ├── LocationError               a server or Flight location given is not a dialable URL
     ├── InputFileError              the input file can't be read or lacks a column
     ├── CacheError                  the cache directory is inconsistent, misused or unwritable
-    └── LabelsError                 labels can't be joined to feature rows (ids, score columns)
+    ├── LabelsError                 labels can't be joined to feature rows (ids, score columns)
+    ├── ScopeError                  an ids file (--ids-from) can't be read or matches no row
+    └── EvaluationError             an evaluation can't be run as asked (targets, folds, groups)
 
 Row-level input problems raise ``hemma_features.contract.InputRuleError`` (a
 ``ValueError``), before anything is sent. ``hemma_features.client._wire.flight_call`` is the
@@ -109,3 +111,13 @@ class CacheError(HemmaClientError):
 class LabelsError(HemmaClientError):
     """Labels can't be joined to feature rows: no id column, repeated ids, a score column
     holding text."""
+
+
+class ScopeError(HemmaClientError):
+    """The essays a read is limited to (``--ids-from``, ``ids=``) can't be read, or none of
+    them is in the cache."""
+
+
+class EvaluationError(HemmaClientError):
+    """An evaluation can't be run as asked: no target, too few essays or groups for the
+    folds, a target or group column that is not there."""

@@ -20,7 +20,7 @@ from hemma_features.arrowfiles.segments import COMMIT_SECONDS
 from hemma_features.client.cache import CacheFormat, FeatureCache
 from hemma_features.client.cache_fill import CacheFill, Progress
 from hemma_features.client.errors import CacheError, HemmaClientError
-from hemma_features.client.fingerprint_record import write_records
+from hemma_features.client.fingerprint_record import InputRecord, record_input, write_records
 from hemma_features.client.inputs import Columns, check_essays, read_table
 from hemma_features.client.losses import MovedAside, damaged_files, moved_aside
 from hemma_features.client.report import ExtractReport, RunStats
@@ -30,6 +30,9 @@ from hemma_features.contract import FeatureSet, FingerprintInfo, content_key_arr
 from hemma_features.logs import library_logger
 
 log = library_logger(__name__)
+
+COMPONENT_SETS = ("embeddings", "handcrafted")
+"""The sets a ``combined`` run also writes rows of (the components it joins or reuses)."""
 
 
 class ExtractOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -141,7 +144,7 @@ def extract(
         except BaseException as exc:  # an error or Ctrl-C: what was fetched is in the cache
             partial = report(False, _held(cache, fingerprint, options.feature_set, keys))
             partial.moved_aside = _moved_aside(cache, damaged_before)
-            _record(cache, info)
+            _record(cache, info, _input(data, options, essays.num_rows))
             if on_partial is not None:
                 on_partial(partial)
             if isinstance(exc, OSError):  # disk full, read-only, no permission: one line
@@ -153,7 +156,7 @@ def extract(
             raise
         done = report(in_cache=stats.unique)
         done.moved_aside = _moved_aside(cache, damaged_before)
-        _record(cache, info)
+        _record(cache, info, _input(data, options, essays.num_rows))
     table = align(essays, keys, found)
     log.debug("client.extract", **msgspec.to_builtins(done))
     return ExtractResult(table, done)
@@ -211,9 +214,22 @@ def _moved_aside(cache: str, before: set[Path]) -> list[MovedAside]:
     return found
 
 
-def _record(cache: str, info: FingerprintInfo) -> None:
-    """Keep what produced the rows beside them (a failure here never fails the run)."""
+def _input(data: Any, options: ExtractOptions, rows: int) -> InputRecord:
+    """What the run read its essays from: the file (none for a frame) and its columns."""
+    source = str(Path(data).expanduser().resolve()) if isinstance(data, str | Path) else ""
+    columns = options.columns
+    return InputRecord(
+        source=source, id_column=columns.essay_id, text_column=columns.text,
+        prompt_column=columns.prompt, feature_set=options.feature_set, rows=rows,
+    )  # fmt: skip
+
+
+def _record(cache: str, info: FingerprintInfo, read: InputRecord) -> None:
+    """Keep what produced the rows beside them, and which input and columns they came from
+    (a failure here never fails the run)."""
+    sets = [read.feature_set, *(COMPONENT_SETS if read.feature_set == "combined" else ())]
     try:
         write_records(cache, info)
+        record_input(cache, [info.feature_sets[s] for s in sets if s in info.feature_sets], read)
     except OSError as exc:
         log.warning("client.fingerprint_record_failed", error=str(exc))

@@ -61,7 +61,7 @@ def read_table(source: Any, columns: Columns) -> pa.Table:
         )
     else:
         path = Path(source)
-        table = _read_path(path, wanted)
+        table = read_file(path, wanted)
         if table.num_rows == 0:
             raise InputFileError(
                 f"input file {shown(path)} holds no essays: it has the column(s) "
@@ -123,7 +123,9 @@ def _is_text(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
 
 
-def _read_path(path: Path, wanted: list[str]) -> pa.Table:
+def read_file(path: Path, wanted: list[str]) -> pa.Table:
+    """Every column of an essays file (.csv, .parquet, .jsonl, .arrow), the ``wanted`` ones
+    read as text from a CSV (ids keep their leading zeros)."""
     if path.is_dir():
         raise InputFileError(
             f"input path {shown(path)} is a directory; give one file: .csv, .parquet, .jsonl "

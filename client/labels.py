@@ -6,14 +6,18 @@ One set of rules for every reader of labels (``open_features(labels=...)``, ``ca
 - a path is a CSV (``.csv``, ``.tsv``), Parquet or Arrow file: a directory, a missing file
   or a file that is not UTF-8 is named as such (with the encoding its byte-order mark
   declares);
-- the id column is there, holds no empty id and repeats none;
+- the id column is there (``on``; by default ``essay_id``, else the one column the cached
+  essays' ids were read from at extract, ``extract --id-column``, that the labels have),
+  holds no empty id and repeats none;
 - a label column joined to the features never takes a feature column's name;
 - a score is a finite number or nothing: text among numbers (``'n/a '``) and values that
   are not finite (``1e309`` reads as infinity) are refused naming the column, the row and
   the id.
 
-``join_labels`` is an inner join on one id column, in the features' row order, that
-counts and names the ids each side lacks instead of dropping them silently; the report
+``join_labels`` is an inner join of the labels' id column with the features' column of
+that name, or their ``essay_id`` (a labels file may call its ids anything), in the
+features' row order, that counts and names the ids each side lacks instead of dropping
+them silently; the report
 keeps every cached row instead (``feature_report.labels.align_labels``). Every id or
 value a message shows is escaped for the terminal (``hemma_features.terminal``).
 """
@@ -34,6 +38,7 @@ import pyarrow.parquet as pq
 
 from hemma_features.client.errors import LabelsError
 from hemma_features.client.text_encoding import declared_encoding, not_utf8
+from hemma_features.contract import ID_COLUMN
 from hemma_features.logs import library_logger
 from hemma_features.terminal import shown
 
@@ -51,7 +56,9 @@ class LabelMatch(msgspec.Struct, frozen=True, kw_only=True):
     """How the feature rows and the label rows of one join matched."""
 
     on: str
-    """The id column joined on."""
+    """The labels' id column joined on."""
+    features_on: str = ID_COLUMN
+    """The features' id column it met (``on`` itself when the features have one so named)."""
     matched: int
     """Rows in the joined table (ids on both sides)."""
     features_without_label: int
@@ -66,6 +73,8 @@ class LabelMatch(msgspec.Struct, frozen=True, kw_only=True):
     def summary(self) -> str:
         """One line: matched, and what each side lacks, naming the first few ids."""
         line = f"{self.matched} rows matched on {self.on}"
+        if self.features_on != self.on:
+            line += f" (the features' {self.features_on})"
         for count, sample, what in (
             (self.features_without_label, self.sample_features_without_label,
              "feature rows without a label"),
@@ -79,47 +88,78 @@ class LabelMatch(msgspec.Struct, frozen=True, kw_only=True):
         return line
 
 
-def read_labels(labels: Any, on: str = "essay_id") -> pa.Table:
+def read_labels(labels: Any, on: str | None = None, *, id_columns: Sequence[str] = ()) -> pa.Table:
     """A labels table from a CSV, Parquet or Arrow path, a pyarrow Table or a pandas DataFrame,
-    as it is (``checked_labels`` applies the rules).
+    as it is (``checked_labels`` applies the rules), its id column first.
 
     Args:
         labels: ``.csv``/``.tsv``/``.parquet``/``.arrow`` path, ``pa.Table`` or
             ``pandas.DataFrame``.
-        on: The id column; read as text from a CSV, so ids like ``007`` keep their zeros.
+        on: The labels' id column; read as text from a CSV, so ids like ``007`` keep their
+            zeros. None: ``essay_id``, else the one of ``id_columns`` the labels have.
+        id_columns: The input columns the cached essays' ids were read from
+            (``extract --id-column``, recorded in the cache), tried when ``on`` is None
+            and the labels have no ``essay_id``.
     """
+    candidates = [on] if on is not None else [ID_COLUMN, *id_columns]
     if isinstance(labels, pa.Table):
         table = labels
     elif hasattr(labels, "columns") and hasattr(labels, "to_dict"):  # a pandas DataFrame
         table = pa.Table.from_pandas(labels, preserve_index=False)
     elif isinstance(labels, str | Path):
-        table = _read_path(Path(labels).expanduser(), on)
+        table = _read_path(Path(labels).expanduser(), candidates)
     else:
         raise LabelsError(
             f"labels must be a CSV, Parquet or Arrow path, a pyarrow Table or a pandas "
             f"DataFrame; got {type(labels).__name__}"
         )
-    if on not in table.column_names:
-        raise LabelsError(
-            f"labels have no {on!r} column to join on; they have {table.column_names}"
-        )
-    return table
+    column = id_column(table.column_names, on, id_columns)
+    return table.select([column, *[c for c in table.column_names if c != column]])
+
+
+def id_column(names: Sequence[str], on: str | None, id_columns: Sequence[str] = ()) -> str:
+    """The labels' id column among ``names``: ``on`` when given; else ``essay_id``; else the
+    one column of ``id_columns`` (the cached essays' own id columns) they have.
+
+    Raises:
+        LabelsError: one line naming the columns the labels have and ``--on``.
+    """
+    if on is not None:
+        if on not in names:
+            raise LabelsError(f"labels have no {on!r} column to join on; they have {list(names)}")
+        return on
+    if ID_COLUMN in names:
+        return ID_COLUMN
+    found = [c for c in dict.fromkeys(id_columns) if c in names]
+    if len(found) == 1:
+        return found[0]
+    recorded = (
+        f" (the cached essays' ids came from column(s) {list(dict.fromkeys(id_columns))})"
+        if id_columns
+        else ""
+    )
+    raise LabelsError(
+        f"labels have no {ID_COLUMN!r} column to join on; they have {list(names)}{recorded}: "
+        "name their id column with --on (on= in Python)"
+    )
 
 
 def checked_labels(
     labels: Any,
-    on: str = "essay_id",
+    on: str | None = None,
     *,
+    id_columns: Sequence[str] = (),
     features: Sequence[str] = (),
     columns: Sequence[str] | None = None,
     scores_only: bool = False,
 ) -> pa.Table:
-    """Labels that pass every rule (see the module docstring): the id column and the label
-    columns, text holding numbers read as float64.
+    """Labels that pass every rule (see the module docstring): the id column (first) and the
+    label columns, text holding numbers read as float64.
 
     Args:
         labels: What ``read_labels`` takes.
-        on: The id column.
+        on: The id column (None: ``essay_id``, else the one of ``id_columns`` they have).
+        id_columns: What ``read_labels`` takes.
         features: The feature table's column names: a label column may take none of them.
         columns: The label columns to keep (None: every column but ``on``).
         scores_only: Every kept column must hold numbers (the report correlates them all)
@@ -128,7 +168,8 @@ def checked_labels(
     Raises:
         LabelsError: one line naming the file, column, row or id at fault.
     """
-    table = read_labels(labels, on)
+    table = read_labels(labels, on, id_columns=id_columns)
+    on = table.column_names[0]
     if columns is not None:
         absent = [c for c in columns if c not in table.column_names]
         if absent:
@@ -146,28 +187,40 @@ def checked_labels(
 
 
 def join_labels(
-    table: pa.Table, labels: Any, on: str = "essay_id", *, warn: bool = True
+    table: pa.Table,
+    labels: Any,
+    on: str | None = None,
+    *,
+    warn: bool = True,
+    id_columns: Sequence[str] = (),
 ) -> tuple[pa.Table, LabelMatch]:
-    """Feature rows with their labels' columns appended: an inner join on ``on``.
+    """Feature rows with their labels' columns appended: an inner join of the labels' ``on``
+    column with the features' column of that name, or, when the features have none, their
+    ``essay_id`` (``on="essay_id_comp"`` joins a labels file that names its ids so).
 
     Rows keep the features' order. Ids one side lacks are left out, counted and named in
     the returned ``LabelMatch``, a structlog warning and an ``UnmatchedIdsWarning``.
 
     Args:
-        table: Feature rows (``open_features``, ``extract``), holding ``on``.
+        table: Feature rows (``open_features``, ``extract``), holding ``essay_id``.
         labels: What ``read_labels`` takes.
-        on: The id column of both sides.
+        on: The labels' id column (None: ``essay_id``, else the one of ``id_columns`` the
+            labels have).
         warn: Log and warn about unmatched ids (a caller that prints
             ``LabelMatch.summary`` itself passes False).
+        id_columns: The input columns the cached essays' ids were read from (``extract
+            --id-column``, recorded in the cache; ``open_features`` passes them).
 
     Raises:
-        LabelsError: what ``checked_labels`` refuses, ``on`` missing from the features, or
+        LabelsError: what ``checked_labels`` refuses, no id column among the features, or
             an id repeated among the feature rows.
     """
-    if on not in table.column_names:
+    labels = checked_labels(labels, on, id_columns=id_columns, features=table.column_names)
+    on = labels.column_names[0]
+    own = on if on in table.column_names else ID_COLUMN
+    if own not in table.column_names:
         raise LabelsError(f"the feature rows have no {on!r} column; they have {table.column_names}")
-    labels = checked_labels(labels, on, features=table.column_names)
-    ids = table.column(on)
+    ids = table.column(own)
     label_ids = _same_type(labels.column(on), ids.type, on)
     no_repeats(ids, "the feature rows")
     where = pc.index_in(ids, value_set=label_ids)
@@ -180,6 +233,7 @@ def join_labels(
             joined = joined.append_column(labels.schema.field(name), labels.column(name).take(rows))
     match = LabelMatch(
         on=on,
+        features_on=own,
         matched=joined.num_rows,
         features_without_label=table.num_rows - joined.num_rows,
         labels_without_features=labels.num_rows - int(pc.sum(back).as_py() or 0),
@@ -197,7 +251,7 @@ _PARQUET = (".parquet", ".pq")
 _ARROW = (".arrow", ".feather", ".ipc")
 
 
-def _read_path(path: Path, on: str) -> pa.Table:
+def _read_path(path: Path, ids: Sequence[str]) -> pa.Table:
     if path.is_dir():
         raise LabelsError(
             f"labels path {shown(path)} is a directory; give one CSV (.csv, .tsv), Parquet "
@@ -217,7 +271,7 @@ def _read_path(path: Path, on: str) -> pa.Table:
             table = pacsv.read_csv(
                 path,
                 parse_options=pacsv.ParseOptions(delimiter=_CSV[suffix], newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(column_types={on: pa.string()}),
+                convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in ids}),
             )
         elif suffix in _PARQUET:
             table = pq.read_table(path)

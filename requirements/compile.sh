@@ -35,3 +35,5 @@ compile requirements/container.lock "${server[@]}" --no-emit-package torch -- se
 compile requirements/client.lock --universal --
 # The client with the readers of the README's snippets (pandas, polars, DuckDB).
 compile requirements/read.lock --universal -- read
+# The client with LightGBM for `hemma-features evaluate`.
+compile requirements/evaluate.lock --universal -- evaluate

@@ -17,12 +17,18 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 LOCKS = {
     "client.lock": (),
     "read.lock": ("read",),
+    "evaluate.lock": ("evaluate",),
     "server.lock": ("server",),
     "research.lock": ("server", "mpnet"),
     "dev.lock": ("server", "dev"),
     "container.lock": ("server",),  # without torch: the image installs a CUDA build first
 }
-NOT_IN = {"container.lock": {"torch"}, "client.lock": {"torch"}, "read.lock": {"torch"}}
+NOT_IN = {
+    "container.lock": {"torch"},
+    "client.lock": {"torch"},
+    "read.lock": {"torch"},
+    "evaluate.lock": {"torch"},
+}
 
 
 def locked(path) -> dict[str, tuple[Version, int]]:

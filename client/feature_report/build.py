@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 from hemma_features.arrowfiles.layout import partitions
 from hemma_features.client.cache import open_features
 from hemma_features.client.errors import CacheError, InputFileError
+from hemma_features.client.evaluation.results import Evaluation
 from hemma_features.client.feature_report import stats
 from hemma_features.client.feature_report.html import render
 from hemma_features.client.feature_report.labels import align_labels, read_labels
@@ -26,8 +27,9 @@ from hemma_features.client.feature_report.model import (
     Provenance,
     ReportData,
 )
-from hemma_features.client.fingerprint_record import read_record
+from hemma_features.client.fingerprint_record import InputRecord, read_inputs, read_record
 from hemma_features.client.partition import resolve_fingerprint
+from hemma_features.client.scope import ScopeMatch, match_scope, read_scope, with_ids
 from hemma_features.contract import (
     EMBEDDING_COLUMN,
     ID_COLUMN,
@@ -64,13 +66,17 @@ def report(
     label_columns: Sequence[str] | None = None,
     colour_by: str | None = None,
     command: str = "",
+    on: str | None = None,
+    ids: Any = None,
+    id_column: str | None = None,
+    evaluation: Evaluation | None = None,
 ) -> Path:
     """Write one self-contained HTML report of a cached feature set; returns its path.
 
     Args:
         cache: Cache directory given to ``extract --cache``.
         out: Where to write the HTML.
-        labels: A .csv/.parquet/.arrow path (or Table/DataFrame) with ``essay_id`` and
+        labels: A .csv/.parquet/.arrow path (or Table/DataFrame) with an id column and
             numeric score columns: adds Spearman correlations, a heat map and colours.
         feature_set: ``combined``, ``handcrafted`` or ``embeddings`` (default: the one
             the cache holds, combined first).
@@ -80,6 +86,13 @@ def report(
         colour_by: Label (or feature) colouring the embedding projection (default: the
             first label, else ``n_words``).
         command: The command line to print in the footer.
+        on: The labels' id column (None: ``essay_id``, or the one ``extract --id-column``
+            named, when the labels have it).
+        ids: Only the essays of this input (``open_features``' ``ids=``): the essays file
+            given to extract, or a file, Table, DataFrame or list of ids.
+        id_column: The id column of ``ids`` (None: the one its extract used, else
+            ``essay_id``).
+        evaluation: An ``evaluate`` result of these rows, shown as a section of its own.
     """
     root = Path(cache).expanduser()
     chosen_fp, chosen_set = choose_partition(root, fingerprint, feature_set)
@@ -89,13 +102,19 @@ def report(
             f"cache {root}: fingerprint {chosen_fp}, feature set {chosen_set} holds no intact "
             f"file (`hemma-features cache verify {root}` says why)"
         )
+    inputs = read_inputs(root, chosen_fp)
+    scoped = _scoped(dataset, ids, id_column, inputs)
+    rows = scoped[0] if scoped is not None else dataset
     joined = None
     if labels is not None:
-        table = read_labels(labels, columns=label_columns, features=dataset.schema.names)
-        ids = dataset.to_table(columns=[ID_COLUMN]).column(0)
+        table = read_labels(
+            labels, on=on, id_columns=[r.id_column for r in inputs], columns=label_columns,
+            features=dataset.schema.names,
+        )  # fmt: skip
+        essay_ids = rows.to_table(columns=[ID_COLUMN]).column(0)
         joined = LabelSummary(
             source=str(labels) if isinstance(labels, str | Path) else type(labels).__name__,
-            join=align_labels(ids, table),
+            join=align_labels(essay_ids, table),
             summaries={},
         )
         joined.summaries.update(
@@ -103,7 +122,10 @@ def report(
         )
         for summary in joined.summaries.values():
             summary.flags.remove("not in the catalogue")
-    data = gather(root, dataset, chosen_fp, chosen_set, joined, colour_by, command)
+    data = gather(root, dataset, chosen_fp, chosen_set, joined, colour_by, command, scoped=scoped)
+    data = data._replace(
+        evaluation=evaluation, provenance=data.provenance._replace(inputs=tuple(inputs))
+    )
     path = Path(out).expanduser()
     text = render(data)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,10 +176,18 @@ def gather(
     labels: LabelSummary | None,
     colour_by: str | None,
     command: str,
+    *,
+    scoped: tuple[ds.Dataset, ScopeMatch] | None = None,
 ) -> ReportData:
-    """Read the partition one column at a time into the numbers the report shows."""
-    schema = dataset.schema
+    """Read the partition one column at a time into the numbers the report shows (of the
+    rows of ``scoped`` instead, when given: one input's essays)."""
     provenance = _provenance(root, dataset, fingerprint, feature_set)
+    if scoped is not None:
+        dataset, match = scoped
+        provenance = provenance._replace(
+            rows=dataset.count_rows(), scope=match, partition_rows=provenance.rows
+        )
+    schema = dataset.schema
     specs = {spec.name: spec for spec in decode_catalogue(schema)}
     versions = _versions(provenance.record)
     names = [
@@ -203,6 +233,19 @@ def gather(
         redundant=_redundant(sample_ranks),
         command=command,
     )
+
+
+def _scoped(
+    dataset: ds.Dataset, ids: Any, id_column: str | None, inputs: list[InputRecord]
+) -> tuple[ds.Dataset, ScopeMatch] | None:
+    """The rows of the essays of ``ids`` (in the partition's order, with the input's ids)
+    as an in-memory dataset, and how they matched; None without ``ids``."""
+    if ids is None:
+        return None
+    scope = read_scope(ids, id_column=id_column, inputs=inputs)
+    keys = dataset.to_table(columns=[KEY_COLUMN, ID_COLUMN])
+    match = match_scope(scope, keys.column(0), keys.column(1)).in_cache_order()
+    return ds.dataset(with_ids(dataset.take(pa.array(match.rows)), match.ids)), match
 
 
 def _column(dataset: ds.Dataset, name: str) -> np.ndarray:

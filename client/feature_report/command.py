@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from hemma_features.client.cache_command import add_on_option, add_scope_options
 from hemma_features.contract import FEATURE_SETS
 from hemma_features.terminal import printable
 
@@ -18,22 +19,25 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         "report",
         help="write one self-contained HTML report of a cached feature set "
         "(distributions, flags, correlations with labels)",
-        description="Read one fingerprint and feature set of a cache column by column and "
-        "write an HTML file that opens offline: provenance, every feature's definition, "
-        "histogram, counts and flags; with --labels, Spearman correlations, a heat map and "
-        "an embedding projection coloured by a label.",
+        description="Read one fingerprint and feature set of a cache column by column (only "
+        "the essays of --ids-from, when given) and write an HTML file that opens offline: "
+        "provenance, every feature's definition, histogram, counts and flags; with --labels, "
+        "Spearman correlations, a heat map and an embedding projection coloured by a label "
+        "(`hemma-features evaluate --html` adds cross-validated predictions).",
     )
     parser.add_argument("cache", type=Path, help="cache directory (extract --cache)")
     parser.add_argument(
         "--labels",
         type=Path,
         default=None,
-        help="CSV or Parquet with essay_id and numeric score columns, joined on essay_id",
+        help="CSV or Parquet with an id column and numeric score columns, joined on --on",
     )
+    add_on_option(parser)
+    add_scope_options(parser)
     parser.add_argument(
         "--label-columns",
         default=None,
-        help="comma-separated score columns of --labels [every column but essay_id]",
+        help="comma-separated score columns of --labels [every column but the id column]",
     )
     parser.add_argument(
         "--feature-set",
@@ -76,6 +80,9 @@ def run_report(args: argparse.Namespace) -> int:
         label_columns=columns,
         colour_by=args.colour_by,
         command=shlex.join(["hemma-features", *sys.argv[1:]]),
+        on=args.on,
+        ids=args.ids_from,
+        id_column=args.id_column,
     )
     size = path.stat().st_size
     print(printable(f"wrote {path} ({size / 1e3:.0f} kB) in {time.perf_counter() - started:.1f}s"))

@@ -3,13 +3,15 @@ sorting tables; nothing is fetched when it opens (it must work offline and via a
 
 from __future__ import annotations
 
+import datetime as dt
 from html import escape
 from typing import Any
 
 import numpy as np
 
 from hemma_features.client.feature_report import svg
-from hemma_features.client.feature_report.model import Embedding, Feature, ReportData
+from hemma_features.client.feature_report.evaluation_html import section
+from hemma_features.client.feature_report.model import Embedding, Feature, Provenance, ReportData
 from hemma_features.client.feature_report.stats import Summary
 
 HEAT_ROWS = 20
@@ -90,6 +92,7 @@ def render(data: ReportData) -> str:
                 ("provenance", "Provenance"),
                 ("overview", "Overview"),
                 ("labels", "Labels"),
+                *([("evaluation", "Evaluation")] if data.evaluation is not None else []),
                 ("embedding", "Embedding"),
                 ("features", "Features"),
             )
@@ -109,6 +112,7 @@ def render(data: ReportData) -> str:
         _overview_table(data),
         _redundant(data),
         _labels(data),
+        section(data.evaluation) if data.evaluation is not None else "",
         _embedding(data.embedding),
         '<h2 id="features">Features</h2>',
         _feature_cards(data.features),
@@ -131,6 +135,7 @@ def _provenance(data: ReportData) -> str:
         ("feature set", escape(p.feature_set)),
         ("schema version", escape(p.schema_version)),
         ("essays", str(p.rows)),
+        ("essays from", _essays_from(p)),
         ("cache written", f"{escape(p.written_first)} to {escape(p.written_last)} "
                           f"({p.files} file(s), {p.bytes / 1e6:.1f} MB)"),
         ("cache", f'<span class="mono">{escape(p.cache)}</span>'),
@@ -165,6 +170,27 @@ def _provenance(data: ReportData) -> str:
             rows.append(("unavailable then", _kv(record.unavailable)))
     table = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     return f'<h2 id="provenance">Provenance</h2><table class="meta">{table}</table>'
+
+
+def _essays_from(p: Provenance) -> str:
+    """Which rows the report covers: one input's (``--ids-from``), or the whole partition,
+    with the inputs extract recorded for it."""
+    if p.scope is not None:
+        text = f"{escape(p.scope.summary())}; the partition holds {p.partition_rows}"
+    else:
+        text = (
+            'every cached row of this fingerprint and feature set (<span class="mono">'
+            "--ids-from FILE</span> limits the report to one input's essays)"
+        )
+    if p.inputs:
+        listed = "; ".join(
+            f'<span class="mono">{escape(r.source or "a DataFrame or Table")}</span> '
+            f"({r.rows} rows, {escape(r.feature_set)}, ids from {escape(r.id_column)}, "
+            f"{dt.datetime.fromtimestamp(r.written, dt.UTC):%Y-%m-%d %H:%M} UTC)"
+            for r in p.inputs
+        )
+        text += f"; inputs extracted into it: {listed}"
+    return text
 
 
 def _kv(value: Any) -> str:

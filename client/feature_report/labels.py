@@ -1,4 +1,5 @@
-"""Score labels for a report: a CSV or Parquet file of ``essay_id`` plus numeric score columns.
+"""Score labels for a report: a CSV or Parquet file of an id column (``essay_id``, or the one
+named by ``--on``) plus numeric score columns.
 
 Two steps: ``read_labels`` (``client.labels``' rules, every column a score) and
 ``align_labels`` (one value per cached row, NaN where an essay has no
@@ -16,7 +17,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hemma_features.client import labels as client_labels
-from hemma_features.contract import ID_COLUMN
 
 NAMED_IDS = 10
 """How many unmatched ids a report names (it counts them all)."""
@@ -38,11 +38,13 @@ class LabelJoin(NamedTuple):
 def read_labels(
     source: Any,
     *,
-    on: str = ID_COLUMN,
+    on: str | None = None,
+    id_columns: Sequence[str] = (),
     columns: Sequence[str] | None = None,
     features: Sequence[str] = (),
 ) -> pa.Table:
-    """The id column (as strings) and the score columns (as float64) of a labels source.
+    """The id column (first, as strings) and the score columns (as float64) of a labels
+    source.
 
     Every rule is ``client.labels.checked_labels``' (the same as ``open_features(labels=...)``
     and ``cache export --labels``), with every column a score, since the report
@@ -51,7 +53,10 @@ def read_labels(
     Args:
         source: What ``client.labels.read_labels`` takes (a .csv, .tsv, .parquet or .arrow
             path, a pyarrow Table, a pandas DataFrame).
-        on: The id column.
+        on: The labels' id column (None: ``essay_id``, else the one of ``id_columns``
+            they have).
+        id_columns: The input columns the cached essays' ids were read from (``extract
+            --id-column``).
         columns: The score columns; None takes every other column, which must all be
             numeric (name them to read scores from an essays file that also holds text).
         features: The cached feature columns, whose names no score column may take.
@@ -59,22 +64,24 @@ def read_labels(
     Raises ``LabelsError`` with one line naming the column at fault.
     """
     table = client_labels.checked_labels(
-        source, on, features=features, columns=columns, scores_only=True
+        source, on, id_columns=id_columns, features=features, columns=columns, scores_only=True
     )
+    on = table.column_names[0]
     ids = table.column(on).cast(pa.string())
     return pa.table({on: ids, **{c: table.column(c) for c in table.column_names if c != on}})
 
 
 def align_labels(
-    essay_ids: pa.Array | pa.ChunkedArray, labels: pa.Table, *, on: str = ID_COLUMN
+    essay_ids: pa.Array | pa.ChunkedArray, labels: pa.Table, *, on: str | None = None
 ) -> LabelJoin:
     """One value per cached row for every score column of ``labels``.
 
     Args:
         essay_ids: The cached rows' essay ids, in row order.
         labels: A table from ``read_labels``.
-        on: Its id column.
+        on: Its id column [its first].
     """
+    on = on if on is not None else labels.column_names[0]
     ids = essay_ids.cast(pa.string())
     label_ids = labels.column(on)
     at = pc.index_in(ids, value_set=label_ids).to_numpy(zero_copy_only=False)

@@ -6,8 +6,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hemma_features.client.evaluation.results import Evaluation
 from hemma_features.client.feature_report import stats
 from hemma_features.client.feature_report.labels import LabelJoin
+from hemma_features.client.fingerprint_record import InputRecord
+from hemma_features.client.scope import ScopeMatch
 from hemma_features.contract import FeatureSpec, FingerprintInfo
 
 
@@ -30,6 +33,12 @@ class Provenance(NamedTuple):
     written_last: str
     generated: str
     tool_version: str
+    scope: ScopeMatch | None = None
+    """The input the report is limited to (``--ids-from``), and how its essays matched."""
+    partition_rows: int = 0
+    """Rows of the whole partition (``rows`` counts those of ``scope``)."""
+    inputs: tuple[InputRecord, ...] = ()
+    """The inputs extract recorded for this fingerprint (``_inputs.json``)."""
 
 
 class Feature(NamedTuple):
@@ -69,3 +78,5 @@ class ReportData(NamedTuple):
     embedding: Embedding | None
     redundant: list[tuple[str, str, float]]
     command: str
+    evaluation: Evaluation | None = None
+    """Cross-validated predictions of the labels (``hemma-features evaluate --html``)."""

@@ -1,4 +1,4 @@
-"""Small inline SVG plots drawn from numbers: a histogram, a heat map, a scatter.
+"""Small inline SVG plots drawn from numbers: a histogram, a heat map, a scatter, bars.
 
 No plotting library: the client stays pyarrow + numpy, and the report stays one file
 that opens offline. Every plot is a self-contained ``<svg>`` element with a ``<title>``.
@@ -168,6 +168,104 @@ def scatter(
         f'{escape(x_label)}</text><text transform="translate(14,{pad + plot / 2}) rotate(-90)" '
         f'font-size="11" text-anchor="middle">{escape(y_label)}</text></svg>'
     )
+    return "".join(parts)
+
+
+def bars(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    title: str,
+    spread: Sequence[tuple[float, float]] | None = None,
+    marks: Sequence[str] = (),
+    reference: tuple[float, str] | None = None,
+    css_class: str = "bars",
+    width: int = 560,
+    digits: str = ".3f",
+    origin: float = 0.0,
+) -> str:
+    """Horizontal bars from ``origin`` (leftward for values below it), one row per label,
+    the value printed after each row and the axis' ends below.
+
+    Args:
+        labels: Row names.
+        values: Bar lengths.
+        title: Tooltip and accessible name.
+        spread: (low, high) per row, drawn as a whisker (e.g. the folds' range).
+        marks: Text after each value (e.g. ``5/5``).
+        reference: (value, label): a dashed vertical line (e.g. a baseline).
+        css_class: Class of the ``<svg>``.
+        width: Width in pixels.
+        digits: How the values are printed (a ``format`` spec).
+        origin: Where bars start (0; an RMSE plot starts near its smallest value, so the
+            differences show: the axis' ends are printed).
+    """
+    row_h, top = 18, 8 if reference is None else 20  # room above for the reference's name
+    left = int(8 + 7.5 * max((len(label) for label in labels), default=4))
+    notes = [marks[i] if i < len(marks) else "" for i in range(len(values))]
+    widest = max((len(format(v, digits)) + len(m) + 1 for v, m in zip(values, notes, strict=True)),
+                 default=0)  # fmt: skip
+    right = 16 + 6 * max(widest, len(format(max(values, default=0.0), digits)))
+    width = max(width, left + right + 160)
+    height = top + row_h * len(labels) + 22
+    points = [origin, *(v for v in values if np.isfinite(v))]
+    for low, high in spread or ():
+        points += [x for x in (low, high) if np.isfinite(x)]
+    if reference is not None:
+        points.append(reference[0])
+    lo, hi = min(points), max(points)
+    span = hi - lo if hi > lo else 1.0
+    plot = width - left - right
+
+    def x(value: float) -> float:
+        return left + plot * (value - lo) / span
+
+    parts = [_open(width, height, title, css_class)]
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        y = top + i * row_h
+        parts.append(
+            f'<text x="{left - 4}" y="{y + row_h - 5}" font-size="11" text-anchor="end" '
+            f'fill="#222">{escape(label)}</text>'
+        )
+        if not np.isfinite(value):
+            continue
+        a, b = sorted((x(origin), x(value)))
+        fill = BAR if value >= origin else "#c44e52"
+        note = f" {marks[i]}" if i < len(marks) and marks[i] else ""
+        parts.append(
+            f'<rect x="{a:.1f}" y="{y + 3}" width="{max(b - a, 0.5):.1f}" height="{row_h - 6}" '
+            f'fill="{fill}"><title>{escape(label)}: {format(value, digits)}{escape(note)}'
+            "</title></rect>"
+        )
+        if spread is not None and i < len(spread) and all(np.isfinite(spread[i])):
+            s0, s1 = x(spread[i][0]), x(spread[i][1])
+            mid = y + row_h / 2
+            parts.append(
+                f'<line x1="{s0:.1f}" x2="{s1:.1f}" y1="{mid:.1f}" y2="{mid:.1f}" '
+                f'stroke="#333" stroke-width="1"/>'
+            )
+        parts.append(
+            f'<text x="{left + plot + 6}" y="{y + row_h - 5}" font-size="10" fill="#333">'
+            f"{format(value, digits)}{escape(note)}</text>"
+        )
+    zero = x(origin)
+    base = top + row_h * len(labels)
+    parts.append(
+        f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="{top}" y2="{base}" stroke="{MUTED}"/>'
+        f'<line x1="{left}" x2="{left + plot}" y1="{base}" y2="{base}" stroke="{MUTED}"/>'
+        f'<text x="{left}" y="{base + 14}" font-size="10" fill="#333">{format(lo, digits)}'
+        f'</text><text x="{left + plot}" y="{base + 14}" font-size="10" fill="#333" '
+        f'text-anchor="end">{format(hi, digits)}</text>'
+    )
+    if reference is not None:
+        rx = x(reference[0])
+        parts.append(
+            f'<line x1="{rx:.1f}" x2="{rx:.1f}" y1="{top}" y2="{base}" stroke="#c44e52" '
+            f'stroke-dasharray="4 3"><title>{escape(reference[1])}</title></line>'
+            f'<text x="{rx:.1f}" y="{top - 6}" font-size="10" fill="#c44e52" '
+            f'text-anchor="middle">{escape(reference[1])}</text>'
+        )
+    parts.append("</svg>")
     return "".join(parts)
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         ServerRejectedError,
         ServerUnavailableError,
     )
+    from hemma_features.client.evaluation import evaluate
     from hemma_features.client.feature_client import FeatureClient
     from hemma_features.client.feature_report import report
     from hemma_features.client.inputs import Columns
@@ -43,6 +44,7 @@ _PUBLIC = {
     "handcrafted_matrix": "hemma_features.client.results",
     "ExtractReport": "hemma_features.client.report",
     "report": "hemma_features.client.feature_report",
+    "evaluate": "hemma_features.client.evaluation",
     "Columns": "hemma_features.client.inputs",
     "HemmaClientError": "hemma_features.client.errors",
     "ServerUnavailableError": "hemma_features.client.errors",
@@ -77,6 +79,7 @@ __all__ = [
     "ServerUnavailableError",
     "__version__",
     "embedding_matrix",
+    "evaluate",
     "handcrafted_matrix",
     "open_features",
     "report",

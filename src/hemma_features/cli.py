@@ -1,7 +1,7 @@
 """``hemma-features``: one entry point for both sides.
 
-The client's subcommands (extract, health, fingerprint, cache, demo, report) run on the base
-install. ``serve`` belongs to the server (``hemma_features.serve``): its
+The client's subcommands (extract, health, fingerprint, cache, demo, report, evaluate) run on
+the base install. ``serve`` belongs to the server (``hemma_features.serve``): its
 arguments are handed over untouched and the server code is imported only then, so a
 client-only install answers ``serve`` with a one-line hint instead of a traceback.
 """

@@ -21,6 +21,7 @@ import pytest
 
 from benchmarks.value_ranges import broken
 from hemma_features import FeatureClient
+from hemma_features.client.evaluation import markdown
 from hemma_features.contract import decode_catalogue
 from tests.conftest import ELLIPSE
 
@@ -153,3 +154,21 @@ def test_features_correlate_with_the_human_score_in_the_expected_direction(ellip
     assert r("mtld") > 0.25
     assert r("sentence_length_mean") < 0  # learners' run-on sentences are a weakness
     assert r("subordinate_clauses_per_sentence") < 0
+
+
+def test_the_features_predict_ellipse_scores_on_unseen_prompts(ellipse):
+    """`evaluate` on the 100 essays' own scores, folds grouped by prompt: the scores are
+    read as half points, ridge on every feature beats the column means on the holistic
+    score, and the drop table ranks every feature and the embedding."""
+    from hemma_features import evaluate
+
+    essays, features = ellipse
+    targets = ["overall", "cohesion", "grammar", "conventions"]
+    result = evaluate(features, essays, targets=targets, group_by="prompt", lightgbm=False)
+    assert result.essays == FIRST and result.fold_kind.startswith("grouped by prompt")
+    assert all(t.scale.endswith("in half points") for t in result.targets)
+    scores = {m.name: m.scores for m in result.models}
+    assert scores["ridge: all features"]["overall"].rmse < scores["column means"]["overall"].rmse
+    assert scores["ridge: all features"]["overall"].qwk > 0.2
+    assert len(result.importance) == len(features.column_names) - 3 + 1  # + the embedding
+    assert "every test essay's prompt is unseen in training" in markdown(result)
