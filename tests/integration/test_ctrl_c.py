@@ -44,12 +44,19 @@ def some_rows_committed(cache) -> bool:
 
 
 def test_ctrl_c_stops_within_seconds_keeps_a_valid_cache_and_the_rerun_is_exact(
-    live_server, tmp_path, capsys
+    live_server, tmp_path, capsys, monkeypatch
 ):
     """SIGINT mid-stream: 'stopping: saving what arrived...' at once, exit 130 soon after,
     `cache verify` ok, and a rerun completes to exactly the uninterrupted run's rows."""
     essays = long_input(tmp_path)
     cache = tmp_path / "cache"
+    # Each micro-batch takes a quarter of a second longer, so the run lasts seconds after
+    # its first commit however fast the server is: the signal lands mid-run, never after it.
+    runtime = live_server.runtime
+    computed = runtime.extract
+    monkeypatch.setattr(
+        runtime, "extract", lambda batch, fs: time.sleep(0.25) or computed(batch, fs)
+    )
     child = start_extract(live_server, essays, cache)
     try:
         assert wait_for(lambda: some_rows_committed(cache) or child.poll() is not None, 300)
@@ -66,6 +73,7 @@ def test_ctrl_c_stops_within_seconds_keeps_a_valid_cache_and_the_rerun_is_exact(
     assert "rerun the same command to fetch the rest" in err
     assert "Traceback" not in err
     assert took < HANG_BOUND
+    monkeypatch.undo()
     with capsys.disabled():
         print(f"\nexited {took:.1f} s after SIGINT")
 
