@@ -105,7 +105,7 @@ def source_copy(tmp_path_factory) -> Path:
         ("engine/features/nlp.py", "import hemma_features.flight.server", "knows nothing of"),
         ("engine/store_backed.py", "import hemma_features.service.app", "knows nothing of"),
         ("flight/streams.py", "import hemma_features.service.app", "Layers: the CLI"),
-        ("engine/features/embed.py", "import hemma_features.engine.runtime", "computations"),
+        ("engine/models/embed.py", "import hemma_features.engine.runtime", "computations"),
         ("client/report.py", "import hemma_features.client.extract_command", "No import cycles"),
     ],
 )
