@@ -1,7 +1,7 @@
 """A parse worker process (spaCy + TextDescriptives over stdin/stdout frames), and
 ``ParseWorker``, the server's handle on one.
 
-Started by ``parallel.SupervisedParser`` as ``python -m hemma_features.engine.features.
+Started by ``parallel.SupervisedParser`` as ``python -m hemma_features.engine.execution.
 parse_worker MODEL PARENT_PID``. Frames are a 4-byte big-endian length and a msgpack map:
 in ``{"texts": [...]}``, one ``nlp.pipe`` batch (the parent cuts a request into batches,
 ``parallel.batches``, and times each); out ``{"ready": true}`` once, then per batch
