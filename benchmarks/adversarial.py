@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hemma_features.engine.features.nlp import TextAnalyzer  # noqa: E402
+from hemma_features.engine.models.spacy_model import TextAnalyzer  # noqa: E402
 from hemma_features.engine.settings import DEFAULT_SPACY_MODEL  # noqa: E402
 
 

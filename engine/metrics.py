@@ -10,7 +10,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
 class PassFigures(Protocol):
-    """One encoder pass as the engine reports it (``engine.features.padded.PassStats``)."""
+    """One encoder pass as the engine reports it (``engine.models.padded.PassStats``)."""
 
     @property
     def width(self) -> int: ...

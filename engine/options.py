@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hemma_features.engine.features.embed import Embedder, EmbeddingOptions
-from hemma_features.engine.features.hardware import available_cores
+from hemma_features.engine.models.embed import Embedder, EmbeddingOptions
+from hemma_features.engine.models.hardware import available_cores
 from hemma_features.engine.settings import Settings
 
 

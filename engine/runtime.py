@@ -32,25 +32,26 @@ from hemma_features.engine.errors import (
     FingerprintMismatchError,
     ParseDeadlineError,
 )
-from hemma_features.engine.features import languagetool
-from hemma_features.engine.features.assemble import feature_batch
+from hemma_features.engine.execution.encoder_queue import EncoderQueue
+from hemma_features.engine.execution.parallel import (
+    InlineParser,
+    SupervisedParser,
+)
+from hemma_features.engine.execution.pipeline import FeaturePipeline
+from hemma_features.engine.execution.record_batch import feature_batch
 from hemma_features.engine.features.catalogue import (
     SCHEMA_VERSION,
     catalogue,
     feature_versions,
 )
-from hemma_features.engine.features.embed import Embedder
-from hemma_features.engine.features.encoder_queue import EncoderQueue
-from hemma_features.engine.features.hardware import detect
-from hemma_features.engine.features.nlp import NORMALIZATION, TextAnalyzer
-from hemma_features.engine.features.parallel import (
-    InlineParser,
-    SupervisedParser,
-)
-from hemma_features.engine.features.pipeline import FeaturePipeline
+from hemma_features.engine.features.nlp import NORMALIZATION
 from hemma_features.engine.fingerprint import build_fingerprint
-from hemma_features.engine.languagetool_watch import LanguageToolWatch
+from hemma_features.engine.languagetool import client as languagetool
+from hemma_features.engine.languagetool.watch import LanguageToolWatch
 from hemma_features.engine.metrics import Metrics
+from hemma_features.engine.models.embed import Embedder
+from hemma_features.engine.models.hardware import detect
+from hemma_features.engine.models.spacy_model import TextAnalyzer
 from hemma_features.engine.options import (
     embedding_components,
     embedding_options,

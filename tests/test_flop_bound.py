@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.flop_bound import gpu_line, gpu_peaks, gpu_variants
-from hemma_features.engine.features.hardware import Hardware
+from hemma_features.engine.models.hardware import Hardware
 
 
 def machine(capability: tuple[int, int] | None) -> Hardware:

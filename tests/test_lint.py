@@ -85,6 +85,69 @@ def test_no_engine_module_speaks_grpc():
     assert offenders == []
 
 
+ROOMS_OVER_FEATURES = ("models", "execution", "languagetool")
+# What the model, execution and LanguageTool rooms read of the feature definitions today.
+# It narrows to {"registry"} once engine.features.registry lands (issue 35): then only the
+# registry is how the rooms above reach a feature.
+ALLOWED_FEATURE_IMPORTS = frozenset(
+    {"catalogue", "lemmas", "nlp", "phraseology", "semantic", "spelling"}
+)
+
+
+def feature_imports(engine: Path) -> list[tuple[str, str]]:
+    """``(path:line, module)`` for each engine.features module the rooms over it import."""
+    found = []
+    for room in ROOMS_OVER_FEATURES:
+        for path in sorted((engine / room).rglob("*.py")):
+            package = ["hemma_features", "engine", *path.relative_to(engine).parent.parts]
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    targets = [alias.name.split(".") for alias in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    base = package[: len(package) - node.level + 1] if node.level else []
+                    module = [*base, *(node.module or "").split(".")] if node.module else base
+                    targets = [module + [alias.name] for alias in node.names]
+                else:
+                    continue
+                where = f"{path.relative_to(engine.parent)}:{node.lineno}"
+                for target in targets:
+                    if target[:3] == ["hemma_features", "engine", "features"]:
+                        found.append((where, target[3] if len(target) > 3 else "features"))
+    return found
+
+
+def test_rooms_read_the_feature_definitions_only_through_the_allowed_modules():
+    """engine/models, engine/execution and engine/languagetool import of engine.features
+    only the modules ALLOWED_FEATURE_IMPORTS names."""
+    imported = feature_imports(REPO / "engine")
+    assert imported  # the check reads the imports it is meant to
+    offenders = [
+        f"{where} {name}" for where, name in imported if name not in ALLOWED_FEATURE_IMPORTS
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "from hemma_features.engine.features.syntax import sentence_depth",
+        "from hemma_features.engine.features import readability",
+        "import hemma_features.engine.features.cohesion",
+        "from ..features import diversity",
+    ],
+)
+def test_a_room_importing_another_feature_module_is_caught(tmp_path, line):
+    """A model module importing a feature module outside the allowed ones is named."""
+    copy = tmp_path / "engine"
+    shutil.copytree(REPO / "engine", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    path = copy / "models" / "embed.py"
+    path.write_text(path.read_text() + f"\n{line}  # noqa\n")
+    offenders = [
+        where for where, name in feature_imports(copy) if name not in ALLOWED_FEATURE_IMPORTS
+    ]
+    assert len(offenders) == 1 and offenders[0].startswith("engine/models/embed.py:")
+
+
 @pytest.fixture(scope="module")
 def source_copy(tmp_path_factory) -> Path:
     """The package tree with its links followed: a plain copy a test may break."""
@@ -97,6 +160,10 @@ def source_copy(tmp_path_factory) -> Path:
     return target
 
 
+FEATURES = "Feature definitions import no model"
+ENGINE = "Engine: serving, runtime"
+
+
 @pytest.mark.parametrize(
     ("module", "line", "contract"),
     [
@@ -105,7 +172,14 @@ def source_copy(tmp_path_factory) -> Path:
         ("engine/features/nlp.py", "import hemma_features.flight.server", "knows nothing of"),
         ("engine/store_backed.py", "import hemma_features.service.app", "knows nothing of"),
         ("flight/streams.py", "import hemma_features.service.app", "Layers: the CLI"),
-        ("engine/features/embed.py", "import hemma_features.engine.runtime", "computations"),
+        ("engine/features/syntax.py", "import hemma_features.engine.runtime", FEATURES),
+        ("engine/features/nlp.py", "import hemma_features.engine.models.embed", FEATURES),
+        ("engine/features/lemmas.py", "import hemma_features.engine.execution.pipeline", FEATURES),
+        ("engine/features/_view.py", "import hemma_features.engine.languagetool.client", FEATURES),
+        ("engine/features/semantic.py", "import torch", FEATURES),
+        ("engine/models/embed.py", "import hemma_features.engine.runtime", ENGINE),
+        ("engine/models/padded.py", "import hemma_features.engine.execution.encoder_queue", ENGINE),
+        ("engine/languagetool/client.py", "import hemma_features.engine.models.hardware", ENGINE),
         ("client/report.py", "import hemma_features.client.extract_command", "No import cycles"),
     ],
 )

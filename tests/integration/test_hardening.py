@@ -450,7 +450,7 @@ def test_a_store_that_cannot_write_never_fails_a_request(runtime, tmp_path, monk
 
 def test_a_parse_past_the_deadline_fails_over_flight_naming_the_essay(runtime):
     """parse_deadline 0.3 s: the long essay's row and id are named; the server keeps serving."""
-    from hemma_features.engine.features.parallel import SupervisedParser
+    from hemma_features.engine.execution.parallel import SupervisedParser
 
     parser = SupervisedParser(runtime.settings.spacy_model, 1, 0.3)
     server = LiveServer(

@@ -1,7 +1,7 @@
 """A slow essay through the server: refused by name, nothing else lost, the rest resumable.
 
 The slow essay takes 10x the parse deadline alone and the ordinary ones a thousandth of it
-(``tests/engine/features/test_parallel.py`` says why); the server's parser lets the slow
+(``tests/engine/execution/test_parallel.py`` says why); the server's parser lets the slow
 one share a parse batch with ordinary essays, and its length limit lets it in.
 """
 
@@ -14,11 +14,11 @@ import pyarrow.csv as pacsv
 import pytest
 
 from hemma_features.engine.errors import InputError, ParseDeadlineError
-from hemma_features.engine.features.parallel import SupervisedParser
+from hemma_features.engine.execution.parallel import SupervisedParser
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.store_backed import StoreBackedFeatures
 from tests.conftest import essays_table, settings_for_tests
-from tests.engine.features.test_parallel import DEADLINE, SLOW
+from tests.engine.execution.test_parallel import DEADLINE, SLOW
 from tests.servers import LiveServer, counter
 
 ESSAYS = [

@@ -14,7 +14,7 @@ from hemma_features.arrowfiles.partitions import PartitionedDataset
 from hemma_features.client import cache_admin
 from hemma_features.client.fingerprint_record import read_record
 from hemma_features.contract import META_EMBEDDING_MODEL
-from hemma_features.engine.features.embed import Embedder, resolve_model
+from hemma_features.engine.models.embed import Embedder, resolve_model
 from hemma_features.engine.options import embedding_options, model_cache_path
 from hemma_features.engine.runtime import Runtime
 from tests.conftest import SAMPLES, settings_for_tests

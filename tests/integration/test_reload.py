@@ -13,7 +13,7 @@ import pyarrow.flight as fl
 import pytest
 
 from hemma_features.contract.schema import META_FINGERPRINT
-from hemma_features.engine.features.embed import Embedder
+from hemma_features.engine.models.embed import Embedder
 from hemma_features.engine.options import embedding_options, model_cache_path
 from hemma_features.engine.reload import Reloader
 from hemma_features.engine.runtime import Runtime

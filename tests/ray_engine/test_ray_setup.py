@@ -288,8 +288,8 @@ def test_one_decision_gives_hosts_that_time_differently_one_fingerprint(
     """Two hosts whose timing of the backends differs (one finds OpenVINO fastest, the
     other ONNX Runtime, the settings' `auto` on each) would compute two fingerprints; with
     the first host's decision pinned, the second computes the first's."""
-    from hemma_features.engine.features import backend_timing
-    from hemma_features.engine.features.embed import Embedder
+    from hemma_features.engine.models import backend_timing
+    from hemma_features.engine.models.embed import Embedder
     from hemma_features.engine.options import embedding_components, embedding_options
 
     cache = Path(os.environ["HEMMA_MODEL_CACHE_DIR"])

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from hemma_features.engine.features.nlp import (
-    TextAnalyzer,
     count_connectives,
     count_paragraphs,
     doc_features,
@@ -16,6 +15,7 @@ from hemma_features.engine.features.nlp import (
     mtld,
     paragraphs,
 )
+from hemma_features.engine.models.spacy_model import TextAnalyzer
 
 TEXT = "The cat sat on the mat. It was happy.\n\nThen it slept."
 # 26 words; "that I read" is a relative clause, "that you should read it" a clausal

@@ -13,7 +13,6 @@ from hemma_features.engine.features._view import doc_view
 from hemma_features.engine.features.cohesion import match_markers, typed_connectives
 from hemma_features.engine.features.diversity import hdd, mattr
 from hemma_features.engine.features.nlp import (
-    TextAnalyzer,
     counts_as_word,
     doc_features,
     mtld,
@@ -22,6 +21,7 @@ from hemma_features.engine.features.nlp import (
 )
 from hemma_features.engine.features.readability import MAX_SENTENCE_WORDS, formula_sentences
 from hemma_features.engine.features.semantic import adjacent_similarity, covered
+from hemma_features.engine.models.spacy_model import TextAnalyzer
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import pytest
 
 from hemma_features.engine.features._view import DocView, doc_view
 from hemma_features.engine.features.complexity import complexity_counts, complexity_features
-from hemma_features.engine.features.nlp import TextAnalyzer, doc_features
+from hemma_features.engine.features.nlp import doc_features
+from hemma_features.engine.models.spacy_model import TextAnalyzer
 
 NOUNS = ("dog", "cat", "bird", "fish", "ball", "book", "car", "cow", "horse", "soup", "plane",
          "song", "boat", "tree", "lake", "road", "bus")  # fmt: skip

@@ -15,15 +15,15 @@ import numpy as np
 
 from hemma_features.contract import FeatureSet, FeatureSpec, specs_for
 from hemma_features.engine.errors import ParseDeadlineError
-from hemma_features.engine.features import languagetool
-from hemma_features.engine.features.catalogue import LT_CATEGORIES
-from hemma_features.engine.features.encoder_queue import EncoderQueue
-from hemma_features.engine.features.nlp import paragraph_spans, sentence_spans
-from hemma_features.engine.features.parallel import (
+from hemma_features.engine.execution.encoder_queue import EncoderQueue
+from hemma_features.engine.execution.parallel import (
     InlineParser,
     SupervisedParser,
 )
+from hemma_features.engine.features.catalogue import LT_CATEGORIES
+from hemma_features.engine.features.nlp import paragraph_spans, sentence_spans
 from hemma_features.engine.features.semantic import covered, semantic_features
+from hemma_features.engine.languagetool import client as languagetool
 
 
 class FeaturePipeline:

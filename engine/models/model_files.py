@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hemma_features.engine.errors import ModelLoadError
-from hemma_features.engine.features.packaged import PACKAGED, assemble
+from hemma_features.engine.models.packaged import PACKAGED, assemble
 from hemma_features.engine.settings import DEFAULT_EMBEDDING_MODEL
 
 _MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"

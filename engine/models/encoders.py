@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hemma_features.engine.features.hardware import Hardware
+from hemma_features.engine.models.hardware import Hardware
 
 ORT_INPUTS = ("input_ids", "attention_mask")
 ORT_OUTPUT = "last_hidden_state"

@@ -22,8 +22,8 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from hemma_features.engine.features.encoders import Encoder
-from hemma_features.engine.features.hardware import Hardware
+from hemma_features.engine.models.encoders import Encoder
+from hemma_features.engine.models.hardware import Hardware
 
 LOSSLESS_COSINE = 0.9999
 """Least cosine to torch float32, on every probe, for an automatic choice."""

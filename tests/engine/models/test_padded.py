@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from benchmarks.samples import mixed_texts
-from hemma_features.engine.features.encoder_queue import EncoderQueue
+from hemma_features.engine.execution.encoder_queue import EncoderQueue
 from hemma_features.engine.features.nlp import paragraph_spans, sentence_spans
-from hemma_features.engine.features.padded import (
+from hemma_features.engine.models.padded import (
     Buckets,
     Pending,
     WindowResult,
@@ -20,7 +20,7 @@ from hemma_features.engine.features.padded import (
     pool,
     prepare,
 )
-from hemma_features.engine.features.pass_shapes import PassShapes
+from hemma_features.engine.models.pass_shapes import PassShapes
 from tests.conftest import embedder_variant
 
 # [CLS] ab cd . ef [SEP] over the text "ab cd. ef"
@@ -254,8 +254,8 @@ def test_dynamic_shapes_pad_to_the_longest_and_fill_no_rows(runtime, monkeypatch
 def test_torch_padded_passes_are_batch_invariant_too(runtime, torch_minilm):
     """The torch backend (what runs on CUDA), on this CPU: the same bytes alone, among 31
     others and in reverse order."""
-    from hemma_features.engine.features.embed import Embedder
-    from hemma_features.engine.features.encoders import TorchEncoder
+    from hemma_features.engine.models.embed import Embedder
+    from hemma_features.engine.models.encoders import TorchEncoder
 
     base = runtime.embedder
     encoder = TorchEncoder(

@@ -26,7 +26,7 @@ import numpy as np
 import structlog
 
 from hemma_features.engine.errors import ModelLoadError
-from hemma_features.engine.features.encoders import ORT_INPUTS, ORT_OUTPUT
+from hemma_features.engine.models.encoders import ORT_INPUTS, ORT_OUTPUT
 
 log = structlog.get_logger(__name__)
 

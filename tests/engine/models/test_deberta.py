@@ -81,7 +81,7 @@ def test_compose_default_model_loads_offline_from_the_mounted_cache(hf_cache, tm
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from hemma_features.engine.features.embed import Embedder, EmbeddingOptions
+    from hemma_features.engine.models.embed import Embedder, EmbeddingOptions
 
     assert compose_default_model() == COMPOSE_MODEL
     assert os.environ["HF_HOME"] == str(hf_cache)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from hemma_features.engine.errors import ParseDeadlineError, WorkerLostError
-from hemma_features.engine.features.parallel import (
+from hemma_features.engine.execution.parallel import (
     BATCH_CHARS,
     BATCH_TEXTS,
     InlineParser,

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import msgspec
 import numpy as np
 
-from hemma_features.engine.features.pass_shapes import PassShapes
+from hemma_features.engine.models.pass_shapes import PassShapes
 
 
 class Window(NamedTuple):

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from hemma_features.engine.errors import ModelLoadError
-from hemma_features.engine.features import packaged
-from hemma_features.engine.features.embed import Embedder, EmbeddingOptions
-from hemma_features.engine.features.model_files import weights_hash
-from hemma_features.engine.features.onnx_export import agreement
+from hemma_features.engine.models import packaged
+from hemma_features.engine.models.embed import Embedder, EmbeddingOptions
+from hemma_features.engine.models.model_files import weights_hash
+from hemma_features.engine.models.onnx_export import agreement
 from hemma_features.engine.options import embedding_components
 from hemma_features.engine.settings import Settings
 

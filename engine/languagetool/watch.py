@@ -14,7 +14,7 @@ from collections.abc import Callable
 import structlog
 
 from hemma_features.engine.errors import DependencyError
-from hemma_features.engine.features import languagetool
+from hemma_features.engine.languagetool import client as languagetool
 
 log = structlog.get_logger(__name__)
 

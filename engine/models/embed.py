@@ -20,10 +20,10 @@ import msgspec
 import numpy as np
 
 from hemma_features.engine.errors import ModelLoadError
-from hemma_features.engine.features.encoder_choice import PROBE_TEXT, EncoderReport, load_encoder
-from hemma_features.engine.features.encoders import Encoder
-from hemma_features.engine.features.hardware import detect
-from hemma_features.engine.features.model_files import (
+from hemma_features.engine.models.encoder_choice import PROBE_TEXT, EncoderReport, load_encoder
+from hemma_features.engine.models.encoders import Encoder
+from hemma_features.engine.models.hardware import detect
+from hemma_features.engine.models.model_files import (
     PINNED_SHA256,
     check_pinned,
     resolve_model,
@@ -31,8 +31,8 @@ from hemma_features.engine.features.model_files import (
     usable_positions,
     weights_hash,
 )
-from hemma_features.engine.features.packaged import PACKAGED
-from hemma_features.engine.features.padded import (
+from hemma_features.engine.models.packaged import PACKAGED
+from hemma_features.engine.models.padded import (
     Buckets,
     PassStats,
     Pending,
@@ -42,9 +42,9 @@ from hemma_features.engine.features.padded import (
     prepare,
     run_pass,
 )
-from hemma_features.engine.features.padded import assemble as assemble_texts
-from hemma_features.engine.features.pass_shapes import PassShapes
-from hemma_features.engine.features.unpadded import embed_unpadded
+from hemma_features.engine.models.padded import assemble as assemble_texts
+from hemma_features.engine.models.pass_shapes import PassShapes
+from hemma_features.engine.models.unpadded import embed_unpadded
 from hemma_features.engine.settings import BatchShapes
 
 CUDA_BATCH_SIZE = 128

@@ -1,7 +1,7 @@
 """A parse worker process (spaCy + TextDescriptives over stdin/stdout frames), and
 ``ParseWorker``, the server's handle on one.
 
-Started by ``parallel.SupervisedParser`` as ``python -m hemma_features.engine.features.
+Started by ``parallel.SupervisedParser`` as ``python -m hemma_features.engine.execution.
 parse_worker MODEL PARENT_PID``. Frames are a 4-byte big-endian length and a msgpack map:
 in ``{"texts": [...]}``, one ``nlp.pipe`` batch (the parent cuts a request into batches,
 ``parallel.batches``, and times each); out ``{"ready": true}`` once, then per batch
@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
     sink = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from hemma_features.engine.features.nlp import TextAnalyzer
+    from hemma_features.engine.models.spacy_model import TextAnalyzer
 
     analyzer = TextAnalyzer.load(model)
     analyzer.features(["Warm up."])
@@ -157,7 +157,7 @@ class ParseWorker:
         """Start the process and wait (bounded) until its pipeline is loaded."""
         self.kill()
         command = [
-            sys.executable, "-m", "hemma_features.engine.features.parse_worker",
+            sys.executable, "-m", "hemma_features.engine.execution.parse_worker",
             self.model, str(os.getpid()),
         ]  # fmt: skip
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)

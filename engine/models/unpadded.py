@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from hemma_features.engine.features.encoders import Encoder
-from hemma_features.engine.features.padded import PassStats, Window
+from hemma_features.engine.models.encoders import Encoder
+from hemma_features.engine.models.padded import PassStats, Window
 
 
 def sorted_runs(spans: Sequence[tuple[int, int]]) -> list[tuple[int, np.ndarray, np.ndarray]]:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from hemma_features.engine.errors import ModelLoadError
-from hemma_features.engine.features.embed import Embedder
-from hemma_features.engine.features.model_files import resolve_model, weights_hash
+from hemma_features.engine.models.embed import Embedder
+from hemma_features.engine.models.model_files import resolve_model, weights_hash
 from tests.conftest import count_forward_rows, embedder_variant
 
 TEXTS = [
@@ -103,8 +103,8 @@ def test_the_default_models_files_are_pinned_and_checked_at_load(tmp_path):
     refused at load, naming both hashes and the fix."""
     import shutil
 
-    from hemma_features.engine.features.embed import EmbeddingOptions
-    from hemma_features.engine.features.model_files import PINNED_SHA256
+    from hemma_features.engine.models.embed import EmbeddingOptions
+    from hemma_features.engine.models.model_files import PINNED_SHA256
     from hemma_features.engine.settings import DEFAULT_EMBEDDING_MODEL
 
     _, directory = resolve_model(DEFAULT_EMBEDDING_MODEL)

@@ -27,13 +27,13 @@ from typing import Any
 import structlog
 
 from hemma_features.engine.errors import ParseDeadlineError, WorkerLostError
-from hemma_features.engine.features.nlp import TextAnalyzer
-from hemma_features.engine.features.parse_worker import (
+from hemma_features.engine.execution.parse_worker import (
     WORKER_START_SECONDS,
     BatchOverdue,
     ParseWorker,
     WorkerDied,
 )
+from hemma_features.engine.models.spacy_model import TextAnalyzer
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from hemma_features.engine.features.encoder_queue import EncoderQueue
+from hemma_features.engine.execution.encoder_queue import EncoderQueue
 from tests.conftest import wait_for
 
 

@@ -26,16 +26,16 @@ import numpy as np
 import structlog
 
 from hemma_features.engine.errors import ModelLoadError
-from hemma_features.engine.features import backend_timing
-from hemma_features.engine.features.backend_timing import Candidate
-from hemma_features.engine.features.encoders import (
+from hemma_features.engine.models import backend_timing
+from hemma_features.engine.models.backend_timing import Candidate
+from hemma_features.engine.models.encoders import (
     Encoder,
     OnnxEncoder,
     OpenVinoEncoder,
     TorchEncoder,
 )
-from hemma_features.engine.features.hardware import Hardware, native_precisions
-from hemma_features.engine.features.onnx_export import (
+from hemma_features.engine.models.hardware import Hardware, native_precisions
+from hemma_features.engine.models.onnx_export import (
     RECIPE,
     agreement,
     ensure_exported,
