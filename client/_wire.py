@@ -20,7 +20,7 @@ from hemma_features.client.errors import (
     ServerRejectedError,
     ServerUnavailableError,
 )
-from hemma_features.client.report import RunStats
+from hemma_features.client.run_report import RunStats
 from hemma_features.contract import ID_COLUMN, FlightInvalidArgumentError, decode_error_info
 
 

@@ -20,8 +20,8 @@ from hemma_features.arrowfiles.segments import COMMIT_SECONDS, WriteSession, wri
 from hemma_features.client.cache import FeatureCache
 from hemma_features.client.components import join_components, split_component, with_components
 from hemma_features.client.errors import CacheError
-from hemma_features.client.report import RunStats
 from hemma_features.client.results import first_rows_of_missing, rows_at
+from hemma_features.client.run_report import RunStats
 from hemma_features.client.source import Fetcher, FetchRequest, OnBatch
 from hemma_features.contract import KEY_COLUMN, FeatureSet, FingerprintInfo
 

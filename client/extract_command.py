@@ -16,7 +16,7 @@ from hemma_features.client.errors import ServerRejectedError
 from hemma_features.client.extraction import ExtractFacade, ExtractOptions, extract
 from hemma_features.client.inputs import Columns
 from hemma_features.client.interrupts import stop_on_ctrl_c
-from hemma_features.client.report import ExtractReport, essays_per_second
+from hemma_features.client.run_report import ExtractReport, essays_per_second
 from hemma_features.terminal import printable
 
 

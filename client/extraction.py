@@ -23,8 +23,8 @@ from hemma_features.client.errors import CacheError, HemmaClientError
 from hemma_features.client.fingerprint_record import InputRecord, record_input, write_records
 from hemma_features.client.inputs import Columns, check_essays, read_table
 from hemma_features.client.losses import MovedAside, damaged_files, moved_aside
-from hemma_features.client.report import ExtractReport, RunStats
 from hemma_features.client.results import align, first_rows_of_missing, rows_at
+from hemma_features.client.run_report import ExtractReport, RunStats
 from hemma_features.client.source import Fetcher, FetchRequest, RowSource, fingerprint_for
 from hemma_features.contract import FeatureSet, FingerprintInfo, content_key_array
 from hemma_features.logs import library_logger

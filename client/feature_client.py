@@ -20,8 +20,8 @@ from hemma_features.client.errors import HemmaClientError, LocationError
 from hemma_features.client.extraction import ExtractFacade
 from hemma_features.client.flight_fetch import FlightSource
 from hemma_features.client.inputs import Columns, read_table
-from hemma_features.client.report import ExtractReport, RunStats
 from hemma_features.client.retry import RetryPolicy
+from hemma_features.client.run_report import ExtractReport, RunStats
 from hemma_features.client.transport import FlightTransport
 from hemma_features.contract import FeatureSet, FingerprintInfo, ServerConfig
 from hemma_features.logs import library_logger

@@ -11,9 +11,9 @@ import pyarrow as pa
 
 from hemma_features.client.control_plane import ControlPlane
 from hemma_features.client.errors import FingerprintChangedError, RetryableError
-from hemma_features.client.report import RunStats
 from hemma_features.client.results import rows_at
 from hemma_features.client.retry import RetryPolicy
+from hemma_features.client.run_report import RunStats
 from hemma_features.client.source import FetchRequest, OnBatch
 from hemma_features.client.transport import FlightTransport
 from hemma_features.contract import KEY_COLUMN, FingerprintInfo, ServerConfig, schema_fingerprint

@@ -16,7 +16,7 @@ import msgspec
 import pyarrow as pa
 
 from hemma_features.client.errors import DependencyUnavailableError, ProtocolError
-from hemma_features.client.report import RunStats
+from hemma_features.client.run_report import RunStats
 from hemma_features.contract import FeatureSet, FingerprintInfo, ServerConfig
 
 OnBatch = Callable[[pa.Table], None]

@@ -21,7 +21,7 @@ from hemma_features.client._exchange import Exchange
 from hemma_features.client._wire import flight_call
 from hemma_features.client.flight_route import FlightRoutes, Route
 from hemma_features.client.inputs import input_batches
-from hemma_features.client.report import RunStats
+from hemma_features.client.run_report import RunStats
 from hemma_features.contract import (
     INPUT_SCHEMA,
     ExtractCommand,

@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from hemma_features.client.extraction import ExtractFacade
-from hemma_features.client.report import RunStats
+from hemma_features.client.run_report import RunStats
 from hemma_features.contract import (
     INPUT_SCHEMA,
     FeatureSet,

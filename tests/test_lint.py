@@ -106,7 +106,11 @@ def source_copy(tmp_path_factory) -> Path:
         ("engine/store_backed.py", "import hemma_features.service.app", "knows nothing of"),
         ("flight/streams.py", "import hemma_features.service.app", "Layers: the CLI"),
         ("engine/features/embed.py", "import hemma_features.engine.runtime", "computations"),
-        ("client/report.py", "import hemma_features.client.extract_command", "No import cycles"),
+        (
+            "client/run_report.py",
+            "import hemma_features.client.extract_command",
+            "No import cycles",
+        ),
     ],
 )
 def test_a_wrong_way_import_breaks_a_contract(source_copy, tmp_path, module, line, contract):
