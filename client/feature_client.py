@@ -111,15 +111,15 @@ class FeatureClient(ExtractFacade):
             check_flight_url(flight)
         elif os.environ.get(FLIGHT_URL_ENV):
             flight = check_flight_url(os.environ[FLIGHT_URL_ENV], f"${FLIGHT_URL_ENV}")
-        self._token = token or os.environ.get(TOKEN_ENV) or None
+        token = token or os.environ.get(TOKEN_ENV) or None
         ca = Path(tls_root_certs).read_bytes() if tls_root_certs else None
         self.control = ControlPlane(
-            self.server, timeout=timeout, token=self._token, tls_root_certs=tls_root_certs
+            self.server, timeout=timeout, token=token, tls_root_certs=tls_root_certs
         )
         self.transport = FlightTransport(
             self.server,
             flight or None,
-            token=self._token,
+            token=token,
             tls_root_certs=ca,
             chunk_rows=chunk_rows,
         )
