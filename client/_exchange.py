@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.flight as fl
 
 from hemma_features.client._wire import answers
-from hemma_features.client.report import RunStats
+from hemma_features.client.run_report import RunStats
 
 QUEUE_BATCHES = 4
 """Answer batches held between the worker and the caller (the worker waits when full)."""

@@ -20,8 +20,13 @@ from hemma_features.client.errors import (
     ServerRejectedError,
     ServerUnavailableError,
 )
-from hemma_features.client.report import RunStats
-from hemma_features.contract import ID_COLUMN, FlightInvalidArgumentError, decode_error_info
+from hemma_features.client.run_report import RunStats
+from hemma_features.contract import (
+    ID_COLUMN,
+    FlightInvalidArgumentError,
+    FlightNotFoundError,
+    decode_error_info,
+)
 
 
 def answers(
@@ -78,6 +83,8 @@ def flight_call(
     not type) instead of the generic tunnel check. An HTTP server at ``location`` (the
     control plane's port given for Flight) is a ``LocationError`` at once, naming the
     server's ``flight_port`` when known, never retried. Only ``RetryableError`` is retried.
+    Nothing else is caught: only pyarrow's Flight errors and its classes for
+    INVALID_ARGUMENT and NOT_FOUND (``contract.errors``) are translated.
     """
     try:
         yield
@@ -98,7 +105,9 @@ def flight_call(
                 f"{message}"
             ) from exc
         raise ServerInternalError(f"the server at {location} failed: {message}") from exc
-    except (FlightInvalidArgumentError, KeyError) as exc:
+    except (FlightInvalidArgumentError, FlightNotFoundError) as exc:
+        # pyarrow's own classes for INVALID_ARGUMENT and NOT_FOUND, caught by name: a bare
+        # KeyError would also swallow a bug's lookup error as the server's refusal
         raise ServerRejectedError(server_message(exc)) from exc
     except fl.FlightError as exc:
         raise ServerUnavailableError(location, server_message(exc), hint=hint) from exc

@@ -13,11 +13,10 @@ import msgspec
 
 from hemma_features.client.cli_options import client_from
 from hemma_features.client.errors import ServerRejectedError
-from hemma_features.client.extraction import ExtractOptions, extract
+from hemma_features.client.extraction import ExtractFacade, ExtractOptions, extract
 from hemma_features.client.inputs import Columns
 from hemma_features.client.interrupts import stop_on_ctrl_c
-from hemma_features.client.report import ExtractReport, essays_per_second
-from hemma_features.client.source import RowSource
+from hemma_features.client.run_report import ExtractReport, essays_per_second
 from hemma_features.terminal import printable
 
 
@@ -57,11 +56,11 @@ class ProgressBar:
         self._bar.close()
 
 
-def run_extract(args: argparse.Namespace, source: RowSource | None = None) -> int:
+def run_extract(args: argparse.Namespace, engine: ExtractFacade | None = None) -> int:
     """Extract into the cache, then print a summary (unless --quiet) and write --report.
 
-    ``source`` computes the missing rows: the server of ``--server`` by default, or
-    another ``RowSource`` (``--engine ray`` passes a ``RayEngine``).
+    ``engine`` computes the missing rows: the server of ``--server`` by default, or
+    another engine (``--engine ray`` passes a ``RayEngine``).
     """
     options = ExtractOptions(
         feature_set=args.feature_set,
@@ -73,11 +72,11 @@ def run_extract(args: argparse.Namespace, source: RowSource | None = None) -> in
     )
     bar = ProgressBar() if not args.quiet and sys.stderr.isatty() else None
     partial: list[ExtractReport] = []
-    source = source if source is not None else client_from(args)
+    engine = engine if engine is not None else client_from(args)
     try:
         with stop_on_ctrl_c():
             result = extract(
-                source,
+                engine.row_source(options.cache),
                 args.input,
                 options,
                 progress=bar.update if bar is not None else None,
@@ -95,7 +94,7 @@ def run_extract(args: argparse.Namespace, source: RowSource | None = None) -> in
                 exc.add_note(unfinished(partial[0], args.cache, exc))
         raise
     finally:
-        source.close()
+        engine.close()
     if bar is not None:
         bar.close()
     if not args.quiet:

@@ -23,8 +23,8 @@ from hemma_features.client.errors import CacheError, HemmaClientError
 from hemma_features.client.fingerprint_record import InputRecord, record_input, write_records
 from hemma_features.client.inputs import Columns, check_essays, read_table
 from hemma_features.client.losses import MovedAside, damaged_files, moved_aside
-from hemma_features.client.report import ExtractReport, RunStats
 from hemma_features.client.results import align, first_rows_of_missing, rows_at
+from hemma_features.client.run_report import ExtractReport, RunStats
 from hemma_features.client.source import Fetcher, FetchRequest, RowSource, fingerprint_for
 from hemma_features.contract import FeatureSet, FingerprintInfo, content_key_array
 from hemma_features.logs import library_logger
@@ -160,6 +160,74 @@ def extract(
     table = align(essays, keys, found)
     log.debug("client.extract", **msgspec.to_builtins(done))
     return ExtractResult(table, done)
+
+
+class ExtractFacade:
+    """``extract`` and ``extract_with_report``, the same for every engine: ``FeatureClient``
+    (a feature server over Flight) and ``RayEngine`` (actors on a Ray cluster) both are one.
+
+    An engine says where one run's rows come from (``row_source``) and how long computed
+    rows may wait before they are committed (``commit_seconds``); the run is ``extract``.
+    """
+
+    commit_seconds: float = COMMIT_SECONDS
+    """Longest fetched rows wait in memory before they are committed to the cache."""
+
+    def row_source(self, cache: str | None) -> RowSource:
+        """Who computes the rows a run into ``cache`` (None: no cache) lacks."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections (the engine is done with)."""
+
+    def extract(
+        self,
+        data: Any,
+        *,
+        feature_set: FeatureSet = "combined",
+        cache: Path | str | None = None,
+        columns: Columns | None = None,
+        progress: Progress | None = None,
+        cache_format: CacheFormat | None = None,
+    ) -> pa.Table:
+        """Features for every input row, in input order.
+
+        Args:
+            data: A path (.csv/.parquet/.jsonl/.arrow), pandas DataFrame or pyarrow Table.
+            feature_set: ``handcrafted``, ``embeddings`` or ``combined``.
+            cache: Cache directory; only essays missing there are computed.
+            columns: Names of the id, text and prompt columns in ``data``.
+            progress: Called with (rows done, cache hits among them, total rows) as
+                batches land.
+            cache_format: ``ipc`` (default) or ``parquet`` for a new cache.
+
+        Returns:
+            ``key``, ``essay_id`` and the feature columns, one row per input row
+            (``extract_with_report`` returns the run's report as well).
+        """
+        return self.extract_with_report(
+            data, feature_set=feature_set, cache=cache, columns=columns, progress=progress,
+            cache_format=cache_format,
+        ).table  # fmt: skip
+
+    def extract_with_report(
+        self,
+        data: Any,
+        *,
+        feature_set: FeatureSet = "combined",
+        cache: Path | str | None = None,
+        columns: Columns | None = None,
+        progress: Progress | None = None,
+        cache_format: CacheFormat | None = None,
+        on_partial: OnPartial | None = None,
+    ) -> ExtractResult:
+        """As ``extract``, returning the rows and the run's report (``ExtractResult``);
+        ``on_partial`` is told the report of a run that stops early before it re-raises."""
+        options = extract_options(
+            feature_set, cache, columns, cache_format, commit_seconds=self.commit_seconds
+        )
+        source = self.row_source(options.cache)
+        return extract(source, data, options, progress=progress, on_partial=on_partial)
 
 
 def _without_cache(

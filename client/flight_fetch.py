@@ -1,42 +1,25 @@
-"""``FlightFetcher``: compute essays on a feature server, streamed over ``do_exchange``."""
+"""``FlightSource``: a feature server as a ``RowSource``; ``FlightFetcher``: one run's essays
+streamed to it over ``do_exchange``, retried where that is safe."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 
+from hemma_features.client.control_plane import ControlPlane
 from hemma_features.client.errors import FingerprintChangedError, RetryableError
-from hemma_features.client.report import RunStats
 from hemma_features.client.results import rows_at
 from hemma_features.client.retry import RetryPolicy
+from hemma_features.client.run_report import RunStats
 from hemma_features.client.source import FetchRequest, OnBatch
-from hemma_features.contract import KEY_COLUMN, FeatureSet, schema_fingerprint
+from hemma_features.client.transport import FlightTransport
+from hemma_features.contract import KEY_COLUMN, FingerprintInfo, ServerConfig, schema_fingerprint
 from hemma_features.logs import library_logger
 
 log = library_logger(__name__)
-
-
-class Streams(Protocol):
-    """What a fetcher needs of its client (``FeatureClient``): one stream, and how often to
-    retry one that failed."""
-
-    retries: int
-    backoff: float
-    busy_budget: float
-
-    def stream(
-        self,
-        essays: pa.Table,
-        feature_set: FeatureSet,
-        *,
-        fingerprint: str | None = None,
-        location: str | None = None,
-        stats: RunStats | None = None,
-    ) -> Iterator[pa.RecordBatch]: ...
 
 
 class FlightFetcher:
@@ -46,32 +29,41 @@ class FlightFetcher:
     the rows not yet answered; a half-read stream is never resumed.
 
     Args:
-        client: The client whose connection settings, retry budget and stream it uses.
+        transport: The data plane the streams go through.
         location: Where the run's Flight calls go.
         max_items: The server's row limit per request.
         stats: The run's counters.
+        retry: A new request's ``RetryPolicy`` (a fresh budget for each).
     """
 
-    def __init__(self, client: Streams, location: str, max_items: int, stats: RunStats) -> None:
-        self.client = client
+    def __init__(
+        self,
+        transport: FlightTransport,
+        location: str,
+        max_items: int,
+        stats: RunStats,
+        retry: Callable[[], RetryPolicy],
+    ) -> None:
+        self.transport = transport
         self.location = location
         self.max_items = max_items
         self.stats = stats
+        self.retry = retry
 
     def __call__(self, request: FetchRequest, on_batch: OnBatch) -> None:
-        client, stats = self.client, self.stats
+        transport, stats = self.transport, self.stats
         essays, keys, fingerprint = request.essays, request.keys, request.fingerprint
         remaining = np.arange(essays.num_rows)
-        retry = RetryPolicy(client.retries, client.backoff, client.busy_budget)
+        retry = self.retry()
         while True:
             done: list[int] = []
             try:
                 for start in range(0, remaining.size, self.max_items):
                     rows = remaining[start : start + self.max_items]
                     offset = 0
-                    for batch in client.stream(
-                        rows_at(essays, rows), request.feature_set, fingerprint=fingerprint,
-                        location=self.location, stats=stats,
+                    for batch in transport.stream(
+                        rows_at(essays, rows), request.feature_set, self.location,
+                        fingerprint=fingerprint, stats=stats,
                     ):  # fmt: skip
                         if schema_fingerprint(batch.schema) != fingerprint:
                             raise FingerprintChangedError(
@@ -94,3 +86,37 @@ class FlightFetcher:
                 log.debug("client.retry", attempt=retry.attempts, delay=delay, reason=str(exc))
                 stats.retries += 1
                 time.sleep(delay)
+
+
+class FlightSource:
+    """A feature server as a ``RowSource``: fingerprints and limits from its control plane,
+    rows over its data plane.
+
+    Args:
+        control: The server's control plane.
+        transport: Its data plane.
+        retry: A new request's ``RetryPolicy``.
+    """
+
+    def __init__(
+        self, control: ControlPlane, transport: FlightTransport, retry: Callable[[], RetryPolicy]
+    ) -> None:
+        self.control = control
+        self.transport = transport
+        self.retry = retry
+
+    def config(self) -> ServerConfig:
+        """``/v1/config``."""
+        return self.control.config()
+
+    def fingerprint(self) -> FingerprintInfo:
+        """``/v1/fingerprint``."""
+        return self.control.fingerprint()
+
+    def fetcher(self, config: ServerConfig, stats: RunStats) -> FlightFetcher:
+        """A run's fetcher: streams to the Flight location of ``config``."""
+        location = self.transport.location(config)
+        return FlightFetcher(self.transport, location, config.limits.max_items, stats, self.retry)
+
+    def close(self) -> None:
+        """Nothing to release: the connections belong to the ``FeatureClient``."""

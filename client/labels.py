@@ -18,7 +18,7 @@ One set of rules for every reader of labels (``open_features(labels=...)``, ``ca
 that name, or their ``essay_id`` (a labels file may call its ids anything), in the
 features' row order, that counts and names the ids each side lacks instead of dropping
 them silently; the report
-keeps every cached row instead (``feature_report.labels.align_labels``). Every id or
+keeps every cached row instead (``feature_report.score_labels.align_labels``). Every id or
 value a message shows is escaped for the terminal (``hemma_features.terminal``).
 """
 

@@ -2,9 +2,10 @@
 
 ``RowSource`` is all an extract run needs of whoever computes: the fingerprints, the
 request limits, and a ``Fetcher`` that computes essays and hands each answered batch on.
-``FeatureClient`` (a feature server over Flight) and ``RayEngine`` (actors on a Ray
-cluster) implement it; the cache filling, the combined rows, the report and the resume
-after a killed run are the same code for both (``client.extraction``).
+``FlightSource`` (a feature server over Flight, handed out by ``FeatureClient``) and
+``RayEngine`` (actors on a Ray cluster) implement it; the cache filling, the combined rows,
+the report and the resume after a killed run are the same code for both
+(``client.extraction``), and so is the ``extract`` facade (``ExtractFacade``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import msgspec
 import pyarrow as pa
 
 from hemma_features.client.errors import DependencyUnavailableError, ProtocolError
-from hemma_features.client.report import RunStats
+from hemma_features.client.run_report import RunStats
 from hemma_features.contract import FeatureSet, FingerprintInfo, ServerConfig
 
 OnBatch = Callable[[pa.Table], None]

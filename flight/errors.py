@@ -65,7 +65,13 @@ class InvalidArgument(_NoTraceback, pa.ArrowInvalid):
 
 
 class NotFound(_NoTraceback, pa.ArrowKeyError):
-    """NOT_FOUND with the message only (not quoted as a KeyError would be)."""
+    """NOT_FOUND with the message only (not quoted as a KeyError would be).
+
+    A wire stand-in, raised only here, at the boundary: pyarrow turns an exception into
+    NOT_FOUND only when it is a ``KeyError`` (any other class leaves as UNKNOWN), so this
+    one must be ``pyarrow.ArrowKeyError``. The project's own error is ``NotFoundError``
+    (``engine.errors``), no lookup error; clients catch pyarrow's class by name
+    (``contract.FlightNotFoundError``), never a bare ``KeyError``."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

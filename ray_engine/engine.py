@@ -24,11 +24,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from hemma_features.client.cache import CacheFormat
-from hemma_features.client.cache_fill import Progress
-from hemma_features.client.extraction import ExtractResult, OnPartial, extract, extract_options
-from hemma_features.client.inputs import Columns
-from hemma_features.client.report import RunStats
+from hemma_features.client.extraction import ExtractFacade
+from hemma_features.client.run_report import RunStats
 from hemma_features.contract import (
     INPUT_SCHEMA,
     FeatureSet,
@@ -68,8 +65,9 @@ def actor_pool(concurrency: int | tuple[int, int]) -> Any:
     return ray.data.ActorPoolStrategy(size=concurrency)
 
 
-class RayEngine:
-    """A ``RowSource`` computing on a Ray cluster (``extract --engine ray``).
+class RayEngine(ExtractFacade):
+    """A ``RowSource`` computing on a Ray cluster (``extract --engine ray``), with the
+    ``extract`` / ``extract_with_report`` of every engine (``client.extraction.ExtractFacade``).
 
     Args:
         settings: Runtime settings for every actor (``HEMMA_*`` on the driver plus flags);
@@ -147,6 +145,7 @@ class RayEngine:
         self.join_guard: Callable[[], ContextManager[None]] = contextlib.nullcontext
         """Wraps joining (the command ends the process when it hangs)."""
         self._memory: RunMemory | None = None
+        self._remembering: str | None = None  # the cache self._memory is in
         self.remembered = False
         """The info came from the cache's memory, not from asking the cluster."""
 
@@ -198,6 +197,7 @@ class RayEngine:
             self.settings, self.target.address, self.num_gpus, ray.__version__, self.resources
         )
         self._memory = RunMemory(cache, material)
+        self._remembering = str(cache)
         if self._info is None and use_remembered:
             self._info = self._memory.read()
             self.remembered = self._info is not None
@@ -262,41 +262,12 @@ class RayEngine:
         """A run's fetcher (``RowSource``): blocks through the actor pool."""
         return RayFetcher(self, stats)
 
-    def extract(
-        self,
-        data: Any,
-        *,
-        feature_set: FeatureSet = "combined",
-        cache: str | Path | None = None,
-        columns: Columns | None = None,
-        progress: Progress | None = None,
-        cache_format: CacheFormat | None = None,
-    ) -> pa.Table:
-        """Features for every input row, in input order, computed on the cluster where the
-        cache lacks them (as ``FeatureClient.extract``)."""
-        return self.extract_with_report(
-            data, feature_set=feature_set, cache=cache, columns=columns, progress=progress,
-            cache_format=cache_format,
-        ).table  # fmt: skip
-
-    def extract_with_report(
-        self,
-        data: Any,
-        *,
-        feature_set: FeatureSet = "combined",
-        cache: str | Path | None = None,
-        columns: Columns | None = None,
-        progress: Progress | None = None,
-        cache_format: CacheFormat | None = None,
-        on_partial: OnPartial | None = None,
-    ) -> ExtractResult:
-        """As ``extract``, returning the rows and the run's report."""
-        if cache is not None:
+    def row_source(self, cache: str | None) -> RayEngine:
+        """This engine, remembering what the cluster computes in ``cache`` when a run has
+        one (``remember_in``; unless it already does, as ``extract --engine ray`` asks)."""
+        if cache is not None and cache != self._remembering:
             self.remember_in(cache)
-        options = extract_options(
-            feature_set, cache, columns, cache_format, commit_seconds=self.commit_seconds
-        )
-        return extract(self, data, options, progress=progress, on_partial=on_partial)
+        return self
 
     def dataset(
         self, essays: pa.Table, feature_set: FeatureSet, fingerprint: str, ledger: Any = None

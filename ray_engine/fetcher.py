@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from hemma_features.client.errors import ServerInternalError
-from hemma_features.client.report import RunStats
+from hemma_features.client.run_report import RunStats
 from hemma_features.client.source import FetchRequest, OnBatch
 from hemma_features.contract import KEY_COLUMN, FeatureSet
 from hemma_features.engine.errors import FingerprintMismatchError

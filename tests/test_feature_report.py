@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.report_scale import synthetic_cache, synthetic_labels
 from hemma_features.client.errors import CacheError, LabelsError
-from hemma_features.client.feature_report.labels import align_labels, read_labels
+from hemma_features.client.feature_report.score_labels import align_labels, read_labels
 from hemma_features.client.feature_report.stats import ranks, spearman
 from hemma_features.contract import decode_catalogue
 from tests.conftest import REPO

@@ -180,7 +180,11 @@ ENGINE = "Engine: serving, runtime"
         ("engine/models/embed.py", "import hemma_features.engine.runtime", ENGINE),
         ("engine/models/padded.py", "import hemma_features.engine.execution.encoder_queue", ENGINE),
         ("engine/languagetool/client.py", "import hemma_features.engine.models.hardware", ENGINE),
-        ("client/report.py", "import hemma_features.client.extract_command", "No import cycles"),
+        (
+            "client/run_report.py",
+            "import hemma_features.client.extract_command",
+            "No import cycles",
+        ),
     ],
 )
 def test_a_wrong_way_import_breaks_a_contract(source_copy, tmp_path, module, line, contract):

@@ -19,7 +19,6 @@ from hemma_features.client.errors import CacheError, InputFileError
 from hemma_features.client.evaluation.results import Evaluation
 from hemma_features.client.feature_report import stats
 from hemma_features.client.feature_report.html import render
-from hemma_features.client.feature_report.labels import align_labels, read_labels
 from hemma_features.client.feature_report.model import (
     Embedding,
     Feature,
@@ -27,6 +26,7 @@ from hemma_features.client.feature_report.model import (
     Provenance,
     ReportData,
 )
+from hemma_features.client.feature_report.score_labels import align_labels, read_labels
 from hemma_features.client.fingerprint_record import InputRecord, read_inputs, read_record
 from hemma_features.client.partition import resolve_fingerprint
 from hemma_features.client.scope import ScopeMatch, match_scope, read_scope, with_ids

@@ -8,7 +8,7 @@ import numpy as np
 
 from hemma_features.client.evaluation.results import Evaluation
 from hemma_features.client.feature_report import stats
-from hemma_features.client.feature_report.labels import LabelJoin
+from hemma_features.client.feature_report.score_labels import LabelJoin
 from hemma_features.client.fingerprint_record import InputRecord
 from hemma_features.client.scope import ScopeMatch
 from hemma_features.contract import FeatureSpec, FingerprintInfo

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from hemma_features.client.feature_client import FeatureClient
     from hemma_features.client.feature_report import report
     from hemma_features.client.inputs import Columns
-    from hemma_features.client.report import ExtractReport
     from hemma_features.client.results import embedding_matrix, handcrafted_matrix
+    from hemma_features.client.run_report import ExtractReport
     from hemma_features.contract import FEATURE_SETS, FeatureSet, InputRuleError
 
 _PUBLIC = {
@@ -42,7 +42,7 @@ _PUBLIC = {
     "open_features": "hemma_features.client.cache",
     "embedding_matrix": "hemma_features.client.results",
     "handcrafted_matrix": "hemma_features.client.results",
-    "ExtractReport": "hemma_features.client.report",
+    "ExtractReport": "hemma_features.client.run_report",
     "report": "hemma_features.client.feature_report",
     "evaluate": "hemma_features.client.evaluation",
     "Columns": "hemma_features.client.inputs",

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 ENV_FILE_VARIABLE = "HEMMA_ENV_FILE"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """``serve``'s options: one flag per ``Settings`` field, plus ``--ready-file``."""
     parser = argparse.ArgumentParser(
@@ -218,9 +220,7 @@ def serve(
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: reload_asked.set())
     flight_server = create_flight_server(engine, settings.host, settings.flight_port)
-    app = create_app(
-        engine, flight_port=flight_server.port, flight_location=flight_server.location
-    )
+    app = create_app(engine, flight_port=flight_server.port, flight_location=flight_server.location)
     control_plane = ControlPlaneThread(app, settings, sock)
     try:
         control_plane.start()
@@ -254,6 +254,7 @@ def serve(
 
 def _reload_in_background(reloader: Any) -> None:
     """Run a ``SIGHUP`` reload in a thread (serving and stopping go on meanwhile)."""
+
     def run() -> None:
         try:
             reloader.reload("sighup")

@@ -331,7 +331,7 @@ def test_a_non_ascii_correlation_header_is_a_400(live_server):
 def test_a_hostile_fingerprint_is_refused_and_nothing_is_written(live_server, tmp_path):
     """A server answering fingerprint '../../../x' gets ProtocolError; no directory appears."""
     with FeatureClient(live_server.http_url) as client:
-        real_get = client._get
+        real_get = client.control.get
 
         def hostile_get(path: str, kind: object) -> object:
             answer = real_get(path, kind)
@@ -340,7 +340,7 @@ def test_a_hostile_fingerprint_is_refused_and_nothing_is_written(live_server, tm
                 return msgspec.structs.replace(answer, feature_sets=sets)
             return answer
 
-        client._get = hostile_get  # type: ignore[method-assign]
+        client.control.get = hostile_get  # type: ignore[method-assign]
         with pytest.raises(ProtocolError, match="64 hex digits"):
             client.extract(SAMPLES, feature_set="combined", cache=tmp_path / "cache")
     assert not (tmp_path / "x").exists()
