@@ -16,8 +16,8 @@ import numpy as np
 from hemma_features.contract import FeatureSet, FeatureSpec, specs_for
 from hemma_features.engine.errors import ParseDeadlineError
 from hemma_features.engine.features import languagetool
-from hemma_features.engine.features.catalogue import LT_CATEGORIES
 from hemma_features.engine.features.encoder_queue import EncoderQueue
+from hemma_features.engine.features.languagetool_counts import match_features
 from hemma_features.engine.features.nlp import paragraph_spans, sentence_spans
 from hemma_features.engine.features.parallel import (
     InlineParser,
@@ -118,11 +118,7 @@ class FeaturePipeline:
             if lt_job is not None:
                 for i, (values, matches) in enumerate(zip(rows, lt_job.result(), strict=True)):
                     if i not in not_parsed:
-                        values.update(
-                            languagetool.match_features(
-                                matches, int(values["n_words"]), LT_CATEGORIES
-                            )
-                        )
+                        values.update(match_features(matches, int(values["n_words"])))
         finally:
             for job in (lt_job, parse_job):
                 if job is not None:

@@ -29,6 +29,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from hemma_features.engine.features._specs import NO_WORDS
+from hemma_features.engine.features.registry import REGISTRY
+
+if TYPE_CHECKING:
+    from hemma_features.engine.features.document import Document
 
 NAMES = (
     "flesch_reading_ease",
@@ -100,3 +107,51 @@ def readability(words: Sequence[str], sentences: int) -> dict[str, float]:
 def syllables_per_word(words: Sequence[str]) -> float:
     """Mean syllables per word; 0 without words."""
     return sum(syllables(word) for word in words) / len(words) if words else 0.0
+
+
+# -- registrations ------------------------------------------------------------------------
+
+_COUNTS = (
+    "; W words, S sentences with a word (a run-on of n > 40 words counts as ceil(n / 40) "
+    "sentences), Y pyphen en_US syllables, C characters of the "
+    "words, P words of 3+ syllables, L words of 7+ characters (whitespace and punctuation "
+    "never count)"
+)
+
+
+@REGISTRY.family("readability")
+def readability_family(doc: Document) -> dict[str, float]:
+    """The eight formulas of the document's words and counted sentences (run-ons split)."""
+    return readability(doc.word_texts, doc.n_segments)
+
+
+def _formula(name: str, formula: str, unit: str) -> None:
+    REGISTRY.value(
+        name,
+        family="readability",
+        tier=1,
+        group="readability",
+        definition=formula + _COUNTS,
+        unit=unit,
+        source="pyphen",
+        undefined=NO_WORDS,
+        version=3,
+    )
+
+
+_formula("flesch_reading_ease", "Flesch reading ease: 206.835 - 1.015 W/S - 84.6 Y/W", "score")
+_formula("flesch_kincaid_grade", "Flesch-Kincaid grade: 0.39 W/S + 11.8 Y/W - 15.59", "grade")
+_formula(
+    "smog",
+    "SMOG grade, sentence-normalised for any number of sentences: 1.043 sqrt(30 P/S) + 3.1291",
+    "grade",
+)
+_formula("gunning_fog", "Gunning fog index: 0.4 (W/S + 100 P/W)", "grade")
+_formula(
+    "automated_readability_index",
+    "automated readability index: 4.71 C/W + 0.5 W/S - 21.43",
+    "grade",
+)
+_formula("coleman_liau_index", "Coleman-Liau index: 5.88 C/W - 29.6 S/W - 15.8", "grade")
+_formula("lix", "LIX: W/S + 100 L/W", "score")
+_formula("rix", "RIX: L/S", "score")
