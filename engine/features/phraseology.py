@@ -127,7 +127,7 @@ def phraseology_features(
         value = pmi(first, second, count, ref)
         if value is not None:
             pmis.append(value)
-    pmi_mean, pmi_std = mean_std(pmis)
+    pmi_mean, pmi_std = mean_std(pmis, exact=True)
     return {
         "bigram_coverage": ratio(len(attested), len(pairs)),
         "known_word_bigram_coverage": ratio(known_attested, known),

@@ -7,6 +7,7 @@ written once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,9 +28,17 @@ def mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else 0.0
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """(mean, population standard deviation) in float64; (0, 0) for no values (undefined)."""
+def mean_std(values: Sequence[float], *, exact: bool = False) -> tuple[float, float]:
+    """(mean, population standard deviation) in float64; (0, 0) for no values (undefined).
+
+    numpy's pairwise sums, or with ``exact`` exactly rounded ones (``math.fsum``; the
+    phraseology family's PMIs, as defined since their first version): the two agree to the
+    last bit or two, and each feature keeps the one its golden values were taken with.
+    """
     if not len(values):
         return 0.0, 0.0
+    if exact:
+        average = math.fsum(values) / len(values)
+        return average, math.sqrt(math.fsum((v - average) ** 2 for v in values) / len(values))
     array = np.asarray(values, dtype=np.float64)
     return float(array.mean()), float(array.std())
