@@ -29,13 +29,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from hemma_features.engine.features._specs import NO_WORDS
+from hemma_features.engine.features.document import (  # the run-on policy: with the counts
+    MAX_SENTENCE_WORDS as MAX_SENTENCE_WORDS,
+)
+from hemma_features.engine.features.document import Document
+from hemma_features.engine.features.document import formula_sentences as formula_sentences
 from hemma_features.engine.features.registry import REGISTRY
-
-if TYPE_CHECKING:
-    from hemma_features.engine.features.document import Document
 
 NAMES = (
     "flesch_reading_ease",
@@ -51,21 +52,6 @@ LONG_WORD_CHARS = 6
 """LIX and RIX count words longer than this."""
 POLYSYLLABLE = 3
 """SMOG and Gunning fog count words with at least this many syllables."""
-MAX_SENTENCE_WORDS = 40
-"""Longest sentence the formulas take as one: longer ones are run-ons (measured on the 2,000
-ELLIPSE essays: 5% of spaCy sentences are longer, and nearly all of those join several
-sentences with commas or no punctuation at all)."""
-
-
-def formula_sentences(lengths: Sequence[int]) -> list[int]:
-    """Words per sentence with every run-on split: a sentence of n > MAX_SENTENCE_WORDS
-    words becomes k = ceil(n / MAX_SENTENCE_WORDS) sentences, the first n mod k of them one
-    word longer (45 words: 23 + 22)."""
-    split: list[int] = []
-    for n in lengths:
-        k = max(1, math.ceil(n / MAX_SENTENCE_WORDS))
-        split.extend(n // k + (1 if i < n % k else 0) for i in range(k))
-    return split
 
 
 @lru_cache(maxsize=1)

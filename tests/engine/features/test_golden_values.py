@@ -1,8 +1,9 @@
 """Golden values: every named feature of the sample essays, against a snapshot.
 
-A value that moves fails this test until the feature's version is bumped in
-its registration's ``version=`` (engine/features/registry.py; it changes the fingerprint, so rows cached under the old
-definition stop matching) and the snapshot is regenerated in the same change::
+A value that moves fails this test until the feature's version is bumped in its
+registration (``version=``, engine/features/registry.py; it changes the fingerprint, so rows
+cached under the old definition stop matching) and the snapshot is regenerated in the same
+change::
 
     python -m tests.engine.features.test_golden_values
 
