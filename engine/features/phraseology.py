@@ -134,8 +134,8 @@ def phraseology_features(
         "bigram_pmi_mean": pmi_mean,
         "bigram_pmi_std": pmi_std,
         "strong_collocation_ratio": ratio(sum(1 for v in pmis if v >= STRONG_PMI), len(pmis)),
-        "bigram_log_frequency_mean": (
-            math.fsum(math.log10(c) for c in attested) / len(attested) if attested else 0.0
+        "bigram_log_frequency_mean": ratio(
+            math.fsum(math.log10(c) for c in attested), len(attested)
         ),
     }
 
@@ -166,7 +166,11 @@ def phraseology_family(doc: Document) -> dict[str, float]:
 
 
 def _phraseology(
-    name: str, definition: str, unit: str, undefined: Undefined = NO_ATTESTED_PAIR
+    name: str,
+    definition: str,
+    unit: str,
+    undefined: Undefined = NO_ATTESTED_PAIR,
+    low: float | None = None,
 ) -> None:
     REGISTRY.value(
         name,
@@ -177,6 +181,7 @@ def _phraseology(
         unit=unit,
         source="symspellpy",
         undefined=undefined,
+        range=(low, None) if low is not None else None,
     )
 
 
@@ -191,7 +196,9 @@ _phraseology(
     unmeasured("for a text without a pair of two listed words", below=2),
 )
 _phraseology("bigram_pmi_mean", f"mean PMI of the attested pairs; {_PMI}", "bits")
-_phraseology("bigram_pmi_std", f"population std of the attested pairs' PMI; {_PMI}", "bits")
+_phraseology(
+    "bigram_pmi_std", f"population std of the attested pairs' PMI; {_PMI}", "bits", low=0.0
+)
 _phraseology(
     "strong_collocation_ratio",
     f"share of the attested pairs with PMI >= 3 (Church & Hanks 1990); {_PMI}",

@@ -37,6 +37,7 @@ from hemma_features.engine.features.document import (  # the run-on policy: with
 from hemma_features.engine.features.document import Document
 from hemma_features.engine.features.document import formula_sentences as formula_sentences
 from hemma_features.engine.features.registry import REGISTRY
+from hemma_features.engine.features.stats import ratio
 
 NAMES = (
     "flesch_reading_ease",
@@ -92,7 +93,7 @@ def readability(words: Sequence[str], sentences: int) -> dict[str, float]:
 
 def syllables_per_word(words: Sequence[str]) -> float:
     """Mean syllables per word; 0 without words."""
-    return sum(syllables(word) for word in words) / len(words) if words else 0.0
+    return ratio(sum(syllables(word) for word in words), len(words))
 
 
 # -- registrations ------------------------------------------------------------------------
@@ -111,7 +112,9 @@ def readability_family(doc: Document) -> dict[str, float]:
     return readability(doc.word_texts, doc.n_segments)
 
 
-def _formula(name: str, formula: str, unit: str) -> None:
+def _formula(name: str, formula: str, unit: str, low: float | None = None) -> None:
+    """Register one formula; ``low``: its least value where the formula bounds it (a sum
+    of non-negative terms), else unbounded."""
     REGISTRY.value(
         name,
         family="readability",
@@ -121,6 +124,7 @@ def _formula(name: str, formula: str, unit: str) -> None:
         unit=unit,
         source="pyphen",
         undefined=NO_WORDS,
+        range=(low, None),
         version=3,
     )
 
@@ -131,13 +135,14 @@ _formula(
     "smog",
     "SMOG grade, sentence-normalised for any number of sentences: 1.043 sqrt(30 P/S) + 3.1291",
     "grade",
+    0.0,
 )
-_formula("gunning_fog", "Gunning fog index: 0.4 (W/S + 100 P/W)", "grade")
+_formula("gunning_fog", "Gunning fog index: 0.4 (W/S + 100 P/W)", "grade", 0.0)
 _formula(
     "automated_readability_index",
     "automated readability index: 4.71 C/W + 0.5 W/S - 21.43",
     "grade",
 )
 _formula("coleman_liau_index", "Coleman-Liau index: 5.88 C/W - 29.6 S/W - 15.8", "grade")
-_formula("lix", "LIX: W/S + 100 L/W", "score")
-_formula("rix", "RIX: L/S", "score")
+_formula("lix", "LIX: W/S + 100 L/W", "score", 0.0)
+_formula("rix", "RIX: L/S", "score", 0.0)

@@ -58,6 +58,19 @@ def sentences(text: str) -> str:
     return text if text.endswith((".", "?", "!")) else text + "."
 
 
+UNIT_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "ratio": (0.0, 1.0),
+    "cosine": (-1.0, 1.0),
+    **dict.fromkeys(
+        ("words", "sentences", "paragraphs", "characters", "syllables", "tokens", "edges",
+         "clauses", "matches", "per 100 words", "zipf", "phrases", "nominals", "log10 count"),
+        (0.0, None),
+    ),
+}  # fmt: skip
+"""The values a unit allows (the feature report's ``RANGES``; a test keeps the two equal):
+a feature's ``value_range`` unless its registration gives a narrower ``range``."""
+
+
 @dataclass(frozen=True)
 class Feature:
     """One registered feature.
@@ -94,6 +107,14 @@ class Feature:
     compute: Callable[[Any], float] | None = field(default=None, compare=False)
     family: str | None = None
     reference: str = ""
+
+    @property
+    def value_range(self) -> tuple[float | None, float | None]:
+        """(low, high) its values lie in: the registration's ``range``, else its unit's
+        (``UNIT_RANGES``), else unbounded (scores, grades, bits)."""
+        if self.range is not None:
+            return self.range
+        return UNIT_RANGES.get(self.unit, (None, None))
 
     @property
     def spec(self) -> FeatureSpec:

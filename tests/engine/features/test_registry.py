@@ -166,6 +166,24 @@ def test_conflicting_registrations_fail_at_import():
         registry.catalogue(["nope"])
 
 
+def test_unit_ranges_equal_the_feature_reports_and_hold_on_the_golden_values():
+    """The registry's unit ranges are the report's; every golden value lies in its
+    feature's range."""
+    import math
+
+    from hemma_features.client.feature_report.stats import RANGES
+    from hemma_features.engine.features.registry import UNIT_RANGES
+
+    assert {
+        unit: (low, math.inf if high is None else high) for unit, (low, high) in UNIT_RANGES.items()
+    } == RANGES
+    golden = json.loads((GOLDEN / "feature_values.json").read_text())
+    for row in golden["values"].values():
+        for name, value in row.items():
+            low, high = REGISTRY[name].value_range
+            assert (low is None or value >= low) and (high is None or value <= high), name
+
+
 if __name__ == "__main__":
     CATALOGUE.write_text(json.dumps(snapshot(), indent=1) + "\n")
     print(f"wrote {CATALOGUE}")
