@@ -338,6 +338,11 @@ def syllables_per_word_mean(doc: Document) -> float:
     return syllables_per_word(doc.word_texts)
 
 
+_TEXTDESCRIPTIVES = (
+    "checked against TextDescriptives' dependency_distance (tests/engine/features/test_nlp.py)"
+)
+
+
 def _dependency_distance(doc: Document) -> tuple[float, float]:
     return dependency_distance(doc.view)
 
@@ -349,7 +354,8 @@ def _dependency_distance(doc: Document) -> tuple[float, float]:
     "sentence's value is a mean over its tokens, not a count that grows with its length); "
     "punctuation-only sentences count too, so every text the service accepts has a value",
     unit="tokens",
-    source="textdescriptives",
+    source="hemma",
+    reference=_TEXTDESCRIPTIVES,
     undefined=None,
 )
 def dependency_distance_mean(doc: Document) -> float:
@@ -361,7 +367,8 @@ def dependency_distance_mean(doc: Document) -> float:
     definition="population standard deviation over sentences of the mean dependency distance "
     "(TextDescriptives; 0 for one sentence)",
     unit="tokens",
-    source="textdescriptives",
+    source="hemma",
+    reference=_TEXTDESCRIPTIVES,
     undefined=None,
 )
 def dependency_distance_std(doc: Document) -> float:

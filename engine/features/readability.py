@@ -126,6 +126,8 @@ def _formula(name: str, formula: str, unit: str, low: float | None = None) -> No
         undefined=NO_WORDS,
         range=(low, None),
         version=3,
+        reference="the syllable-free formulas checked against TextDescriptives' readability "
+        "(tests/engine/features/test_nlp.py)",
     )
 
 

@@ -41,7 +41,7 @@ from typing import Any, Literal
 from hemma_features.contract import FeatureSpec, Undefined
 
 Stage = Literal["parse", "languagetool", "embedding"]
-PARSED_SOURCES = ("spacy", "textdescriptives", "pyphen", "wordfreq")
+PARSED_SOURCES = ("spacy", "hemma", "pyphen", "wordfreq")
 """Sources whose values are read off the parsed text: their definitions end with
 ``PARSED_TEXT``."""
 PARSED_TEXT = (
@@ -82,7 +82,9 @@ class Feature:
         definition: The rule, precise enough to recount by hand (the wire definition adds
             the undefined case and, for parsed sources, how the text is parsed).
         unit: The unit of the value.
-        source: The computation the value comes from, as on the wire.
+        source: The computation the value comes from, as on the wire: the library that
+            computes it, or ``hemma`` for the project's own read-out of the parse (what it
+            was checked against goes in ``reference``).
         undefined: When the value is undefined (written 0), or None.
         range: (low, high) of the values where known (None for an open side); not on the
             wire (docs/value_ranges.md, benchmarks/value_ranges.py).
