@@ -1,10 +1,13 @@
 """spaCy: texts -> the spaCy-derived handcrafted features.
 
 The pipeline is loaded once by ``TextAnalyzer.load`` (at server startup, never at import).
-``doc_features`` is the pure step from a parsed Doc to named values: it reads the Doc once
-into a ``DocView`` (_view.py) that every feature module indexes (syntax.py: parse depth,
-dependency distance, noun chunks); the lexical helpers (MTLD, connectives, paragraphs) are
-plain functions tested on their own.
+``doc_features`` is the pure step from a parsed Doc to named values: it wraps the Doc in a
+``document.Document`` (the counts every feature shares, read once through ``_view.DocView``)
+and runs every feature registered for the parse (registry.py). The surface, syntax,
+lexical, structure and diversity features are registered here, each one function and one
+registration; the families with modules of their own (readability, spelling, agreement,
+punctuation, complexity, cohesion, phraseology) register theirs beside their functions. The
+lexical helpers (MTLD, connectives, paragraphs) are plain functions tested on their own.
 """
 
 from __future__ import annotations
