@@ -20,7 +20,7 @@ from hemma_features.engine.execution.parallel import (
     InlineParser,
     SupervisedParser,
 )
-from hemma_features.engine.features.catalogue import LT_CATEGORIES
+from hemma_features.engine.features.languagetool_counts import match_features
 from hemma_features.engine.features.nlp import paragraph_spans, sentence_spans
 from hemma_features.engine.features.semantic import covered, semantic_features
 from hemma_features.engine.languagetool import client as languagetool
@@ -118,11 +118,7 @@ class FeaturePipeline:
             if lt_job is not None:
                 for i, (values, matches) in enumerate(zip(rows, lt_job.result(), strict=True)):
                     if i not in not_parsed:
-                        values.update(
-                            languagetool.match_features(
-                                matches, int(values["n_words"]), LT_CATEGORIES
-                            )
-                        )
+                        values.update(match_features(matches, int(values["n_words"])))
         finally:
             for job in (lt_job, parse_job):
                 if job is not None:

@@ -1,8 +1,20 @@
-"""The shared wording, undefined cases and constructor of catalogue entries."""
+"""The shared wording and undefined cases of feature registrations."""
 
 from __future__ import annotations
 
-from hemma_features.contract import FeatureSpec, Undefined
+from hemma_features.contract import Undefined
+from hemma_features.engine.features.registry import PARSED_TEXT, sentences
+
+__all__ = [
+    "NO_PARAGRAPHS",
+    "NO_SENTENCES",
+    "NO_WORDS",
+    "PARSED_TEXT",
+    "RUN_ON",
+    "WORD",
+    "sentences",
+    "unmeasured",
+]
 
 WORD = (
     "a spaCy token whose text contains at least one letter or digit (punctuation and "
@@ -24,54 +36,3 @@ def unmeasured(case: str, column: str = "n_words", below: float = 1.0) -> Undefi
     """A case no column records: ``column < below`` implies it, but it also arises in texts
     whose counted units (content words, clauses, pairs) are all missing."""
     return Undefined(case=case, column=column, below=below, exact=False)
-
-
-PARSED_TEXT = (
-    " Parsed text: runs of more than 64 non-space characters are split by a space every 64 "
-    "characters first (bounded parse cost; no real word is that long)."
-)
-
-
-def sentences(text: str) -> str:
-    """``text`` as complete sentences: a capital first letter, a full stop at the end."""
-    text = text.strip()
-    if text[:1].islower():
-        text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "?", "!")) else text + "."
-
-
-def spec(
-    name: str,
-    tier: int,
-    group: str,
-    definition: str,
-    unit: str,
-    source: str,
-    undefined: Undefined | None = None,
-) -> FeatureSpec:
-    """One entry: the definition as sentences, then its undefined case, then (for the
-    parsed features) how the text is parsed."""
-    text = sentences(definition)
-    if undefined is not None:
-        text += " " + undefined.sentence()
-    if source in ("spacy", "textdescriptives", "pyphen", "wordfreq"):
-        text += PARSED_TEXT
-    return FeatureSpec(
-        name=name,
-        tier=tier,
-        group=group,
-        definition=text,
-        unit=unit,
-        source=source,
-        undefined=undefined,
-    )
-
-
-def surface(
-    name: str,
-    definition: str,
-    unit: str,
-    source: str = "spacy",
-    undefined: Undefined | None = None,
-) -> FeatureSpec:
-    return spec(name, 1, "surface", definition, unit, source, undefined)

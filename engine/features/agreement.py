@@ -26,6 +26,15 @@ or "an" before few/couple/lot/dozen/number/hundred/thousand/million is a quantif
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
+from typing import TYPE_CHECKING
+
+from hemma_features.engine.features._specs import NO_WORDS
+from hemma_features.engine.features.registry import REGISTRY
+from hemma_features.engine.features.stats import per_100
+
+if TYPE_CHECKING:
+    from hemma_features.engine.features.document import Document
 
 SUBJECTS = frozenset({"nsubj", "nsubjpass"})
 AUXILIARIES = frozenset({"aux", "auxpass"})
@@ -105,3 +114,40 @@ def determiner_noun_errors(
         ):
             errors += 1
     return errors
+
+
+# -- registrations ------------------------------------------------------------------------
+
+_PER_100 = " per 100 words (as in n_words)"
+_agreement = partial(REGISTRY.feature, tier=1, group="errors_offline", unit="per 100 words",
+                     source="spacy", undefined=NO_WORDS)  # fmt: skip
+
+
+def _columns(doc: Document) -> tuple[list[str], list[str], list[str], list[int]]:
+    view = doc.view
+    return view.lower, view.tag, view.dep, view.head
+
+
+@_agreement(
+    "subject_verb_agreement_errors_per_100_words",
+    definition="subjects (nsubj, nsubjpass; not with a conjunct or an 'of' phrase, not a "
+    "collective such as police, family, people, not a non-alphabetic token) whose "
+    "present-tense finite verb (the head's first aux/auxpass child tagged VBZ or VBP, else "
+    "the head so tagged) disagrees in number: VBZ after a plural noun (NNS, NNPS) or "
+    "I/you/we/they, VBP after a singular noun (NN, NNP), he/she/it or a this/that pronoun "
+    "('he go', 'the students is'); other subjects, past tense and modals are not checked"
+    + _PER_100,
+)
+def subject_verb_agreement(doc: Document) -> float:
+    return per_100(subject_verb_errors(*_columns(doc)), doc.n_words)
+
+
+@_agreement(
+    "determiner_noun_agreement_errors_per_100_words",
+    definition="determiners (det) whose noun disagrees in number: this/a/an/another/every/each "
+    "before NNS, these/those/many/several/few/both before NN ('this books', 'many "
+    "information'); a/an before few/couple/lot/dozen/number/hundred/thousand/million is a "
+    "quantifier, not checked" + _PER_100,
+)
+def determiner_noun_agreement(doc: Document) -> float:
+    return per_100(determiner_noun_errors(*_columns(doc)), doc.n_words)

@@ -14,9 +14,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
+from hemma_features.contract import Undefined
+from hemma_features.engine.features._specs import NO_WORDS
 from hemma_features.engine.features._view import DocView
 from hemma_features.engine.features.lemmas import CONTENT_TAGS
+from hemma_features.engine.features.registry import REGISTRY
+from hemma_features.engine.features.stats import per_100, ratio
+
+if TYPE_CHECKING:
+    from hemma_features.engine.features.document import Document
 
 CONNECTIVE_TYPES: dict[str, tuple[str, ...]] = {
     "additive": (
@@ -90,10 +98,9 @@ def adjacent_overlap(view: DocView, sentences: Sequence[tuple[int, int]]) -> flo
     word counts 0); 0 with fewer than two sentences."""
     lemma_sets = [content_lemmas(view, start, end) for start, end in sentences]
     pairs = [
-        len(a & b) / len(a | b) if a | b else 0.0
-        for a, b in zip(lemma_sets, lemma_sets[1:], strict=False)
+        ratio(len(a & b), len(a | b)) for a, b in zip(lemma_sets, lemma_sets[1:], strict=False)
     ]
-    return sum(pairs) / len(pairs) if pairs else 0.0
+    return ratio(sum(pairs), len(pairs))
 
 
 def cohesion_features(
@@ -101,10 +108,56 @@ def cohesion_features(
 ) -> dict[str, float]:
     """Connectives of each type per 100 words and the adjacent-sentence overlap of the
     counted sentences (start, end token offsets)."""
-    per_100 = 100.0 / len(lower_words) if lower_words else 0.0
     values = {
-        f"connectives_{kind}_per_100_words": count * per_100
+        f"connectives_{kind}_per_100_words": per_100(count, len(lower_words))
         for kind, count in typed_connectives(lower_words).items()
     }
     values["adjacent_sentence_overlap"] = adjacent_overlap(view, sentences)
     return values
+
+
+# -- registrations ------------------------------------------------------------------------
+
+
+@REGISTRY.family("cohesion")
+def cohesion_family(doc: Document) -> dict[str, float]:
+    """Typed connectives per 100 words and the adjacent-sentence overlap of the document."""
+    return cohesion_features(doc.lower, doc.view, doc.sentences)
+
+
+def _cohesion(name: str, definition: str, unit: str, undefined: Undefined = NO_WORDS) -> None:
+    REGISTRY.value(
+        name,
+        family="cohesion",
+        tier=3,
+        group="cohesion",
+        definition=definition,
+        unit=unit,
+        source="spacy",
+        undefined=undefined,
+    )
+
+
+for _kind, _examples in (
+    ("additive", "also, in addition, moreover, for example, such as"),
+    ("adversative", "however, but, although, on the other hand, instead"),
+    ("causal", "because, therefore, as a result, since, if, due to"),
+    ("temporal", "firstly, finally, then, meanwhile, in conclusion"),
+):
+    _cohesion(
+        f"connectives_{_kind}_per_100_words",
+        f"{_kind} connectives (Halliday & Hasan 1976; the list in engine/features/cohesion.py, "
+        f"e.g. {_examples}) per 100 words, matched on lower-cased words, longest marker "
+        "first, without overlaps",
+        "per 100 words",
+    )
+_cohesion(
+    "adjacent_sentence_overlap",
+    "mean over adjacent counted-sentence pairs of |A & B| / |A | B|, A and B the sets of "
+    "lower-cased spaCy lemmas of the letters-only NOUN, VERB, ADJ and ADV tokens of each "
+    "sentence (TAACO's adjacent content-lemma overlap, Jaccard-normalised; a pair with no "
+    "content word counts 0); spaCy's sentences, a run-on unsplit: the overlap of a pair "
+    "is a share, whatever the sentences' length",
+    "ratio",
+    Undefined(case="below two counted sentences", column="n_sentences", below=2),
+)

@@ -34,9 +34,17 @@ can drop a clause); imperatives need the VB root rule; small clauses are not cou
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from hemma_features.contract import Undefined
+from hemma_features.engine.features._specs import NO_SENTENCES, RUN_ON, unmeasured
 from hemma_features.engine.features._view import DocView
 from hemma_features.engine.features.readability import formula_sentences
+from hemma_features.engine.features.registry import REGISTRY
+from hemma_features.engine.features.stats import ratio
+
+if TYPE_CHECKING:
+    from hemma_features.engine.features.document import Document
 
 _FINITE_TAGS = frozenset({"VBD", "VBP", "VBZ", "MD"})
 _AUX = frozenset({"aux", "auxpass"})
@@ -137,9 +145,83 @@ def complexity_features(
     sentence_count = len(formula_sentences(sentence_lengths))
     unit_count = len(formula_sentences(unit_words))
     return {
-        "clauses_per_sentence": clauses / sentence_count if sentence_count else 0.0,
-        "dependent_clauses_per_clause": counts["dependent_clauses"] / clauses if clauses else 0.0,
-        "mean_tunit_length": sum(unit_words) / unit_count if unit_count else 0.0,
-        "coordinate_phrases_per_clause": counts["coordinate_phrases"] / clauses if clauses else 0.0,
-        "complex_nominals_per_clause": counts["complex_nominals"] / clauses if clauses else 0.0,
+        "clauses_per_sentence": ratio(clauses, sentence_count),
+        "dependent_clauses_per_clause": ratio(counts["dependent_clauses"], clauses),
+        "mean_tunit_length": ratio(sum(unit_words), unit_count),
+        "coordinate_phrases_per_clause": ratio(counts["coordinate_phrases"], clauses),
+        "complex_nominals_per_clause": ratio(counts["complex_nominals"], clauses),
     }
+
+
+# -- registrations ------------------------------------------------------------------------
+
+_CLAUSE = (
+    "a clause is a finite verb structure: a VERB or AUX token, not itself aux/auxpass, "
+    "tagged VBD, VBP, VBZ or MD, or with such an aux/auxpass child, or with a subject child "
+    "(nsubj, nsubjpass, expl), or a VB sentence root (imperative)"
+)
+_PER_CLAUSE = "; a count per clause: no sentence is counted, so a run-on needs no split"
+NO_CLAUSE = unmeasured("for a text without a clause")
+
+
+@REGISTRY.family("complexity")
+def complexity_family(doc: Document) -> dict[str, float]:
+    """The five L2SCA-style values of the document's counted sentences."""
+    return complexity_features(doc.view, doc.sentences, doc.sentence_lengths)
+
+
+def _complexity(
+    name: str, definition: str, unit: str, undefined: Undefined = NO_CLAUSE, version: int = 1
+) -> None:
+    REGISTRY.value(
+        name,
+        family="complexity",
+        tier=2,
+        group="complexity",
+        definition=definition,
+        unit=unit,
+        source="spacy",
+        undefined=undefined,
+        version=version,
+    )
+
+
+_complexity(
+    "clauses_per_sentence",
+    f"clauses per counted sentence (L2SCA C/S, Lu 2010), {RUN_ON}; {_CLAUSE}",
+    "clauses",
+    NO_SENTENCES,
+    version=2,
+)
+_complexity(
+    "dependent_clauses_per_clause",
+    "dependent clauses per clause (L2SCA DC/C): clauses whose head attaches as advcl, "
+    "ccomp, csubj, csubjpass, relcl or acl" + _PER_CLAUSE,
+    "ratio",
+)
+_complexity(
+    "mean_tunit_length",
+    "words per T-unit (L2SCA MLT), a T-unit of n > 40 words counting as ceil(n / 40) (the "
+    "run-on policy of sentence_length_mean): a T-unit is a clause that is the sentence "
+    "root, a parataxis, or a conj of a T-unit head (coordinated main clauses), with its "
+    "dependents; its words are those whose nearest T-unit head up the dependency tree "
+    "(themselves included) is its head, words under none (a verbless root's) joining the "
+    "sentence's first T-unit; a counted sentence without one (a fragment) is one T-unit",
+    "words",
+    NO_SENTENCES,
+    version=2,
+)
+_complexity(
+    "coordinate_phrases_per_clause",
+    "coordinate phrases per clause (L2SCA CP/C): conj tokens that head no clause "
+    "(coordinated nouns, adjectives, adverbs, non-finite verbs); not a share, a clause "
+    "can hold several" + _PER_CLAUSE,
+    "phrases",
+)
+_complexity(
+    "complex_nominals_per_clause",
+    "complex nominals per clause (L2SCA CN/C): NOUN or PROPN tokens with an amod, poss, "
+    "prep, relcl, acl or appos dependent, plus clausal subjects (csubj, csubjpass); not a "
+    "share, a clause can hold several" + _PER_CLAUSE,
+    "nominals",
+)

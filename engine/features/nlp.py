@@ -1,10 +1,13 @@
 """spaCy: texts -> the spaCy-derived handcrafted features.
 
 The pipeline is loaded once by ``TextAnalyzer.load`` (at server startup, never at import).
-``doc_features`` is the pure step from a parsed Doc to named values: it reads the Doc once
-into a ``DocView`` (_view.py) that every feature module indexes (syntax.py: parse depth,
-dependency distance, noun chunks); the lexical helpers (MTLD, connectives, paragraphs) are
-plain functions tested on their own.
+``doc_features`` is the pure step from a parsed Doc to named values: it wraps the Doc in a
+``document.Document`` (the counts every feature shares, read once through ``_view.DocView``)
+and runs every feature registered for the parse (registry.py). The surface, syntax,
+lexical, structure and diversity features are registered here, each one function and one
+registration; the families with modules of their own (readability, spelling, agreement,
+punctuation, complexity, cohesion, phraseology) register theirs beside their functions. The
+lexical helpers (MTLD, connectives, paragraphs) are plain functions tested on their own.
 """
 
 from __future__ import annotations
@@ -13,34 +16,36 @@ import bisect
 import math
 import re
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
-import numpy as np
-
-from hemma_features.engine.features._view import CLITICS, DocView, doc_view, is_word
-from hemma_features.engine.features.agreement import determiner_noun_errors, subject_verb_errors
-from hemma_features.engine.features.cohesion import cohesion_features, match_markers
-from hemma_features.engine.features.complexity import complexity_features
+from hemma_features.engine.features import agreement as agreement  # registers its family
+from hemma_features.engine.features import complexity as complexity  # registers its family
+from hemma_features.engine.features import punctuation as punctuation  # registers its family
+from hemma_features.engine.features._specs import (
+    NO_PARAGRAPHS,
+    NO_SENTENCES,
+    NO_WORDS,
+    RUN_ON,
+    WORD,
+    unmeasured,
+)
+from hemma_features.engine.features._view import CLITICS, DocView, is_word
+from hemma_features.engine.features.cohesion import match_markers
 from hemma_features.engine.features.diversity import hdd, mattr
-from hemma_features.engine.features.phraseology import phraseology_features, sentence_pairs
-from hemma_features.engine.features.punctuation import punctuation_features
+from hemma_features.engine.features.document import Document, paragraph_spans
 from hemma_features.engine.features.readability import (
     MAX_SENTENCE_WORDS,
-    formula_sentences,
-    readability,
     syllables_per_word,
 )
-from hemma_features.engine.features.spelling import error_features
+from hemma_features.engine.features.registry import REGISTRY
+from hemma_features.engine.features.stats import mean, mean_std, ratio
 from hemma_features.engine.features.syntax import (
     dependency_distance,
     noun_chunk_spans,
     sentence_depth,
 )
 
-_BREAK = r"(?:\r\n|\r(?!\n)|\n)"
-_BLANK_LINE = re.compile(rf"(){_BREAK}[ \t\f\v]*(?:{_BREAK}[ \t\f\v]*)+")
-_SENTENCE_LINE_BREAK = re.compile(rf"(?<=[.!?])([\"'\u201d\u2019)\]]*)[ \t]*{_BREAK}")
 _CLOSERS = "\"'\u201d\u2019)]} \t\r\n"
 UNUSED_COMPONENTS = ("ner",)
 _POS_TAGS = ("NOUN", "PROPN", "VERB", "AUX", "ADJ", "ADV", "PRON", "ADP", "DET")
@@ -85,29 +90,6 @@ CONNECTIVES: tuple[tuple[str, ...], ...] = tuple(
     )
 )  # fmt: skip
 _CONNECTIVE_MARKERS = dict.fromkeys(CONNECTIVES, "connective")
-
-
-def paragraph_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) character offsets of the paragraphs, without surrounding whitespace.
-
-    A text with a blank line anywhere is split at blank lines only: single line breaks
-    inside a paragraph (hard wrapping) do not start a new one. A text without blank lines
-    is split at the line breaks that follow sentence-final punctuation (``.``, ``!``, ``?``,
-    optionally closed by a quote or bracket), so one paragraph per line when lines are
-    paragraphs, and one paragraph for hard-wrapped prose.
-    """
-    separator = _BLANK_LINE if _BLANK_LINE.search(text) else _SENTENCE_LINE_BREAK
-    spans = []
-    start = 0
-    for match in (*separator.finditer(text), None):
-        end = match.end(1) if match is not None else len(text)  # closers stay in the paragraph
-        piece = text[start:end]
-        if piece.strip():
-            left = start + (len(piece) - len(piece.lstrip()))
-            spans.append((left, start + len(piece.rstrip())))
-        if match is not None:
-            start = match.end()
-    return spans
 
 
 _SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s)")
@@ -217,129 +199,484 @@ def frequency_features(texts: Sequence[str], pos: Sequence[str]) -> dict[str, fl
     known_content = [z for tag, z in alphabetic if tag in _FREQUENCY_TAGS and z > 0]
     unknown = sum(1 for _, z in alphabetic if z == 0)
     return {
-        "content_word_zipf_mean": float(np.mean(known_content)) if known_content else 0.0,
-        "rare_word_ratio": _ratio(sum(1 for z in known_content if z < RARE_ZIPF),
-                                  len(known_content)),
-        "unknown_word_ratio": _ratio(unknown, len(alphabetic)),
+        "content_word_zipf_mean": mean(known_content),
+        "rare_word_ratio": ratio(sum(1 for z in known_content if z < RARE_ZIPF),
+                                 len(known_content)),
+        "unknown_word_ratio": ratio(unknown, len(alphabetic)),
     }  # fmt: skip
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    if not values:
-        return 0.0, 0.0
-    array = np.asarray(values, dtype=np.float64)
-    return float(array.mean()), float(array.std())
+# -- the features -----------------------------------------------------------------------
+# Each is one function of a ``Document`` (document.py) and one registration; families that
+# compute several values from one pass register each value beside their function.
+
+surface = partial(REGISTRY.feature, tier=1, group="surface", source="spacy")
+syntax = partial(REGISTRY.feature, tier=2, group="syntax", source="spacy", undefined=NO_SENTENCES)
+lexical = partial(REGISTRY.feature, tier=3, group="lexical", source="spacy", undefined=NO_WORDS)
+structure = partial(
+    REGISTRY.feature, tier=3, group="structure", source="spacy", undefined=NO_SENTENCES
+)
+
+_SHARE = (
+    "spaCy's sentences, a run-on unsplit: a share of sentences stays within [0, 1] however "
+    "long they are (run_on_sentence_ratio carries their length)"
+)
 
 
-def _ratio(part: float, whole: float) -> float:
-    return part / whole if whole else 0.0
+@surface("n_words", definition=f"number of words; a word is {WORD}", unit="words", version=2)
+def n_words(doc: Document) -> float:
+    return float(doc.n_words)
 
 
-def agreement_features(view: DocView, n_words: int) -> dict[str, float]:
-    """Subject-verb and determiner-noun agreement errors per 100 words (agreement.py)."""
-    columns = (view.lower, view.tag, view.dep, view.head)
-    per_100 = 100.0 / n_words if n_words else 0.0
-    return {
-        "subject_verb_agreement_errors_per_100_words": subject_verb_errors(*columns) * per_100,
-        "determiner_noun_agreement_errors_per_100_words": (
-            determiner_noun_errors(*columns) * per_100
-        ),
-    }
+@surface(
+    "n_sentences",
+    definition="number of spaCy sentences that contain at least one word (a run-on is one "
+    "sentence here; sentence_length_*, the readability formulas and the per-sentence rates "
+    "count it as several)",
+    unit="sentences",
+    version=2,
+)
+def n_sentences(doc: Document) -> float:
+    return float(doc.n_sentences)
+
+
+@surface(
+    "n_paragraphs",
+    definition="number of paragraphs: a text with a blank line is split at blank lines only "
+    "(single line breaks are hard wrapping); a text without blank lines is split at line "
+    "breaks that follow sentence-final punctuation (. ! ?, optionally closed by a quote or "
+    "bracket)",
+    unit="paragraphs",
+    source="python",
+    version=2,
+)
+def n_paragraphs(doc: Document) -> float:
+    return float(len(doc.paragraphs))
+
+
+@surface(
+    "n_characters",
+    definition="number of non-whitespace characters in the text",
+    unit="characters",
+    source="python",
+)
+def n_characters(doc: Document) -> float:
+    return float(len(doc.text) - sum(map(str.isspace, doc.text)))
+
+
+def _word_lengths(doc: Document) -> tuple[float, float]:
+    return mean_std([len(t) for t in doc.word_texts])
+
+
+@surface(
+    "word_length_mean",
+    definition="mean characters per word",
+    unit="characters",
+    undefined=NO_WORDS,
+    version=2,
+)
+def word_length_mean(doc: Document) -> float:
+    return _word_lengths(doc)[0]
+
+
+@surface(
+    "word_length_std",
+    definition="population standard deviation of characters per word",
+    unit="characters",
+    undefined=NO_WORDS,
+    version=2,
+)
+def word_length_std(doc: Document) -> float:
+    return _word_lengths(doc)[1]
+
+
+@surface(
+    "sentence_length_mean",
+    definition="mean words per counted sentence, a run-on of n > 40 words taken as "
+    "ceil(n / 40) sentences of near-equal length (45 words: 23 + 22)",
+    unit="words",
+    undefined=NO_SENTENCES,
+    version=3,
+)
+def sentence_length_mean(doc: Document) -> float:
+    return mean_std(doc.segments)[0]
+
+
+@surface(
+    "sentence_length_std",
+    definition="population standard deviation of words per counted sentence (run-ons split "
+    "as in sentence_length_mean)",
+    unit="words",
+    undefined=NO_SENTENCES,
+    version=3,
+)
+def sentence_length_std(doc: Document) -> float:
+    return mean_std(doc.segments)[1]
+
+
+@surface(
+    "long_word_ratio",
+    definition="share of words with more than 6 characters",
+    unit="ratio",
+    undefined=NO_WORDS,
+    version=2,
+)
+def long_word_ratio(doc: Document) -> float:
+    return ratio(sum(1 for t in doc.word_texts if len(t) > 6), doc.n_words)
+
+
+@surface(
+    "syllables_per_word_mean",
+    definition="mean syllables per word (pyphen en_US hyphenation points + 1, at least 1)",
+    unit="syllables",
+    source="pyphen",
+    undefined=NO_WORDS,
+    version=2,
+)
+def syllables_per_word_mean(doc: Document) -> float:
+    return syllables_per_word(doc.word_texts)
+
+
+_TEXTDESCRIPTIVES = (
+    "checked against TextDescriptives' dependency_distance (tests/engine/features/test_nlp.py)"
+)
+
+
+def _dependency_distance(doc: Document) -> tuple[float, float]:
+    return dependency_distance(doc.view)
+
+
+@syntax(
+    "dependency_distance_mean",
+    definition="mean over sentences of the mean absolute distance between a token and its "
+    "head (TextDescriptives dependency_distance; spaCy's sentences, a run-on unsplit: each "
+    "sentence's value is a mean over its tokens, not a count that grows with its length); "
+    "punctuation-only sentences count too, so every text the service accepts has a value",
+    unit="tokens",
+    source="hemma",
+    reference=_TEXTDESCRIPTIVES,
+    undefined=None,
+)
+def dependency_distance_mean(doc: Document) -> float:
+    return _dependency_distance(doc)[0]
+
+
+@syntax(
+    "dependency_distance_std",
+    definition="population standard deviation over sentences of the mean dependency distance "
+    "(TextDescriptives; 0 for one sentence)",
+    unit="tokens",
+    source="hemma",
+    reference=_TEXTDESCRIPTIVES,
+    undefined=None,
+)
+def dependency_distance_std(doc: Document) -> float:
+    return _dependency_distance(doc)[1]
+
+
+def _depths(doc: Document) -> list[int]:
+    return [sentence_depth(doc.view, s, e) for s, e in doc.sentences]
+
+
+@syntax(
+    "parse_depth_mean",
+    definition="mean over counted sentences of the parse tree depth (edges from the root to "
+    "the deepest token; a one-token sentence has depth 0); a run-on is not split, since "
+    "depth is read off the parser's tree, which a split part would not have",
+    unit="edges",
+)
+def parse_depth_mean(doc: Document) -> float:
+    return mean(_depths(doc))
+
+
+@syntax(
+    "parse_depth_max",
+    definition="largest parse tree depth of any counted sentence (a run-on unsplit, as in "
+    "parse_depth_mean)",
+    unit="edges",
+)
+def parse_depth_max(doc: Document) -> float:
+    depths = _depths(doc)
+    return float(max(depths)) if depths else 0.0
+
+
+@syntax(
+    "subordinate_clauses_per_sentence",
+    definition="tokens with dependency advcl, ccomp, csubj, csubjpass, acl or relcl, per "
+    f"counted sentence, {RUN_ON}",
+    unit="clauses",
+    version=3,
+)
+def subordinate_clauses_per_sentence(doc: Document) -> float:
+    return ratio(sum(1 for label in doc.view.dep if label in _SUBORDINATE), doc.n_segments)
+
+
+@syntax(
+    "relative_clauses_per_sentence",
+    definition=f"tokens with dependency relcl per counted sentence, {RUN_ON}",
+    unit="clauses",
+    version=3,
+)
+def relative_clauses_per_sentence(doc: Document) -> float:
+    return ratio(doc.view.dep.count("relcl"), doc.n_segments)
+
+
+@syntax(
+    "passive_sentence_ratio",
+    definition="share of counted sentences with a passive subject or auxiliary (nsubjpass, "
+    f"csubjpass, auxpass); {_SHARE}",
+    unit="ratio",
+    version=2,
+)
+def passive_sentence_ratio(doc: Document) -> float:
+    dep = doc.view.dep
+    passive = sum(1 for s, e in doc.sentences if any(label in _PASSIVE for label in dep[s:e]))
+    return ratio(passive, doc.n_sentences)
+
+
+@syntax(
+    "noun_phrase_length_mean",
+    definition="mean words per spaCy noun chunk (doc.noun_chunks)",
+    unit="words",
+    undefined=unmeasured("for a text without a noun chunk"),
+)
+def noun_phrase_length_mean(doc: Document) -> float:
+    if not doc.view.text:
+        return 0.0
+    alnum = doc.view.alnum
+    return mean([sum(alnum[s:e]) for s, e in noun_chunk_spans(doc.doc, doc.view)])
+
+
+def _pos(tag: str) -> None:
+    """Register ``pos_<tag>``: the share of words with the coarse tag ``tag``."""
+
+    def share(doc: Document) -> float:
+        return ratio(doc.pos_counts.get(tag, 0), doc.n_words)
+
+    lexical(
+        f"pos_{tag.lower()}",
+        definition=f"share of words whose spaCy coarse tag (token.pos_) is {tag}",
+        unit="ratio",
+        version=2,
+    )(share)
+
+
+for _tag in _POS_TAGS:
+    _pos(_tag)
+
+
+@lexical(
+    "pos_conj",
+    definition="share of words whose spaCy coarse tag is CCONJ or SCONJ",
+    unit="ratio",
+    version=2,
+)
+def pos_conj(doc: Document) -> float:
+    counts = doc.pos_counts
+    return ratio(counts.get("CCONJ", 0) + counts.get("SCONJ", 0), doc.n_words)
+
+
+@lexical(
+    "lexical_density",
+    definition="share of words tagged NOUN, PROPN, VERB, ADJ or ADV (content words)",
+    unit="ratio",
+    version=2,
+)
+def lexical_density(doc: Document) -> float:
+    return ratio(sum(doc.pos_counts.get(tag, 0) for tag in _CONTENT_TAGS), doc.n_words)
+
+
+@lexical(
+    "type_token_ratio",
+    definition="distinct lower-cased words / words",
+    unit="ratio",
+    version=2,
+)
+def type_token_ratio(doc: Document) -> float:
+    return ratio(len(set(doc.lower)), doc.n_words)
+
+
+@REGISTRY.family("frequency")
+def frequency_family(doc: Document) -> dict[str, float]:
+    """The wordfreq values of the document's words."""
+    return frequency_features(doc.word_texts, doc.word_pos)
+
+
+_frequency = partial(REGISTRY.value, family="frequency", tier=3, group="lexical",
+                     source="wordfreq")  # fmt: skip
+_frequency(
+    "content_word_zipf_mean",
+    definition="mean Zipf frequency (log10 of occurrences per billion words, wordfreq's large "
+    "English list, 2 decimals) of the content words the list contains; content words are "
+    "words tagged NOUN, VERB, ADJ or ADV whose text is letters only, looked up lower-cased; "
+    "lower means a more sophisticated vocabulary",
+    unit="zipf",
+    undefined=unmeasured("for a text without a content word the list contains"),
+)
+_frequency(
+    "rare_word_ratio",
+    definition="share of those content words whose Zipf frequency is below 3 (rarer than one "
+    "per million words)",
+    unit="ratio",
+    undefined=unmeasured("for a text without a content word the list contains"),
+)
+_frequency(
+    "unknown_word_ratio",
+    definition="share of letters-only words absent from wordfreq's large English list (looked "
+    "up lower-cased): a spelling signal that needs no LanguageTool; the list holds frequent "
+    "web misspellings (e.g. 'thier'), so it counts the rarer ones, and names count too",
+    unit="ratio",
+    undefined=unmeasured("for a text without a letters-only word"),
+)
+
+
+@lexical(
+    "mtld",
+    definition="measure of textual lexical diversity (McCarthy & Jarvis 2010) over "
+    "lower-cased words, TTR threshold 0.72, mean of the forward and backward passes; partial "
+    "factors count (1 - TTR) / (1 - 0.72); equals the word count when no factor completes",
+    unit="words",
+    version=2,
+)
+def mtld_value(doc: Document) -> float:
+    return mtld(doc.lower)
+
+
+@lexical(
+    "connective_density",
+    definition="discourse connectives (a fixed list of single and multi-word markers such as "
+    "'however', 'because', 'for example', 'in conclusion') per 100 words",
+    unit="per 100 words",
+    version=2,
+)
+def connective_density(doc: Document) -> float:
+    return 100.0 * ratio(count_connectives(doc.lower), doc.n_words)
+
+
+@lexical(
+    "first_person_ratio",
+    definition="share of words that are first-person pronouns or determiners (I, me, my, "
+    "mine, myself, we, us, our, ours, ourselves; case-insensitive)",
+    unit="ratio",
+    version=2,
+)
+def first_person_ratio(doc: Document) -> float:
+    return ratio(sum(1 for w in doc.lower if w in _FIRST_PERSON), doc.n_words)
+
+
+@lexical(
+    "second_person_ratio",
+    definition="share of words that are second-person pronouns or determiners (you, your, "
+    "yours, yourself, yourselves; case-insensitive)",
+    unit="ratio",
+    version=2,
+)
+def second_person_ratio(doc: Document) -> float:
+    return ratio(sum(1 for w in doc.lower if w in _SECOND_PERSON), doc.n_words)
+
+
+@structure(
+    "punctuation_per_sentence",
+    definition="punctuation tokens (token.is_punct) in counted sentences per counted "
+    "sentence, " + RUN_ON,
+    unit="tokens",
+    version=3,
+)
+def punctuation_per_sentence(doc: Document) -> float:
+    punct = doc.view.punct
+    return ratio(sum(sum(punct[s:e]) for s, e in doc.sentences), doc.n_segments)
+
+
+@structure(
+    "question_sentence_ratio",
+    definition="share of counted sentences whose text ends with '?', closing quotes and "
+    f"brackets after it ignored ('?\"', '?)'); {_SHARE}",
+    unit="ratio",
+    version=2,
+)
+def question_sentence_ratio(doc: Document) -> float:
+    questions = sum(
+        1
+        for s, e in doc.sentences
+        if _span_text(doc.view, doc.text, s, e).rstrip(_CLOSERS).endswith("?")
+    )
+    return ratio(questions, doc.n_sentences)
+
+
+def _paragraph_lengths(doc: Document) -> tuple[float, float]:
+    starts = [start for start, _ in doc.paragraphs]
+    per_paragraph = [0] * len(starts)
+    idx = doc.view.idx
+    for i in doc.words:
+        index = bisect.bisect_right(starts, idx[i]) - 1
+        if index >= 0:
+            per_paragraph[index] += 1
+    return mean_std(per_paragraph)
+
+
+@structure(
+    "paragraph_length_mean",
+    definition="mean words per paragraph (paragraphs as in n_paragraphs)",
+    unit="words",
+    undefined=NO_PARAGRAPHS,
+    version=2,
+)
+def paragraph_length_mean(doc: Document) -> float:
+    return _paragraph_lengths(doc)[0]
+
+
+@structure(
+    "paragraph_length_std",
+    definition="population standard deviation of words per paragraph",
+    unit="words",
+    undefined=NO_PARAGRAPHS,
+    version=2,
+)
+def paragraph_length_std(doc: Document) -> float:
+    return _paragraph_lengths(doc)[1]
+
+
+diversity = partial(REGISTRY.feature, tier=3, group="diversity", source="spacy",
+                    undefined=NO_WORDS)  # fmt: skip
+
+
+@diversity(
+    "mattr_50",
+    definition="moving-average type-token ratio (Covington & McFall 2010) of the lower-cased "
+    "words, window 50: the mean TTR of every run of 50 consecutive words; a text of 50 words "
+    "or fewer is one window (its TTR)",
+    unit="ratio",
+)
+def mattr_50(doc: Document) -> float:
+    return mattr(doc.lower)
+
+
+@diversity(
+    "hdd",
+    definition="HD-D (McCarthy & Jarvis 2007) of the lower-cased words: the expected TTR of a "
+    "random sample of 42 words, sum over types of (1 - C(N-f, 42) / C(N, 42)) / 42 for N "
+    "words and f occurrences of the type; a text of fewer than 42 words is sampled whole "
+    "(its TTR)",
+    unit="ratio",
+)
+def hdd_value(doc: Document) -> float:
+    return hdd(doc.lower)
+
+
+@structure(
+    "run_on_sentence_ratio",
+    definition="share of counted sentences longer than 40 words (run-ons: sentence_length_*, "
+    "the readability formulas and the per-sentence and per-T-unit rates split them, this "
+    "keeps the signal)",
+    unit="ratio",
+)
+def run_on_sentence_ratio(doc: Document) -> float:
+    return ratio(sum(1 for n in doc.sentence_lengths if n > MAX_SENTENCE_WORDS), doc.n_sentences)
 
 
 def doc_features(doc: Any) -> dict[str, float]:
-    """Named spaCy values for one parsed Doc (read once into a ``DocView``)."""
-    view = doc_view(doc)
-    text = view.doc_text
-    is_counted, token_text = view.word, view.text
-    words = [i for i, counted in enumerate(is_counted) if counted]
-    lower = [view.lower[i] for i in words]
-    word_texts = [token_text[i] for i in words]
-    n_words = len(words)
-    sentences = [(s, e) for s, e in view.sents if any(is_counted[s:e])]
-    n_sent = len(sentences)
-    sentence_lengths = [sum(is_counted[s:e]) for s, e in sentences]
-    word_mean, word_std = _mean_std([len(t) for t in word_texts])
-    # Run-ons split (readability.py): the formulas, sentence lengths and every count per
-    # sentence take these; shares of sentences and parse depth take spaCy's sentences.
-    segments = formula_sentences(sentence_lengths)
-    sent_mean, sent_std = _mean_std(segments)
-    depths = [sentence_depth(view, s, e) for s, e in sentences]
-    spans = paragraph_spans(text)
-    starts = [start for start, _ in spans]
-    per_paragraph = [0] * len(spans)
-    for i in words:
-        index = bisect.bisect_right(starts, view.idx[i]) - 1
-        if index >= 0:
-            per_paragraph[index] += 1
-    para_mean, para_std = _mean_std(per_paragraph)
-    chunks = [sum(view.alnum[s:e]) for s, e in noun_chunk_spans(doc, view)]
-    word_pos = [view.pos[i] for i in words]
-    pos_counts: dict[str, int] = {}
-    for tag in word_pos:
-        pos_counts[tag] = pos_counts.get(tag, 0) + 1
-    dependency_mean, dependency_std = dependency_distance(view)
-    dep = view.dep
-    values: dict[str, float] = {
-        "n_words": float(n_words),
-        "n_sentences": float(n_sent),
-        "n_paragraphs": float(len(spans)),
-        "n_characters": float(len(text) - sum(map(str.isspace, text))),
-        "word_length_mean": word_mean,
-        "word_length_std": word_std,
-        "sentence_length_mean": sent_mean,
-        "sentence_length_std": sent_std,
-        "long_word_ratio": _ratio(sum(1 for t in word_texts if len(t) > 6), n_words),
-        "syllables_per_word_mean": syllables_per_word(word_texts),
-        "dependency_distance_mean": dependency_mean,
-        "dependency_distance_std": dependency_std,
-        "parse_depth_mean": float(np.mean(depths)) if depths else 0.0,
-        "parse_depth_max": float(max(depths)) if depths else 0.0,
-        "subordinate_clauses_per_sentence": _ratio(
-            sum(1 for label in dep if label in _SUBORDINATE), len(segments)
-        ),
-        "relative_clauses_per_sentence": _ratio(dep.count("relcl"), len(segments)),
-        "passive_sentence_ratio": _ratio(
-            sum(1 for s, e in sentences if any(label in _PASSIVE for label in dep[s:e])), n_sent
-        ),
-        "noun_phrase_length_mean": float(np.mean(chunks)) if chunks else 0.0,
-        "pos_conj": _ratio(pos_counts.get("CCONJ", 0) + pos_counts.get("SCONJ", 0), n_words),
-        "lexical_density": _ratio(sum(pos_counts.get(tag, 0) for tag in _CONTENT_TAGS), n_words),
-        "type_token_ratio": _ratio(len(set(lower)), n_words),
-        "mtld": mtld(lower),
-        "mattr_50": mattr(lower),
-        "hdd": hdd(lower),
-        "connective_density": 100.0 * _ratio(count_connectives(lower), n_words),
-        "first_person_ratio": _ratio(sum(1 for w in lower if w in _FIRST_PERSON), n_words),
-        "second_person_ratio": _ratio(sum(1 for w in lower if w in _SECOND_PERSON), n_words),
-        "punctuation_per_sentence": _ratio(
-            sum(sum(view.punct[s:e]) for s, e in sentences), len(segments)
-        ),
-        "question_sentence_ratio": _ratio(
-            sum(
-                1
-                for s, e in sentences
-                if _span_text(view, text, s, e).rstrip(_CLOSERS).endswith("?")
-            ),
-            n_sent,
-        ),  # fmt: skip
-        "paragraph_length_mean": para_mean,
-        "paragraph_length_std": para_std,
-        "run_on_sentence_ratio": _ratio(
-            sum(1 for n in sentence_lengths if n > MAX_SENTENCE_WORDS), n_sent
-        ),
-    }
-    for tag in _POS_TAGS:
-        values[f"pos_{tag.lower()}"] = _ratio(pos_counts.get(tag, 0), n_words)
-    values.update(frequency_features(word_texts, word_pos))
-    values.update(readability(word_texts, len(segments)))
-    values.update(error_features(view, text, sentences, spans, n_words))
-    values.update(complexity_features(view, sentences, sentence_lengths))
-    values.update(cohesion_features(lower, view, sentences))
-    values.update(phraseology_features(sentence_pairs(view, sentences)))
-    values.update(agreement_features(view, n_words))
-    values.update(punctuation_features(view, text, n_words))
-    return values
+    """Every registered spaCy value of one parsed Doc (read once into a ``Document``)."""
+    return REGISTRY.compute("parse", Document(doc))
 
 
 def _span_text(view: DocView, text: str, start: int, end: int) -> str:

@@ -24,10 +24,18 @@ import math
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import msgspec
 
+from hemma_features.contract import Undefined
+from hemma_features.engine.features._specs import unmeasured
 from hemma_features.engine.features._view import DocView
+from hemma_features.engine.features.registry import REGISTRY
+from hemma_features.engine.features.stats import mean_std, ratio
+
+if TYPE_CHECKING:
+    from hemma_features.engine.features.document import Document
 
 BIGRAM_LIST = "frequency_bigramdictionary_en_243_342.txt"
 WORD_LIST = "frequency_dictionary_en_82_765.txt"
@@ -97,18 +105,13 @@ def pmi(first: str, second: str, count: int, ref: Reference) -> float | None:
     return math.log2(joint / ((a / ref.word_total) * (b / ref.word_total)))
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    if not values:
-        return 0.0, 0.0
-    mean = math.fsum(values) / len(values)
-    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
-
-
 def phraseology_features(
     pairs: Sequence[tuple[str, str]], ref: Reference | None = None
 ) -> dict[str, float]:
     """The six values of ``NAMES`` for the essay's pairs; each is 0 when what it averages
     over is empty (no pair, no pair of listed words, no attested pair)."""
+    if not pairs:  # every value undefined: 0, and the reference need not be loaded
+        return dict.fromkeys(NAMES, 0.0)
     ref = ref or reference()
     attested: list[int] = []
     pmis: list[float] = []
@@ -124,16 +127,86 @@ def phraseology_features(
         value = pmi(first, second, count, ref)
         if value is not None:
             pmis.append(value)
-    pmi_mean, pmi_std = _mean_std(pmis)
+    pmi_mean, pmi_std = mean_std(pmis, exact=True)
     return {
-        "bigram_coverage": len(attested) / len(pairs) if pairs else 0.0,
-        "known_word_bigram_coverage": known_attested / known if known else 0.0,
+        "bigram_coverage": ratio(len(attested), len(pairs)),
+        "known_word_bigram_coverage": ratio(known_attested, known),
         "bigram_pmi_mean": pmi_mean,
         "bigram_pmi_std": pmi_std,
-        "strong_collocation_ratio": (
-            sum(1 for v in pmis if v >= STRONG_PMI) / len(pmis) if pmis else 0.0
-        ),
-        "bigram_log_frequency_mean": (
-            math.fsum(math.log10(c) for c in attested) / len(attested) if attested else 0.0
+        "strong_collocation_ratio": ratio(sum(1 for v in pmis if v >= STRONG_PMI), len(pmis)),
+        "bigram_log_frequency_mean": ratio(
+            math.fsum(math.log10(c) for c in attested), len(attested)
         ),
     }
+
+
+# -- registrations ------------------------------------------------------------------------
+
+_PAIR = (
+    "a pair is two adjacent tokens of one counted sentence, both letters-only, lower-cased "
+    '(whitespace tokens skipped; punctuation, numbers, the "n\'t" of "don\'t" and '
+    "placeholders break the run); the reference is symspellpy's list of 242,342 frequent "
+    "frequent English word pairs of Google Books Ngram (frequency_bigramdictionary_en_243_342)"
+)
+_PMI = (
+    "PMI = log2(P(ab) / (P(a) P(b))), P(ab) the pair's count over the pair list's total, "
+    "P(a) and P(b) the words' counts over the total of symspellpy's word list "
+    "(frequency_dictionary_en_82_765); pairs whose words the word list lacks are left out"
+)
+NO_PAIR = unmeasured("for a text without a pair", below=2)
+NO_ATTESTED_PAIR = unmeasured(
+    "for a text without an attested pair, one the reference holds", below=2
+)
+
+
+@REGISTRY.family("phraseology")
+def phraseology_family(doc: Document) -> dict[str, float]:
+    """The six values of the document's word pairs."""
+    return phraseology_features(sentence_pairs(doc.view, doc.sentences))
+
+
+def _phraseology(
+    name: str,
+    definition: str,
+    unit: str,
+    undefined: Undefined = NO_ATTESTED_PAIR,
+    low: float | None = None,
+) -> None:
+    REGISTRY.value(
+        name,
+        family="phraseology",
+        tier=1,
+        group="phraseology",
+        definition=f"{definition}; {_PAIR}",
+        unit=unit,
+        source="symspellpy",
+        undefined=undefined,
+        range=(low, None) if low is not None else None,
+    )
+
+
+_phraseology(
+    "bigram_coverage", "share of the essay's pairs found in the reference", "ratio", NO_PAIR
+)
+_phraseology(
+    "known_word_bigram_coverage",
+    "share of the pairs whose two words are both in the word list that the reference "
+    "holds (listed words combined in an unlisted way: odd collocations, agreement errors)",
+    "ratio",
+    unmeasured("for a text without a pair of two listed words", below=2),
+)
+_phraseology("bigram_pmi_mean", f"mean PMI of the attested pairs; {_PMI}", "bits")
+_phraseology(
+    "bigram_pmi_std", f"population std of the attested pairs' PMI; {_PMI}", "bits", low=0.0
+)
+_phraseology(
+    "strong_collocation_ratio",
+    f"share of the attested pairs with PMI >= 3 (Church & Hanks 1990); {_PMI}",
+    "ratio",
+)
+_phraseology(
+    "bigram_log_frequency_mean",
+    "mean log10 of the reference count of the attested pairs (lower: rarer, more specific "
+    "combinations)",
+    "log10 count",
+)

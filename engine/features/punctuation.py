@@ -11,9 +11,20 @@ Pure functions; the definitions the catalogue gives are the ones coded here.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from hemma_features.engine.features._view import DocView
-from hemma_features.engine.features.spelling import surface_words
+from hemma_features.engine.features.registry import REGISTRY
+from hemma_features.engine.features.spelling import (
+    PER_100_WORDS,
+    SURFACE_WORD,
+    offline_error,
+    surface_words,
+)
+from hemma_features.engine.features.stats import per_100
+
+if TYPE_CHECKING:
+    from hemma_features.engine.features.document import Document
 
 SPACE_BEFORE = re.compile(r"[A-Za-z0-9][ \t]+[,.;:!?](?![.\d])")
 """A letter or digit, spaces or tabs, then , . ; : ! or ? that does not open a number
@@ -38,13 +49,53 @@ def punctuation_features(tokens: DocView, text: str, n_words: int) -> dict[str, 
         text: The Doc's text.
         n_words: Counted words (the denominator of every ``per_100_words`` feature).
     """
-    per_100 = 100.0 / n_words if n_words else 0.0
     informal = sum(1 for _, _, word in surface_words(tokens) if word.lower() in INFORMAL)
     return {
-        "space_before_punctuation_per_100_words": len(SPACE_BEFORE.findall(text)) * per_100,
-        "missing_space_after_punctuation_per_100_words": (
-            len(MISSING_SPACE_AFTER.findall(text)) * per_100
+        "space_before_punctuation_per_100_words": per_100(len(SPACE_BEFORE.findall(text)), n_words),
+        "missing_space_after_punctuation_per_100_words": per_100(
+            len(MISSING_SPACE_AFTER.findall(text)), n_words
         ),
-        "commas_per_100_words": tokens.text.count(",") * per_100,
-        "informal_words_per_100_words": informal * per_100,
+        "commas_per_100_words": per_100(tokens.text.count(","), n_words),
+        "informal_words_per_100_words": per_100(informal, n_words),
     }
+
+
+# -- registrations ------------------------------------------------------------------------
+
+
+@REGISTRY.family("punctuation")
+def punctuation_family(doc: Document) -> dict[str, float]:
+    """Spacing, comma and informal-word rates of the document."""
+    return punctuation_features(doc.view, doc.text, doc.n_words)
+
+
+offline_error(
+    "space_before_punctuation_per_100_words",
+    "spaces or tabs between a letter or digit and a following , . ; : ! or ? in the text "
+    "('school ,', 'it .'), the mark not opening a number (' .5') or an ellipsis (' ...'); "
+    "each run of spaces counts once" + PER_100_WORDS,
+    "per 100 words",
+    family="punctuation",
+)
+offline_error(
+    "missing_space_after_punctuation_per_100_words",
+    "two lower-case letters, then , ; ! or ? glued to a letter ('school,and'), or a full "
+    "stop glued to a capitalised word ('school.The'), in the text; not 'e.g.', 'U.S.', "
+    "'3,000', 'google.com', 'Mr.Smith'" + PER_100_WORDS,
+    "per 100 words",
+    family="punctuation",
+)
+offline_error(
+    "commas_per_100_words",
+    "comma tokens (',' as spaCy splits it; not the comma inside '3,000')" + PER_100_WORDS,
+    "per 100 words",
+    family="punctuation",
+)
+offline_error(
+    "informal_words_per_100_words",
+    "surface words, lower-cased, in the list of spoken or texting spellings in "
+    "engine/features/punctuation.py (alot, gonna, wanna, gotta, kinda, cuz, bc, lol, ok, "
+    "okay, ur, yeah, dunno, tho, thru...)" + PER_100_WORDS + "; " + SURFACE_WORD,
+    "per 100 words",
+    family="punctuation",
+)

@@ -30,6 +30,15 @@ import math
 from collections.abc import Sequence
 from functools import lru_cache
 
+from hemma_features.engine.features._specs import NO_WORDS
+from hemma_features.engine.features.document import (  # the run-on policy: with the counts
+    MAX_SENTENCE_WORDS as MAX_SENTENCE_WORDS,
+)
+from hemma_features.engine.features.document import Document
+from hemma_features.engine.features.document import formula_sentences as formula_sentences
+from hemma_features.engine.features.registry import REGISTRY
+from hemma_features.engine.features.stats import ratio
+
 NAMES = (
     "flesch_reading_ease",
     "flesch_kincaid_grade",
@@ -44,21 +53,6 @@ LONG_WORD_CHARS = 6
 """LIX and RIX count words longer than this."""
 POLYSYLLABLE = 3
 """SMOG and Gunning fog count words with at least this many syllables."""
-MAX_SENTENCE_WORDS = 40
-"""Longest sentence the formulas take as one: longer ones are run-ons (measured on the 2,000
-ELLIPSE essays: 5% of spaCy sentences are longer, and nearly all of those join several
-sentences with commas or no punctuation at all)."""
-
-
-def formula_sentences(lengths: Sequence[int]) -> list[int]:
-    """Words per sentence with every run-on split: a sentence of n > MAX_SENTENCE_WORDS
-    words becomes k = ceil(n / MAX_SENTENCE_WORDS) sentences, the first n mod k of them one
-    word longer (45 words: 23 + 22)."""
-    split: list[int] = []
-    for n in lengths:
-        k = max(1, math.ceil(n / MAX_SENTENCE_WORDS))
-        split.extend(n // k + (1 if i < n % k else 0) for i in range(k))
-    return split
 
 
 @lru_cache(maxsize=1)
@@ -99,4 +93,58 @@ def readability(words: Sequence[str], sentences: int) -> dict[str, float]:
 
 def syllables_per_word(words: Sequence[str]) -> float:
     """Mean syllables per word; 0 without words."""
-    return sum(syllables(word) for word in words) / len(words) if words else 0.0
+    return ratio(sum(syllables(word) for word in words), len(words))
+
+
+# -- registrations ------------------------------------------------------------------------
+
+_COUNTS = (
+    "; W words, S sentences with a word (a run-on of n > 40 words counts as ceil(n / 40) "
+    "sentences), Y pyphen en_US syllables, C characters of the "
+    "words, P words of 3+ syllables, L words of 7+ characters (whitespace and punctuation "
+    "never count)"
+)
+
+
+@REGISTRY.family("readability")
+def readability_family(doc: Document) -> dict[str, float]:
+    """The eight formulas of the document's words and counted sentences (run-ons split)."""
+    return readability(doc.word_texts, doc.n_segments)
+
+
+def _formula(name: str, formula: str, unit: str, low: float | None = None) -> None:
+    """Register one formula; ``low``: its least value where the formula bounds it (a sum
+    of non-negative terms), else unbounded."""
+    REGISTRY.value(
+        name,
+        family="readability",
+        tier=1,
+        group="readability",
+        definition=formula + _COUNTS,
+        unit=unit,
+        source="pyphen",
+        undefined=NO_WORDS,
+        range=(low, None),
+        version=3,
+        reference="the syllable-free formulas checked against TextDescriptives' readability "
+        "(tests/engine/features/test_nlp.py)",
+    )
+
+
+_formula("flesch_reading_ease", "Flesch reading ease: 206.835 - 1.015 W/S - 84.6 Y/W", "score")
+_formula("flesch_kincaid_grade", "Flesch-Kincaid grade: 0.39 W/S + 11.8 Y/W - 15.59", "grade")
+_formula(
+    "smog",
+    "SMOG grade, sentence-normalised for any number of sentences: 1.043 sqrt(30 P/S) + 3.1291",
+    "grade",
+    0.0,
+)
+_formula("gunning_fog", "Gunning fog index: 0.4 (W/S + 100 P/W)", "grade", 0.0)
+_formula(
+    "automated_readability_index",
+    "automated readability index: 4.71 C/W + 0.5 W/S - 21.43",
+    "grade",
+)
+_formula("coleman_liau_index", "Coleman-Liau index: 5.88 C/W - 29.6 S/W - 15.8", "grade")
+_formula("lix", "LIX: W/S + 100 L/W", "score", 0.0)
+_formula("rix", "RIX: L/S", "score", 0.0)

@@ -19,8 +19,16 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
+from hemma_features.contract import Undefined
+from hemma_features.engine.features._specs import NO_WORDS, unmeasured
 from hemma_features.engine.features._view import DocView
+from hemma_features.engine.features.registry import REGISTRY
+from hemma_features.engine.features.stats import per_100, ratio
+
+if TYPE_CHECKING:
+    from hemma_features.engine.features.document import Document
 
 _dictionary: frozenset[str] | None = None
 
@@ -165,10 +173,13 @@ def _joined(left: str, right: str, words: frozenset[str]) -> bool:
 def misspelled_words(tokens: DocView, starts: frozenset[int]) -> list[str]:
     """The surface words the spelling rule flags, in text order; ``starts`` are the indices
     of the tokens that open a sentence (``sentence_starts``)."""
+    groups = surface_words(tokens)
+    if not groups:  # the word list is not loaded for a text without words
+        return []
     words = dictionary()
     return [
         text
-        for first, last, text in surface_words(tokens)
+        for first, last, text in groups
         if is_misspelled(tokens, first, last, text, first in starts, words)
     ]
 
@@ -320,7 +331,6 @@ def error_features(
         n_words: Counted words.
     """
     starts = sentence_starts(tokens, frozenset(start for start, _ in spans))
-    per_100 = 100.0 / n_words if n_words else 0.0
     lower_starts, checked_starts = lowercase_starts(tokens, sentences, starts)
     unpunctuated, checked_paragraphs = unpunctuated_paragraphs(text, spans)
     counts = {
@@ -330,13 +340,104 @@ def error_features(
     }
     mechanics = lower_starts + unpunctuated + sum(counts.values())
     return {
-        "misspelled_words_per_100_words": len(misspelled_words(tokens, starts)) * per_100,
-        "lowercase_sentence_start_ratio": lower_starts / checked_starts if checked_starts else 0.0,
-        "lowercase_i_per_100_words": counts["lowercase_i"] * per_100,
-        "unpunctuated_paragraph_ratio": (
-            unpunctuated / checked_paragraphs if checked_paragraphs else 0.0
-        ),
-        "doubled_words_per_100_words": counts["doubled_words"] * per_100,
-        "article_errors_per_100_words": counts["article_errors"] * per_100,
-        "mechanics_errors_per_100_words": mechanics * per_100,
+        "misspelled_words_per_100_words": per_100(len(misspelled_words(tokens, starts)), n_words),
+        "lowercase_sentence_start_ratio": ratio(lower_starts, checked_starts),
+        "lowercase_i_per_100_words": per_100(counts["lowercase_i"], n_words),
+        "unpunctuated_paragraph_ratio": ratio(unpunctuated, checked_paragraphs),
+        "doubled_words_per_100_words": per_100(counts["doubled_words"], n_words),
+        "article_errors_per_100_words": per_100(counts["article_errors"], n_words),
+        "mechanics_errors_per_100_words": per_100(mechanics, n_words),
     }
+
+
+# -- registrations ------------------------------------------------------------------------
+
+SURFACE_WORD = (
+    "a surface word is a word token with the letter and apostrophe tokens glued to it "
+    "without a space ('do'+'nt' is 'dont', 'I'+\"'m\" is \"I'm\")"
+)
+PER_100_WORDS = " per 100 words (as in n_words)"
+
+
+@REGISTRY.family("errors")
+def errors_family(doc: Document) -> dict[str, float]:
+    """The spelling and mechanics values of the document."""
+    return error_features(doc.view, doc.text, doc.sentences, doc.paragraphs, doc.n_words)
+
+
+def offline_error(name: str, definition: str, unit: str, undefined: Undefined = NO_WORDS,
+                  family: str = "errors") -> None:  # fmt: skip
+    """Register one value of an offline errors family (group errors_offline, tier 1)."""
+    source = "symspellpy+pyspellchecker" if name.startswith("misspelled") else "spacy"
+    REGISTRY.value(
+        name,
+        family=family,
+        tier=1,
+        group="errors_offline",
+        definition=definition,
+        unit=unit,
+        source=source,
+        undefined=undefined,
+    )
+
+
+offline_error(
+    "misspelled_words_per_100_words",
+    "surface words flagged by the spelling rule" + PER_100_WORDS + "; " + SURFACE_WORD + ". "
+    "Flagged: a contraction written without its apostrophe (dont, thats, im, cant, wont, "
+    "ive, youre...; not its, lets, ill, were), a lone lower-case letter other than a and i "
+    "(u, r), and a letters-only word absent, lower-cased, from the union of symspellpy's "
+    "frequency_dictionary_en_82_765 and pyspellchecker's English list. Never flagged: "
+    "words with digits or underscores (Generic_Name placeholders), all-capital words "
+    "(acronyms), capitalised words that do not start a sentence (names; a sentence starts "
+    "a paragraph or follows . ! ?), a known prefix before a hyphen (co-, non-, self-...); "
+    "with an apostrophe only the part before it is looked up ('do' of \"don't\")",
+    "per 100 words",
+)
+offline_error(
+    "lowercase_sentence_start_ratio",
+    "share of sentence starts whose first word begins with a lower-case letter; a "
+    "sentence start is the first word of a counted sentence that opens a paragraph or "
+    "follows . ! or ? (closing quotes skipped); spaCy's other sentence boundaries (often "
+    "a comma splice) are not checked",
+    "ratio",
+    unmeasured("for a text without a sentence start", "n_sentences"),
+)
+offline_error(
+    "lowercase_i_per_100_words",
+    "tokens 'i' (the pronoun written lower-case, also in i'm, im, ive)" + PER_100_WORDS,
+    "per 100 words",
+)
+offline_error(
+    "unpunctuated_paragraph_ratio",
+    "share of checked paragraphs (as in n_paragraphs) whose text, closing quotes and "
+    "brackets skipped, does not end with . ! or ?; checked: paragraphs of 5 or more "
+    "whitespace-separated words that are not a title (12 words or fewer, more than half "
+    "capitalised), a salutation or closing (Dear, Sincerely, Thank you, Regards...) or a "
+    "date, and do not end with ':'",
+    "ratio",
+    unmeasured("for a text without a checked paragraph"),
+)
+offline_error(
+    "doubled_words_per_100_words",
+    "a letters-only word repeated by the next token, case-insensitive ('the the'); not "
+    "'that that', 'had had' or emphatic doubles (very, so, really, many, more, much, "
+    "too, no, bye, ha)" + PER_100_WORDS,
+    "per 100 words",
+)
+offline_error(
+    "article_errors_per_100_words",
+    "'a' before a vowel sound or 'an' before a consonant sound, the next token a "
+    "letters-only word; vowel sound by spelling: a vowel letter, except one/once, eu-, "
+    "ewe, use-, usu-, uti-, ura-, uri-, uni- (not unin-, unim-, unid-), ubiq-, unanim-; "
+    "silent h (hour, honest, honor, heir); an all-capital word or a single letter by "
+    "its letter name (an FBI, an X); a capital 'A' inside a sentence is a letter "
+    "(got A), not the article" + PER_100_WORDS,
+    "per 100 words",
+)
+offline_error(
+    "mechanics_errors_per_100_words",
+    "lower-case sentence starts + lower-case 'i' + unpunctuated checked paragraphs + "
+    "doubled words + a/an errors (as the five features above count them)" + PER_100_WORDS,
+    "per 100 words",
+)

@@ -16,6 +16,10 @@ import httpx
 import msgspec
 
 from hemma_features.engine.errors import DependencyError
+from hemma_features.engine.features.languagetool_counts import (  # noqa: F401 (their home)
+    error_bucket,
+    match_features,
+)
 from hemma_features.redaction import redact_url
 
 LANGUAGE = "en-US"
@@ -24,8 +28,6 @@ CHECK_PARAMETERS = {"language": LANGUAGE, "level": LEVEL}
 """Sent with every check besides the text: no enabledRules/disabledRules, so the server's
 default rule set for the language and level runs (its build decides which that is)."""
 _DEPENDENCY = "LanguageTool"
-_LAYOUT_RULES = ("WHITESPACE_RULE", "SENTENCE_WHITESPACE", "EMPTY_LINE")
-_LAYOUT_PREFIXES = ("WHITESPACE_PARAGRAPH",)
 RATE_LIMIT_RETRIES = 2
 """Times one piece is sent again after a 429, each after the Retry-After it named."""
 MAX_RATE_LIMIT_WAIT = 10.0
@@ -299,41 +301,3 @@ class LanguageToolClient:
             reason = body.warnings.incompleteResultsReason or "no reason given"
             raise DependencyError(_DEPENDENCY, f"POST {url} reported incomplete results ({reason})")
         return body.matches
-
-
-def error_bucket(match: Match) -> str | None:
-    """``grammar``, ``spelling``, ``punctuation`` or None (stored, not counted)."""
-    category = match.rule.category.id
-    rule = match.rule.id
-    if category in ("GRAMMAR", "CONFUSED_WORDS") or rule == "ENGLISH_WORD_REPEAT_RULE":
-        return "grammar"
-    if category in ("TYPOS", "COMPOUNDING", "CASING"):
-        return "spelling"
-    if category in ("PUNCTUATION", "TYPOGRAPHY"):
-        if rule in _LAYOUT_RULES or rule.startswith(_LAYOUT_PREFIXES):
-            return None
-        return "punctuation"
-    return None
-
-
-def match_features(
-    matches: Sequence[Match], n_words: int, categories: Sequence[str]
-) -> dict[str, float]:
-    """Error rates per 100 words plus raw per-category counts for one text."""
-    buckets = {"grammar": 0, "spelling": 0, "punctuation": 0}
-    counts = dict.fromkeys(categories, 0)
-    other = 0
-    for match in matches:
-        bucket = error_bucket(match)
-        if bucket is not None:
-            buckets[bucket] += 1
-        if match.rule.category.id in counts:
-            counts[match.rule.category.id] += 1
-        else:
-            other += 1
-    per_100 = 100.0 / n_words if n_words else 0.0
-    values = {f"{name}_errors_per_100_words": count * per_100 for name, count in buckets.items()}
-    values["lt_matches_total"] = float(len(matches))
-    values.update({f"lt_cat_{cat.lower()}": float(n) for cat, n in counts.items()})
-    values["lt_cat_other"] = float(other)
-    return values

@@ -1,8 +1,9 @@
 """Golden values: every named feature of the sample essays, against a snapshot.
 
-A value that moves fails this test until the feature's version is bumped in
-``catalogue.FEATURE_VERSIONS`` (which changes the fingerprint, so rows cached under the old
-definition stop matching) and the snapshot is regenerated in the same change::
+A value that moves fails this test until the feature's version is bumped in its
+registration (``version=``, engine/features/registry.py; it changes the fingerprint, so rows
+cached under the old definition stop matching) and the snapshot is regenerated in the same
+change::
 
     python -m tests.engine.features.test_golden_values
 
@@ -75,7 +76,7 @@ def test_feature_values_match_the_golden_snapshot(runtime, sample_essays):
     ]
     assert not unbumped, (
         f"values of {unbumped} changed but their versions did not: bump them in "
-        "catalogue.FEATURE_VERSIONS and regenerate "
+        "their registrations (version=) and regenerate "
         "(python -m tests.engine.features.test_golden_values)"
     )
     assert not moved and current["feature_versions"] == golden["feature_versions"], (

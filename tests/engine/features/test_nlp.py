@@ -16,6 +16,7 @@ from hemma_features.engine.features.nlp import (
     paragraphs,
 )
 from hemma_features.engine.models.spacy_model import TextAnalyzer
+from tests.engine.features.hand_worked import hand_worked
 
 TEXT = "The cat sat on the mat. It was happy.\n\nThen it slept."
 # 26 words; "that I read" is a relative clause, "that you should read it" a clausal
@@ -41,6 +42,7 @@ def clauses(analyzer) -> dict[str, float]:
     return doc_features(analyzer.parse([CLAUSES])[0])
 
 
+@hand_worked("n_words", "n_sentences", "n_paragraphs", "n_characters")
 def test_counts_by_hand(values):
     """12 words, 3 sentences, 2 paragraphs, 41 non-space characters."""
     # The cat sat on the mat (6) / It was happy (3) / Then it slept (3)
@@ -51,6 +53,14 @@ def test_counts_by_hand(values):
     assert values["n_characters"] == 41
 
 
+@hand_worked(
+    "word_length_mean",
+    "word_length_std",
+    "sentence_length_mean",
+    "sentence_length_std",
+    "long_word_ratio",
+    "syllables_per_word_mean",
+)
 def test_lengths_by_hand(values):
     """Word lengths sum to 38 over 12 words; sentences have 6, 3, 3 words."""
     assert values["word_length_mean"] == pytest.approx(38 / 12)
@@ -62,6 +72,12 @@ def test_lengths_by_hand(values):
     assert values["syllables_per_word_mean"] == pytest.approx(13 / 12)  # hap-py: 2
 
 
+@hand_worked(
+    "paragraph_length_mean",
+    "paragraph_length_std",
+    "punctuation_per_sentence",
+    "question_sentence_ratio",
+)
 def test_paragraph_structure_by_hand(values):
     """Paragraphs of 9 and 3 words: mean 6, population std 3; 3 periods over 3 sentences."""
     assert values["paragraph_length_mean"] == pytest.approx(6.0)
@@ -70,6 +86,20 @@ def test_paragraph_structure_by_hand(values):
     assert values["question_sentence_ratio"] == 0.0
 
 
+@hand_worked(
+    "pos_noun",
+    "pos_propn",
+    "pos_verb",
+    "pos_aux",
+    "pos_adj",
+    "pos_adv",
+    "pos_pron",
+    "pos_adp",
+    "pos_det",
+    "pos_conj",
+    "lexical_density",
+    "type_token_ratio",
+)
 def test_pos_and_lexical_by_hand(values):
     """DET NOUN VERB ADP DET NOUN / PRON AUX ADJ / ADV PRON VERB."""
     expected = {"noun": 2, "verb": 2, "det": 2, "pron": 2, "adp": 1, "aux": 1, "adj": 1, "adv": 1}
@@ -80,6 +110,13 @@ def test_pos_and_lexical_by_hand(values):
     assert values["type_token_ratio"] == pytest.approx(10 / 12)  # 'the' and 'it' repeat
 
 
+@hand_worked(
+    "parse_depth_mean",
+    "parse_depth_max",
+    "noun_phrase_length_mean",
+    "subordinate_clauses_per_sentence",
+    "passive_sentence_ratio",
+)
 def test_syntax_by_hand(values):
     """Depths: 'the' -> mat -> on -> sat is 3; the other sentences have depth 1."""
     assert values["parse_depth_max"] == 3
@@ -90,6 +127,18 @@ def test_syntax_by_hand(values):
     assert values["passive_sentence_ratio"] == 0.0
 
 
+@hand_worked(
+    "subordinate_clauses_per_sentence",
+    "relative_clauses_per_sentence",
+    "passive_sentence_ratio",
+    "question_sentence_ratio",
+    "first_person_ratio",
+    "second_person_ratio",
+    "connective_density",
+    "pos_conj",
+    "punctuation_per_sentence",
+    "noun_phrase_length_mean",
+)
 def test_clauses_passive_questions_and_persons(clauses):
     """Three subordinate clauses, one relative, one passive, one question in 3 sentences."""
     assert clauses["n_words"] == 26
@@ -106,6 +155,7 @@ def test_clauses_passive_questions_and_persons(clauses):
     assert clauses["noun_phrase_length_mean"] == pytest.approx(1.2)
 
 
+@hand_worked("long_word_ratio")
 def test_long_word_ratio_by_hand(analyzer):
     """Three of four words have more than six characters."""
     values = doc_features(analyzer.parse(["Extraordinary students write paragraphs."])[0])
@@ -122,6 +172,7 @@ def test_mtld_by_hand():
     assert mtld([]) == 0.0
 
 
+@hand_worked("mtld")
 def test_mtld_of_the_sample(values):
     """TTR never drops to 0.72; the partial factor (1-10/12)/0.28 gives 12/0.595."""
     assert values["mtld"] == pytest.approx(12 / ((1 - 10 / 12) / 0.28))
@@ -218,6 +269,7 @@ def test_paragraphs_and_words_rules():
     assert is_word("don't") and is_word("42") and not is_word("--") and not is_word("\n")
 
 
+@hand_worked("content_word_zipf_mean", "rare_word_ratio", "unknown_word_ratio")
 def test_word_frequency_features_by_hand(analyzer):
     """Content words cat (NOUN, Zipf 4.78), sleeps (VERB, 3.71), happily (ADV, 4.11), dusty
     (ADJ, 3.67), windowsill (NOUN, 2.51: rare); 'zqxv' is in no list (tagged PROPN, so not
@@ -244,6 +296,17 @@ def test_word_frequency_features_by_hand(analyzer):
 READABLE = "The cat sat on the mat. It was happy."
 
 
+@hand_worked(
+    "flesch_reading_ease",
+    "flesch_kincaid_grade",
+    "smog",
+    "gunning_fog",
+    "automated_readability_index",
+    "coleman_liau_index",
+    "lix",
+    "rix",
+    "syllables_per_word_mean",
+)
 def test_readability_by_hand(analyzer):
     """9 words, 2 sentences, 10 syllables (happy = hap-py), 27 characters, no word of 3+
     syllables or 7+ characters."""
@@ -309,3 +372,14 @@ def test_questions_with_closers_and_punctuation_in_counted_sentences(analyzer):
     doc = analyzer.parse(["Fine. ... !!!"])[0]
     in_counted = sum(1 for s in doc.sents if any(t.is_alpha for t in s) for t in s if t.is_punct)
     assert only_dots["punctuation_per_sentence"] == pytest.approx(in_counted / sentences)
+
+
+@hand_worked("dependency_distance_mean", "dependency_distance_std")
+def test_dependency_distance_by_hand(analyzer):
+    """The(det -> cat) 1, cat(nsubj -> sat) 1, sat ROOT 0, '.'(punct -> sat) 1: 3/4;
+    It(nsubj -> slept) 1, slept ROOT 0, '.' 1: 2/3. Mean 17/24, population std 1/24."""
+    values = doc_features(analyzer.parse(["The cat sat. It slept."])[0])
+    assert values["dependency_distance_mean"] == pytest.approx(17 / 24)
+    assert values["dependency_distance_std"] == pytest.approx(1 / 24)
+    one = doc_features(analyzer.parse(["The cat sat."])[0])
+    assert (one["dependency_distance_mean"], one["dependency_distance_std"]) == (0.75, 0.0)

@@ -22,6 +22,7 @@ from hemma_features.engine.features.nlp import (
 from hemma_features.engine.features.readability import MAX_SENTENCE_WORDS, formula_sentences
 from hemma_features.engine.features.semantic import adjacent_similarity, covered
 from hemma_features.engine.models.spacy_model import TextAnalyzer
+from tests.engine.features.hand_worked import hand_worked
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,7 @@ SPELLING = (
 )
 
 
+@hand_worked("misspelled_words_per_100_words")
 def test_misspelled_words_by_hand(analyzer):
     """Flagged: 'dont' (no apostrophe), 'beleive' (no dictionary has it), 'u' (a lone
     letter), 'Recieve' (capitalised, but it starts a sentence). Not flagged: the names
@@ -76,6 +78,14 @@ def test_the_dictionary_is_the_union_of_both_lists():
 MECHANICS = "the cat sat. the dog ran the the race. i saw a apple and an hour\n\nShe left an car"
 
 
+@hand_worked(
+    "lowercase_sentence_start_ratio",
+    "lowercase_i_per_100_words",
+    "unpunctuated_paragraph_ratio",
+    "doubled_words_per_100_words",
+    "article_errors_per_100_words",
+    "mechanics_errors_per_100_words",
+)
 def test_mechanics_by_hand(analyzer):
     """Sentence starts: 'the' (paragraph start), 'the' and 'i' (after a full stop) are
     lower-case, 'She' is not: 3 of 4. One 'i'. One 'the the'. 'a apple' and 'an car' (not
@@ -112,6 +122,7 @@ def test_grammatical_and_emphatic_doubles_are_not_errors(analyzer):
     assert values["doubled_words_per_100_words"] == 0.0
 
 
+@hand_worked("mattr_50", "hdd")
 def test_mattr_and_hdd_by_hand():
     """MATTR, window 2: 'a b a c' has windows ab, ba, ac (TTR 1 each); 'a a b b' has aa,
     ab, bb (0.5, 1, 0.5). HD-D, 2 draws of 'a a b c': P(a drawn) = 1 - C(2,2)/C(4,2) = 5/6,
@@ -148,6 +159,7 @@ CLAUSES = (
 )
 
 
+@hand_worked("clauses_per_sentence", "dependent_clauses_per_clause", "mean_tunit_length")
 def test_clauses_and_t_units_by_hand(analyzer):
     """Clauses: 'was written' (root) and 'I read' (relcl); 'Do you like' (root); 'think'
     (root), 'should read' (ccomp), 'is' (advcl): 6 clauses, 3 dependent, 3 sentences, one
@@ -158,6 +170,7 @@ def test_clauses_and_t_units_by_hand(analyzer):
     assert values["mean_tunit_length"] == pytest.approx(26 / 3)
 
 
+@hand_worked("coordinate_phrases_per_clause", "complex_nominals_per_clause")
 def test_coordination_and_complex_nominals_by_hand(analyzer):
     """'I came and I saw.': two finite clauses joined by conj, two T-units, 5 words.
     'Tom and Mary ate apples and pears.': 'Mary' and 'pears' are coordinate phrases in one
@@ -181,6 +194,12 @@ def test_a_fragment_is_one_t_unit(analyzer):
     assert values["mean_tunit_length"] == pytest.approx(7.0)
 
 
+@hand_worked(
+    "connectives_additive_per_100_words",
+    "connectives_adversative_per_100_words",
+    "connectives_causal_per_100_words",
+    "connectives_temporal_per_100_words",
+)
 def test_typed_connectives_by_hand(analyzer):
     """However (adversative), because (causal), Also and for example (additive), then and
     in conclusion (temporal); 'so' and 'first' are not counted. 6 + 6 + 5 + 3 = 20 words."""
@@ -200,6 +219,7 @@ def test_markers_match_longest_first_without_overlap():
     assert typed_connectives(["even", "though", "as", "a", "result"])["adversative"] == 1
 
 
+@hand_worked("adjacent_sentence_overlap")
 def test_adjacent_sentence_overlap_by_hand(analyzer):
     """Content lemmas {dog, run}, {dog, sleep}, {cat, eat}: 1/3 then 0, mean 1/6."""
     values = features(analyzer, "The dog runs. The dog sleeps. A cat eats.")
@@ -282,6 +302,14 @@ def test_content_lemmas_equal_the_lemmatizers(analyzer):
     assert compared > 300
 
 
+@hand_worked(
+    "bigram_coverage",
+    "known_word_bigram_coverage",
+    "bigram_pmi_mean",
+    "bigram_pmi_std",
+    "strong_collocation_ratio",
+    "bigram_log_frequency_mean",
+)
 def test_phraseology_by_hand_on_a_small_reference():
     """Reference: pairs 'a b' (10 of 100 pairs) and 'b c' (5); words a 100, b 50, c 20, d 30
     of 1,000. Essay pairs: (a b), (b c), (c d), (x b). Attested: a b, b c (2 of 4). Both
@@ -327,6 +355,10 @@ AGREEMENT = (
 )
 
 
+@hand_worked(
+    "subject_verb_agreement_errors_per_100_words",
+    "determiner_noun_agreement_errors_per_100_words",
+)
 def test_agreement_errors_by_hand(analyzer):
     """Subject-verb: 'He go', 'students is', 'They has' (3); not 'John and Mary are' (a
     conjunct), 'A lot of people want' (an 'of' phrase), 'I am', 'books are', 'book is'.
@@ -358,6 +390,12 @@ PUNCTUATION = "We have alot of homework , and it is hard.But it is ok ,I think."
 GLUED = "My friends are gonna come,so we will play .Then we eat 3,000 grapes, e.g. big ones."
 
 
+@hand_worked(
+    "space_before_punctuation_per_100_words",
+    "missing_space_after_punctuation_per_100_words",
+    "commas_per_100_words",
+    "informal_words_per_100_words",
+)
 def test_punctuation_spacing_commas_and_informal_words_by_hand(analyzer):
     """Space before: 'homework ,' and 'ok ,' (2); missing after: 'hard.But' (1; ',I' has a
     space before its comma, so it is the first rule's); commas 2; informal: alot, ok (2);
@@ -400,3 +438,28 @@ def test_spacing_rules_on_raw_text(text, before, after):
 
     assert len(SPACE_BEFORE.findall(text)) == before
     assert len(MISSING_SPACE_AFTER.findall(text)) == after
+
+
+@hand_worked(
+    "prompt_similarity",
+    "paragraph_similarity_mean",
+    "embedded_paragraphs",
+    "adjacent_sentence_similarity_mean",
+    "embedded_sentences",
+)
+def test_semantic_features_by_hand():
+    """Essay [1, 0], prompt [1, 1]: cosine 1/sqrt(2). Paragraphs [1,0], [0,1], [1,1]: cosines
+    0 and 1/sqrt(2), mean 1/(2 sqrt 2), 3 covered. Sentences [2,0], [1,0]: cosine 1, 2
+    covered. Without a prompt the similarity is 0 (undefined)."""
+    from hemma_features.engine.features.semantic import semantic_features
+
+    essay = np.array([1.0, 0.0], dtype=np.float32)
+    paragraphs = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=np.float32)
+    sentences = np.array([[2.0, 0.0], [1.0, 0.0]], dtype=np.float32)
+    values = semantic_features(essay, np.array([1.0, 1.0]), paragraphs, sentences)
+    assert values["prompt_similarity"] == pytest.approx(1 / math.sqrt(2))
+    assert values["paragraph_similarity_mean"] == pytest.approx(1 / (2 * math.sqrt(2)))
+    assert values["embedded_paragraphs"] == 3
+    assert values["adjacent_sentence_similarity_mean"] == pytest.approx(1.0)
+    assert values["embedded_sentences"] == 2
+    assert semantic_features(essay, None, paragraphs[:1])["prompt_similarity"] == 0.0

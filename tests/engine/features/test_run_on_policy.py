@@ -10,6 +10,7 @@ from hemma_features.engine.features._view import DocView, doc_view
 from hemma_features.engine.features.complexity import complexity_counts, complexity_features
 from hemma_features.engine.features.nlp import doc_features
 from hemma_features.engine.models.spacy_model import TextAnalyzer
+from tests.engine.features.hand_worked import hand_worked
 
 NOUNS = ("dog", "cat", "bird", "fish", "ball", "book", "car", "cow", "horse", "soup", "plane",
          "song", "boat", "tree", "lake", "road", "bus")  # fmt: skip
@@ -41,6 +42,13 @@ def features(analyzer: TextAnalyzer, text: str) -> dict[str, float]:
     return doc_features(analyzer.parse([text])[0])
 
 
+@hand_worked(
+    "run_on_sentence_ratio",
+    "sentence_length_mean",
+    "punctuation_per_sentence",
+    "clauses_per_sentence",
+    "mean_tunit_length",
+)
 def test_coordinated_run_on_by_hand(analyzer):
     """90 words, one sentence: 3 sentences of 30 for the policy. 15 clauses: C/S 15 / 3 = 5
     (15 before). 15 T-units of at most 7 words: MLT 90 / 15 = 6, no split. One punctuation
@@ -68,6 +76,7 @@ def test_one_t_unit_run_on_by_hand(analyzer):
     assert values["dependent_clauses_per_clause"] == pytest.approx(23 / 24)
 
 
+@hand_worked("relative_clauses_per_sentence")
 def test_relative_clauses_per_sentence_by_hand(analyzer):
     """80 words, one sentence, 18 relative clauses ('that likes', 'who knows'...): 2
     sentences for the policy, 18 / 2 = 9 per sentence (18 before)."""

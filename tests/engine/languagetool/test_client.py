@@ -17,6 +17,7 @@ from hemma_features.engine.languagetool.client import (
     split_for_check,
     utf16_len,
 )
+from tests.engine.features.hand_worked import hand_worked
 
 
 def client(url: str, **overrides) -> LanguageToolClient:
@@ -145,6 +146,15 @@ def test_buckets_follow_the_category_mapping():
     assert error_bucket(match("STYLE")) is None
 
 
+@hand_worked(
+    "grammar_errors_per_100_words",
+    "spelling_errors_per_100_words",
+    "punctuation_errors_per_100_words",
+    "lt_matches_total",
+    "lt_cat_typos",
+    "lt_cat_style",
+    "lt_cat_other",
+)
 def test_match_features_by_hand():
     """2 typos, 1 grammar, 1 style, 1 unknown category in 8 words."""
     matches = [
@@ -162,3 +172,35 @@ def test_match_features_by_hand():
     assert values["lt_cat_typos"] == 2 and values["lt_cat_style"] == 1
     assert values["lt_cat_other"] == 1
     assert match_features(matches, 0, LT_CATEGORIES)["spelling_errors_per_100_words"] == 0.0
+
+
+@hand_worked(
+    "lt_cat_casing",
+    "lt_cat_compounding",
+    "lt_cat_grammar",
+    "lt_cat_typos",
+    "lt_cat_punctuation",
+    "lt_cat_typography",
+    "lt_cat_confused_words",
+    "lt_cat_repetitions",
+    "lt_cat_redundancy",
+    "lt_cat_repetitions_style",
+    "lt_cat_style",
+    "lt_cat_plain_english",
+    "lt_cat_gender_neutrality",
+    "lt_cat_semantics",
+    "lt_cat_colloquialisms",
+    "lt_cat_regionalisms",
+    "lt_cat_false_friends",
+    "lt_cat_wikipedia",
+    "lt_cat_misc",
+    "lt_cat_collocations",
+)
+def test_each_category_is_counted_in_its_own_column():
+    """One match of the k-th category repeated k times (CASING once, COMPOUNDING twice,
+    ...): each lt_cat_ column holds its category's k, lt_cat_other 0, the total 210."""
+    matches = [match(c) for k, c in enumerate(LT_CATEGORIES, 1) for _ in range(k)]
+    values = match_features(matches, 10, LT_CATEGORIES)
+    for k, category in enumerate(LT_CATEGORIES, 1):
+        assert values[f"lt_cat_{category.lower()}"] == k, category
+    assert values["lt_cat_other"] == 0 and values["lt_matches_total"] == 210
