@@ -1,4 +1,5 @@
-"""spaCy/TextDescriptives features on texts whose values are worked out by hand."""
+"""spaCy features on texts whose values are worked out by hand, and checked against
+TextDescriptives (the reference, installed by the dev extra only)."""
 
 from __future__ import annotations
 
