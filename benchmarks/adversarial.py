@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/adversarial.py [--chars 50000]
 
-Times the parse step (spaCy + TextDescriptives + the feature code, as one worker runs it)
+Times the parse step (spaCy + the feature read-outs, as one worker runs it)
 for texts built to defeat a tokenizer or a depth walk, next to a real-looking essay of the
 same length. Prints one line per text: characters, tokens, seconds.
 """

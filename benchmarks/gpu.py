@@ -18,7 +18,8 @@ absent), in this order:
   pooling on the device; the bound the project's ``embeddings`` set is held to.
 - **seed-style pipeline** (``benchmarks/throughput.py``'s ``Baseline``: full spaCy and five
   TextDescriptives components per 64-essay request, the encoder in float32 on the device,
-  batches of 32 padded); skipped with ``--no-baseline``.
+  batches of 32 padded); skipped with ``--no-baseline``, and with one line saying so where
+  TextDescriptives is not installed (a GPU bundle built from requirements/server.lock).
 - **project** ``embeddings``, ``handcrafted``, ``combined``: a real ``serve`` process with its
   defaults on this device (``--env NAME=VALUE`` adds settings), store off, one client into an
   empty cache; essays/s, server CPU-s per essay, GPU utilisation from NVML (mean and max),
@@ -52,7 +53,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.ellipse import essay_inputs, read_ellipse  # noqa: E402
 from benchmarks.procs import tree_cpu  # noqa: E402
 from benchmarks.samples import mixed_texts, repeated_samples  # noqa: E402
-from benchmarks.throughput import Baseline, own_cpu, parse_cost  # noqa: E402
+from benchmarks.throughput import Baseline, baseline_absent, own_cpu, parse_cost  # noqa: E402
 
 FILES = (
     "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -450,7 +451,10 @@ def main() -> int:
             "HEMMA_MODEL_CACHE_DIR": str(work / "cache"),
         }
         env.update(dict(item.split("=", 1) for item in args.env))
-        baseline = None if args.no_baseline else Baseline(model_dir, device)
+        absent = None if args.no_baseline else baseline_absent()
+        if absent is not None:
+            print(absent)
+        baseline = None if args.no_baseline or absent else Baseline(model_dir, device)
         sets = [s for s in args.sets.split(",") if s]
         figures = Figures()
         notes = []

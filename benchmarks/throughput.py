@@ -26,6 +26,7 @@ in this process on the same essays with the server's own code (``TextAnalyzer``,
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import resource
 import statistics
@@ -60,8 +61,22 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def baseline_absent() -> str | None:
+    """Why the seed-style baseline cannot run here (one line), None when it can.
+
+    It needs TextDescriptives, which only the dev extra installs: a server install, or a GPU
+    bundle built from requirements/server.lock, has no TextDescriptives.
+    """
+    if importlib.util.find_spec("textdescriptives") is None:
+        return (
+            "seed-style baseline skipped: textdescriptives is not installed (dev extra only; "
+            "the server does not need it)"
+        )
+    return None
+
+
 class Baseline:
-    """The seed-style pipeline, loaded once.
+    """The seed-style pipeline, loaded once (needs TextDescriptives: ``baseline_absent``).
 
     Args:
         directory: The encoder's files (MiniLM's when None).
@@ -190,7 +205,10 @@ def main() -> int:
     print(f"stage CPU-s per essay: parse {parse:.3f}, embedding {embed:.3f}; cores {cores}")
     print(f"machine bound: {cores} / ({parse:.3f} + {embed:.3f}) = {bound:.2f} essays/s")
     others: dict[str, Baseline | SpacyFloor] = {}
-    if not args.no_baseline:
+    absent = None if args.no_baseline else baseline_absent()
+    if absent is not None:
+        print(absent)
+    elif not args.no_baseline:
         others["baseline"] = Baseline()
     if args.spacy_floor:
         others["spacy nlp.pipe"] = SpacyFloor()

@@ -185,6 +185,7 @@ ENGINE = "Engine: serving, runtime"
             "import hemma_features.client.extract_command",
             "No import cycles",
         ),
+        ("engine/fingerprint.py", "import textdescriptives", "TextDescriptives stays"),
     ],
 )
 def test_a_wrong_way_import_breaks_a_contract(source_copy, tmp_path, module, line, contract):

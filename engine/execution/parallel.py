@@ -117,7 +117,7 @@ class _ParseJob:
 
 
 class SupervisedParser:
-    """spaCy + TextDescriptives in ``workers`` supervised processes.
+    """spaCy + the feature read-outs in ``workers`` supervised processes.
 
     Each worker parses its share of a request in ``nlp.pipe`` batches (``batches``), handed
     over one at a time, and ``deadline`` bounds each batch. A batch past it has its worker

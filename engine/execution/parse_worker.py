@@ -1,4 +1,4 @@
-"""A parse worker process (spaCy + TextDescriptives over stdin/stdout frames), and
+"""A parse worker process (spaCy + the feature read-outs over stdin/stdout frames), and
 ``ParseWorker``, the server's handle on one.
 
 Started by ``parallel.SupervisedParser`` as ``python -m hemma_features.engine.execution.

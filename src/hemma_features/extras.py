@@ -11,7 +11,6 @@ SERVER_MODULES = (
     "torch",
     "transformers",
     "spacy",
-    "textdescriptives",
 )
 """What the server side imports beyond the base install (the ``server`` extra)."""
 
