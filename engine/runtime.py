@@ -61,7 +61,7 @@ from hemma_features.engine.options import (
     parse_workers_beside_encoder,
 )
 from hemma_features.engine.settings import Settings
-from hemma_features.engine.stores import store_view
+from hemma_features.engine.storage import store_view
 
 log = structlog.get_logger(__name__)
 

@@ -47,6 +47,7 @@ from hemma_features.contract import (
     encode_ticket,
 )
 from hemma_features.contract.locations import flight_url, is_wildcard
+from hemma_features.engine.composition import Engine
 from hemma_features.engine.datasets import DatasetEntry, DatasetStore
 from hemma_features.engine.errors import (
     BusyError,
@@ -58,8 +59,7 @@ from hemma_features.engine.errors import (
 from hemma_features.engine.reload import ReloadStatus
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
-from hemma_features.engine.serving import Engine
-from hemma_features.engine.store_backed import StoreBackedFeatures
+from hemma_features.engine.step_loop import StoreBackedFeatures
 from hemma_features.flight.admission import Admission
 from hemma_features.flight.errors import flight_errors, schema_errors
 from hemma_features.flight.middleware import (

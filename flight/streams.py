@@ -19,7 +19,7 @@ import structlog
 
 from hemma_features.contract import FeatureSet, as_input_batch, decode_error_info
 from hemma_features.engine.errors import InputError, ShuttingDownError
-from hemma_features.engine.store_backed import StoreBackedFeatures
+from hemma_features.engine.step_loop import StoreBackedFeatures
 from hemma_features.flight.admission import Admission
 from hemma_features.flight.errors import to_flight_error
 from hemma_features.flight.middleware import correlation_id_of

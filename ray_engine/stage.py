@@ -3,7 +3,7 @@
 Each actor loads the same ``Runtime`` as ``hemma-features serve`` (spaCy and its parse
 workers, the embedder, the LanguageTool client) from the same settings, checks every
 batch with the same input rules and computes it in the same micro-batches
-(``flight.store_backed``): for the same essays and settings the rows are the Flight
+(``engine.step_loop``): for the same essays and settings the rows are the Flight
 plane's, bit for bit, with the same schema, metadata and fingerprint. Imports no Ray:
 Ray only calls it.
 """
@@ -28,7 +28,7 @@ from hemma_features.contract import (
 from hemma_features.engine.errors import FingerprintMismatchError, ModelLoadError
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.settings import Settings, load_settings
-from hemma_features.engine.store_backed import StoreBackedFeatures, record_batch
+from hemma_features.engine.step_loop import StoreBackedFeatures, record_batch
 from hemma_features.logs import configure_logging
 
 log = structlog.get_logger(__name__)

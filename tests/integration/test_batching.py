@@ -15,7 +15,7 @@ import pytest
 from benchmarks.samples import mixed_texts
 from hemma_features import FeatureClient
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.store_backed import StoreBackedFeatures
+from hemma_features.engine.step_loop import StoreBackedFeatures
 from tests.conftest import embedder_variant, essays_table, settings_for_tests
 from tests.servers import LiveServer
 

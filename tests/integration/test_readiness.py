@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from litestar.testing import TestClient
 
+from hemma_features.control.app import create_app
 from hemma_features.engine.errors import DependencyError
 from hemma_features.engine.runtime import Runtime
-from hemma_features.service.app import create_app
 from tests.conftest import essays_table, settings_for_tests, wait_for
 
 

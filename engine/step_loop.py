@@ -29,9 +29,9 @@ from hemma_features.contract import (
 )
 from hemma_features.contract.errors import ROW_NUMBERS, SHOWN_VIOLATIONS
 from hemma_features.engine.errors import DependencyError, InputError, ParseDeadlineError
+from hemma_features.engine.feature_store import merge_in_order
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.store import merge_in_order
-from hemma_features.engine.stores import Stores
+from hemma_features.engine.storage import Stores
 
 
 class StoreBackedFeatures:
