@@ -145,12 +145,3 @@ def test_a_stream_leased_before_languagetool_arrives_keeps_its_fingerprint(runti
         assert slot.current.extract(batch, "combined").num_rows == 1  # models outlive it
     finally:
         slot.close()
-
-
-def test_a_built_runtime_does_not_change(runtime):
-    """Setting or deleting an attribute of a built runtime raises: a new fingerprint comes
-    with a new runtime swapped through the slot."""
-    with pytest.raises(AttributeError, match="does not change"):
-        runtime.fingerprint = runtime.fingerprint
-    with pytest.raises(AttributeError, match="does not change"):
-        del runtime.catalogue
