@@ -1,7 +1,7 @@
 """The Arrow file layer: partitioned Arrow datasets on disk, written safely.
 
 Used alike by the client's cache (``hemma_features.client.cache``) and the server's
-feature store (``hemma_features.engine.store``), owned by neither:
+feature store (``hemma_features.engine.feature_store``), owned by neither:
 
 - ``atomic``: hidden temp name, fsync, rename, fsync the directory; the sha256 of a
   written table;

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from hemma_features import FeatureClient  # noqa: E402
 from hemma_features.client.server_process import ServerProcess  # noqa: E402
 from hemma_features.contract import EMBEDDING_COLUMN, ID_COLUMN, KEY_COLUMN, content_keys  # noqa: E402
-from hemma_features.engine.store import FeatureStore  # noqa: E402
+from hemma_features.engine.feature_store import FeatureStore  # noqa: E402
 
 WORDS = (
     "students learn better when they can choose how to study and teachers should give them "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -62,7 +63,7 @@ from hemma_features.engine.options import (
     parse_workers_beside_encoder,
 )
 from hemma_features.engine.settings import Settings
-from hemma_features.engine.stores import store_view
+from hemma_features.engine.storage import store_view
 
 log = structlog.get_logger(__name__)
 
@@ -76,12 +77,82 @@ class Readiness(msgspec.Struct, frozen=True, kw_only=True):
     """What works worse than it should while features are still served (200)."""
 
 
+class LoadedModels:
+    """What runtimes compute with, started once and shared by every runtime built over it:
+    the parse workers, the encoder queue and the LanguageTool watch (with the metrics they
+    count into and the CPU seen at start).
+
+    LanguageTool's arrival builds a new runtime over the same models rather than loading
+    them again; the models stop when the last runtime over them closes.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        analyzer: TextAnalyzer,
+        embedder: Embedder,
+        parser: InlineParser | SupervisedParser | None,
+        metrics: Metrics | None,
+        languagetool_info: languagetool.LanguageToolInfo | None,
+        languagetool_problem: str | None,
+    ) -> None:
+        self.metrics = metrics or Metrics()
+        self.hardware = detect(cuda=False)
+        """The CPU as seen at start (shown on ``/v1/config`` and in the start-up log)."""
+        if embedder.options.device == "cuda":
+            import torch
+
+            self.metrics.watch_gpu(torch.cuda.memory_allocated, torch.cuda.max_memory_allocated)
+        self.parser = parser or InlineParser(analyzer)
+        self.encoder_queue = EncoderQueue(
+            embedder,
+            on_pass=self.metrics.observe_pass,
+            on_wait=self.metrics.encoder_queue_seconds.observe,
+        )
+        self.start_problem = languagetool_problem
+        """Why LanguageTool did not answer at start, else None."""
+        self.watch: LanguageToolWatch | None = None
+        if settings.languagetool_url:
+            self.watch = LanguageToolWatch(
+                settings.languagetool_url,
+                interval=settings.languagetool_probe_interval,
+                read_seconds=max(3.0, settings.languagetool_timeout),
+                max_chars=settings.languagetool_max_chars,
+                info=languagetool_info,
+                problem=languagetool_problem,
+            )
+        self._lock = threading.Lock()
+        self._users: set[Runtime] = set()
+
+    def use(self, runtime: Runtime) -> None:
+        """``runtime`` computes with these models (they stay up until it closes)."""
+        with self._lock:
+            self._users.add(runtime)
+
+    def release(self, runtime: Runtime) -> None:
+        """``runtime`` closed; the last one to close stops the models."""
+        with self._lock:
+            if runtime not in self._users:
+                return
+            self._users.discard(runtime)
+            if self._users:
+                return
+        if self.watch is not None:
+            self.watch.close()
+        self.parser.close()
+        self.encoder_queue.close()
+
+
 class Runtime:
     """Everything loaded once and shared by the HTTP and Flight servers.
 
-    With LanguageTool configured but down at start, embeddings are served at once and
-    handcrafted/combined wait for LanguageTool's first answer: until then they fail fast
-    naming it, and their fingerprints are absent from ``/v1/fingerprint``.
+    A built runtime never changes: its catalogue, fingerprint and schemas are fixed when it
+    is built (setting an attribute afterwards raises ``AttributeError``). A new fingerprint
+    comes with a new runtime, swapped in through the ``RuntimeSlot``: a hot reload loads one,
+    and LanguageTool's first answer builds one over the same loaded models
+    (``with_languagetool``). With LanguageTool configured but down at start, embeddings are
+    served at once and handcrafted/combined fail fast naming it, their fingerprints absent
+    from ``/v1/fingerprint``, until that runtime is swapped in.
     """
 
     def __init__(
@@ -94,54 +165,33 @@ class Runtime:
         languagetool_problem: str | None = None,
         metrics: Metrics | None = None,
         parser: InlineParser | SupervisedParser | None = None,
+        models: LoadedModels | None = None,
     ) -> None:
+        if models is None:
+            models = LoadedModels(
+                settings,
+                analyzer,
+                embedder,
+                parser,
+                metrics,
+                languagetool_info,
+                languagetool_problem,
+            )
         self.settings = settings
         self.analyzer = analyzer
         self.embedder = embedder
-        self.metrics = metrics or Metrics()
-        self._lock = threading.Lock()
-        self._schemas: dict[str, pa.Schema] = {}
-        self.hardware = detect(cuda=False)
+        self.models = models
+        self.metrics = models.metrics
+        self.hardware = models.hardware
         """The CPU as seen at start (shown on ``/v1/config`` and in the start-up log)."""
-        if embedder.options.device == "cuda":
-            import torch
-
-            self.metrics.watch_gpu(torch.cuda.memory_allocated, torch.cuda.max_memory_allocated)
-        self.pipeline = FeaturePipeline(
-            parser=parser or InlineParser(analyzer),
-            encoder_queue=EncoderQueue(
-                embedder,
-                on_pass=self.metrics.observe_pass,
-                on_wait=self.metrics.encoder_queue_seconds.observe,
-            ),
-            languagetool=None,
-            catalogue=catalogue(languagetool=False),
-        )
-        device = embedder.options.device
-        self.micro_batch_rows = micro_batch_rows(
-            settings, device=device, workers=getattr(self.parser, "workers", 0)
-        )
-        """Essays per micro-batch (the setting, or sized from the host)."""
-        self.micro_batches_in_flight = micro_batches_in_flight(settings, device=device)
-        """Micro-batches one stream keeps in flight."""
-        self.watch: LanguageToolWatch | None = None
-        self._start_problem = languagetool_problem
-        self._use_languagetool(languagetool_info)
-        if settings.languagetool_url:
-            self.watch = LanguageToolWatch(
-                settings.languagetool_url,
-                interval=settings.languagetool_probe_interval,
-                read_seconds=max(3.0, settings.languagetool_timeout),
-                max_chars=settings.languagetool_max_chars,
-                info=languagetool_info,
-                problem=languagetool_problem,
-                on_first_info=self._use_languagetool,
-            )
-
-    def _use_languagetool(self, info: languagetool.LanguageToolInfo | None) -> None:
-        """Set the catalogue, the LanguageTool client and the fingerprint for ``info``."""
-        settings = self.settings
-        pending = bool(settings.languagetool_url) and info is None
+        self.watch = models.watch
+        self._schemas: dict[str, pa.Schema] = {}
+        self._schemas_lock = threading.Lock()
+        pending = bool(settings.languagetool_url) and languagetool_info is None
+        self.languagetool_info = languagetool_info
+        self.languagetool_pending = pending
+        """LanguageTool is configured but has not answered: handcrafted waits for the
+        runtime ``with_languagetool`` builds."""
         lt_client = (
             languagetool.LanguageToolClient(
                 settings.languagetool_url,
@@ -149,21 +199,39 @@ class Runtime:
                 read_timeout=settings.languagetool_timeout,
                 max_chars=settings.languagetool_max_chars,
             )
-            if settings.languagetool_url and info is not None
+            if settings.languagetool_url and languagetool_info is not None
             else None
         )
         features = catalogue(languagetool=lt_client is not None or pending)
-        if info is not None:
-            lt_component: dict[str, Any] = {"enabled": True, **msgspec.to_builtins(info)}
+        self.catalogue = features
+        self.feature_names = tuple(spec.name for spec in features)
+        self.pipeline = FeaturePipeline(
+            parser=models.parser,
+            encoder_queue=models.encoder_queue,
+            languagetool=lt_client,
+            catalogue=features,
+        )
+        device = embedder.options.device
+        self.micro_batch_rows = micro_batch_rows(
+            settings, device=device, workers=getattr(models.parser, "workers", 0)
+        )
+        """Essays per micro-batch (the setting, or sized from the host)."""
+        self.micro_batches_in_flight = micro_batches_in_flight(settings, device=device)
+        """Micro-batches one stream keeps in flight."""
+        if languagetool_info is not None:
+            lt_component: dict[str, Any] = {
+                "enabled": True,
+                **msgspec.to_builtins(languagetool_info),
+            }
         else:
             lt_component = {"enabled": True, "pending": True} if pending else {"enabled": False}
-        fingerprint = build_fingerprint(
+        self.fingerprint = build_fingerprint(
             schema_version=SCHEMA_VERSION,
             feature_names=[spec.name for spec in features],
             embedding_features=[spec.name for spec in specs_for("embeddings", features)],
             feature_versions=feature_versions(features),
-            embedding=embedding_components(self.embedder, settings),
-            spacy_model=self.analyzer.versions,
+            embedding=embedding_components(embedder, settings),
+            spacy_model=analyzer.versions,
             languagetool=lt_component,
             text_normalization=NORMALIZATION,
             unavailable=(
@@ -172,16 +240,43 @@ class Runtime:
                 else None
             ),
         )
-        with self._lock:
-            self.languagetool_info = info
-            self.catalogue = features
-            self.feature_names = tuple(spec.name for spec in features)
-            self.pipeline.use(languagetool=lt_client, catalogue=features)
-            self.fingerprint = fingerprint
-            self._schemas = {}
+        models.use(self)
+        self._built = True
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if getattr(self, "_built", False):
+            raise AttributeError(
+                f"a built Runtime does not change (setting {name!r}): build a new one and "
+                "swap it through the RuntimeSlot, as a reload does"
+            )
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a built Runtime does not change (deleting {name!r})")
+
+    def with_languagetool(self, info: languagetool.LanguageToolInfo) -> Runtime:
+        """A new runtime over the same loaded models, now with LanguageTool (its version
+        ``info`` in the fingerprint and its features in the catalogue); this one is
+        unchanged, and its streams finish with it."""
+        return Runtime(
+            settings=self.settings,
+            analyzer=self.analyzer,
+            embedder=self.embedder,
+            languagetool_info=info,
+            models=self.models,
+        )
+
+    def on_languagetool_arrival(self, callback: Callable[[Runtime], None]) -> None:
+        """When this runtime waits for LanguageTool, call ``callback`` once with the runtime
+        ``with_languagetool`` builds at its first answer (in the watch's thread); else never.
+        The runtime slot swaps it in."""
+        watch = self.watch
+        if self.languagetool_pending and watch is not None:
+            watch.on_first_info(lambda info: callback(self.with_languagetool(info)))
 
     def _pending_reason(self) -> str:
-        problem = self.watch.problem if self.watch is not None else self._start_problem
+        watch = self.models.watch
+        problem = watch.problem if watch is not None else self.models.start_problem
         return (
             "handcrafted features need LanguageTool, which has not answered since the "
             f"server started ({problem or 'no answer yet'}); embeddings are served"
@@ -293,10 +388,10 @@ class Runtime:
         return self.pipeline.parser
 
     def close(self) -> None:
-        """Stop the parse workers, the embedding thread and the LanguageTool threads."""
-        if self.watch is not None:
-            self.watch.close()
+        """Stop this runtime's LanguageTool thread, and the parse workers, the embedding
+        thread and the LanguageTool watch when no other runtime computes with them."""
         self.pipeline.close()
+        self.models.release(self)
 
     def machine_view(self) -> dict[str, Any]:
         """What was chosen for this machine at start (``/v1/config``'s ``runtime``)."""
@@ -372,7 +467,7 @@ class Runtime:
 
     def schema(self, feature_set: FeatureSet) -> pa.Schema:
         """Output schema for a feature set (built once, then reused)."""
-        with self._lock:
+        with self._schemas_lock:
             cached = self._schemas.get(feature_set)
         if cached is not None:
             return cached
@@ -384,7 +479,7 @@ class Runtime:
             schema_version=self.fingerprint.schema_version,
             embedding_model=self.embedder.model_id,
         )
-        with self._lock:
+        with self._schemas_lock:  # a cache of what the fixed catalogue gives, not a change
             self._schemas[feature_set] = schema
         return schema
 

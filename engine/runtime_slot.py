@@ -1,9 +1,11 @@
 """The runtime slot: which loaded runtime new requests get, and the leases that keep a
 replaced one alive until its streams end.
 
-A stream *leases* the runtime it started with and keeps it to its end, so a hot reload
-(``engine.reload``) never changes a stream's fingerprint half-way; a replaced runtime is
-closed when its last lease ends.
+A stream *leases* the runtime it started with and keeps it to its end, so a new runtime
+never changes a stream's fingerprint half-way; a replaced runtime is closed when its last
+lease ends. A runtime changes one way, by a swap: a hot reload (``engine.reload``) loads a
+new one, and LanguageTool's first answer after a start without it builds one over the same
+loaded models (``Runtime.with_languagetool``), which the slot swaps in itself.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class RuntimeSlot:
         self._lock = threading.Lock()
         self._leases: dict[int, int] = {}
         self._retired: dict[int, Runtime] = {}
+        self._closed = False
+        self._follow(runtime)
 
     @classmethod
     def of(cls, runtime: Runtime | RuntimeSlot) -> RuntimeSlot:
@@ -63,13 +67,43 @@ class RuntimeSlot:
     def swap(self, runtime: Runtime) -> Runtime:
         """Make ``runtime`` current; the old one closes once its streams have ended."""
         with self._lock:
-            old, self._current = self._current, runtime
-            busy = self._leases.get(id(old), 0) > 0
-            if busy:
-                self._retired[id(old)] = old
-        if not busy:
+            old = self._current
+            idle = self._switch(old, runtime)
+        if idle:
             self._close(old, "reload.retired")
+        self._follow(runtime)
         return old
+
+    def _switch(self, old: Runtime, new: Runtime) -> bool:
+        """Make ``new`` current in place of ``old`` (the lock held); whether no stream
+        holds ``old`` (the caller closes it), else its last lease closes it."""
+        self._current = new
+        if self._leases.get(id(old), 0) > 0:
+            self._retired[id(old)] = old
+            return False
+        return True
+
+    def _follow(self, runtime: Runtime) -> None:
+        """Swap in the runtime with LanguageTool once a runtime started without it first
+        hears from it."""
+        runtime.on_languagetool_arrival(lambda arrived: self._arrived(runtime, arrived))
+
+    def _arrived(self, pending: Runtime, arrived: Runtime) -> None:
+        """Make ``arrived`` (``pending`` with LanguageTool, over the same loaded models)
+        current, unless a reload replaced ``pending`` meanwhile (then nothing changes)."""
+        with self._lock:
+            swapped = self._current is pending and not self._closed
+            idle = swapped and self._switch(pending, arrived)
+        if not swapped:
+            arrived.close()
+            return
+        log.info(
+            "languagetool.arrived",
+            fingerprint_before=pending.fingerprint.fingerprint,
+            fingerprint_after=arrived.fingerprint.fingerprint,
+        )
+        if idle:
+            self._close(pending, "reload.retired")
 
     @property
     def retired(self) -> int:
@@ -80,6 +114,7 @@ class RuntimeSlot:
     def close(self) -> None:
         """Close the current runtime and any replaced one still open."""
         with self._lock:
+            self._closed = True
             runtimes = [self._current, *self._retired.values()]
             self._retired.clear()
         for runtime in runtimes:

@@ -47,6 +47,7 @@ from hemma_features.contract import (
     encode_ticket,
 )
 from hemma_features.contract.locations import flight_url, is_wildcard
+from hemma_features.engine.composition import Engine
 from hemma_features.engine.datasets import DatasetEntry, DatasetStore
 from hemma_features.engine.errors import (
     BusyError,
@@ -58,8 +59,7 @@ from hemma_features.engine.errors import (
 from hemma_features.engine.reload import ReloadStatus
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
-from hemma_features.engine.serving import Engine
-from hemma_features.engine.store_backed import StoreBackedFeatures
+from hemma_features.engine.step_loop import InputBatch, StoreBackedFeatures
 from hemma_features.flight.admission import Admission
 from hemma_features.flight.errors import flight_errors, schema_errors
 from hemma_features.flight.middleware import (
@@ -68,7 +68,6 @@ from hemma_features.flight.middleware import (
     correlation_id_of,
 )
 from hemma_features.flight.streams import (
-    InputBatch,
     MicroBatchCompute,
     input_batches,
     input_schema,
@@ -160,11 +159,8 @@ class FeatureFlightServer(fl.FlightServerBase):
                         f"{settings.max_items} rows (HEMMA_MAX_ITEMS); split it into several "
                         "requests"
                     )
-                job = InputBatch(
-                    verb="exchange", rows=batch, feature_set=command.feature_set,
-                    first_row=state.rows,
-                )  # fmt: skip
-                for out in self._compute(features, context, state, job):
+                job = InputBatch(rows=batch, feature_set=command.feature_set, first_row=state.rows)
+                for out in self._compute("exchange", features, context, state, job):
                     writer.write_batch(out)
                 state.rows += batch.num_rows
 
@@ -319,10 +315,10 @@ class FeatureFlightServer(fl.FlightServerBase):
             for offset in range(0, rows.num_rows, step):
                 batch = rows.slice(offset, step)  # texts are copied only for rows computed
                 job = InputBatch(
-                    verb="get", rows=batch, feature_set=shard.feature_set,
-                    first_row=shard.start + offset, keys=keys.slice(offset, step), checked=True,
+                    rows=batch, feature_set=shard.feature_set, first_row=shard.start + offset,
+                    keys=keys.slice(offset, step), checked=True,
                 )  # fmt: skip
-                yield from self._compute(features, context, state, job)
+                yield from self._compute("get", features, context, state, job)
                 state.rows += batch.num_rows
 
     # -- actions ----------------------------------------------------------------------

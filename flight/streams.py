@@ -12,14 +12,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import msgspec
 import pyarrow as pa
 import pyarrow.flight as fl
 import structlog
 
-from hemma_features.contract import FeatureSet, as_input_batch, decode_error_info
+from hemma_features.contract import as_input_batch, decode_error_info
 from hemma_features.engine.errors import InputError, ShuttingDownError
-from hemma_features.engine.store_backed import StoreBackedFeatures
+from hemma_features.engine.step_loop import InputBatch, StoreBackedFeatures
 from hemma_features.flight.admission import Admission
 from hemma_features.flight.errors import to_flight_error
 from hemma_features.flight.middleware import correlation_id_of
@@ -139,31 +138,15 @@ def input_batches(
             yield as_input_batch(chunk.data)
 
 
-class InputBatch(msgspec.Struct, frozen=True, kw_only=True):
-    """One input batch of a stream, to be answered with its feature batches."""
-
-    verb: str
-    """The Flight verb serving it (``exchange``, ``get``), for admission metrics."""
-    rows: Any
-    """The essays (``pa.RecordBatch`` or ``pa.Table``)."""
-    feature_set: FeatureSet
-    """The feature set asked for."""
-    first_row: int
-    """The batch's first row in the whole request (for messages)."""
-    keys: Any = None
-    """The rows' content keys (``pa.Array``) when known: an uploaded dataset keeps them."""
-    checked: bool = False
-    """The rows were checked already (at upload)."""
-
-
 class MicroBatchCompute:
     """Feature batches for one input batch, as they become ready, in input order.
 
-    Stored stretches are sent at once (no compute slot); the rest is computed in
-    micro-batches, several in flight (``StoreBackedFeatures.answers``), each under a slot,
-    and sent in order as each finishes. Between batches it stops if the client cancelled or
-    went away (``Cancelled``) or the server is shutting down (``ShuttingDownError``); the
-    micro-batches already running finish and are stored, none starts after.
+    The engine's step loop (``StoreBackedFeatures.answers``) plans and steps; this adapts it
+    to a stream: stored stretches are sent at once (no compute slot), each micro-batch is
+    computed under a slot and sent in order as it finishes. Between batches it stops if the
+    client cancelled or went away (``Cancelled``) or the server is shutting down
+    (``ShuttingDownError``); the micro-batches already running finish and are stored, none
+    starts after.
     """
 
     def __init__(self, admission: Admission, stopping: threading.Event) -> None:
@@ -172,14 +155,14 @@ class MicroBatchCompute:
 
     def __call__(
         self,
+        verb: str,
         features: StoreBackedFeatures,
         context: fl.ServerCallContext,
         state: StreamState,
         batch: InputBatch,
     ) -> Iterator[pa.RecordBatch]:
-        plan = features.plan(
-            batch.rows, batch.feature_set, batch.first_row, keys=batch.keys, checked=batch.checked
-        )
+        """``batch``'s feature batches from the engine's step loop, with this stream's stop
+        checks and compute slots (``verb``: the Flight verb, for admission metrics)."""
 
         def check() -> None:
             if context.is_cancelled():
@@ -189,5 +172,5 @@ class MicroBatchCompute:
 
         # Answers are sent outside the slots: a slow reader holds no compute.
         yield from features.answers(
-            plan, slot=lambda: self.admission.slot(batch.verb, state.correlation_id), check=check
+            batch, slot=lambda: self.admission.slot(verb, state.correlation_id), check=check
         )

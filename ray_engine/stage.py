@@ -2,8 +2,8 @@
 
 Each actor loads the same ``Runtime`` as ``hemma-features serve`` (spaCy and its parse
 workers, the embedder, the LanguageTool client) from the same settings, checks every
-batch with the same input rules and computes it in the same micro-batches
-(``flight.store_backed``): for the same essays and settings the rows are the Flight
+batch with the same input rules and computes it in the same micro-batches through the same
+step loop (``engine.step_loop``): for the same essays and settings the rows are the Flight
 plane's, bit for bit, with the same schema, metadata and fingerprint. Imports no Ray:
 Ray only calls it.
 """
@@ -28,7 +28,7 @@ from hemma_features.contract import (
 from hemma_features.engine.errors import FingerprintMismatchError, ModelLoadError
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.settings import Settings, load_settings
-from hemma_features.engine.store_backed import StoreBackedFeatures, record_batch
+from hemma_features.engine.step_loop import InputBatch, StoreBackedFeatures, record_batch
 from hemma_features.logs import configure_logging
 
 log = structlog.get_logger(__name__)
@@ -143,10 +143,12 @@ class HemmaFeatures:
         row that breaks an input rule, as the Flight plane does.
         """
         rows = as_input_batch(record_batch(batch))
-        plan = self.features.plan(rows, self.feature_set, 0)
-        table = pa.Table.from_batches(list(self.features.answers(plan)), schema=self.schema)
-        if self.with_key:
-            keys = plan.keys if plan.keys is not None else content_key_array(rows)
+        keys = content_key_array(rows) if self.with_key else None
+        answers = self.features.answers(
+            InputBatch(rows=rows, feature_set=self.feature_set, keys=keys)
+        )
+        table = pa.Table.from_batches(list(answers), schema=self.schema)
+        if keys is not None:
             table = table.add_column(0, KEY_COLUMN, keys)
         return table
 

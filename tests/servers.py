@@ -8,13 +8,13 @@ import threading
 import httpx
 
 from hemma_features.contract.locations import flight_url, http_url
+from hemma_features.control.app import create_app
+from hemma_features.engine.composition import Engine
 from hemma_features.engine.reload import Reloader
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
-from hemma_features.engine.serving import Engine
 from hemma_features.flight.server import FeatureFlightServer, create_flight_server
 from hemma_features.serve import ControlPlaneThread, bind_socket
-from hemma_features.service.app import create_app
 
 
 class LiveServer:

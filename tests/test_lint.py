@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import REPO, clean_source
 
 BIN = Path(sys.executable).parent
-SUBPACKAGES = ("arrowfiles", "client", "contract", "engine", "flight", "ray_engine", "service")
+SUBPACKAGES = ("arrowfiles", "client", "contract", "engine", "flight", "ray_engine", "control")
 
 
 def run(*command: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -170,8 +170,8 @@ ENGINE = "Engine: serving, runtime"
         ("client/results.py", "import hemma_features.engine.runtime", "never imports the server"),
         ("contract/keys.py", "import hemma_features.client.cache", "Layers: the CLI"),
         ("engine/features/nlp.py", "import hemma_features.flight.server", "knows nothing of"),
-        ("engine/store_backed.py", "import hemma_features.service.app", "knows nothing of"),
-        ("flight/streams.py", "import hemma_features.service.app", "Layers: the CLI"),
+        ("engine/step_loop.py", "import hemma_features.control.app", "knows nothing of"),
+        ("flight/streams.py", "import hemma_features.control.app", "Layers: the CLI"),
         ("engine/features/syntax.py", "import hemma_features.engine.runtime", FEATURES),
         ("engine/features/nlp.py", "import hemma_features.engine.models.embed", FEATURES),
         ("engine/features/lemmas.py", "import hemma_features.engine.execution.pipeline", FEATURES),

@@ -46,18 +46,9 @@ class FeaturePipeline:
     ) -> None:
         self.parser = parser
         self.encoder_queue = encoder_queue
-        self._lt_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="languagetool")
-        self.use(languagetool=languagetool, catalogue=catalogue)
-
-    def use(
-        self,
-        *,
-        languagetool: languagetool.LanguageToolClient | None,
-        catalogue: Sequence[FeatureSpec],
-    ) -> None:
-        """Switch the LanguageTool client and the catalogue (when LanguageTool first answers)."""
         self.languagetool = languagetool
         self.catalogue = tuple(catalogue)
+        self._lt_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="languagetool")
 
     def compute(
         self, texts: list[str], prompts: list[str], feature_set: FeatureSet
@@ -136,7 +127,7 @@ class FeaturePipeline:
         return essays, matrix
 
     def close(self) -> None:
-        """Stop the parse workers, the embedding thread and the LanguageTool thread."""
-        self.parser.close()
-        self.encoder_queue.close()
+        """Stop the LanguageTool thread. The parser and the encoder queue are the loaded
+        models' (``engine.runtime.LoadedModels``), which may outlive this pipeline: a
+        runtime built when LanguageTool arrives computes with the same ones."""
         self._lt_pool.shutdown(wait=False, cancel_futures=True)

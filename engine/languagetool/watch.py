@@ -2,8 +2,10 @@
 
 A background thread probes ``/v2/info`` every ``languagetool_probe_interval`` seconds;
 real checks report their outcome too. Readiness reads the last result. The first success
-after a start with LanguageTool down hands its version to the runtime, which then computes
-handcrafted features (and their fingerprint) from that moment on.
+after a start with LanguageTool down hands its version to whoever asked for it
+(``on_first_info``): the runtime slot, which builds a new runtime with LanguageTool and swaps
+it in as a reload does, so handcrafted features (and their fingerprint) are served from that
+moment on while streams already running keep the runtime they started with.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ class LanguageToolWatch:
         max_chars: The client's piece size (recorded in the fingerprint).
         info: Version info when the start-up probe succeeded, else None.
         problem: Why the start-up probe failed, else None.
-        on_first_info: Called once with the version info if it was None at start.
     """
 
     def __init__(
@@ -41,7 +42,6 @@ class LanguageToolWatch:
         max_chars: int,
         info: languagetool.LanguageToolInfo | None,
         problem: str | None,
-        on_first_info: Callable[[languagetool.LanguageToolInfo], None],
     ) -> None:
         self.url = url
         self.interval = interval
@@ -49,7 +49,8 @@ class LanguageToolWatch:
         self.max_chars = max_chars
         self.info = info
         self.problem = problem
-        self._on_first_info = on_first_info
+        self._lock = threading.Lock()
+        self._waiting: list[Callable[[languagetool.LanguageToolInfo], None]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="languagetool-watch", daemon=True)
         self._thread.start()
@@ -76,9 +77,23 @@ class LanguageToolWatch:
         if self.problem is not None:
             log.info("languagetool.available", version=info.version)
         self.problem = None
-        if self.info is None:
+        with self._lock:
+            if self.info is not None:
+                return
             self.info = info
-            self._on_first_info(info)
+            waiting, self._waiting = self._waiting, []
+        for callback in waiting:
+            callback(info)
+
+    def on_first_info(self, callback: Callable[[languagetool.LanguageToolInfo], None]) -> None:
+        """Call ``callback`` once with the version info when LanguageTool first answers (in
+        the probing thread), or at once when it has answered already."""
+        with self._lock:
+            info = self.info
+            if info is None:
+                self._waiting.append(callback)
+                return
+        callback(info)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -7,7 +7,7 @@ The public API is the client's: the server computes, the laptop asks and caches:
     with FeatureClient("http://127.0.0.1:19000", flight="grpc://127.0.0.1:19001") as hemma:
         table = hemma.extract("essays.csv", feature_set="combined", cache="~/hemma-cache")
 
-Names load on first use, so ``import hemma_features.service...`` on the server does not
+Names load on first use, so ``import hemma_features.control...`` on the server does not
 pull the client in, and nothing here imports torch, spaCy or transformers. The layers
 and what each may import are in docs/architecture.md.
 """

@@ -201,13 +201,13 @@ def serve(
     sock = bind_port("HEMMA_HTTP_PORT", settings.host, settings.http_port)
     check_port_free("HEMMA_FLIGHT_PORT", settings.host, settings.flight_port)
 
+    from hemma_features.control.app import create_app
+    from hemma_features.engine.composition import Engine
     from hemma_features.engine.reload import Reloader
     from hemma_features.engine.runtime import Runtime
     from hemma_features.engine.runtime_slot import RuntimeSlot
-    from hemma_features.engine.serving import Engine
-    from hemma_features.engine.stores import Stores
+    from hemma_features.engine.storage import Stores
     from hemma_features.flight.server import create_flight_server
-    from hemma_features.service.app import create_app
 
     runtime = Runtime.load(settings)
     slot = RuntimeSlot(runtime)

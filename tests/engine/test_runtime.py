@@ -174,3 +174,12 @@ def test_handcrafted_runs_no_encoder_and_combined_is_the_two_sets(runtime, monke
     for name in combined.schema.names[1:]:
         source = emb if name in emb.schema.names else hand
         assert combined.column(name).equals(source.column(name)), name
+
+
+def test_a_built_runtime_does_not_change(runtime):
+    """Setting or deleting an attribute of a built runtime raises: a new fingerprint comes
+    with a new runtime swapped through the slot."""
+    with pytest.raises(AttributeError, match="does not change"):
+        runtime.fingerprint = runtime.fingerprint
+    with pytest.raises(AttributeError, match="does not change"):
+        del runtime.catalogue

@@ -15,7 +15,7 @@ import pytest
 from benchmarks.samples import mixed_texts
 from hemma_features import FeatureClient
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.store_backed import StoreBackedFeatures
+from hemma_features.engine.step_loop import InputBatch, StoreBackedFeatures
 from tests.conftest import embedder_variant, essays_table, settings_for_tests
 from tests.servers import LiveServer
 
@@ -111,11 +111,12 @@ def test_a_stream_keeps_micro_batches_in_flight_in_order(runtime, monkeypatch):
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setattr(runtime, "extract", extract)
-    monkeypatch.setattr(runtime, "micro_batch_rows", 2)
+    # a built runtime is frozen: the test reaches past that to slow and count its micro-batches
+    monkeypatch.setitem(vars(runtime), "extract", extract)
+    monkeypatch.setitem(vars(runtime), "micro_batch_rows", 2)
     table = essays(8, "F")
-    plan = features.plan(table.to_batches()[0], "handcrafted", 0)
-    out = pa.Table.from_batches(list(features.answers(plan, in_flight=2)))
+    job = InputBatch(rows=table.to_batches()[0], feature_set="handcrafted")
+    out = pa.Table.from_batches(list(features.answers(job, in_flight=2)))
     assert out.column("essay_id").to_pylist() == table.column("essay_id").to_pylist()
     assert most[0] == 2 and len(started) == 4
 
@@ -124,7 +125,7 @@ def test_a_stream_keeps_micro_batches_in_flight_in_order(runtime, monkeypatch):
     class Stop(Exception):
         pass
 
-    answers = features.answers(plan, in_flight=2, check=lambda: stop(len(started)))
+    answers = features.answers(job, in_flight=2, check=lambda: stop(len(started)))
 
     def stop(count: int) -> None:
         if count >= 2:

@@ -20,9 +20,9 @@ from hemma_features.client import cache_admin
 from hemma_features.client.cache import FeatureCache
 from hemma_features.client.errors import CacheError, FingerprintChangedError, ServerUnavailableError
 from hemma_features.contract import specs_for
+from hemma_features.engine.composition import Engine
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
-from hemma_features.engine.serving import Engine
 from tests.conftest import REPO, SAMPLES, essays_table, settings_for_tests, wait_for
 from tests.servers import LiveServer, counter
 

@@ -157,7 +157,7 @@ def test_server_rejection_is_reported(live_server, monkeypatch):
     import msgspec.structs
 
     small = msgspec.structs.replace(live_server.runtime.settings, max_items=1)
-    monkeypatch.setattr(live_server.runtime, "settings", small)
+    monkeypatch.setitem(vars(live_server.runtime), "settings", small)  # runtimes are frozen
     rows = [("a", "text", "p"), ("b", "more text", "p")]
     with FeatureClient(live_server.http_url) as client:
         with pytest.raises(ServerRejectedError, match=r"limit of 1 rows \(HEMMA_MAX_ITEMS\)"):

@@ -19,9 +19,9 @@ from hemma_features.contract import (
     decode_ticket,
     encode_ticket,
 )
+from hemma_features.engine.feature_store import FeatureStore
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.settings import Settings
-from hemma_features.engine.store import FeatureStore
 from tests.conftest import SAMPLES, essays_table, wait_for
 from tests.servers import LiveServer, counter
 

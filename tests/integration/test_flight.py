@@ -96,7 +96,7 @@ def test_too_many_rows_names_the_limit(live_server, monkeypatch):
     import msgspec.structs
 
     small = msgspec.structs.replace(live_server.runtime.settings, max_items=3)
-    monkeypatch.setattr(live_server.runtime, "settings", small)
+    monkeypatch.setitem(vars(live_server.runtime), "settings", small)  # runtimes are frozen
     rows = [(f"e{i}", f"Essay {i}.", "p") for i in range(5)]
     with pytest.raises(FlightInvalidArgumentError, match=r"limit of 3 rows \(HEMMA_MAX_ITEMS\)"):
         exchange(live_server.flight_url, essays_table(rows), chunk=2)

@@ -270,7 +270,7 @@ def test_an_unexpected_server_error_is_internal_with_a_correlation_id(runtime, m
         def broken(batch, feature_set):
             raise RuntimeError("a bug at /secret/install/path.py")
 
-        monkeypatch.setattr(server.runtime, "extract", broken)
+        monkeypatch.setitem(vars(server.runtime), "extract", broken)  # a built runtime is frozen
         client = fl.connect(server.flight_url)
         command = encode_command(ExtractCommand(feature_set="embeddings"))
         options = fl.FlightCallOptions(headers=[(b"x-correlation-id", b"corr-42")])

@@ -15,9 +15,9 @@ from hemma_features.arrowfiles.checksums import verify_file
 from hemma_features.arrowfiles.layout import DAMAGED, partition_dir
 from hemma_features.client import cache_admin
 from hemma_features.client.cache import FeatureCache
+from hemma_features.engine.feature_store import FeatureStore
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.settings import Settings
-from hemma_features.engine.store import FeatureStore
 from tests.conftest import SAMPLES
 from tests.damage import damage, flip_bit, truncate
 from tests.servers import LiveServer, counter

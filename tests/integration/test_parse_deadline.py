@@ -16,7 +16,7 @@ import pytest
 from hemma_features.engine.errors import InputError, ParseDeadlineError
 from hemma_features.engine.execution.parallel import SupervisedParser
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.store_backed import StoreBackedFeatures
+from hemma_features.engine.step_loop import StoreBackedFeatures
 from tests.conftest import essays_table, settings_for_tests
 from tests.engine.execution.test_parallel import DEADLINE, SLOW
 from tests.servers import LiveServer, counter

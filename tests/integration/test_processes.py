@@ -64,7 +64,7 @@ print(code, loaded)
 
 def test_blocker_really_blocks():
     """The import blocker used above does stop a heavy import (the test can fail)."""
-    result = run_python(BLOCKER.format(heavy=HEAVY) + "import hemma_features.service.app")
+    result = run_python(BLOCKER.format(heavy=HEAVY) + "import hemma_features.control.app")
     assert result.returncode != 0
     assert "blocked heavy import" in result.stderr
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from litestar.testing import TestClient
 
+from hemma_features.control.app import create_app
 from hemma_features.engine.errors import DependencyError
 from hemma_features.engine.runtime import Runtime
-from hemma_features.service.app import create_app
+from hemma_features.engine.runtime_slot import RuntimeSlot
 from tests.conftest import essays_table, settings_for_tests, wait_for
 
 
@@ -88,21 +89,59 @@ def test_unreachable_languagetool_at_start_serves_embeddings_only(runtime):
 
 
 def test_languagetool_answering_later_completes_the_fingerprint(runtime, lt_server):
-    """Down at start, up later: the first answer brings the LT features and fingerprint."""
+    """Down at start, up later: the first answer swaps in a runtime with the LT features and
+    fingerprint, over the same loaded models."""
     lt_server.mode = "overloaded"
     configured = Runtime.assemble(
         settings_for_tests(languagetool_url=lt_server.url, languagetool_probe_interval=0.1),
         runtime.analyzer,
         runtime.embedder,
     )
+    slot = RuntimeSlot(configured)
     try:
-        assert "handcrafted" in configured.fingerprint.unavailable
+        assert "handcrafted" in slot.current.fingerprint.unavailable
         lt_server.mode = "ok"
-        assert wait_for(lambda: not configured.fingerprint.unavailable)
-        assert configured.fingerprint.components["languagetool"]["version"] == "6.6"
-        assert "lt_cat_typos" in configured.schema("handcrafted").names
+        assert wait_for(lambda: not slot.current.fingerprint.unavailable)
+        arrived = slot.current
+        assert arrived is not configured and arrived.models is configured.models
+        assert arrived.fingerprint.components["languagetool"]["version"] == "6.6"
+        assert "lt_cat_typos" in arrived.schema("handcrafted").names
         batch = essays_table([("a", "I dont know.", "p")]).to_batches()[0]
-        assert configured.extract(batch, "handcrafted").num_rows == 1
-        assert configured.readiness().problems == []
+        assert arrived.extract(batch, "handcrafted").num_rows == 1
+        assert arrived.readiness().problems == []
     finally:
-        configured.close()
+        slot.close()
+
+
+def test_a_stream_leased_before_languagetool_arrives_keeps_its_fingerprint(runtime, lt_server):
+    """LanguageTool's arrival changes no runtime in place: a stream leased before it keeps
+    the pending runtime and its fingerprint to its end (then that runtime closes), while
+    leases after it get the new runtime and fingerprint; the loaded models serve both."""
+    lt_server.mode = "overloaded"
+    pending = Runtime.assemble(
+        settings_for_tests(languagetool_url=lt_server.url, languagetool_probe_interval=0.1),
+        runtime.analyzer,
+        runtime.embedder,
+    )
+    before = pending.fingerprint
+    slot = RuntimeSlot(pending)
+    batch = essays_table([("a", "I dont know.", "p")]).to_batches()[0]
+    try:
+        with slot.lease() as streaming:
+            lt_server.mode = "ok"
+            assert wait_for(lambda: slot.current is not pending)
+            assert streaming is pending and streaming.fingerprint is before
+            assert "handcrafted" in streaming.fingerprint.unavailable
+            assert streaming.fingerprint_for("embeddings") == before.for_set("embeddings")
+            with pytest.raises(DependencyError, match="LanguageTool"):
+                streaming.fingerprint_for("handcrafted")
+            with slot.lease() as later:
+                assert later is slot.current and not later.fingerprint.unavailable
+                assert later.fingerprint.fingerprint != before.fingerprint
+                assert later.extract(batch, "handcrafted").num_rows == 1
+            assert streaming.extract(batch, "embeddings").num_rows == 1  # still computes
+            assert slot.retired == 1
+        assert slot.retired == 0
+        assert slot.current.extract(batch, "combined").num_rows == 1  # models outlive it
+    finally:
+        slot.close()

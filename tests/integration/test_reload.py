@@ -179,8 +179,8 @@ def test_a_store_fault_outlives_a_reload(runtime, tmp_path, monkeypatch):
     import errno
 
     from hemma_features import FeatureClient
-    from hemma_features.engine.serving import Engine
-    from hemma_features.engine.stores import Stores
+    from hemma_features.engine.composition import Engine
+    from hemma_features.engine.storage import Stores
 
     def source(overrides):
         base = {"model_cache_dir": str(model_cache_path(runtime.settings))}

@@ -30,9 +30,9 @@ from hemma_features.contract import (
     ServerConfig,
 )
 from hemma_features.contract.auth import UNAUTHORIZED_DETAIL, BearerToken
+from hemma_features.engine.composition import Engine
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
-from hemma_features.engine.serving import Engine
 from hemma_features.redaction import redact_text
 
 log = structlog.get_logger(__name__)

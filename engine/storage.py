@@ -16,9 +16,9 @@ import structlog
 
 from hemma_features.contract import FeatureSet
 from hemma_features.engine.datasets import DatasetStore
+from hemma_features.engine.feature_store import FeatureStore
 from hemma_features.engine.metrics import Metrics
 from hemma_features.engine.settings import Settings
-from hemma_features.engine.store import FeatureStore
 
 log = structlog.get_logger(__name__)
 

@@ -17,8 +17,8 @@ from hemma_features.contract import ServerConfig
 from hemma_features.engine.reload import Reloader
 from hemma_features.engine.runtime import Readiness, Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
-from hemma_features.engine.store_backed import StoreBackedFeatures
-from hemma_features.engine.stores import Stores
+from hemma_features.engine.step_loop import StoreBackedFeatures
+from hemma_features.engine.storage import Stores
 
 
 class Engine:

@@ -1,10 +1,11 @@
-"""Store-backed features: the one step every Flight verb shares, an input batch -> its
-feature batches.
+"""The one step loop every transport runs: an input batch in, its feature batches out.
 
-``plan`` validates the rows and finds the stored ones with one index lookup; stored
-stretches are served as they are (``stored_rows``), the rest computed micro-batch by
-micro-batch with the runtime and stored (``compute``), all in input order. Knows nothing
-of gRPC.
+``StoreBackedFeatures.answers`` is the loop: it plans the batch (``plan``: the rows checked,
+the stored ones found with one index lookup), serves stored stretches as they are
+(``stored_rows``) and computes the rest micro-batch by micro-batch with the runtime, several in
+flight, storing them (``compute``), all in input order. The Flight plane and the Ray stage
+only adapt their input into an ``InputBatch`` and send on the record batches; neither plans
+or steps itself. Knows nothing of gRPC or Ray.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 
@@ -29,9 +31,24 @@ from hemma_features.contract import (
 )
 from hemma_features.contract.errors import ROW_NUMBERS, SHOWN_VIOLATIONS
 from hemma_features.engine.errors import DependencyError, InputError, ParseDeadlineError
+from hemma_features.engine.feature_store import merge_in_order
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.store import merge_in_order
-from hemma_features.engine.stores import Stores
+from hemma_features.engine.storage import Stores
+
+
+class InputBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """One input batch of a request, to be answered with its feature batches."""
+
+    rows: Any
+    """The essays (``pa.RecordBatch`` or ``pa.Table``)."""
+    feature_set: FeatureSet
+    """The feature set asked for."""
+    first_row: int = 0
+    """The batch's first row in the whole request (for messages)."""
+    keys: Any = None
+    """The rows' content keys (``pa.Array``) when known: an uploaded dataset keeps them."""
+    checked: bool = False
+    """The rows were checked already (at upload)."""
 
 
 class StoreBackedFeatures:
@@ -200,24 +217,28 @@ class StoreBackedFeatures:
 
     def answers(
         self,
-        plan: Plan,
+        batch: InputBatch,
         *,
         slot: Callable[[], AbstractContextManager[object]] = nullcontext,
         check: Callable[[], None] = lambda: None,
         in_flight: int | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        """The plan's output batches in input order: stored stretches at once, the rest one
-        micro-batch at a time, up to ``in_flight`` of them computed at once (each under
-        ``slot()``), so the parse workers and the encoder's queue hold the next ones while
-        one is sent. The one step loop every transport (Flight, Ray) runs.
+        """An input batch's feature batches in input order: the batch planned, stored
+        stretches sent at once, the rest one micro-batch at a time, up to ``in_flight`` of
+        them computed at once (each under ``slot()``), so the parse workers and the encoder's
+        queue hold the next ones while one is sent. The one step loop every transport
+        (Flight, Ray) runs.
 
         Args:
-            plan: What ``plan`` made of an input batch.
+            batch: The input rows and what is asked of them.
             slot: A compute slot held while one micro-batch is computed.
             check: Called between steps; raises to stop (a cancelled client, shutdown).
                 Micro-batches already running finish (and are stored); none starts after.
             in_flight: Micro-batches computed at once; the runtime's when None.
         """
+        plan = self.plan(
+            batch.rows, batch.feature_set, batch.first_row, keys=batch.keys, checked=batch.checked
+        )
         runtime = self.runtime
         depth = in_flight or runtime.micro_batches_in_flight
         steps = plan.steps(runtime.settings.batch_rows, runtime.micro_batch_rows)
