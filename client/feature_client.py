@@ -47,6 +47,7 @@ from hemma_features.client.report import ExtractReport, RunStats
 from hemma_features.contract import (
     FEATURE_SETS,
     INPUT_SCHEMA,
+    DatasetEntry,
     ExtractCommand,
     FeatureSet,
     FingerprintInfo,
@@ -277,7 +278,7 @@ class FeatureClient:
                 if exchange is None or exchange.finished:  # never close a call in use
                     flight_client.close()
 
-    def upload(self, name: str, data: Any, columns: Columns | None = None) -> dict[str, Any]:
+    def upload(self, name: str, data: Any, columns: Columns | None = None) -> DatasetEntry:
         """Upload essays as a named dataset on the server (``do_put``); returns its entry."""
         essays = read_table(data, columns or Columns())
         location = self.flight_location()
@@ -289,7 +290,9 @@ class FeatureClient:
                     writer.write_batch(batch)
                 writer.done_writing()
                 answer = metadata.read()
-        return msgspec.json.decode(answer.to_pybytes()) if answer is not None else {}
+        if answer is None:
+            raise ProtocolError(f"the server answered do_put({name!r}) without its entry")
+        return msgspec.json.decode(answer.to_pybytes(), type=DatasetEntry)
 
     def read_dataset(self, name: str, feature_set: FeatureSet, *, parallel: int = 4) -> pa.Table:
         """Features of an uploaded dataset: ``get_flight_info`` then every endpoint read in

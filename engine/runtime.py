@@ -20,9 +20,12 @@ from hemma_features.contract import (
     PROMPT_COLUMN,
     TEXT_COLUMN,
     EmbeddingModel,
+    EncoderBatching,
+    EncoderChoice,
     FeatureEntry,
     FeatureSet,
     Limits,
+    RuntimeInfo,
     ServerConfig,
     output_schema,
     specs_for,
@@ -297,23 +300,26 @@ class Runtime:
             self.watch.close()
         self.pipeline.close()
 
-    def machine_view(self) -> dict[str, Any]:
+    def machine_view(self) -> RuntimeInfo:
         """What was chosen for this machine at start (``/v1/config``'s ``runtime``)."""
         hardware = self.hardware
         workers = getattr(self.parser, "workers", 0)
-        return {
-            "embedding": msgspec.to_builtins(self.embedder.report) if self.embedder.report else {},
-            "embedding_batch_size": self.embedder.options.batch_size,
-            "encoder_batching": self.pipeline.encoder_queue.view(),
-            "micro_batch_rows": self.micro_batch_rows,
-            "micro_batches_in_flight": self.micro_batches_in_flight,
-            "parse_workers": workers,
-            "parse_workers_beside_encoder": getattr(self.parser, "beside_encoder", 0),
-            "cores": hardware.cores,
-            "cpu": hardware.cpu_model,
-            "cpu_flags": hardware.shown_flags(),
-            "store": store_view(self.settings),
-        }
+        report = self.embedder.report
+        return RuntimeInfo(
+            embedding=(
+                msgspec.convert(msgspec.to_builtins(report), EncoderChoice) if report else None
+            ),
+            embedding_batch_size=self.embedder.options.batch_size,
+            encoder_batching=msgspec.convert(self.pipeline.encoder_queue.view(), EncoderBatching),
+            micro_batch_rows=self.micro_batch_rows,
+            micro_batches_in_flight=self.micro_batches_in_flight,
+            parse_workers=workers,
+            parse_workers_beside_encoder=getattr(self.parser, "beside_encoder", 0),
+            cores=hardware.cores,
+            cpu=hardware.cpu_model,
+            cpu_flags=hardware.shown_flags(),
+            store=store_view(self.settings),
+        )
 
     def server_config(self, flight_port: int, flight_location: str | None) -> ServerConfig:
         """``/v1/config``: effective settings (redacted), what was chosen for this machine,

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from hemma_features.contract import SettingsView
 from hemma_features.engine.errors import SettingsError
 from hemma_features.redaction import redact_url, register_secret
 
@@ -263,15 +264,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         """Both planes serve TLS."""
         return self.tls_cert_file is not None
 
-    def public_view(self) -> dict[str, Any]:
-        """Settings as shown on ``/v1/config``: userinfo in URLs is redacted."""
+    def public_view(self) -> SettingsView:
+        """Settings as shown on ``/v1/config``: tokens masked, userinfo in URLs redacted."""
         view = msgspec.to_builtins(self)
         for token in ("auth_token", "admin_token"):
             if getattr(self, token):
                 view[token] = "***"
         if self.languagetool_url:
             view["languagetool_url"] = redact_url(self.languagetool_url)
-        return view
+        return msgspec.convert(view, SettingsView)
 
     def register_secrets(self) -> None:
         """Mask the token and URL credentials in every log line, error and body from now on."""

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import structlog
 
-from hemma_features.contract import FeatureSet
+from hemma_features.contract import FeatureSet, StoreInfo
 from hemma_features.engine.datasets import DatasetStore
 from hemma_features.engine.metrics import Metrics
 from hemma_features.engine.settings import Settings
@@ -35,14 +34,14 @@ def store_path(settings: Settings) -> Path | None:
     return Path(platformdirs.user_data_dir("hemma-features")) / "store"
 
 
-def store_view(settings: Settings) -> dict[str, Any]:
+def store_view(settings: Settings) -> StoreInfo:
     """Where the server store lives and its size bound (``None`` path: no store)."""
     path = store_path(settings)
-    return {
-        "enabled": path is not None,
-        "path": str(path) if path is not None else None,
-        "max_bytes": settings.store_max_bytes,
-    }
+    return StoreInfo(
+        enabled=path is not None,
+        path=str(path) if path is not None else None,
+        max_bytes=settings.store_max_bytes,
+    )
 
 
 class Stores:

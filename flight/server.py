@@ -37,9 +37,11 @@ import structlog
 
 from hemma_features.contract import (
     FEATURE_SETS,
+    DatasetEntry,
     ExtractCommand,
     FeatureSet,
     ReloadRequest,
+    ReloadStatus,
     ShardTicket,
     check_input_schema,
     decode_command,
@@ -47,7 +49,7 @@ from hemma_features.contract import (
     encode_ticket,
 )
 from hemma_features.contract.locations import flight_url, is_wildcard
-from hemma_features.engine.datasets import DatasetEntry, DatasetStore
+from hemma_features.engine.datasets import DatasetStore
 from hemma_features.engine.errors import (
     BusyError,
     InputError,
@@ -55,7 +57,6 @@ from hemma_features.engine.errors import (
     ReloadRefusedError,
     ShuttingDownError,
 )
-from hemma_features.engine.reload import ReloadStatus
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
 from hemma_features.engine.serving import Engine

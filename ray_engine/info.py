@@ -21,7 +21,7 @@ import msgspec
 import pyarrow as pa
 
 from hemma_features.client.cli_options import RAY_FORWARDED_ENV
-from hemma_features.contract import FeatureSet, FingerprintInfo, ServerConfig
+from hemma_features.contract import EncoderChoice, FeatureSet, FingerprintInfo, ServerConfig
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.settings import Settings
 
@@ -46,11 +46,10 @@ class EngineInfo(msgspec.Struct, frozen=True, kw_only=True):
         return pa.ipc.read_schema(pa.py_buffer(self.schemas[feature_set]))
 
     @property
-    def embedding(self) -> dict[str, Any]:
+    def embedding(self) -> EncoderChoice:
         """What the runtime's embedding loader chose (backend, precision, threads, device,
-        and whether it was asked, measured or stored)."""
-        chosen = self.config.runtime.get("embedding", {})
-        return dict(chosen) if isinstance(chosen, Mapping) else {}
+        and whether it was asked, measured or stored); empty fields where it said nothing."""
+        return self.config.runtime.embedding or EncoderChoice()
 
     @classmethod
     def of(cls, runtime: Runtime) -> EngineInfo:
@@ -104,15 +103,15 @@ def decided_settings(settings: Settings, info: EngineInfo) -> Settings:
     embedding backend, precision and device, and torch's thread count on a CPU."""
     chosen = info.embedding
     pins: dict[str, Any] = {}
-    if settings.embedding_backend == "auto" and chosen.get("backend"):
-        pins["embedding_backend"] = chosen["backend"]
-    if settings.embedding_dtype == "auto" and chosen.get("precision"):
-        pins["embedding_dtype"] = chosen["precision"]
-    if settings.device == "auto" and chosen.get("device"):
-        pins["device"] = chosen["device"]
-    torch_on_cpu = chosen.get("backend") == "torch" and chosen.get("device") == "cpu"
-    if torch_on_cpu and settings.embedding_threads == 0 and chosen.get("threads"):
-        pins["embedding_threads"] = int(chosen["threads"])
+    if settings.embedding_backend == "auto" and chosen.backend:
+        pins["embedding_backend"] = chosen.backend
+    if settings.embedding_dtype == "auto" and chosen.precision:
+        pins["embedding_dtype"] = chosen.precision
+    if settings.device == "auto" and chosen.device:
+        pins["device"] = chosen.device
+    torch_on_cpu = chosen.backend == "torch" and chosen.device == "cpu"
+    if torch_on_cpu and settings.embedding_threads == 0 and chosen.threads:
+        pins["embedding_threads"] = chosen.threads
     return msgspec.structs.replace(settings, **pins) if pins else settings
 
 

@@ -64,7 +64,7 @@ def test_config_view_redacts_credentials():
     settings = Settings(languagetool_url="http://user:secret@lt.internal:8010")
     view = settings.public_view()
     assert "secret" not in str(view)
-    assert view["languagetool_url"] == "http://***@lt.internal:8010"
+    assert view.languagetool_url == "http://***@lt.internal:8010"
 
 
 def test_every_field_has_a_help_text():

