@@ -151,6 +151,6 @@ class Reloader:
 
 
 def changed_settings(old: Settings, new: Settings) -> list[str]:
-    """Names of the settings whose values differ."""
-    before, after = msgspec.to_builtins(old), msgspec.to_builtins(new)
+    """Flat names of the settings whose values differ (``embedding_max_length``)."""
+    before, after = old.flat(), new.flat()
     return sorted(name for name in after if before.get(name) != after.get(name))

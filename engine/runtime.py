@@ -129,12 +129,12 @@ class Runtime:
         self.watch: LanguageToolWatch | None = None
         self._start_problem = languagetool_problem
         self._use_languagetool(languagetool_info)
-        if settings.languagetool_url:
+        if settings.languagetool.url:
             self.watch = LanguageToolWatch(
-                settings.languagetool_url,
-                interval=settings.languagetool_probe_interval,
-                read_seconds=max(3.0, settings.languagetool_timeout),
-                max_chars=settings.languagetool_max_chars,
+                settings.languagetool.url,
+                interval=settings.languagetool.probe_interval,
+                read_seconds=max(3.0, settings.languagetool.timeout),
+                max_chars=settings.languagetool.max_chars,
                 info=languagetool_info,
                 problem=languagetool_problem,
                 on_first_info=self._use_languagetool,
@@ -143,15 +143,15 @@ class Runtime:
     def _use_languagetool(self, info: languagetool.LanguageToolInfo | None) -> None:
         """Set the catalogue, the LanguageTool client and the fingerprint for ``info``."""
         settings = self.settings
-        pending = bool(settings.languagetool_url) and info is None
+        pending = bool(settings.languagetool.url) and info is None
         lt_client = (
             languagetool.LanguageToolClient(
-                settings.languagetool_url,
-                concurrency=settings.languagetool_concurrency,
-                read_timeout=settings.languagetool_timeout,
-                max_chars=settings.languagetool_max_chars,
+                settings.languagetool.url,
+                concurrency=settings.languagetool.concurrency,
+                read_timeout=settings.languagetool.timeout,
+                max_chars=settings.languagetool.max_chars,
             )
-            if settings.languagetool_url and info is not None
+            if settings.languagetool.url and info is not None
             else None
         )
         features = catalogue(languagetool=lt_client is not None or pending)
@@ -209,13 +209,13 @@ class Runtime:
             log.info("runtime.stage", stage=name, seconds=round(now - stage, 2), **fields)
             stage = now
 
-        analyzer = TextAnalyzer.load(settings.spacy_model)
-        done("spacy", model=settings.spacy_model)
+        analyzer = TextAnalyzer.load(settings.parsing.spacy_model)
+        done("spacy", model=settings.parsing.spacy_model)
         embedder = Embedder.load(
-            settings.embedding_model,
+            settings.embedding.model,
             embedding_options(settings),
             model_cache_path(settings),
-            expected_sha256=settings.embedding_model_sha256,
+            expected_sha256=settings.embedding.model_sha256,
         )
         report = embedder.report
         assert report is not None
@@ -230,9 +230,9 @@ class Runtime:
         workers = parse_worker_count(settings, device=embedder.options.device)
         parser = (
             SupervisedParser(
-                settings.spacy_model,
+                settings.parsing.spacy_model,
                 workers,
-                settings.parse_deadline,
+                settings.parsing.deadline,
                 on_restart=lambda reason: metrics.parse_worker_restarts.labels(reason).inc(),
                 beside_encoder=parse_workers_beside_encoder(
                     settings, device=embedder.options.device
@@ -271,10 +271,10 @@ class Runtime:
         """
         lt_info = None
         problem = None
-        if settings.languagetool_url:
+        if settings.languagetool.url:
             try:
                 lt_info = languagetool.probe(
-                    settings.languagetool_url, max_chars=settings.languagetool_max_chars
+                    settings.languagetool.url, max_chars=settings.languagetool.max_chars
                 )
             except DependencyError as exc:
                 problem = str(exc)
@@ -331,17 +331,17 @@ class Runtime:
             flight_port=flight_port,
             flight_location=flight_location,
             limits=Limits(
-                max_items=settings.max_items,
-                max_text_chars=settings.max_text_chars,
-                max_streams=settings.max_streams,
-                shard_rows=settings.shard_rows,
-                batch_rows=settings.batch_rows,
+                max_items=settings.limits.max_items,
+                max_text_chars=settings.limits.max_text_chars,
+                max_streams=settings.streams.max_streams,
+                shard_rows=settings.limits.shard_rows,
+                batch_rows=settings.limits.batch_rows,
             ),
             model=EmbeddingModel(
                 model_id=self.embedder.model_id,
                 revision=self.embedder.revision,
                 weights_sha256=self.embedder.weights_sha256,
-                setting=settings.embedding_model,
+                setting=settings.embedding.model,
             ),
         )
 

@@ -44,7 +44,7 @@ def test_dataset_snippet_runs_against_a_default_server(runtime, tmp_path, monkey
     served = Runtime.assemble(Settings(), runtime.analyzer, runtime.embedder)
     store = tmp_path / "hemma-features" / "store"
     assert served.machine_view().store == StoreInfo(
-        enabled=True, path=str(store), max_bytes=Settings().store_max_bytes
+        enabled=True, path=str(store), max_bytes=Settings().store.max_bytes
     )
     server = LiveServer(served)
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import msgspec
 
 from hemma_features.contract import SettingsView
-from hemma_features.engine.settings import load_settings
+from hemma_features.engine.settings_env import load_settings
 from hemma_features.serve import build_parser
 
 NAMES = [

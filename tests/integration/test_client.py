@@ -17,6 +17,7 @@ from hemma_features.client.errors import (
 )
 from hemma_features.contract import InputRuleError, Limits, ServerConfig, specs_for
 from hemma_features.engine.features.catalogue import BASE
+from hemma_features.engine.settings_env import replace_settings
 from tests.conftest import SAMPLES, essays_table
 from tests.servers import counter
 
@@ -154,9 +155,8 @@ def test_flight_override_and_unreachable_server(live_server):
 
 def test_server_rejection_is_reported(live_server, monkeypatch):
     """A server-side InvalidArgument reaches the caller as ServerRejectedError."""
-    import msgspec.structs
 
-    small = msgspec.structs.replace(live_server.runtime.settings, max_items=1)
+    small = replace_settings(live_server.runtime.settings, max_items=1)
     monkeypatch.setattr(live_server.runtime, "settings", small)
     rows = [("a", "text", "p"), ("b", "more text", "p")]
     with FeatureClient(live_server.http_url) as client:

@@ -13,7 +13,7 @@ from hemma_features.client.server_process import ServerProcess
 from hemma_features.contract import Limits, ServerConfig
 from hemma_features.contract.locations import with_host
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.settings import Settings
+from hemma_features.engine.settings_env import settings_of
 from tests.conftest import SAMPLES
 from tests.servers import LiveServer
 from tests.tunnel import Tunnel
@@ -28,7 +28,7 @@ def tunnelled(runtime, tmp_path_factory):
     store = tmp_path_factory.mktemp("store")
     server = LiveServer(
         Runtime.assemble(
-            Settings(store_dir=str(store), advertise_flight=UNREACHABLE, shard_rows=3),
+            settings_of(store_dir=str(store), advertise_flight=UNREACHABLE, shard_rows=3),
             runtime.analyzer,
             runtime.embedder,
         )
@@ -115,7 +115,7 @@ def test_a_server_on_0_0_0_0_through_tunnels(tmp_path):
 def test_wildcard_endpoints_and_locations_are_dialed_on_the_http_host(runtime, tmp_path):
     """A server or endpoint advertising grpc://0.0.0.0:PORT is dialed on the --server host."""
     server = LiveServer(
-        Runtime.assemble(Settings(store_dir=str(tmp_path)), runtime.analyzer, runtime.embedder)
+        Runtime.assemble(settings_of(store_dir=str(tmp_path)), runtime.analyzer, runtime.embedder)
     )
     try:
         server.flight.location = f"grpc://0.0.0.0:{server.flight.port}"  # endpoints say this
