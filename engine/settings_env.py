@@ -56,8 +56,7 @@ def _fields() -> dict[str, SettingField]:
     for section in msgspec.structs.fields(Settings):
         struct = section.type
         hints = typing.get_type_hints(struct, include_extras=True)
-        info = mi.type_info(struct)
-        assert isinstance(info, mi.StructType)
+        info = typing.cast(mi.StructType, mi.type_info(struct))
         for field in info.fields:
             meta = _metadata(field.type)
             found[field.encode_name] = SettingField(
