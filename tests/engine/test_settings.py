@@ -183,3 +183,20 @@ def test_model_sha256_takes_64_hex_digits():
     with pytest.raises(SettingsError, match="HEMMA_EMBEDDING_MODEL_SHA256.*64 hexadecimal"):
         load_settings({"HEMMA_EMBEDDING_MODEL_SHA256": "abc"})
     assert load_settings({"HEMMA_EMBEDDING_MODEL_SHA256": "A" * 64}).embedding.model_sha256
+
+
+def test_embedding_options_are_the_embedding_settings_by_name():
+    """Every embedder option is an embedding setting of the same name and type, and the
+    options built from settings carry the settings' values."""
+    import typing
+
+    from hemma_features.engine.features.embed import EmbeddingOptions
+    from hemma_features.engine.options import embedding_options
+    from hemma_features.engine.settings import EmbeddingSettings
+
+    declared = typing.get_type_hints(EmbeddingSettings)
+    for name, kind in typing.get_type_hints(EmbeddingOptions).items():
+        assert declared[name] == kind, name
+    settings = settings_of(embedding_max_length=64, device="cpu", embedding_backend="onnx")
+    options = embedding_options(settings)
+    assert (options.max_length, options.device, options.backend) == (64, "cpu", "onnx")
