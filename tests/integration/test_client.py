@@ -15,7 +15,7 @@ from hemma_features.client.errors import (
     ServerRejectedError,
     ServerUnavailableError,
 )
-from hemma_features.contract import InputRuleError, Limits, ServerConfig, specs_for
+from hemma_features.contract import InputRuleError, Limits, ServerConfig, SettingsView, specs_for
 from hemma_features.engine.features.catalogue import BASE
 from hemma_features.engine.settings_env import replace_settings
 from tests.conftest import SAMPLES, essays_table
@@ -213,7 +213,7 @@ def test_every_bad_row_of_a_file_is_named_before_any_request(tmp_path):
     path.write_text('essay_id,text,prompt\na,Fine text.,p\nb," ",p\nc,Fine.,p\nd,,p\n')
     client = FeatureClient("http://127.0.0.1:9")
     config = ServerConfig(
-        settings={},
+        settings=SettingsView(),
         flight_port=9,
         limits=Limits(
             max_items=10, max_text_chars=100, max_streams=1, shard_rows=1, batch_rows=1

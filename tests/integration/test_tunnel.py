@@ -10,7 +10,7 @@ from hemma_features import FeatureClient
 from hemma_features.client.errors import ServerUnavailableError
 from hemma_features.client.flight_route import FlightRoutes
 from hemma_features.client.server_process import ServerProcess
-from hemma_features.contract import Limits, ServerConfig
+from hemma_features.contract import Limits, ServerConfig, SettingsView
 from hemma_features.contract.locations import with_host
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.settings_env import settings_of
@@ -124,7 +124,7 @@ def test_wildcard_endpoints_and_locations_are_dialed_on_the_http_host(runtime, t
             assert client.read_dataset("wild", "embeddings").num_rows == 8
         routes = FlightRoutes("http://127.0.0.1:19000", None)
         config = ServerConfig(
-            settings={}, flight_port=5, limits=Limits(max_items=1, max_text_chars=1),
+            settings=SettingsView(), flight_port=5, limits=Limits(max_items=1, max_text_chars=1),
             flight_location="grpc://0.0.0.0:5",
         )  # fmt: skip
         assert routes.main(config).location == "grpc://127.0.0.1:5"
