@@ -50,7 +50,7 @@ def main() -> int:
         ) as server,
         FeatureClient(server.http_url) as client,
     ):
-        micro = client.config().runtime["micro_batch_rows"]
+        micro = client.config().runtime.micro_batch_rows
         started = time.perf_counter()
         list(client.stream(table.slice(args.essays - micro, micro), "combined"))
         one_micro = time.perf_counter() - started

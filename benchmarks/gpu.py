@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 
@@ -356,7 +357,7 @@ def measure_server(
         assert server.info is not None
         pid = server.info.pid
         with FeatureClient(server.http_url, timeout=600) as client:
-            runtime = client.config().runtime
+            runtime = msgspec.to_builtins(client.config().runtime)
             chosen = runtime["embedding"]
             print(f"server{suffix}: {chosen['backend']} {chosen['precision']} on "
                   f"{runtime['embedding'].get('device', '?')}, batching "

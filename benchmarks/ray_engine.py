@@ -50,7 +50,7 @@ def main() -> int:
 
     import ray
 
-    from hemma_features.engine.settings import load_settings
+    from hemma_features.engine.settings_env import load_settings
     from hemma_features.ray_engine import RayEngine
 
     settings = load_settings()

@@ -148,9 +148,9 @@ def parse_cost(texts: list[str]) -> float:
     """Parse CPU-s per essay with the server's own read-out, one text at a time as a parse
     worker takes a short text."""
     from hemma_features.engine.models.spacy_model import TextAnalyzer
-    from hemma_features.engine.settings import load_settings
+    from hemma_features.engine.settings_env import load_settings
 
-    analyzer = TextAnalyzer.load(load_settings().spacy_model)
+    analyzer = TextAnalyzer.load(load_settings().parsing.spacy_model)
     analyzer.features(texts[:2])
     started = own_cpu()
     for text in texts:
@@ -164,12 +164,12 @@ def stage_costs(texts: list[str]) -> tuple[float, float, int]:
     from hemma_features.engine.models.embed import Embedder
     from hemma_features.engine.models.hardware import available_cores
     from hemma_features.engine.options import embedding_options, model_cache_path
-    from hemma_features.engine.settings import load_settings
+    from hemma_features.engine.settings_env import load_settings
 
     settings = load_settings()
     parse = parse_cost(texts)
     embedder = Embedder.load(
-        settings.embedding_model, embedding_options(settings), model_cache_path(settings)
+        settings.embedding.model, embedding_options(settings), model_cache_path(settings)
     )
     started = own_cpu()
     for b in range(0, len(texts), 16):  # micro-batches, paragraph spans as in combined

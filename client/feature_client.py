@@ -23,7 +23,7 @@ from hemma_features.client.inputs import Columns, read_table
 from hemma_features.client.retry import RetryPolicy
 from hemma_features.client.run_report import ExtractReport, RunStats
 from hemma_features.client.transport import FlightTransport
-from hemma_features.contract import FeatureSet, FingerprintInfo, ServerConfig
+from hemma_features.contract import DatasetEntry, FeatureSet, FingerprintInfo, ServerConfig
 from hemma_features.logs import library_logger
 
 log = library_logger(__name__)  # debug lines stay quiet in a notebook unless asked for
@@ -185,7 +185,7 @@ class FeatureClient(ExtractFacade):
             essays, feature_set, location, fingerprint=fingerprint, stats=stats
         )
 
-    def upload(self, name: str, data: Any, columns: Columns | None = None) -> dict[str, Any]:
+    def upload(self, name: str, data: Any, columns: Columns | None = None) -> DatasetEntry:
         """Upload essays as a named dataset on the server (``do_put``); returns its entry."""
         essays = read_table(data, columns or Columns())
         return self.transport.put(self.flight_location(), name, essays)

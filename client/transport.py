@@ -19,11 +19,13 @@ import pyarrow.flight as fl
 
 from hemma_features.client._exchange import Exchange
 from hemma_features.client._wire import flight_call
+from hemma_features.client.errors import ProtocolError
 from hemma_features.client.flight_route import FlightRoutes, Route
 from hemma_features.client.inputs import input_batches
 from hemma_features.client.run_report import RunStats
 from hemma_features.contract import (
     INPUT_SCHEMA,
+    DatasetEntry,
     ExtractCommand,
     FeatureSet,
     ServerConfig,
@@ -123,7 +125,7 @@ class FlightTransport:
                 if exchange is None or exchange.finished:  # never close a call in use
                     flight_client.close()
 
-    def put(self, location: str, name: str, essays: pa.Table) -> dict[str, Any]:
+    def put(self, location: str, name: str, essays: pa.Table) -> DatasetEntry:
         """Upload ``essays`` as the dataset ``name`` (``do_put``); the server's entry."""
         with self.call(location, "dataset"), self.connect(location) as flight_client:
             descriptor = fl.FlightDescriptor.for_path(name)
@@ -133,7 +135,9 @@ class FlightTransport:
                     writer.write_batch(batch)
                 writer.done_writing()
                 answer = metadata.read()
-        return msgspec.json.decode(answer.to_pybytes()) if answer is not None else {}
+        if answer is None:
+            raise ProtocolError(f"the server answered do_put({name!r}) without its entry")
+        return msgspec.json.decode(answer.to_pybytes(), type=DatasetEntry)
 
     def read(
         self, config: ServerConfig, name: str, feature_set: FeatureSet, *, parallel: int = 4

@@ -24,6 +24,7 @@ from hemma_features.contract.control_plane import (
     ReadyInfo,
     ServerConfig,
 )
+from hemma_features.contract.datasets import DatasetEntry
 from hemma_features.contract.errors import (
     FINGERPRINT_MISMATCH,
     CommandError,
@@ -69,6 +70,16 @@ from hemma_features.contract.schema import (
     schema_fingerprint,
     specs_for,
 )
+from hemma_features.contract.server_config import (
+    BackendTiming,
+    EncoderBatching,
+    EncoderChoice,
+    ReloadState,
+    ReloadStatus,
+    RuntimeInfo,
+    SettingsView,
+    StoreInfo,
+)
 
 __all__ = [
     "EMBEDDING_COLUMN",
@@ -87,7 +98,16 @@ __all__ = [
     "META_SCHEMA_VERSION",
     "PROMPT_COLUMN",
     "TEXT_COLUMN",
+    "BackendTiming",
     "Command",
+    "DatasetEntry",
+    "EncoderBatching",
+    "EncoderChoice",
+    "ReloadState",
+    "ReloadStatus",
+    "RuntimeInfo",
+    "SettingsView",
+    "StoreInfo",
     "CommandError",
     "ContractError",
     "ErrorBody",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from hemma_features.contract.server_config import ReloadStatus, RuntimeInfo, SettingsView
+
 
 class FingerprintInfo(msgspec.Struct, frozen=True, kw_only=True):
     """``GET /v1/fingerprint``."""
@@ -60,8 +62,8 @@ class EmbeddingModel(msgspec.Struct, frozen=True, kw_only=True):
 class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     """``GET /v1/config``: effective settings (redacted) and where the data plane listens."""
 
-    settings: dict[str, object]
-    """Effective settings, secrets redacted."""
+    settings: SettingsView
+    """Effective settings under their flat names, secrets redacted."""
     flight_port: int
     """Port the Flight server listens on (the server's view, not a tunnel's)."""
     limits: Limits
@@ -72,14 +74,14 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Where clients should dial Flight, as the server knows it (``HEMMA_ADVERTISE_FLIGHT``
     or its concrete listening address); None when it listens on a wildcard address and was
     told no better: clients then use the host they reached this plane on."""
-    runtime: dict[str, object] = {}
+    runtime: RuntimeInfo = msgspec.field(default_factory=RuntimeInfo)
     """What the server chose for this machine at start: embedding backend, precision,
     quantisation, threads, agreement with torch float32, parse workers, CPU and its flags,
     and every requested setting it could not follow (``notes``)."""
-    reload: dict[str, object] = {}
+    reload: ReloadStatus = msgspec.field(default_factory=ReloadStatus)
     """The last hot reload (``SIGHUP`` or the ``reload`` Flight action): state (never,
     loading, ok, failed), trigger, when, seconds, fingerprint before and after, the settings
-    it changed, and its error."""
+    it changed, and its error (``never`` where the server does not reload)."""
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -115,7 +115,7 @@ class HemmaApp(Litestar):
 
     def _authorized(self, scope: Scope) -> bool:
         """With a token configured, every route but /healthz needs ``Bearer <token>``."""
-        token = _runtime(self.state).settings.auth_token
+        token = _runtime(self.state).settings.auth.token
         if token is None or scope["path"] == "/healthz":
             return True
         return BearerToken(token).accepts(dict(scope.get("headers") or []).get(b"authorization"))

@@ -70,7 +70,7 @@ class Engine:
         config = self.runtime.server_config(flight_port, flight_location)
         if self.reloader is None:
             return config
-        return msgspec.structs.replace(config, reload=msgspec.to_builtins(self.reloader.status))
+        return msgspec.structs.replace(config, reload=self.reloader.status)
 
     def close(self) -> None:
         """Close the current runtime and any replaced one still open."""

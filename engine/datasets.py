@@ -25,6 +25,7 @@ from hemma_features.contract import (
     ID_COLUMN,
     INPUT_SCHEMA,
     KEY_COLUMN,
+    DatasetEntry,
     InputRuleError,
     check_input_batch,
     content_key_array,
@@ -34,17 +35,6 @@ from hemma_features.engine.errors import DatasetNotFoundError
 OPEN_DATASETS = 4
 """Datasets kept memory-mapped between requests."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-class DatasetEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """A named dataset: its content hash and row count."""
-
-    name: str
-    """Name given with ``do_put``."""
-    sha256: str
-    """Content hash of the stored Arrow IPC file."""
-    rows: int
-    """Number of essays."""
 
 
 def check_name(name: str) -> str:

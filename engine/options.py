@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from hemma_features.engine.models.embed import Embedder, EmbeddingOptions
 from hemma_features.engine.models.hardware import available_cores
 from hemma_features.engine.settings import Settings
@@ -14,8 +16,8 @@ from hemma_features.engine.settings import Settings
 
 def model_cache_path(settings: Settings) -> Path:
     """Where exported models are kept: the setting, else the per-user cache directory."""
-    if settings.model_cache_dir:
-        return Path(settings.model_cache_dir).expanduser()
+    if settings.embedding.model_cache_dir:
+        return Path(settings.embedding.model_cache_dir).expanduser()
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("hemma-features"))
@@ -28,8 +30,8 @@ def parse_worker_count(settings: Settings, *, device: str) -> int:
     on every core (as bare ``nlp.pipe(n_process=cores)`` would). On a CUDA host the GPU
     embeds and every core but one parses.
     """
-    if settings.parse_workers is not None:
-        return settings.parse_workers
+    if settings.parsing.workers is not None:
+        return settings.parsing.workers
     cores = available_cores()
     return max(1, cores - 1) if device == "cuda" else cores
 
@@ -38,7 +40,7 @@ def parse_workers_beside_encoder(settings: Settings, *, device: str) -> int:
     """Workers a request that also embeds parses on: on a CPU host the forward pass costs
     about twice the parse, so one per three cores (the encoder's threads take the rest);
     all of them when the setting names a count or the GPU embeds."""
-    if settings.parse_workers is not None or device == "cuda":
+    if settings.parsing.workers is not None or device == "cuda":
         return parse_worker_count(settings, device=device)
     return max(1, available_cores() // 3)
 
@@ -54,8 +56,8 @@ to about 71% on 800 ELLIPSE essays, 4 x 16 to 54%: ``benchmarks/gpu.py``'s plan)
 def micro_batch_rows(settings: Settings, *, device: str, workers: int) -> int:
     """Essays per micro-batch: the setting, else 16 (128 with a GPU encoder), and at least
     two per parse worker, so a handcrafted micro-batch gives every worker a share."""
-    if settings.micro_batch_rows:
-        return settings.micro_batch_rows
+    if settings.streams.micro_batch_rows:
+        return settings.streams.micro_batch_rows
     base = GPU_MICRO_BATCH_ROWS if device == "cuda" else MICRO_BATCH_ROWS
     return max(base, 2 * workers) if workers > 8 else base
 
@@ -63,27 +65,15 @@ def micro_batch_rows(settings: Settings, *, device: str, workers: int) -> int:
 def micro_batches_in_flight(settings: Settings, *, device: str) -> int:
     """Micro-batches one stream keeps in flight: the setting, else 4 with a GPU encoder and
     2 on a CPU; at most half the compute slots, so a second stream always finds one."""
-    wanted = settings.stream_micro_batches or (4 if device == "cuda" else 2)
-    return max(1, min(wanted, settings.max_streams // 2))
+    wanted = settings.streams.micro_batches or (4 if device == "cuda" else 2)
+    return max(1, min(wanted, settings.streams.max_streams // 2))
 
 
 def embedding_options(settings: Settings) -> EmbeddingOptions:
-    """The embedding settings as the embedder takes them."""
-    return EmbeddingOptions(
-        max_length=settings.embedding_max_length,
-        batch_size=settings.embedding_batch_size,
-        pad_multiple=settings.embedding_pad_multiple,
-        batch_shapes=settings.embedding_batch_shapes,
-        normalize=settings.embedding_normalize,
-        device=settings.device,
-        long_text=settings.embedding_long_text,
-        chunk_overlap=settings.embedding_chunk_overlap,
-        token_budget=settings.embedding_token_budget,
-        dtype=settings.embedding_dtype,
-        backend=settings.embedding_backend,
-        quantization=settings.embedding_quantization,
-        threads=settings.embedding_threads,
-    )
+    """The embedding settings as the embedder takes them: the section's fields that are
+    options, by name (``auto`` values are resolved at load)."""
+    section = msgspec.structs.asdict(settings.embedding)
+    return EmbeddingOptions(**{name: section[name] for name in EmbeddingOptions.__struct_fields__})
 
 
 def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, Any]:
@@ -98,7 +88,7 @@ def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, An
         "revision": embedder.revision,
         "weights_sha256": embedder.weights_sha256,
         "dim": embedder.dim,
-        "pooling": settings.embedding_pooling,
+        "pooling": settings.embedding.pooling,
         "max_length": options.max_length,
         "batch_size": options.batch_size,
         "long_text": options.long_text,

@@ -12,11 +12,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 import structlog
 
+from hemma_features.contract import ReloadStatus
 from hemma_features.engine.errors import ReloadRefusedError
 from hemma_features.engine.metrics import Metrics
 from hemma_features.engine.runtime import Runtime
@@ -43,23 +44,6 @@ RESTART_ONLY = (
     "log_format",
 )
 """Settings bound to sockets, the store or admission at start: a reload cannot change them."""
-
-
-ReloadState = Literal["never", "loading", "ok", "failed"]
-
-
-class ReloadStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """The last reload: what asked, when, how long, and the fingerprint before and after."""
-
-    state: ReloadState = "never"
-    trigger: str | None = None
-    started_at: str | None = None
-    seconds: float | None = None
-    fingerprint_before: str | None = None
-    fingerprint_after: str | None = None
-    changed: list[str] = msgspec.field(default_factory=list)
-    """Settings that differ from the runtime that was serving."""
-    error: str | None = None
 
 
 SettingsSource = Callable[[Mapping[str, Any]], Settings]
@@ -167,6 +151,6 @@ class Reloader:
 
 
 def changed_settings(old: Settings, new: Settings) -> list[str]:
-    """Names of the settings whose values differ."""
-    before, after = msgspec.to_builtins(old), msgspec.to_builtins(new)
+    """Flat names of the settings whose values differ (``embedding_max_length``)."""
+    before, after = old.flat(), new.flat()
     return sorted(name for name in after if before.get(name) != after.get(name))

@@ -21,9 +21,12 @@ from hemma_features.contract import (
     PROMPT_COLUMN,
     TEXT_COLUMN,
     EmbeddingModel,
+    EncoderBatching,
+    EncoderChoice,
     FeatureEntry,
     FeatureSet,
     Limits,
+    RuntimeInfo,
     ServerConfig,
     output_schema,
     specs_for,
@@ -112,12 +115,12 @@ class LoadedModels:
         self.start_problem = languagetool_problem
         """Why LanguageTool did not answer at start, else None."""
         self.watch: LanguageToolWatch | None = None
-        if settings.languagetool_url:
+        if settings.languagetool.url:
             self.watch = LanguageToolWatch(
-                settings.languagetool_url,
-                interval=settings.languagetool_probe_interval,
-                read_seconds=max(3.0, settings.languagetool_timeout),
-                max_chars=settings.languagetool_max_chars,
+                settings.languagetool.url,
+                interval=settings.languagetool.probe_interval,
+                read_seconds=max(3.0, settings.languagetool.timeout),
+                max_chars=settings.languagetool.max_chars,
                 info=languagetool_info,
                 problem=languagetool_problem,
             )
@@ -187,19 +190,19 @@ class Runtime:
         self.watch = models.watch
         self._schemas: dict[str, pa.Schema] = {}
         self._schemas_lock = threading.Lock()
-        pending = bool(settings.languagetool_url) and languagetool_info is None
+        pending = bool(settings.languagetool.url) and languagetool_info is None
         self.languagetool_info = languagetool_info
         self.languagetool_pending = pending
         """LanguageTool is configured but has not answered: handcrafted waits for the
         runtime ``with_languagetool`` builds."""
         lt_client = (
             languagetool.LanguageToolClient(
-                settings.languagetool_url,
-                concurrency=settings.languagetool_concurrency,
-                read_timeout=settings.languagetool_timeout,
-                max_chars=settings.languagetool_max_chars,
+                settings.languagetool.url,
+                concurrency=settings.languagetool.concurrency,
+                read_timeout=settings.languagetool.timeout,
+                max_chars=settings.languagetool.max_chars,
             )
-            if settings.languagetool_url and languagetool_info is not None
+            if settings.languagetool.url and languagetool_info is not None
             else None
         )
         features = catalogue(languagetool=lt_client is not None or pending)
@@ -302,13 +305,13 @@ class Runtime:
             log.info("runtime.stage", stage=name, seconds=round(now - stage, 2), **fields)
             stage = now
 
-        analyzer = TextAnalyzer.load(settings.spacy_model)
-        done("spacy", model=settings.spacy_model)
+        analyzer = TextAnalyzer.load(settings.parsing.spacy_model)
+        done("spacy", model=settings.parsing.spacy_model)
         embedder = Embedder.load(
-            settings.embedding_model,
+            settings.embedding.model,
             embedding_options(settings),
             model_cache_path(settings),
-            expected_sha256=settings.embedding_model_sha256,
+            expected_sha256=settings.embedding.model_sha256,
         )
         report = embedder.report
         assert report is not None
@@ -323,9 +326,9 @@ class Runtime:
         workers = parse_worker_count(settings, device=embedder.options.device)
         parser = (
             SupervisedParser(
-                settings.spacy_model,
+                settings.parsing.spacy_model,
                 workers,
-                settings.parse_deadline,
+                settings.parsing.deadline,
                 on_restart=lambda reason: metrics.parse_worker_restarts.labels(reason).inc(),
                 beside_encoder=parse_workers_beside_encoder(
                     settings, device=embedder.options.device
@@ -364,10 +367,10 @@ class Runtime:
         """
         lt_info = None
         problem = None
-        if settings.languagetool_url:
+        if settings.languagetool.url:
             try:
                 lt_info = languagetool.probe(
-                    settings.languagetool_url, max_chars=settings.languagetool_max_chars
+                    settings.languagetool.url, max_chars=settings.languagetool.max_chars
                 )
             except DependencyError as exc:
                 problem = str(exc)
@@ -393,23 +396,26 @@ class Runtime:
         self.pipeline.close()
         self.models.release(self)
 
-    def machine_view(self) -> dict[str, Any]:
+    def machine_view(self) -> RuntimeInfo:
         """What was chosen for this machine at start (``/v1/config``'s ``runtime``)."""
         hardware = self.hardware
         workers = getattr(self.parser, "workers", 0)
-        return {
-            "embedding": msgspec.to_builtins(self.embedder.report) if self.embedder.report else {},
-            "embedding_batch_size": self.embedder.options.batch_size,
-            "encoder_batching": self.pipeline.encoder_queue.view(),
-            "micro_batch_rows": self.micro_batch_rows,
-            "micro_batches_in_flight": self.micro_batches_in_flight,
-            "parse_workers": workers,
-            "parse_workers_beside_encoder": getattr(self.parser, "beside_encoder", 0),
-            "cores": hardware.cores,
-            "cpu": hardware.cpu_model,
-            "cpu_flags": hardware.shown_flags(),
-            "store": store_view(self.settings),
-        }
+        report = self.embedder.report
+        return RuntimeInfo(
+            embedding=(
+                msgspec.convert(msgspec.to_builtins(report), EncoderChoice) if report else None
+            ),
+            embedding_batch_size=self.embedder.options.batch_size,
+            encoder_batching=msgspec.convert(self.pipeline.encoder_queue.view(), EncoderBatching),
+            micro_batch_rows=self.micro_batch_rows,
+            micro_batches_in_flight=self.micro_batches_in_flight,
+            parse_workers=workers,
+            parse_workers_beside_encoder=getattr(self.parser, "beside_encoder", 0),
+            cores=hardware.cores,
+            cpu=hardware.cpu_model,
+            cpu_flags=hardware.shown_flags(),
+            store=store_view(self.settings),
+        )
 
     def server_config(self, flight_port: int, flight_location: str | None) -> ServerConfig:
         """``/v1/config``: effective settings (redacted), what was chosen for this machine,
@@ -421,17 +427,17 @@ class Runtime:
             flight_port=flight_port,
             flight_location=flight_location,
             limits=Limits(
-                max_items=settings.max_items,
-                max_text_chars=settings.max_text_chars,
-                max_streams=settings.max_streams,
-                shard_rows=settings.shard_rows,
-                batch_rows=settings.batch_rows,
+                max_items=settings.limits.max_items,
+                max_text_chars=settings.limits.max_text_chars,
+                max_streams=settings.streams.max_streams,
+                shard_rows=settings.limits.shard_rows,
+                batch_rows=settings.limits.batch_rows,
             ),
             model=EmbeddingModel(
                 model_id=self.embedder.model_id,
                 revision=self.embedder.revision,
                 weights_sha256=self.embedder.weights_sha256,
-                setting=settings.embedding_model,
+                setting=settings.embedding.model,
             ),
         )
 

@@ -143,7 +143,7 @@ class StoreBackedFeatures:
         if not checked:
             check_input_batch(
                 record_batch(batch),
-                max_text_chars=runtime.settings.max_text_chars,
+                max_text_chars=runtime.settings.limits.max_text_chars,
                 first_row=first_row,
             )
         if self.store is None:
@@ -241,7 +241,7 @@ class StoreBackedFeatures:
         )
         runtime = self.runtime
         depth = in_flight or runtime.micro_batches_in_flight
-        steps = plan.steps(runtime.settings.batch_rows, runtime.micro_batch_rows)
+        steps = plan.steps(runtime.settings.limits.batch_rows, runtime.micro_batch_rows)
 
         def computed(start: int, stop: int) -> pa.RecordBatch:
             with slot():

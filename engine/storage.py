@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import structlog
 
-from hemma_features.contract import FeatureSet
+from hemma_features.contract import FeatureSet, StoreInfo
 from hemma_features.engine.datasets import DatasetStore
 from hemma_features.engine.feature_store import FeatureStore
 from hemma_features.engine.metrics import Metrics
@@ -26,23 +25,23 @@ log = structlog.get_logger(__name__)
 def store_path(settings: Settings) -> Path | None:
     """The server store's directory: None when ``store`` is off, else the setting, else
     ``store`` under the per-user data directory."""
-    if not settings.store:
+    if not settings.store.enabled:
         return None
-    if settings.store_dir:
-        return Path(settings.store_dir).expanduser()
+    if settings.store.dir:
+        return Path(settings.store.dir).expanduser()
     import platformdirs
 
     return Path(platformdirs.user_data_dir("hemma-features")) / "store"
 
 
-def store_view(settings: Settings) -> dict[str, Any]:
+def store_view(settings: Settings) -> StoreInfo:
     """Where the server store lives and its size bound (``None`` path: no store)."""
     path = store_path(settings)
-    return {
-        "enabled": path is not None,
-        "path": str(path) if path is not None else None,
-        "max_bytes": settings.store_max_bytes,
-    }
+    return StoreInfo(
+        enabled=path is not None,
+        path=str(path) if path is not None else None,
+        max_bytes=settings.store.max_bytes,
+    )
 
 
 class Stores:
@@ -55,7 +54,7 @@ class Stores:
 
     def __init__(self, settings: Settings, *, use_store: bool = True) -> None:
         root = store_path(settings) if use_store else None
-        self.store = FeatureStore(root, settings.store_max_bytes) if root else None
+        self.store = FeatureStore(root, settings.store.max_bytes) if root else None
         self.datasets = DatasetStore(root) if root else None
         self._problem: str | None = None
         self._lock = threading.Lock()

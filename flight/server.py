@@ -37,9 +37,11 @@ import structlog
 
 from hemma_features.contract import (
     FEATURE_SETS,
+    DatasetEntry,
     ExtractCommand,
     FeatureSet,
     ReloadRequest,
+    ReloadStatus,
     ShardTicket,
     check_input_schema,
     decode_command,
@@ -48,7 +50,7 @@ from hemma_features.contract import (
 )
 from hemma_features.contract.locations import flight_url, is_wildcard
 from hemma_features.engine.composition import Engine
-from hemma_features.engine.datasets import DatasetEntry, DatasetStore
+from hemma_features.engine.datasets import DatasetStore
 from hemma_features.engine.errors import (
     BusyError,
     InputError,
@@ -56,7 +58,6 @@ from hemma_features.engine.errors import (
     ReloadRefusedError,
     ShuttingDownError,
 )
-from hemma_features.engine.reload import ReloadStatus
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
 from hemma_features.engine.step_loop import InputBatch, StoreBackedFeatures
@@ -103,16 +104,16 @@ class FeatureFlightServer(fl.FlightServerBase):
         listening = f"{scheme}://{address.rsplit(':', 1)[0]}:{self.port}"
         # Never a wildcard: None means "this service" (endpoints then carry no location,
         # which Flight defines as: redeem the ticket where you got it).
-        self.location: str | None = runtime.settings.advertise_flight or (
+        self.location: str | None = runtime.settings.server.advertise_flight or (
             None if is_wildcard(listening) else listening
         )
         # Set on shutdown: running streams stop at the next micro-batch instead of finishing.
         self.stopping = threading.Event()
         settings = runtime.settings
         self.admission = Admission(
-            slots=settings.max_streams,
-            queue_limit=settings.stream_queue,
-            queue_timeout=settings.stream_queue_timeout,
+            slots=settings.streams.max_streams,
+            queue_limit=settings.streams.queue,
+            queue_timeout=settings.streams.queue_timeout,
             metrics=runtime.metrics,
             stopping=self.stopping,
         )
@@ -152,12 +153,12 @@ class FeatureFlightServer(fl.FlightServerBase):
             runtime.check_fingerprint(command.feature_set, command.fingerprint)
             check_input_schema(input_schema(reader))
             writer.begin(runtime.schema(command.feature_set))
-            for batch in input_batches(reader, settings.stream_idle_timeout):
-                if state.rows + batch.num_rows > settings.max_items:
+            for batch in input_batches(reader, settings.streams.idle_timeout):
+                if state.rows + batch.num_rows > settings.limits.max_items:
                     raise InputError(
-                        f"row {settings.max_items}: request has more than the limit of "
-                        f"{settings.max_items} rows (HEMMA_MAX_ITEMS); split it into several "
-                        "requests"
+                        f"row {settings.limits.max_items}: request has more than the limit of "
+                        f"{settings.limits.max_items} rows (HEMMA_MAX_ITEMS); split it into "
+                        "several requests"
                     )
                 job = InputBatch(rows=batch, feature_set=command.feature_set, first_row=state.rows)
                 for out in self._compute("exchange", features, context, state, job):
@@ -198,7 +199,7 @@ class FeatureFlightServer(fl.FlightServerBase):
             check_input_schema(input_schema(reader))
 
             def uploaded() -> Iterator[pa.RecordBatch]:
-                for batch in input_batches(reader, settings.stream_idle_timeout):
+                for batch in input_batches(reader, settings.streams.idle_timeout):
                     self._check_running()
                     yield batch
 
@@ -206,8 +207,8 @@ class FeatureFlightServer(fl.FlightServerBase):
             entry = datasets.put(
                 name,
                 uploaded(),
-                max_text_chars=settings.max_text_chars,
-                max_items=settings.max_items,
+                max_text_chars=settings.limits.max_text_chars,
+                max_items=settings.limits.max_items,
             )
             state.rows = entry.rows
             writer.write(pa.py_buffer(msgspec.json.encode(entry)))
@@ -270,15 +271,15 @@ class FeatureFlightServer(fl.FlightServerBase):
     ) -> fl.FlightInfo:
         settings = runtime.settings
         mine = [self.location] if self.location else []
-        locations = [mine, *([peer] for peer in settings.peer_locations)]
+        locations = [mine, *([peer] for peer in settings.server.peer_locations)]
         fingerprint = runtime.fingerprint_for(feature_set)
         endpoints = []
-        for shard, start in enumerate(range(0, entry.rows, settings.shard_rows)):
+        for shard, start in enumerate(range(0, entry.rows, settings.limits.shard_rows)):
             ticket = ShardTicket(
                 dataset=entry.sha256,
                 name=entry.name,
                 start=start,
-                stop=min(start + settings.shard_rows, entry.rows),
+                stop=min(start + settings.limits.shard_rows, entry.rows),
                 feature_set=feature_set,
                 fingerprint=fingerprint,
             )
@@ -311,7 +312,7 @@ class FeatureFlightServer(fl.FlightServerBase):
         with self._leased() as features, served("get", context, features, **fields) as state:
             # a reload between the ticket check and this first batch: never mix fingerprints
             features.runtime.check_fingerprint(shard.feature_set, shard.fingerprint)
-            step = features.runtime.settings.batch_rows
+            step = features.runtime.settings.limits.batch_rows
             for offset in range(0, rows.num_rows, step):
                 batch = rows.slice(offset, step)  # texts are copied only for rows computed
                 job = InputBatch(
@@ -342,7 +343,7 @@ class FeatureFlightServer(fl.FlightServerBase):
 
     def _reload(self, body: bytes) -> ReloadStatus:
         """The ``reload`` action: check the admin token, reload, answer the outcome."""
-        token = self.runtime.settings.admin_token
+        token = self.runtime.settings.auth.admin_token
         reloader = self.engine.reloader
         if reloader is None or token is None:
             raise PermissionDeniedError(
@@ -387,13 +388,16 @@ def create_flight_server(
     middleware: dict[str, fl.ServerMiddlewareFactory] = {
         "correlation": CorrelationMiddlewareFactory()
     }
-    if settings.auth_token:
-        middleware["auth"] = BearerAuthMiddlewareFactory(settings.auth_token)
+    if settings.auth.token:
+        middleware["auth"] = BearerAuthMiddlewareFactory(settings.auth.token)
     options: dict[str, Any] = {}
-    if settings.tls_cert_file and settings.tls_key_file:
+    if settings.server.tls_cert_file and settings.server.tls_key_file:
         options["tls_certificates"] = [
-            (Path(settings.tls_cert_file).read_bytes(), Path(settings.tls_key_file).read_bytes())
+            (
+                Path(settings.server.tls_cert_file).read_bytes(),
+                Path(settings.server.tls_key_file).read_bytes(),
+            )
         ]
     return FeatureFlightServer(
-        engine, flight_url(host, port, tls=settings.tls), middleware=middleware, **options
+        engine, flight_url(host, port, tls=settings.server.tls), middleware=middleware, **options
     )

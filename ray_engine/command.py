@@ -26,7 +26,7 @@ import ray  # noqa: F401  (without the ray extra, the import fails here: one lin
 
 from hemma_features.client.extract_command import run_extract
 from hemma_features.engine.errors import HemmaServiceError
-from hemma_features.engine.settings import load_settings
+from hemma_features.engine.settings_env import load_settings
 from hemma_features.ray_engine.engine import RayEngine
 from hemma_features.ray_engine.errors import ClusterLostError
 from hemma_features.ray_engine.info import forwarded_env

@@ -21,9 +21,10 @@ import msgspec
 import pyarrow as pa
 
 from hemma_features.client.cli_options import RAY_FORWARDED_ENV
-from hemma_features.contract import FeatureSet, FingerprintInfo, ServerConfig
+from hemma_features.contract import EncoderChoice, FeatureSet, FingerprintInfo, ServerConfig
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.settings import Settings
+from hemma_features.engine.settings_env import replace_settings
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 """What ``serve`` sets unless the environment says otherwise: models come from local files
@@ -46,11 +47,10 @@ class EngineInfo(msgspec.Struct, frozen=True, kw_only=True):
         return pa.ipc.read_schema(pa.py_buffer(self.schemas[feature_set]))
 
     @property
-    def embedding(self) -> dict[str, Any]:
+    def embedding(self) -> EncoderChoice:
         """What the runtime's embedding loader chose (backend, precision, threads, device,
-        and whether it was asked, measured or stored)."""
-        chosen = self.config.runtime.get("embedding", {})
-        return dict(chosen) if isinstance(chosen, Mapping) else {}
+        and whether it was asked, measured or stored); empty fields where it said nothing."""
+        return self.config.runtime.embedding or EncoderChoice()
 
     @classmethod
     def of(cls, runtime: Runtime) -> EngineInfo:
@@ -67,7 +67,7 @@ class EngineInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 def describe_runtime(settings: Settings) -> EngineInfo:
     """Load a runtime (parsing inline: no workers) and say what it computes."""
-    runtime = Runtime.load(msgspec.structs.replace(settings, parse_workers=0))
+    runtime = Runtime.load(replace_settings(settings, parse_workers=0))
     try:
         return EngineInfo.of(runtime)
     finally:
@@ -104,16 +104,16 @@ def decided_settings(settings: Settings, info: EngineInfo) -> Settings:
     embedding backend, precision and device, and torch's thread count on a CPU."""
     chosen = info.embedding
     pins: dict[str, Any] = {}
-    if settings.embedding_backend == "auto" and chosen.get("backend"):
-        pins["embedding_backend"] = chosen["backend"]
-    if settings.embedding_dtype == "auto" and chosen.get("precision"):
-        pins["embedding_dtype"] = chosen["precision"]
-    if settings.device == "auto" and chosen.get("device"):
-        pins["device"] = chosen["device"]
-    torch_on_cpu = chosen.get("backend") == "torch" and chosen.get("device") == "cpu"
-    if torch_on_cpu and settings.embedding_threads == 0 and chosen.get("threads"):
-        pins["embedding_threads"] = int(chosen["threads"])
-    return msgspec.structs.replace(settings, **pins) if pins else settings
+    if settings.embedding.backend == "auto" and chosen.backend:
+        pins["embedding_backend"] = chosen.backend
+    if settings.embedding.dtype == "auto" and chosen.precision:
+        pins["embedding_dtype"] = chosen.precision
+    if settings.embedding.device == "auto" and chosen.device:
+        pins["device"] = chosen.device
+    torch_on_cpu = chosen.backend == "torch" and chosen.device == "cpu"
+    if torch_on_cpu and settings.embedding.threads == 0 and chosen.threads:
+        pins["embedding_threads"] = chosen.threads
+    return replace_settings(settings, **pins) if pins else settings
 
 
 def forwarded_env(

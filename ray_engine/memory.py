@@ -54,7 +54,7 @@ def key_material(
 ) -> dict[str, object]:
     """Everything the cluster's answer depends on that the driver knows."""
     return {
-        "settings": msgspec.to_builtins(settings),
+        "settings": settings.flat(),
         "address": address or "local",
         "num_gpus": num_gpus,
         "resources": dict(sorted((resources or {}).items())),

@@ -14,7 +14,6 @@ import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import msgspec
 import pyarrow as pa
 import structlog
 
@@ -27,7 +26,8 @@ from hemma_features.contract import (
 )
 from hemma_features.engine.errors import FingerprintMismatchError, ModelLoadError
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.settings import Settings, load_settings
+from hemma_features.engine.settings import Settings
+from hemma_features.engine.settings_env import load_settings
 from hemma_features.engine.step_loop import InputBatch, StoreBackedFeatures, record_batch
 from hemma_features.logs import configure_logging
 
@@ -80,14 +80,14 @@ class HemmaFeatures:
         expected_components: Mapping[str, Any] | None = None,
     ) -> None:
         resolved = settings_from(settings)
-        configure_logging(resolved.log_format)
+        configure_logging(resolved.server.log_format)
         try:
             runtime = Runtime.load(resolved)
         except ModelLoadError as exc:
             raise ModelLoadError(
                 f"host {socket.gethostname()} cannot load what the run computes with "
-                f"(embedding backend {resolved.embedding_backend}, dtype "
-                f"{resolved.embedding_dtype}, device {resolved.device}): {exc}"
+                f"(embedding backend {resolved.embedding.backend}, dtype "
+                f"{resolved.embedding.dtype}, device {resolved.embedding.device}): {exc}"
             ) from exc
         try:
             self._use(runtime, feature_set, fingerprint, with_key, expected_components)
@@ -132,7 +132,8 @@ class HemmaFeatures:
         # The run's sink is the driver's cache: an actor keeps a server store only where
         # HEMMA_STORE_DIR names one (a shared store reuses rows across runs and hosts).
         self.features = StoreBackedFeatures(
-            runtime, use_store=runtime.settings.store and runtime.settings.store_dir is not None
+            runtime,
+            use_store=runtime.settings.store.enabled and runtime.settings.store.dir is not None,
         )
         self.schema = runtime.schema(feature_set)
 
@@ -205,5 +206,5 @@ def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def settings_mapping(settings: Settings) -> dict[str, Any]:
-    """Settings as plain values, to hand to actors on other hosts."""
-    return dict(msgspec.to_builtins(settings))
+    """Settings as plain values by flat name, to hand to actors on other hosts."""
+    return settings.flat()

@@ -46,16 +46,16 @@ def runtime():
 
 
 def settings_for_tests(**values):
-    """Default settings with the test session's model cache (``Settings()`` reads no env),
-    the ONNX Runtime float32 backend on every host, and no server store unless asked (so one
-    test's stored rows never answer another's)."""
-    from hemma_features.engine.settings import Settings
+    """Default settings (no environment read; ``values`` by flat name) with the test
+    session's model cache, the ONNX Runtime float32 backend on every host, and no server
+    store unless asked (so one test's stored rows never answer another's)."""
+    from hemma_features.engine.settings_env import settings_of
 
     values.setdefault("store", "store_dir" in values)
     values.setdefault("embedding_backend", "onnx")
     values.setdefault("embedding_dtype", "float32")
     values.setdefault("parse_workers", 1)
-    return Settings(model_cache_dir=os.environ["HEMMA_MODEL_CACHE_DIR"], **values)
+    return settings_of(model_cache_dir=os.environ["HEMMA_MODEL_CACHE_DIR"], **values)
 
 
 @pytest.fixture(scope="session")

@@ -40,11 +40,11 @@ class LiveServer:
 
     @property
     def http_url(self) -> str:
-        return http_url("127.0.0.1", self.http_port, tls=self.runtime.settings.tls)
+        return http_url("127.0.0.1", self.http_port, tls=self.runtime.settings.server.tls)
 
     @property
     def flight_url(self) -> str:
-        return flight_url("127.0.0.1", self.flight.port, tls=self.runtime.settings.tls)
+        return flight_url("127.0.0.1", self.flight.port, tls=self.runtime.settings.server.tls)
 
     def close(self, timeout: float = 60.0) -> None:
         """Stop both planes; a client still holding a stream cannot hang the tests."""

@@ -8,9 +8,14 @@ import pytest
 
 from hemma_features.contract import (
     CommandError,
+    DatasetEntry,
     ExtractCommand,
     FeatureSpec,
     InputRuleError,
+    ReloadStatus,
+    RuntimeInfo,
+    ServerConfig,
+    SettingsView,
     as_input_batch,
     check_input_batch,
     check_input_schema,
@@ -189,3 +194,106 @@ def test_output_schema_carries_the_contract():
         embedding_model="m",
     )
     assert only_embeddings.names == ["essay_id", "embedding"]
+
+
+RUNTIME_EXAMPLE = {
+    "embedding": {
+        "backend": "onnx",
+        "precision": "float32",
+        "quantization": "none",
+        "threads": 4,
+        "device": "cpu",
+        "min_cosine": 0.99999,
+        "mean_cosine": 0.999995,
+        "exported_seconds": None,
+        "decided": "stored",
+        "candidates": [
+            {
+                "backend": "torch",
+                "cpu_seconds": 0.5,
+                "wall_seconds": 0.2,
+                "min_cosine": 1.0,
+                "failure": None,
+            }
+        ],
+        "notes": ["bfloat16 needs avx512_bf16; float32 instead"],
+    },
+    "embedding_batch_size": 128,
+    "encoder_batching": {
+        "padded": True,
+        "batch_size": 128,
+        "token_budget": 16384,
+        "pad_multiple": 64,
+        "mode": "fixed",
+        "rows_per_width": {"64": 128, "128": 128},
+        "max_wait_seconds": 0.005,
+    },
+    "micro_batch_rows": 16,
+    "micro_batches_in_flight": 2,
+    "parse_workers": 4,
+    "parse_workers_beside_encoder": 1,
+    "cores": 4,
+    "cpu": "Intel(R) Xeon(R)",
+    "cpu_flags": ["avx2", "avx512f"],
+    "store": {"enabled": True, "path": "/data/store", "max_bytes": 21474836480},
+}
+"""``/v1/config``'s ``runtime`` as the server wrote it when it was an untyped dict."""
+
+
+@pytest.mark.parametrize(
+    ("example", "struct"),
+    [
+        (RUNTIME_EXAMPLE, RuntimeInfo),
+        (
+            {
+                **RUNTIME_EXAMPLE,
+                "encoder_batching": {
+                    "padded": False,
+                    "batch_size": 1,
+                    "token_budget": 16384,
+                    "pad_multiple": None,
+                    "max_wait_seconds": None,
+                },
+            },
+            RuntimeInfo,
+        ),
+        (
+            {
+                "state": "ok",
+                "trigger": "sighup",
+                "started_at": "2026-12-05T03:00:00+00:00",
+                "seconds": 1.25,
+                "fingerprint_before": "a" * 64,
+                "fingerprint_after": "b" * 64,
+                "changed": ["embedding_max_length"],
+                "error": None,
+            },
+            ReloadStatus,
+        ),
+        ({"name": "corpus", "sha256": "c" * 64, "rows": 8}, DatasetEntry),
+    ],
+)
+def test_typed_sections_keep_the_json_they_replaced(example, struct):
+    """The typed messages encode to the same JSON, key for key, as the dicts they replaced."""
+    assert msgspec.json.encode(msgspec.convert(example, struct)) == msgspec.json.encode(example)
+
+
+def test_a_client_reads_config_of_newer_and_older_servers():
+    """A newer server's extra fields are ignored and an older server's missing ones default,
+    so version skew never fails decoding /v1/config."""
+    newer = {
+        "settings": {"max_items": 7, "a_setting_of_tomorrow": 1},
+        "flight_port": 9001,
+        "limits": {"max_items": 7, "max_text_chars": 100},
+        "runtime": {**RUNTIME_EXAMPLE, "gpu": "H200", "store": {"enabled": False, "x": 1}},
+        "reload": {"state": "never", "queued": 0},
+        "something_new": {},
+    }
+    config = msgspec.json.decode(msgspec.json.encode(newer), type=ServerConfig)
+    assert config.settings.max_items == 7 and config.runtime.cores == 4
+    older = {"settings": {}, "flight_port": 9001, "limits": {"max_items": 7, "max_text_chars": 1}}
+    config = msgspec.json.decode(msgspec.json.encode(older), type=ServerConfig)
+    assert config.runtime == RuntimeInfo() and config.reload.state == "never"
+    assert config.settings == SettingsView()
+    entry = msgspec.json.decode(b'{"name":"a","sha256":"x","rows":1,"bytes":9}', type=DatasetEntry)
+    assert entry.rows == 1

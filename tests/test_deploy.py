@@ -85,7 +85,7 @@ def test_containerfile_copies_every_source_directory():
 def test_compose_mounts_an_env_file_the_server_reads(compose):
     """The env file compose mounts for hot reload parses (comments only, by default) and
     is where HEMMA_ENV_FILE points."""
-    from hemma_features.engine.settings import read_env_file
+    from hemma_features.engine.settings_env import read_env_file
 
     service = compose["services"]["features"]
     assert service["environment"]["HEMMA_ENV_FILE"] == "/config/hemma.env"

@@ -35,6 +35,7 @@ def test_dataset_snippet_runs_against_a_default_server(runtime, tmp_path, monkey
     """The README's do_put / list_flights / get_flight_info / do_get snippet works as written
     on a server started with default settings: the store is on, in the per-user data
     directory."""
+    from hemma_features.contract import StoreInfo
     from hemma_features.engine.runtime import Runtime
     from hemma_features.engine.settings import Settings
     from tests.servers import LiveServer
@@ -42,11 +43,9 @@ def test_dataset_snippet_runs_against_a_default_server(runtime, tmp_path, monkey
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     served = Runtime.assemble(Settings(), runtime.analyzer, runtime.embedder)
     store = tmp_path / "hemma-features" / "store"
-    assert served.machine_view()["store"] == {
-        "enabled": True,
-        "path": str(store),
-        "max_bytes": Settings().store_max_bytes,
-    }
+    assert served.machine_view().store == StoreInfo(
+        enabled=True, path=str(store), max_bytes=Settings().store.max_bytes
+    )
     server = LiveServer(served)
     try:
         [snippet] = [b for b in code_blocks("python") if "do_put" in b]

@@ -45,7 +45,14 @@ from hemma_features.engine.models.padded import (
 from hemma_features.engine.models.padded import assemble as assemble_texts
 from hemma_features.engine.models.pass_shapes import PassShapes
 from hemma_features.engine.models.unpadded import embed_unpadded
-from hemma_features.engine.settings import BatchShapes
+from hemma_features.engine.settings import (
+    BatchShapes,
+    Device,
+    EmbeddingBackend,
+    EmbeddingDtype,
+    LongTextPolicy,
+    Quantization,
+)
 
 CUDA_BATCH_SIZE = 128
 """Most sequences per padded pass on CUDA when the setting is 0 (auto); the token budget
@@ -78,7 +85,11 @@ def _distinct(
 
 
 class EmbeddingOptions(msgspec.Struct, frozen=True, kw_only=True):
-    """How texts become vectors; the loaded embedder holds the effective values."""
+    """How texts become vectors; the loaded embedder holds the effective values.
+
+    Its fields are those of ``EmbeddingSettings`` (same names, same types) that change how
+    a text is encoded; ``options.embedding_options`` takes them from the settings by name.
+    """
 
     max_length: int = 512
     """Tokens per window (capped by the model's position table at load)."""
@@ -90,19 +101,19 @@ class EmbeddingOptions(msgspec.Struct, frozen=True, kw_only=True):
     """Padded passes: ``fixed`` (batch-invariant) or ``dynamic`` (pad to the longest)."""
     normalize: bool = False
     """L2-normalise each vector."""
-    device: str = "cpu"
+    device: Device = "cpu"
     """``cpu`` or ``cuda`` (``auto`` is resolved at load)."""
-    long_text: str = "truncate"
+    long_text: LongTextPolicy = "truncate"
     """``truncate`` or ``chunk_mean``."""
     chunk_overlap: int = 64
     """Tokens shared by consecutive windows under ``chunk_mean``."""
     token_budget: int = 16384
     """Most tokens per forward pass."""
-    dtype: str = "float32"
+    dtype: EmbeddingDtype = "float32"
     """Encoder weights dtype (``auto`` is resolved at load)."""
-    backend: str = "torch"
-    """``torch`` or ``onnx`` (``auto`` is resolved at load)."""
-    quantization: str = "none"
+    backend: EmbeddingBackend = "torch"
+    """``torch``, ``onnx`` or ``openvino`` (``auto`` is resolved at load)."""
+    quantization: Quantization = "none"
     """``none`` or ``int8`` (onnx only)."""
     threads: int = 1
     """Intra-op threads of the forward pass on CPU (0 at load: the cores available)."""

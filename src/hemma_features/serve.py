@@ -25,14 +25,14 @@ import structlog
 from hemma_features.arrowfiles.atomic import write_bytes_atomically
 from hemma_features.contract import ReadyInfo
 from hemma_features.contract.locations import WILDCARD_HOSTS
-from hemma_features.engine.errors import HemmaServiceError, PortInUseError, ReloadRefusedError
-from hemma_features.engine.settings import (
-    ENV_PREFIX,
-    Settings,
-    field_docs,
-    load_settings,
-    read_env_file,
+from hemma_features.engine.errors import (
+    HemmaServiceError,
+    PortInUseError,
+    ReloadRefusedError,
+    SettingsError,
 )
+from hemma_features.engine.settings import Settings
+from hemma_features.engine.settings_env import FIELDS, help_text, load_settings, read_env_file
 from hemma_features.extras import server_extra_hint
 from hemma_features.logs import configure_logging
 
@@ -45,28 +45,29 @@ ENV_FILE_VARIABLE = "HEMMA_ENV_FILE"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """``serve``'s options: one flag per ``Settings`` field, plus ``--ready-file``."""
+    """``serve``'s options: one flag per setting (its flat name), plus ``--env-file`` and
+    ``--ready-file``; the help is each field's declared description."""
     parser = argparse.ArgumentParser(
         prog="hemma-features serve",
         description="Run both planes in one process until SIGTERM/Ctrl-C. Every option also "
         "reads HEMMA_<NAME> from the environment; a flag wins over the variable.",
     )
-    docs = field_docs()
-    for field in msgspec.structs.fields(Settings):
-        flag = "--" + field.name.replace("_", "-")
-        env = ENV_PREFIX + field.name.upper()
-        help_text = f"{docs.get(field.name, '')} [env {env}; default {field.default!r}]"
-        if field.type is bool:
+    for field in FIELDS.values():
+        if isinstance(field.default, bool):
             parser.add_argument(
-                flag,
+                field.flag,
                 dest=field.name,
                 default=None,
                 action=argparse.BooleanOptionalAction,
-                help=help_text,
+                help=help_text(field),
             )
         else:
             parser.add_argument(
-                flag, dest=field.name, default=None, metavar=field.name.upper(), help=help_text
+                field.flag,
+                dest=field.name,
+                default=None,
+                metavar=field.name.upper(),
+                help=help_text(field),
             )
     parser.add_argument(
         "--env-file",
@@ -93,8 +94,7 @@ def main(argv: Sequence[str]) -> int:
     if hint:
         print(f"error: {hint}", file=sys.stderr)
         return 2
-    names = [field.name for field in msgspec.structs.fields(Settings)]
-    flags: dict[str, Any] = {name: getattr(args, name) for name in names}
+    flags: dict[str, Any] = {name: getattr(args, name) for name in FIELDS}
     env_file = args.env_file or os.environ.get(ENV_FILE_VARIABLE) or None
 
     def settings_source(overrides: Mapping[str, Any]) -> Settings:
@@ -105,12 +105,22 @@ def main(argv: Sequence[str]) -> int:
 
     try:
         settings = settings_source({})
-        configure_logging(settings.log_format)
+        configure_logging(settings.server.log_format)
         serve(settings, ready_file=args.ready_file, settings_source=settings_source)
     except HemmaServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def check_files(settings: Settings) -> None:
+    """The files the settings name exist (checked at start, not when settings are read)."""
+    for name, path in (
+        ("HEMMA_TLS_CERT_FILE", settings.server.tls_cert_file),
+        ("HEMMA_TLS_KEY_FILE", settings.server.tls_key_file),
+    ):
+        if path is not None and not os.path.isfile(path):
+            raise SettingsError(name, path, "an existing PEM file")
 
 
 def uvicorn_config(app: Any, settings: Settings) -> Any:
@@ -123,8 +133,8 @@ def uvicorn_config(app: Any, settings: Settings) -> Any:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
-        ssl_certfile=settings.tls_cert_file,
-        ssl_keyfile=settings.tls_key_file,
+        ssl_certfile=settings.server.tls_cert_file,
+        ssl_keyfile=settings.server.tls_key_file,
     )
 
 
@@ -196,10 +206,11 @@ def serve(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     settings.register_secrets()
+    check_files(settings)
     warn_if_exposed(settings)
     warn_if_flight_unadvertised(settings)
-    sock = bind_port("HEMMA_HTTP_PORT", settings.host, settings.http_port)
-    check_port_free("HEMMA_FLIGHT_PORT", settings.host, settings.flight_port)
+    sock = bind_port("HEMMA_HTTP_PORT", settings.server.host, settings.server.http_port)
+    check_port_free("HEMMA_FLIGHT_PORT", settings.server.host, settings.server.flight_port)
 
     from hemma_features.control.app import create_app
     from hemma_features.engine.composition import Engine
@@ -219,18 +230,18 @@ def serve(
     reload_asked = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: reload_asked.set())
-    flight_server = create_flight_server(engine, settings.host, settings.flight_port)
+    flight_server = create_flight_server(engine, settings.server.host, settings.server.flight_port)
     app = create_app(engine, flight_port=flight_server.port, flight_location=flight_server.location)
     control_plane = ControlPlaneThread(app, settings, sock)
     try:
         control_plane.start()
         info = ReadyInfo(
             pid=os.getpid(),
-            host=settings.host,
+            host=settings.server.host,
             http_port=sock.getsockname()[1],
             flight_port=flight_server.port,
             fingerprint=runtime.fingerprint.fingerprint,
-            tls=settings.tls,
+            tls=settings.server.tls,
         )
         log.info("serve.started", **msgspec.to_builtins(info))
         if ready_file is not None:
@@ -269,8 +280,8 @@ def _stop(
 ) -> bool:
     """Stop both planes and the engine's runtimes within ``shutdown_grace``; True if Flight
     stopped."""
-    log.info("serve.stopping", grace_seconds=settings.shutdown_grace)
-    deadline = time.monotonic() + settings.shutdown_grace
+    log.info("serve.stopping", grace_seconds=settings.server.shutdown_grace)
+    deadline = time.monotonic() + settings.server.shutdown_grace
     flight_server.stopping.set()
     control_plane.stop(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
     stopper = threading.Thread(target=flight_server.shutdown, name="flight-shutdown", daemon=True)
@@ -282,29 +293,29 @@ def _stop(
 
 def warn_if_exposed(settings: Settings) -> None:
     """Warn when both planes listen beyond loopback without a token or without TLS."""
-    if is_loopback(settings.host):
+    if is_loopback(settings.server.host):
         return
-    checks = (("a token (HEMMA_AUTH_TOKEN)", settings.auth_token), ("TLS", settings.tls))
+    checks = (("a token (HEMMA_AUTH_TOKEN)", settings.auth.token), ("TLS", settings.server.tls))
     missing = [what for what, present in checks if not present]
     if missing:
         log.warning(
             "serve.exposed",
-            host=settings.host,
+            host=settings.server.host,
             missing=missing,
-            detail=f"listening on {settings.host} beyond loopback without "
+            detail=f"listening on {settings.server.host} beyond loopback without "
             f"{' or '.join(missing)}: anyone who reaches this host can use and read the server",
         )
 
 
 def warn_if_flight_unadvertised(settings: Settings) -> None:
     """Bound to a wildcard address with no ``advertise_flight``: say what clients will do."""
-    if settings.host not in WILDCARD_HOSTS or settings.advertise_flight:
+    if settings.server.host not in WILDCARD_HOSTS or settings.server.advertise_flight:
         return
     log.warning(
         "serve.flight_location_unadvertised",
-        host=settings.host,
+        host=settings.server.host,
         detail="listening on a wildcard address without HEMMA_ADVERTISE_FLIGHT: clients dial "
-        f"Flight on the host they reached HTTP on, port {settings.flight_port}; through a "
+        f"Flight on the host they reached HTTP on, port {settings.server.flight_port}; through a "
         "tunnel whose local ports differ they need --flight (or HEMMA_FLIGHT_URL)",
     )
 

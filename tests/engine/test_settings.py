@@ -5,14 +5,19 @@ from __future__ import annotations
 import pytest
 
 from hemma_features.engine.errors import SettingsError
-from hemma_features.engine.settings import Settings, field_docs, load_settings
+from hemma_features.engine.settings import Settings
+from hemma_features.engine.settings_env import FIELDS, load_settings, settings_of
 
 
 def test_defaults_match_the_documented_ports():
     """Without environment the control plane is on 9000 and Flight on 9001, on loopback."""
     settings = load_settings(environ={})
-    assert (settings.host, settings.http_port, settings.flight_port) == ("127.0.0.1", 9000, 9001)
-    assert settings.languagetool_url is None
+    assert (settings.server.host, settings.server.http_port, settings.server.flight_port) == (
+        "127.0.0.1",
+        9000,
+        9001,
+    )
+    assert settings.languagetool.url is None
 
 
 def test_environment_is_read_and_converted():
@@ -24,9 +29,9 @@ def test_environment_is_read_and_converted():
             "HEMMA_DEVICE": "cpu",
         }
     )
-    assert settings.max_items == 12
-    assert settings.embedding_normalize is True
-    assert settings.device == "cpu"
+    assert settings.limits.max_items == 12
+    assert settings.embedding.normalize is True
+    assert settings.embedding.device == "cpu"
 
 
 def test_flags_override_environment():
@@ -35,8 +40,8 @@ def test_flags_override_environment():
         environ={"HEMMA_MAX_ITEMS": "12", "HEMMA_HTTP_PORT": "9100"},
         overrides={"max_items": "7", "http_port": None},
     )
-    assert settings.max_items == 7
-    assert settings.http_port == 9100
+    assert settings.limits.max_items == 7
+    assert settings.server.http_port == 9100
 
 
 @pytest.mark.parametrize(
@@ -61,18 +66,68 @@ def test_bad_values_name_the_variable_value_and_rule(variable, value, allowed):
 
 def test_config_view_redacts_credentials():
     """Userinfo in the LanguageTool URL never reaches /v1/config."""
-    settings = Settings(languagetool_url="http://user:secret@lt.internal:8010")
+    settings = settings_of(languagetool_url="http://user:secret@lt.internal:8010")
     view = settings.public_view()
     assert "secret" not in str(view)
-    assert view["languagetool_url"] == "http://***@lt.internal:8010"
+    assert view.languagetool_url == "http://***@lt.internal:8010"
 
 
 def test_every_field_has_a_help_text():
-    """Each settings field has a docstring that --help shows."""
-    import msgspec
+    """Each setting declares the description --help shows, in one line."""
+    from hemma_features.serve import build_parser
 
-    docs = field_docs()
-    assert {f.name for f in msgspec.structs.fields(Settings)} == set(docs)
+    assert all(field.description for field in FIELDS.values())
+    helps = {a.dest: a.help for a in build_parser()._actions}
+    assert helps["embedding_max_length"] == (
+        "Tokens per essay fed to the encoder (capped by the model's position table). "
+        "[env HEMMA_EMBEDDING_MAX_LENGTH; default 512]"
+    )
+
+
+def test_sections_group_the_flat_names():
+    """Each flat name lives in one section; the nested value is the flat one."""
+    settings = settings_of(embedding_max_length=64, store=False, parse_workers=2)
+    assert (settings.embedding.max_length, settings.store.enabled, settings.parsing.workers) == (
+        64,
+        False,
+        2,
+    )
+    flat = settings.flat()
+    assert set(flat) == set(FIELDS) and flat["embedding_max_length"] == 64
+    assert Settings() == settings_of()
+
+
+def test_rules_between_fields_hold_however_settings_are_built():
+    """The rules that join two fields hold for every way of building settings."""
+    from hemma_features.engine.settings import EmbeddingSettings
+
+    with pytest.raises(SettingsError, match="HEMMA_EMBEDDING_CHUNK_OVERLAP=300.*half"):
+        settings_of(embedding_long_text="chunk_mean", embedding_chunk_overlap=300)
+    with pytest.raises(SettingsError, match="HEMMA_EMBEDDING_CHUNK_OVERLAP"):
+        EmbeddingSettings(long_text="chunk_mean", chunk_overlap=300)
+    with pytest.raises(SettingsError, match="HEMMA_PEERS"):
+        settings_of(peers="http://replica:9001")
+
+
+def test_errors_are_one_line_with_the_limit():
+    """A value past a declared limit names the variable, the value and the limit."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"HEMMA_STREAM_IDLE_TIMEOUT": "0.5"})
+    assert str(caught.value) == (
+        "HEMMA_STREAM_IDLE_TIMEOUT=0.5 is not valid: expected seconds between 1 and 86400"
+    )
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"HEMMA_ADMIN_TOKEN": "short"})
+    assert "short" not in str(caught.value) and "at least 16 characters" in str(caught.value)
+
+
+def test_settings_read_no_files():
+    """A TLS file that does not exist fails where the server starts, not in the settings."""
+    from hemma_features.serve import check_files
+
+    settings = settings_of(tls_cert_file="/nonexistent/cert.pem", tls_key_file="/nonexistent/k")
+    with pytest.raises(SettingsError, match="HEMMA_TLS_CERT_FILE.*an existing PEM file"):
+        check_files(settings)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +149,7 @@ def test_a_badly_typed_variable_says_what_it_takes_in_words(variable, value, exp
 
 def test_env_file_is_read_with_comments_export_and_quotes(tmp_path):
     """An env file takes HEMMA_NAME=value lines; comments, blanks, export and quotes too."""
-    from hemma_features.engine.settings import read_env_file
+    from hemma_features.engine.settings_env import read_env_file
 
     path = tmp_path / "hemma.env"
     path.write_text(
@@ -102,7 +157,7 @@ def test_env_file_is_read_with_comments_export_and_quotes(tmp_path):
     )
     assert read_env_file(path) == {"HEMMA_EMBEDDING_MAX_LENGTH": "128", "HEMMA_MAX_ITEMS": "10"}
     settings = load_settings(read_env_file(path))
-    assert (settings.embedding_max_length, settings.max_items) == (128, 10)
+    assert (settings.embedding.max_length, settings.limits.max_items) == (128, 10)
 
 
 @pytest.mark.parametrize(
@@ -115,7 +170,7 @@ def test_env_file_is_read_with_comments_export_and_quotes(tmp_path):
 )
 def test_env_file_errors_name_the_line(tmp_path, text, message):
     """A line that is not a known HEMMA_ setting fails naming it (a typo is never ignored)."""
-    from hemma_features.engine.settings import read_env_file
+    from hemma_features.engine.settings_env import read_env_file
 
     path = tmp_path / "hemma.env"
     path.write_text(text)
@@ -127,4 +182,21 @@ def test_model_sha256_takes_64_hex_digits():
     """HEMMA_EMBEDDING_MODEL_SHA256 is checked for its form at start."""
     with pytest.raises(SettingsError, match="HEMMA_EMBEDDING_MODEL_SHA256.*64 hexadecimal"):
         load_settings({"HEMMA_EMBEDDING_MODEL_SHA256": "abc"})
-    assert load_settings({"HEMMA_EMBEDDING_MODEL_SHA256": "A" * 64}).embedding_model_sha256
+    assert load_settings({"HEMMA_EMBEDDING_MODEL_SHA256": "A" * 64}).embedding.model_sha256
+
+
+def test_embedding_options_are_the_embedding_settings_by_name():
+    """Every embedder option is an embedding setting of the same name and type, and the
+    options built from settings carry the settings' values."""
+    import typing
+
+    from hemma_features.engine.features.embed import EmbeddingOptions
+    from hemma_features.engine.options import embedding_options
+    from hemma_features.engine.settings import EmbeddingSettings
+
+    declared = typing.get_type_hints(EmbeddingSettings)
+    for name, kind in typing.get_type_hints(EmbeddingOptions).items():
+        assert declared[name] == kind, name
+    settings = settings_of(embedding_max_length=64, device="cpu", embedding_backend="onnx")
+    options = embedding_options(settings)
+    assert (options.max_length, options.device, options.backend) == (64, "cpu", "onnx")

@@ -15,8 +15,9 @@ from hemma_features.client.errors import (
     ServerRejectedError,
     ServerUnavailableError,
 )
-from hemma_features.contract import InputRuleError, Limits, ServerConfig, specs_for
+from hemma_features.contract import InputRuleError, Limits, ServerConfig, SettingsView, specs_for
 from hemma_features.engine.features.catalogue import BASE
+from hemma_features.engine.settings_env import replace_settings
 from tests.conftest import SAMPLES, essays_table
 from tests.servers import counter
 
@@ -154,9 +155,8 @@ def test_flight_override_and_unreachable_server(live_server):
 
 def test_server_rejection_is_reported(live_server, monkeypatch):
     """A server-side InvalidArgument reaches the caller as ServerRejectedError."""
-    import msgspec.structs
 
-    small = msgspec.structs.replace(live_server.runtime.settings, max_items=1)
+    small = replace_settings(live_server.runtime.settings, max_items=1)
     monkeypatch.setitem(vars(live_server.runtime), "settings", small)  # runtimes are frozen
     rows = [("a", "text", "p"), ("b", "more text", "p")]
     with FeatureClient(live_server.http_url) as client:
@@ -213,7 +213,7 @@ def test_every_bad_row_of_a_file_is_named_before_any_request(tmp_path):
     path.write_text('essay_id,text,prompt\na,Fine text.,p\nb," ",p\nc,Fine.,p\nd,,p\n')
     client = FeatureClient("http://127.0.0.1:9")
     config = ServerConfig(
-        settings={},
+        settings=SettingsView(),
         flight_port=9,
         limits=Limits(
             max_items=10, max_text_chars=100, max_streams=1, shard_rows=1, batch_rows=1

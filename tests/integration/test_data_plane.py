@@ -21,7 +21,7 @@ from hemma_features.contract import (
 )
 from hemma_features.engine.feature_store import FeatureStore
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.settings import Settings
+from hemma_features.engine.settings_env import settings_of
 from tests.conftest import SAMPLES, essays_table, wait_for
 from tests.servers import LiveServer, counter
 
@@ -33,7 +33,7 @@ def samples() -> pa.Table:
 
 def serve(runtime, store, **settings) -> LiveServer:
     options = {"store_dir": str(store), "shard_rows": 3, "batch_rows": 2, **settings}
-    return LiveServer(Runtime.assemble(Settings(**options), runtime.analyzer, runtime.embedder))
+    return LiveServer(Runtime.assemble(settings_of(**options), runtime.analyzer, runtime.embedder))
 
 
 @pytest.fixture(scope="module")

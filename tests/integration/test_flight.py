@@ -12,6 +12,7 @@ import pytest
 
 from hemma_features.contract import FlightInvalidArgumentError, decode_error_info, specs_for
 from hemma_features.engine.features.catalogue import BASE
+from hemma_features.engine.settings_env import replace_settings
 from tests.conftest import essays_table
 
 HANDCRAFTED_NAMES = [spec.name for spec in specs_for("handcrafted", BASE)]
@@ -93,9 +94,8 @@ def test_bad_row_is_rejected_naming_the_row_and_server_keeps_serving(live_server
 
 def test_too_many_rows_names_the_limit(live_server, monkeypatch):
     """More rows than max_items fails naming the limit."""
-    import msgspec.structs
 
-    small = msgspec.structs.replace(live_server.runtime.settings, max_items=3)
+    small = replace_settings(live_server.runtime.settings, max_items=3)
     monkeypatch.setitem(vars(live_server.runtime), "settings", small)  # runtimes are frozen
     rows = [(f"e{i}", f"Essay {i}.", "p") for i in range(5)]
     with pytest.raises(FlightInvalidArgumentError, match=r"limit of 3 rows \(HEMMA_MAX_ITEMS\)"):

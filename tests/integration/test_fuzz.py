@@ -50,7 +50,7 @@ from hemma_features.contract import (
     decode_ticket,
 )
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.settings import Settings
+from hemma_features.engine.settings_env import settings_of
 from tests.conftest import REPO, SAMPLES, essays_table, wait_for
 from tests.servers import LiveServer
 
@@ -130,7 +130,7 @@ def fuzzed(runtime, tmp_path_factory):
     """A server with a dataset store and small limits (4 rows, 300 characters), with two
     datasets uploaded: ``base`` (3 rows) and ``Base.2_x-y`` (1 row)."""
     store = tmp_path_factory.mktemp("fuzz-store")
-    settings_ = Settings(
+    settings_ = settings_of(
         store_dir=str(store),
         max_items=MAX_ITEMS,
         max_text_chars=MAX_TEXT_CHARS,

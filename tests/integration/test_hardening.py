@@ -42,7 +42,7 @@ from hemma_features.engine.errors import BusyError
 from hemma_features.engine.features.nlp import MAX_RUN_CHARS, normalize_for_parsing
 from hemma_features.engine.metrics import Metrics
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.settings import Settings
+from hemma_features.engine.settings_env import settings_of
 from hemma_features.flight.admission import Admission
 from tests.conftest import SAMPLES, essays_table, settings_for_tests, wait_for
 from tests.servers import LiveServer
@@ -63,7 +63,7 @@ def test_long_runs_are_split_every_max_run_chars():
 
 def test_adversarial_essays_at_the_full_limit_parse_in_bounded_time(runtime):
     """50,000 '$', 49,000 emoji and one 8,000-word sentence parse (hang bound: 10 minutes)."""
-    limit = runtime.settings.max_text_chars
+    limit = runtime.settings.limits.max_text_chars
     texts = ["$" * limit, "\U0001f600" * (limit - 1000), " ".join(["word"] * 8000)]
     rows = runtime.parser.submit(texts).result(timeout=600)
     assert len(rows) == 3
@@ -415,8 +415,8 @@ def test_binding_beyond_loopback_without_token_or_tls_warns():
     from hemma_features.serve import warn_if_exposed
 
     with capture_logs() as logs:
-        warn_if_exposed(Settings(host="0.0.0.0"))
-        warn_if_exposed(Settings(host="127.0.0.1"))
+        warn_if_exposed(settings_of(host="0.0.0.0"))
+        warn_if_exposed(settings_of(host="127.0.0.1"))
     [warning] = [e for e in logs if e["event"] == "serve.exposed"]
     assert warning["log_level"] == "warning" and len(warning["missing"]) == 2
 
@@ -452,7 +452,7 @@ def test_a_parse_past_the_deadline_fails_over_flight_naming_the_essay(runtime):
     """parse_deadline 0.3 s: the long essay's row and id are named; the server keeps serving."""
     from hemma_features.engine.execution.parallel import SupervisedParser
 
-    parser = SupervisedParser(runtime.settings.spacy_model, 1, 0.3)
+    parser = SupervisedParser(runtime.settings.parsing.spacy_model, 1, 0.3)
     server = LiveServer(
         Runtime.assemble(
             settings_for_tests(parse_deadline=0.3),

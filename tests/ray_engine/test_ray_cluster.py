@@ -30,7 +30,7 @@ from hemma_features.arrowfiles.layout import partition_dir  # noqa: E402
 from hemma_features.client.cache_admin import verify  # noqa: E402
 from hemma_features.client.feature_client import FeatureClient  # noqa: E402
 from hemma_features.contract import content_key_array  # noqa: E402
-from hemma_features.engine.settings import load_settings  # noqa: E402
+from hemma_features.engine.settings_env import load_settings  # noqa: E402
 from hemma_features.ray_engine import EngineInfo, HemmaFeatures, RayEngine  # noqa: E402
 from hemma_features.ray_engine.connect import resolve  # noqa: E402
 from hemma_features.ray_engine.memory import RunMemory, key_material  # noqa: E402

@@ -119,7 +119,7 @@ def test_same_table_as_flight(ray_cluster, live_server, sample_essays):
 def test_bad_row_is_named(runtime, sample_essays):
     """A row that breaks an input rule is refused naming the row and the limit."""
     stage = HemmaFeatures.on_runtime(runtime, "handcrafted")
-    too_long = "word " * (runtime.settings.max_text_chars // 5 + 1)
+    too_long = "word " * (runtime.settings.limits.max_text_chars // 5 + 1)
     rows = pa.table(
         {"essay_id": ["ok", "long"], "text": ["Fine text.", too_long], "prompt": ["p", "p"]}
     )

@@ -24,6 +24,8 @@ os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 pytest.importorskip("ray", reason="needs hemma-features[ray]")
 import ray  # noqa: E402
 
+from hemma_features.contract import EncoderChoice, RuntimeInfo  # noqa: E402
+from hemma_features.engine.settings_env import replace_settings  # noqa: E402
 from hemma_features.ray_engine import (  # noqa: E402
     EngineInfo,
     HemmaFeatures,
@@ -250,7 +252,8 @@ def test_actors_get_the_documented_environment(monkeypatch):
 
 
 def with_embedding(info: EngineInfo, chosen: dict[str, object]) -> EngineInfo:
-    config = msgspec.structs.replace(info.config, runtime={"embedding": chosen})
+    runtime = RuntimeInfo(embedding=msgspec.convert(chosen, EncoderChoice))
+    config = msgspec.structs.replace(info.config, runtime=runtime)
     return msgspec.structs.replace(info, config=config)
 
 
@@ -261,23 +264,23 @@ def test_the_cluster_decision_is_pinned_where_settings_left_it_open(runtime):
     open_ = settings_for_tests(embedding_backend="auto", embedding_dtype="auto", device="auto")
     openvino = {"backend": "openvino", "precision": "float32", "device": "cpu", "threads": 2}
     pinned = decided_settings(open_, with_embedding(info, openvino))
-    assert (pinned.embedding_backend, pinned.embedding_dtype, pinned.device) == (
+    assert (pinned.embedding.backend, pinned.embedding.dtype, pinned.embedding.device) == (
         "openvino",
         "float32",
         "cpu",
     )
-    assert pinned.embedding_threads == 0  # OpenVINO's bits do not depend on threads
+    assert pinned.embedding.threads == 0  # OpenVINO's bits do not depend on threads
     torch_cpu = {**openvino, "backend": "torch"}
-    assert decided_settings(open_, with_embedding(info, torch_cpu)).embedding_threads == 2
+    assert decided_settings(open_, with_embedding(info, torch_cpu)).embedding.threads == 2
     cuda = {"backend": "torch", "precision": "bfloat16", "device": "cuda", "threads": 2}
     on_gpu = decided_settings(open_, with_embedding(info, cuda))
-    assert (on_gpu.embedding_dtype, on_gpu.device, on_gpu.embedding_threads) == (
+    assert (on_gpu.embedding.dtype, on_gpu.embedding.device, on_gpu.embedding.threads) == (
         "bfloat16",
         "cuda",
         0,
     )
     named = settings_for_tests(embedding_threads=3)  # onnx, float32, 3 threads, as asked
-    assert decided_settings(named, with_embedding(info, torch_cpu)) == msgspec.structs.replace(
+    assert decided_settings(named, with_embedding(info, torch_cpu)) == replace_settings(
         named, device="cpu"
     )
 
@@ -302,7 +305,7 @@ def test_one_decision_gives_hosts_that_time_differently_one_fingerprint(
         monkeypatch.setattr(backend_timing, "time_candidates", timing)
         monkeypatch.setattr(backend_timing, "decision_path", lambda d, k: tmp_path / fastest)
         options = embedding_options(host_settings)
-        return Embedder.load(host_settings.embedding_model, options, cache)
+        return Embedder.load(host_settings.embedding.model, options, cache)
 
     first = host("openvino", settings)
     assert (first.report.backend, first.report.decided) == ("openvino", "measured")

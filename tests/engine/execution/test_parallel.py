@@ -36,7 +36,7 @@ def test_worker_processes_parse_exactly_like_the_request_thread(runtime):
 @pytest.fixture()
 def supervised(runtime):
     restarts: list[str] = []
-    parser = SupervisedParser(runtime.settings.spacy_model, 1, 60.0, restarts.append)
+    parser = SupervisedParser(runtime.settings.parsing.spacy_model, 1, 60.0, restarts.append)
     parser.restarts = restarts  # type: ignore[attr-defined]
     yield parser
     parser.close()
@@ -82,7 +82,7 @@ def deadline_parser(runtime, workers=1, **options):
     restarts: list[str] = []
     options.setdefault("batch_chars", 10 * len(SLOW))
     parser = SupervisedParser(
-        runtime.settings.spacy_model, workers, DEADLINE, restarts.append, **options
+        runtime.settings.parsing.spacy_model, workers, DEADLINE, restarts.append, **options
     )
     parser.restarts = restarts  # type: ignore[attr-defined]
     return parser

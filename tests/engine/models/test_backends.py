@@ -20,6 +20,7 @@ from hemma_features.engine.models.hardware import Hardware, native_precisions, r
 from hemma_features.engine.models.onnx_export import agreement, ensure_exported, export_key
 from hemma_features.engine.options import embedding_components
 from hemma_features.engine.settings import Settings
+from hemma_features.engine.settings_env import settings_of
 
 AVX2 = Hardware(cores=2, cpu_model="x", cpu_flags=frozenset({"avx2", "fma"}))
 SAPPHIRE = Hardware(
@@ -379,8 +380,8 @@ def test_parse_workers_follow_the_cores_and_the_feature_set(monkeypatch):
     monkeypatch.setattr(runtime_module, "available_cores", lambda: 12)
     assert (workers(Settings(), device="cpu"), beside(Settings(), device="cpu")) == (12, 4)
     assert (workers(Settings(), device="cuda"), beside(Settings(), device="cuda")) == (11, 11)
-    assert workers(Settings(parse_workers=0), device="cpu") == 0
-    assert beside(Settings(parse_workers=3), device="cpu") == 3
+    assert workers(settings_of(parse_workers=0), device="cpu") == 0
+    assert beside(settings_of(parse_workers=3), device="cpu") == 3
 
 
 def test_a_request_is_split_between_as_many_workers_as_it_may_use():
