@@ -43,12 +43,12 @@ from hemma_features.engine.execution.parallel import (
 )
 from hemma_features.engine.execution.pipeline import FeaturePipeline
 from hemma_features.engine.execution.record_batch import feature_batch
-from hemma_features.engine.features.catalogue import (
+from hemma_features.engine.features.api import (
+    NORMALIZATION,
     SCHEMA_VERSION,
     catalogue,
     feature_versions,
 )
-from hemma_features.engine.features.nlp import NORMALIZATION
 from hemma_features.engine.fingerprint import build_fingerprint
 from hemma_features.engine.languagetool import client as languagetool
 from hemma_features.engine.languagetool.watch import LanguageToolWatch

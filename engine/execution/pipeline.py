@@ -20,9 +20,13 @@ from hemma_features.engine.execution.parallel import (
     InlineParser,
     SupervisedParser,
 )
-from hemma_features.engine.features.languagetool_counts import match_features
-from hemma_features.engine.features.nlp import paragraph_spans, sentence_spans
-from hemma_features.engine.features.semantic import covered, semantic_features
+from hemma_features.engine.features.api import (
+    covered,
+    match_features,
+    paragraph_spans,
+    semantic_features,
+    sentence_spans,
+)
 from hemma_features.engine.languagetool import client as languagetool
 
 

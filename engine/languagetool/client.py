@@ -16,10 +16,6 @@ import httpx
 import msgspec
 
 from hemma_features.engine.errors import DependencyError
-from hemma_features.engine.features.languagetool_counts import (  # noqa: F401 (their home)
-    error_bucket,
-    match_features,
-)
 from hemma_features.redaction import redact_url
 
 LANGUAGE = "en-US"

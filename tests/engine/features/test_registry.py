@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import ast
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from hemma_features.contract import Undefined
+from hemma_features.engine.features import catalogue as catalogue_module
 from hemma_features.engine.features.catalogue import (
     COLUMN_ORDER,
     catalogue,
@@ -187,3 +191,27 @@ def test_unit_ranges_equal_the_feature_reports_and_hold_on_the_golden_values():
 if __name__ == "__main__":
     CATALOGUE.write_text(json.dumps(snapshot(), indent=1) + "\n")
     print(f"wrote {CATALOGUE}")
+
+
+def test_every_registering_module_is_imported_by_the_catalogue():
+    """A module that registers features is in catalogue.DEFINITION_MODULES, so the registry
+    is complete whichever module a process imports first (a fresh interpreter that imports
+    only the LanguageTool counts still sees every registered feature)."""
+    folder = Path(catalogue_module.__file__).parent
+    registering = {
+        path.stem
+        for path in folder.glob("*.py")
+        if path.stem not in ("registry", "catalogue")
+        and re.search(r"REGISTRY\.(feature|family|value)\b", path.read_text())
+    }
+    listed = {module.__name__.rsplit(".", 1)[-1] for module in catalogue_module.DEFINITION_MODULES}
+    assert registering and registering == listed
+    code = (
+        "from hemma_features.engine.features import languagetool_counts\n"
+        "from hemma_features.engine.features.catalogue import catalogue\n"
+        "print(len(catalogue(languagetool=True)))"
+    )
+    fresh = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert int(fresh.stdout) == len(catalogue_module.catalogue(languagetool=True))

@@ -6,13 +6,12 @@ import pytest
 
 from hemma_features.engine.errors import DependencyError
 from hemma_features.engine.features.catalogue import LT_CATEGORIES
+from hemma_features.engine.features.languagetool_counts import error_bucket, match_features
 from hemma_features.engine.languagetool.client import (
     Category,
     LanguageToolClient,
     Match,
     Rule,
-    error_bucket,
-    match_features,
     probe,
     split_for_check,
     utf16_len,
