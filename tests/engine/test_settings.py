@@ -190,7 +190,7 @@ def test_embedding_options_are_the_embedding_settings_by_name():
     options built from settings carry the settings' values."""
     import typing
 
-    from hemma_features.engine.features.embed import EmbeddingOptions
+    from hemma_features.engine.models.embed import EmbeddingOptions
     from hemma_features.engine.options import embedding_options
     from hemma_features.engine.settings import EmbeddingSettings
 
