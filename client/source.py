@@ -3,8 +3,9 @@
 ``RowSource`` is all an extract run needs of whoever computes: the fingerprints, the
 request limits, and a ``Fetcher`` that computes essays and hands each answered batch on.
 ``FlightSource`` (a feature server over Flight, handed out by ``FeatureClient``) and
-``RayEngine`` (actors on a Ray cluster) implement it; the cache filling, the combined rows,
-the report and the resume after a killed run are the same code for both
+``RaySource`` (actors on a Ray cluster, handed out by ``RayEngine``) implement it; the
+cache filling, the combined rows, the report and the resume after a killed run are the
+same code for both
 (``client.extraction``), and so is the ``extract`` facade (``ExtractFacade``).
 """
 

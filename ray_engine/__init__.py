@@ -6,6 +6,8 @@
   lacks (``hemma-features extract --engine ray``); ``describe`` and ``restore_schema``
   give a notebook the fingerprint and the schema metadata Ray may drop, and
   ``decided_settings`` the settings with the cluster's embedding decisions pinned.
+- ``RayCluster`` (``cluster``): what the engine asks of the cluster, handed to each run's
+  ``RaySource`` (``fetcher``), whose ``RayFetcher`` streams the blocks into the cache.
 - Joining a cluster within a bounded time (``connect``), a cluster lost mid-run
   (``watch``), what Ray recovered (``ledger``), what a cache remembers of the cluster
   (``memory``), Ray's own output (``ray_log``): each a module of its own.

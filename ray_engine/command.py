@@ -74,7 +74,9 @@ def run_ray_extract(args: argparse.Namespace) -> int:
         )
         joined = engine.target.address
         if joined is not None:  # starting a local instance is Ray's own affair
-            engine.join_guard = lambda: join_watchdog(args.ray_connect_timeout + JOIN_GRACE, joined)
+            engine.cluster.join_guard = lambda: join_watchdog(
+                args.ray_connect_timeout + JOIN_GRACE, joined
+            )
         engine.remember_in(args.cache, use_remembered=not args.ray_refresh)
         return run_extract(args, engine)
     except HemmaServiceError as exc:  # a setting or a model the actors cannot load

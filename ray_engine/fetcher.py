@@ -1,5 +1,5 @@
-"""``RayFetcher``: one run's missing essays through the actor pool, each block into the
-cache as it arrives.
+"""``RaySource``: a ``RayCluster`` as a ``RowSource``; ``RayFetcher``: one run's missing
+essays through its actor pool, each block into the cache as it arrives.
 
 Blocks come back in the order they finish; each carries its rows' keys, which is all the
 cache needs. While the driver waits for a block, ``ClusterWatch`` may end the wait when
@@ -12,48 +12,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 
 from hemma_features.client.errors import ServerInternalError
 from hemma_features.client.run_report import RunStats
 from hemma_features.client.source import FetchRequest, OnBatch
-from hemma_features.contract import KEY_COLUMN, FeatureSet
+from hemma_features.contract import FingerprintInfo, ServerConfig
 from hemma_features.engine.errors import FingerprintMismatchError
 from hemma_features.logs import library_logger
+from hemma_features.ray_engine.cluster import RayCluster
 from hemma_features.ray_engine.errors import ClusterLostError
-from hemma_features.ray_engine.info import EngineInfo
-from hemma_features.ray_engine.ledger import read_ledger, start_ledger
 from hemma_features.ray_engine.translate import restore_schema, translated
-from hemma_features.ray_engine.watch import ClusterWatch, answers, watched_addresses
+from hemma_features.ray_engine.watch import ClusterWatch, answers
 
 log = library_logger(__name__)
 
 _ABANDONED: list[Any] = []
 """Block iterators of runs whose cluster was lost: never closed (closing one asks the
 lost cluster to stop its actors, and waits)."""
-
-
-class Engine(Protocol):
-    """What a fetcher needs of its ``RayEngine``."""
-
-    location: str
-    connect_timeout: float
-    remembered: bool
-
-    @property
-    def info(self) -> EngineInfo: ...
-
-    def connect(self) -> None: ...
-
-    def forget(self) -> None: ...
-
-    def lost(self, reason: str, during: str = "mid-run") -> ClusterLostError: ...
-
-    def dataset(
-        self, essays: pa.Table, feature_set: FeatureSet, fingerprint: str, ledger: Any = None
-    ) -> Any: ...
 
 
 class RayFetcher:
@@ -63,29 +41,30 @@ class RayFetcher:
     the cache needs. Ray replaces an actor that died and reruns its blocks
     (``max_restarts``/``max_task_retries`` -1, Ray Data's defaults for actor pools); the
     run's ledger counts both into the report (``retries``, ``lost_actors``).
+
+    Args:
+        cluster: The cluster the blocks are computed on.
+        stats: The run's counters.
     """
 
-    def __init__(self, engine: Engine, stats: RunStats) -> None:
-        import ray
-
-        self.engine = engine
-        self.location = engine.location
+    def __init__(self, cluster: RayCluster, stats: RunStats) -> None:
+        self.cluster = cluster
+        self.location = cluster.location
         """Where the rows were computed (the summary's "computed by")."""
-        if not ray.is_initialized():  # the cache remembered the cluster's answer
+        if not cluster.joined:  # the cache remembered the cluster's answer
             self.location += "; not joined, as every row was in the cache"
         self.stats = stats
 
     def __call__(self, request: FetchRequest, on_batch: OnBatch) -> None:
-        engine = self.engine
-        engine.connect()
-        self.location = engine.location
-        schema = engine.info.schema(request.feature_set)
-        schema = schema.insert(0, pa.field(KEY_COLUMN, pa.string()))
-        ledger = start_ledger()
-        watch = ClusterWatch(watched_addresses(), lost_after=engine.connect_timeout).start()
+        cluster = self.cluster
+        cluster.connect()
+        self.location = cluster.location
+        schema = cluster.schema(request.feature_set)
+        ledger = cluster.start_ledger()
+        watch = cluster.watch()
         count_within: float | None = 10.0  # seconds the ledger may take to answer (ok run)
         try:
-            dataset = engine.dataset(
+            dataset = cluster.dataset(
                 request.essays, request.feature_set, request.fingerprint, ledger
             )
             blocks = iter(
@@ -96,8 +75,8 @@ class RayFetcher:
             count_within = None  # nothing left to ask, or no time: Ctrl-C saves first
             raise
         except FingerprintMismatchError as exc:
-            if engine.remembered:  # the cluster changed since the memory was written
-                engine.forget()
+            if cluster.remembered:  # the cluster changed since the memory was written
+                cluster.forget()
                 exc.add_note(
                     "the cluster computes another fingerprint than at the last run with these "
                     "settings, which the cache remembered; forgotten now: rerun the same "
@@ -111,7 +90,7 @@ class RayFetcher:
         finally:
             watch.close()
             if count_within is not None:
-                self._count(read_ledger(ledger, count_within), failed=count_within < 10.0)
+                self._count(cluster.read_ledger(ledger, count_within), failed=count_within < 10.0)
 
     def _stream(
         self, blocks: Iterator[Any], schema: pa.Schema, watch: ClusterWatch, on_batch: OnBatch
@@ -158,7 +137,7 @@ class RayFetcher:
 
     def _lost(self, blocks: Iterator[Any], reason: str) -> ClusterLostError:
         _ABANDONED.append(blocks)
-        return self.engine.lost(reason)
+        return self.cluster.lost(reason)
 
     def _count(self, counts: tuple[int, int] | None, failed: bool) -> None:
         if counts is None:
@@ -168,3 +147,30 @@ class RayFetcher:
         retried, lost_actors = counts
         self.stats.retries += retried
         self.stats.lost_actors += lost_actors
+
+
+class RaySource:
+    """A ``RayCluster`` as a ``RowSource``: fingerprints and limits from what its actors
+    compute (remembered in the cache, or asked of it once), rows through its actor pool.
+
+    Args:
+        cluster: The cluster, held by the ``RayEngine`` that hands it out.
+    """
+
+    def __init__(self, cluster: RayCluster) -> None:
+        self.cluster = cluster
+
+    def config(self) -> ServerConfig:
+        """The settings and limits the actors run with (as ``/v1/config``)."""
+        return self.cluster.info.config
+
+    def fingerprint(self) -> FingerprintInfo:
+        """The fingerprints the actors compute (as ``/v1/fingerprint``)."""
+        return self.cluster.info.fingerprint
+
+    def fetcher(self, config: ServerConfig, stats: RunStats) -> RayFetcher:
+        """A run's fetcher: blocks through the cluster's actor pool."""
+        return RayFetcher(self.cluster, stats)
+
+    def close(self) -> None:
+        """Nothing to release: the Ray connection outlives a run (``ray.shutdown``)."""
