@@ -160,7 +160,7 @@ def parse_cost(texts: list[str]) -> float:
 
 def stage_costs(texts: list[str]) -> tuple[float, float, int]:
     """(parse CPU-s per essay, embedding CPU-s per essay, cores) with the server's code."""
-    from hemma_features.engine.features.nlp import paragraph_spans
+    from hemma_features.engine.features.document import paragraph_spans
     from hemma_features.engine.models.embed import Embedder
     from hemma_features.engine.models.hardware import available_cores
     from hemma_features.engine.options import model_cache_path

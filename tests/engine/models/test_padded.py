@@ -10,7 +10,8 @@ import pytest
 
 from benchmarks.samples import mixed_texts
 from hemma_features.engine.execution.encoder_queue import EncoderQueue
-from hemma_features.engine.features.nlp import paragraph_spans, sentence_spans
+from hemma_features.engine.features.document import paragraph_spans
+from hemma_features.engine.features.nlp import sentence_spans
 from hemma_features.engine.models.padded import (
     Buckets,
     Pending,
