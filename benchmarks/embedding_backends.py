@@ -28,9 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.ellipse import read_ellipse  # noqa: E402
-from hemma_features.engine.models.embed import Embedder, EmbeddingOptions  # noqa: E402
+from hemma_features.engine.models.embed import Embedder  # noqa: E402
 from hemma_features.engine.models.hardware import detect, native_precisions  # noqa: E402
 from hemma_features.engine.models.onnx_export import agreement  # noqa: E402
+from hemma_features.engine.settings import EmbeddingSettings  # noqa: E402
 
 VARIANTS = {
     "torch float32": {"backend": "torch", "dtype": "float32"},
@@ -80,8 +81,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as cache:
         embedders = {}
         for name in names:
-            options = EmbeddingOptions(device="cpu", threads=args.threads, **VARIANTS[name])
-            embedders[name] = Embedder.load(args.model, options, Path(cache))
+            section = EmbeddingSettings(
+                model=args.model, device="cpu", batch_size=1, threads=args.threads, **VARIANTS[name]
+            )
+            embedders[name] = Embedder.load(section, Path(cache))
             if name == "torch bfloat16":
                 import torch
 

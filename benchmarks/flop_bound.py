@@ -42,13 +42,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.ellipse import read_ellipse  # noqa: E402
-from hemma_features.engine.models.embed import Embedder, EmbeddingOptions  # noqa: E402
+from hemma_features.engine.models.embed import Embedder  # noqa: E402
 from hemma_features.engine.models.hardware import (  # noqa: E402
     Hardware,
     detect,
     native_precisions,
 )
 from hemma_features.engine.models.onnx_export import agreement  # noqa: E402
+from hemma_features.engine.settings import EmbeddingSettings  # noqa: E402
 
 VARIANTS = {
     "torch float32": {"backend": "torch", "dtype": "float32"},
@@ -248,9 +249,11 @@ def main() -> int:
     variants = {**VARIANTS, **gpu}
     embedders = {}
     for name in names:
-        options = EmbeddingOptions(threads=threads, max_length=args.max_length,
-                                   **{"device": "cpu", **variants[name]})  # fmt: skip
-        embedders[name] = Embedder.load(args.model, options, cache)
+        pinned = {"device": "cpu", "batch_size": 1, **variants[name]}
+        section = EmbeddingSettings(
+            model=args.model, threads=threads, max_length=args.max_length, **pinned
+        )
+        embedders[name] = Embedder.load(section, cache)
     first = next(iter(embedders.values()))
     from transformers import AutoConfig
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.ellipse import read_ellipse  # noqa: E402
 from hemma_features.engine.features import spelling  # noqa: E402
 from hemma_features.engine.features._view import doc_view  # noqa: E402
-from hemma_features.engine.features.nlp import paragraph_spans  # noqa: E402
+from hemma_features.engine.features.document import paragraph_spans  # noqa: E402
 from hemma_features.engine.models.spacy_model import TextAnalyzer  # noqa: E402
 from hemma_features.engine.settings import DEFAULT_SPACY_MODEL  # noqa: E402
 

@@ -160,17 +160,15 @@ def parse_cost(texts: list[str]) -> float:
 
 def stage_costs(texts: list[str]) -> tuple[float, float, int]:
     """(parse CPU-s per essay, embedding CPU-s per essay, cores) with the server's code."""
-    from hemma_features.engine.features.nlp import paragraph_spans
+    from hemma_features.engine.features.document import paragraph_spans
     from hemma_features.engine.models.embed import Embedder
     from hemma_features.engine.models.hardware import available_cores
-    from hemma_features.engine.options import embedding_options, model_cache_path
+    from hemma_features.engine.options import model_cache_path
     from hemma_features.engine.settings_env import load_settings
 
     settings = load_settings()
     parse = parse_cost(texts)
-    embedder = Embedder.load(
-        settings.embedding.model, embedding_options(settings), model_cache_path(settings)
-    )
+    embedder = Embedder.load(settings.embedding, model_cache_path(settings))
     started = own_cpu()
     for b in range(0, len(texts), 16):  # micro-batches, paragraph spans as in combined
         chunk = texts[b : b + 16]

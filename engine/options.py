@@ -1,15 +1,13 @@
-"""What the runtime's parts are given, from the settings: the embedding options, the parse
-worker count, where exported models are kept; and the embedding components the
-fingerprint hashes (read from the loaded embedder)."""
+"""What the runtime's parts are given, from the settings: the parse worker count, where
+exported models are kept; and the embedding components the fingerprint hashes (read from
+the loaded embedder)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from hemma_features.engine.models.embed import Embedder, EmbeddingOptions
+from hemma_features.engine.models.embed import Embedder
 from hemma_features.engine.models.hardware import available_cores
 from hemma_features.engine.settings import Settings
 
@@ -69,13 +67,6 @@ def micro_batches_in_flight(settings: Settings, *, device: str) -> int:
     return max(1, min(wanted, settings.streams.max_streams // 2))
 
 
-def embedding_options(settings: Settings) -> EmbeddingOptions:
-    """The embedding settings as the embedder takes them: the section's fields that are
-    options, by name (``auto`` values are resolved at load)."""
-    section = msgspec.structs.asdict(settings.embedding)
-    return EmbeddingOptions(**{name: section[name] for name in EmbeddingOptions.__struct_fields__})
-
-
 def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, Any]:
     """The embedding settings that change a value, for the fingerprint.
 
@@ -83,6 +74,7 @@ def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, An
     not from the settings they came from.
     """
     options = embedder.options
+    section = options.settings
     return {
         "model_id": embedder.model_id,
         "revision": embedder.revision,
@@ -91,11 +83,11 @@ def embedding_components(embedder: Embedder, settings: Settings) -> dict[str, An
         "pooling": settings.embedding.pooling,
         "max_length": options.max_length,
         "batch_size": options.batch_size,
-        "long_text": options.long_text,
-        "chunk_overlap": options.chunk_overlap if options.long_text == "chunk_mean" else None,
+        "long_text": section.long_text,
+        "chunk_overlap": section.chunk_overlap if section.long_text == "chunk_mean" else None,
         # chunk_mean pools each token position once (overlaps were counted twice before)
-        "chunk_pooling": "tokens_once" if options.long_text == "chunk_mean" else None,
-        "token_budget": options.token_budget,
+        "chunk_pooling": "tokens_once" if section.long_text == "chunk_mean" else None,
+        "token_budget": section.token_budget,
         "weights_dtype": options.dtype,
         "normalize": options.normalize,
         "dtype": "float32",

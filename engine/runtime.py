@@ -36,7 +36,6 @@ from hemma_features.engine.errors import (
     FingerprintMismatchError,
     ParseDeadlineError,
 )
-from hemma_features.engine.execution.encoder_queue import EncoderQueue
 from hemma_features.engine.execution.parallel import (
     InlineParser,
     SupervisedParser,
@@ -51,14 +50,12 @@ from hemma_features.engine.features.api import (
 )
 from hemma_features.engine.fingerprint import build_fingerprint
 from hemma_features.engine.languagetool import client as languagetool
-from hemma_features.engine.languagetool.watch import LanguageToolWatch
+from hemma_features.engine.loaded_models import LoadedModels
 from hemma_features.engine.metrics import Metrics
 from hemma_features.engine.models.embed import Embedder
-from hemma_features.engine.models.hardware import detect
 from hemma_features.engine.models.spacy_model import TextAnalyzer
 from hemma_features.engine.options import (
     embedding_components,
-    embedding_options,
     micro_batch_rows,
     micro_batches_in_flight,
     model_cache_path,
@@ -78,72 +75,6 @@ class Readiness(msgspec.Struct, frozen=True, kw_only=True):
     """Why the server cannot serve every feature set (503 when any)."""
     degraded: list[str]
     """What works worse than it should while features are still served (200)."""
-
-
-class LoadedModels:
-    """What runtimes compute with, started once and shared by every runtime built over it:
-    the parse workers, the encoder queue and the LanguageTool watch (with the metrics they
-    count into and the CPU seen at start).
-
-    LanguageTool's arrival builds a new runtime over the same models rather than loading
-    them again; the models stop when the last runtime over them closes.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        analyzer: TextAnalyzer,
-        embedder: Embedder,
-        parser: InlineParser | SupervisedParser | None,
-        metrics: Metrics | None,
-        languagetool_info: languagetool.LanguageToolInfo | None,
-        languagetool_problem: str | None,
-    ) -> None:
-        self.metrics = metrics or Metrics()
-        self.hardware = detect(cuda=False)
-        """The CPU as seen at start (shown on ``/v1/config`` and in the start-up log)."""
-        if embedder.options.device == "cuda":
-            import torch
-
-            self.metrics.watch_gpu(torch.cuda.memory_allocated, torch.cuda.max_memory_allocated)
-        self.parser = parser or InlineParser(analyzer)
-        self.encoder_queue = EncoderQueue(
-            embedder,
-            on_pass=self.metrics.observe_pass,
-            on_wait=self.metrics.encoder_queue_seconds.observe,
-        )
-        self.start_problem = languagetool_problem
-        """Why LanguageTool did not answer at start, else None."""
-        self.watch: LanguageToolWatch | None = None
-        if settings.languagetool.url:
-            self.watch = LanguageToolWatch(
-                settings.languagetool.url,
-                interval=settings.languagetool.probe_interval,
-                read_seconds=max(3.0, settings.languagetool.timeout),
-                max_chars=settings.languagetool.max_chars,
-                info=languagetool_info,
-                problem=languagetool_problem,
-            )
-        self._lock = threading.Lock()
-        self._users: set[Runtime] = set()
-
-    def use(self, runtime: Runtime) -> None:
-        """``runtime`` computes with these models (they stay up until it closes)."""
-        with self._lock:
-            self._users.add(runtime)
-
-    def release(self, runtime: Runtime) -> None:
-        """``runtime`` closed; the last one to close stops the models."""
-        with self._lock:
-            if runtime not in self._users:
-                return
-            self._users.discard(runtime)
-            if self._users:
-                return
-        if self.watch is not None:
-            self.watch.close()
-        self.parser.close()
-        self.encoder_queue.close()
 
 
 class Runtime:
@@ -307,12 +238,7 @@ class Runtime:
 
         analyzer = TextAnalyzer.load(settings.parsing.spacy_model)
         done("spacy", model=settings.parsing.spacy_model)
-        embedder = Embedder.load(
-            settings.embedding.model,
-            embedding_options(settings),
-            model_cache_path(settings),
-            expected_sha256=settings.embedding.model_sha256,
-        )
+        embedder = Embedder.load(settings.embedding, model_cache_path(settings))
         report = embedder.report
         assert report is not None
         done(

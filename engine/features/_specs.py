@@ -22,7 +22,7 @@ WORD = (
     "('nt' of 'dont', 'n't' of 'don't', ''s', ''re', ''ll'...: one word, not two)"
 )
 RUN_ON = "a run-on of n > 40 words counting as ceil(n / 40) sentences (as in sentence_length_mean)"
-"""The run-on policy of readability.formula_sentences, for the per-sentence rates."""
+"""The run-on policy of document.formula_sentences, for the per-sentence rates."""
 
 NO_WORDS = Undefined(case="for a text without words", column="n_words")
 NO_SENTENCES = Undefined(

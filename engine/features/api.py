@@ -16,6 +16,7 @@ from hemma_features.engine.features.catalogue import (
     catalogue,
     feature_versions,
 )
+from hemma_features.engine.features.document import paragraph_spans
 from hemma_features.engine.features.languagetool_counts import error_bucket, match_features
 from hemma_features.engine.features.lemmas import add_content_lemmas
 from hemma_features.engine.features.nlp import (
@@ -23,7 +24,6 @@ from hemma_features.engine.features.nlp import (
     UNUSED_COMPONENTS,
     doc_features,
     normalize_for_parsing,
-    paragraph_spans,
     sentence_spans,
     word_frequencies,
 )

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from hemma_features.contract import Undefined
 from hemma_features.engine.features._specs import NO_SENTENCES, RUN_ON, unmeasured
 from hemma_features.engine.features._view import DocView
-from hemma_features.engine.features.readability import formula_sentences
+from hemma_features.engine.features.document import formula_sentences
 from hemma_features.engine.features.registry import REGISTRY
 from hemma_features.engine.features.stats import ratio
 

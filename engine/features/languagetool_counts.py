@@ -93,32 +93,26 @@ _PER_100 = (
 )
 
 
-def _rate(name: str, definition: str) -> None:
+def _register(name: str, **meta: Any) -> None:
+    """One value of the LanguageTool family (tier 1, read from LanguageTool's answer)."""
     REGISTRY.value(
+        name, family="languagetool", stage="languagetool", tier=1, source="languagetool", **meta
+    )
+
+
+def _rate(name: str, definition: str) -> None:
+    _register(
         name,
-        family="languagetool",
-        stage="languagetool",
-        tier=1,
         group="errors",
         definition=definition + _PER_100,
         unit="per 100 words",
-        source="languagetool",
         undefined=NO_WORDS,
         version=2,
     )
 
 
 def _count(name: str, definition: str) -> None:
-    REGISTRY.value(
-        name,
-        family="languagetool",
-        stage="languagetool",
-        tier=1,
-        group="languagetool_raw",
-        definition=definition,
-        unit="matches",
-        source="languagetool",
-    )
+    _register(name, group="languagetool_raw", definition=definition, unit="matches")
 
 
 _rate(

@@ -33,11 +33,12 @@ from hemma_features.engine.features._specs import (
 from hemma_features.engine.features._view import CLITICS, DocView, is_word
 from hemma_features.engine.features.cohesion import match_markers
 from hemma_features.engine.features.diversity import hdd, mattr
-from hemma_features.engine.features.document import Document, paragraph_spans
-from hemma_features.engine.features.readability import (
+from hemma_features.engine.features.document import (
     MAX_SENTENCE_WORDS,
-    syllables_per_word,
+    Document,
+    paragraph_spans,
 )
+from hemma_features.engine.features.readability import syllables_per_word
 from hemma_features.engine.features.registry import REGISTRY
 from hemma_features.engine.features.stats import mean, mean_std, ratio
 from hemma_features.engine.features.syntax import (

@@ -31,11 +31,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from hemma_features.engine.features._specs import NO_WORDS
-from hemma_features.engine.features.document import (  # the run-on policy: with the counts
-    MAX_SENTENCE_WORDS as MAX_SENTENCE_WORDS,
-)
 from hemma_features.engine.features.document import Document
-from hemma_features.engine.features.document import formula_sentences as formula_sentences
 from hemma_features.engine.features.registry import REGISTRY
 from hemma_features.engine.features.stats import ratio
 

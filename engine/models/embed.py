@@ -45,14 +45,7 @@ from hemma_features.engine.models.padded import (
 from hemma_features.engine.models.padded import assemble as assemble_texts
 from hemma_features.engine.models.pass_shapes import PassShapes
 from hemma_features.engine.models.unpadded import embed_unpadded
-from hemma_features.engine.settings import (
-    BatchShapes,
-    Device,
-    EmbeddingBackend,
-    EmbeddingDtype,
-    LongTextPolicy,
-    Quantization,
-)
+from hemma_features.engine.settings import EmbeddingSettings
 
 CUDA_BATCH_SIZE = 128
 """Most sequences per padded pass on CUDA when the setting is 0 (auto); the token budget
@@ -85,38 +78,32 @@ def _distinct(
 
 
 class EmbeddingOptions(msgspec.Struct, frozen=True, kw_only=True):
-    """How texts become vectors; the loaded embedder holds the effective values.
+    """The embedding settings as a loaded embedder applies them.
 
-    Its fields are those of ``EmbeddingSettings`` (same names, same types) that change how
-    a text is encoded; ``options.embedding_options`` takes them from the settings by name.
+    ``settings`` is the section as set; the other fields are what ``Embedder.load`` resolved
+    from it for this machine and model (``auto`` values, the window capped by the model's
+    position table, the model's own normalisation): read those, not the section's fields of
+    the same names. (The section is not re-made with them: its checks are on what was set.)
     """
 
-    max_length: int = 512
-    """Tokens per window (capped by the model's position table at load)."""
-    batch_size: int = 1
+    settings: EmbeddingSettings
+    """The embedding section as set."""
+    device: str
+    """``cpu`` or ``cuda``."""
+    max_length: int
+    """Tokens per window."""
+    batch_size: int
     """Most sequences per forward pass; above 1, padded passes of fixed shapes."""
-    pad_multiple: int = 64
-    """Padded passes: widths are multiples of it (and the window)."""
-    batch_shapes: BatchShapes = "fixed"
-    """Padded passes: ``fixed`` (batch-invariant) or ``dynamic`` (pad to the longest)."""
-    normalize: bool = False
+    normalize: bool
     """L2-normalise each vector."""
-    device: Device = "cpu"
-    """``cpu`` or ``cuda`` (``auto`` is resolved at load)."""
-    long_text: LongTextPolicy = "truncate"
-    """``truncate`` or ``chunk_mean``."""
-    chunk_overlap: int = 64
-    """Tokens shared by consecutive windows under ``chunk_mean``."""
-    token_budget: int = 16384
-    """Most tokens per forward pass."""
-    dtype: EmbeddingDtype = "float32"
-    """Encoder weights dtype (``auto`` is resolved at load)."""
-    backend: EmbeddingBackend = "torch"
-    """``torch``, ``onnx`` or ``openvino`` (``auto`` is resolved at load)."""
-    quantization: Quantization = "none"
+    dtype: str
+    """Encoder weights dtype."""
+    backend: str
+    """``torch``, ``onnx`` or ``openvino``."""
+    quantization: str
     """``none`` or ``int8`` (onnx only)."""
-    threads: int = 1
-    """Intra-op threads of the forward pass on CPU (0 at load: the cores available)."""
+    threads: int
+    """Intra-op threads of the forward pass on CPU."""
 
 
 class Embedder:
@@ -143,11 +130,11 @@ class Embedder:
         self.dim = int(encoder.dim)
         self.shapes = (
             PassShapes.build(
-                mode=options.batch_shapes,
+                mode=options.settings.batch_shapes,
                 max_length=options.max_length,
-                pad_multiple=options.pad_multiple,
+                pad_multiple=options.settings.pad_multiple,
                 batch_size=options.batch_size,
-                token_budget=options.token_budget,
+                token_budget=options.settings.token_budget,
             )
             if options.batch_size > 1
             else None
@@ -160,22 +147,15 @@ class Embedder:
         self._tokenizing = threading.Lock()
 
     @classmethod
-    def load(
-        cls,
-        name: str,
-        options: EmbeddingOptions,
-        cache_dir: Path,
-        *,
-        expected_sha256: str | None = None,
-    ) -> Embedder:
+    def load(cls, settings: EmbeddingSettings, cache_dir: Path) -> Embedder:
         """Load tokenizer and encoder from local files, pick the backend, warm them up.
 
         Args:
-            name: The model setting (see ``resolve_model``).
-            options: Requested options; ``auto`` values are resolved for this machine.
+            settings: The embedding section: ``model`` (see ``resolve_model``), the
+                options (``auto`` values are resolved for this machine), and
+                ``model_sha256``, what ``weights_hash`` of the model's files must be (the
+                default model's is pinned in ``PINNED_SHA256``; None: not checked).
             cache_dir: Where exported ONNX graphs are kept between starts.
-            expected_sha256: What ``weights_hash`` of the model's files must be (the
-                default model's is pinned in ``PINNED_SHA256``); None: not checked.
 
         Raises:
             ModelLoadError: the model cannot be found or loaded, or its files do not match
@@ -188,22 +168,23 @@ class Embedder:
         transformers.utils.logging.disable_progress_bar()
         # Long texts are tokenized whole before windowing; that warning is expected.
         transformers.utils.logging.set_verbosity_error()
+        name = settings.model
         model_id, directory = resolve_model(name, cache_dir)
-        device = options.device
+        device = settings.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         elif device == "cuda" and not torch.cuda.is_available():
             raise ModelLoadError("HEMMA_DEVICE=cuda but torch sees no CUDA device")
         hardware = detect(cuda=device == "cuda")
-        threads = options.threads or hardware.cores
+        threads = settings.threads or hardware.cores
         try:
             tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
             config = AutoConfig.from_pretrained(directory, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"embedding model {name!r} failed to load: {exc}") from exc
         packaged = PACKAGED.get(name)
-        max_length = min(options.max_length, usable_positions(config, options.max_length))
-        normalize = options.normalize
+        max_length = min(settings.max_length, usable_positions(config, settings.max_length))
+        normalize = settings.normalize
         if packaged is not None:
             # The model's own policy, as sentence-transformers applies it: windows no longer
             # than its max_seq_length, vectors normalised when its modules end in Normalize.
@@ -214,14 +195,14 @@ class Embedder:
             sha = packaged.weights_sha256
         else:
             sha = weights_hash(directory)
-        check_pinned(name, directory, sha, expected_sha256 or PINNED_SHA256.get(name))
+        check_pinned(name, directory, sha, settings.model_sha256 or PINNED_SHA256.get(name))
         encoder, report = load_encoder(
             directory=directory,
             tokenizer=tokenizer,
             weights_sha256=sha,
-            backend=options.backend,
-            dtype=options.dtype,
-            quantization=options.quantization,
+            backend=settings.backend,
+            dtype=settings.dtype,
+            quantization=settings.quantization,
             device=device,
             threads=threads,
             max_length=max_length,
@@ -233,12 +214,12 @@ class Embedder:
             tokenizer=tokenizer,
             model_id=model_id,
             weights_sha256=sha,
-            options=msgspec.structs.replace(
-                options,
+            options=EmbeddingOptions(
+                settings=settings,
                 device=device,
                 max_length=max_length,
                 normalize=normalize,
-                batch_size=options.batch_size or (CUDA_BATCH_SIZE if device == "cuda" else 1),
+                batch_size=settings.batch_size or (CUDA_BATCH_SIZE if device == "cuda" else 1),
                 dtype=report.precision,
                 backend=report.backend,
                 quantization=report.quantization,
@@ -265,10 +246,13 @@ class Embedder:
     def _windows(self, texts: Sequence[str]) -> list[list[Window]]:
         """Token windows per text: one (truncated) or several overlapping (chunk_mean)."""
         options: dict[str, Any] = {}
-        if self.options.long_text == "chunk_mean":
+        if self.options.settings.long_text == "chunk_mean":
             # Overlapping windows of max_length tokens, each with the model's special
             # tokens; ``stride`` is the number of tokens two consecutive windows share.
-            options = {"stride": self.options.chunk_overlap, "return_overflowing_tokens": True}
+            options = {
+                "stride": self.options.settings.chunk_overlap,
+                "return_overflowing_tokens": True,
+            }
         with self._tokenizing:
             encoded = self._tokenizer(
                 list(texts),
@@ -283,7 +267,7 @@ class Embedder:
         for ids, offsets, owner in zip(
             encoded["input_ids"], encoded["offset_mapping"], owners, strict=True
         ):
-            shared = self.options.chunk_overlap if windows[owner] else 0
+            shared = self.options.settings.chunk_overlap if windows[owner] else 0
             windows[owner].append(Window(list(ids), [tuple(o) for o in offsets], shared))
         return windows
 

@@ -185,18 +185,12 @@ def test_model_sha256_takes_64_hex_digits():
     assert load_settings({"HEMMA_EMBEDDING_MODEL_SHA256": "A" * 64}).embedding.model_sha256
 
 
-def test_embedding_options_are_the_embedding_settings_by_name():
-    """Every embedder option is an embedding setting of the same name and type, and the
-    options built from settings carry the settings' values."""
-    import typing
-
+def test_the_embedders_resolved_options_are_embedding_settings():
+    """The embedder takes the embedding section itself; each value it resolves at load is
+    an embedding setting of the same name (no option declared only on the embedder)."""
     from hemma_features.engine.models.embed import EmbeddingOptions
-    from hemma_features.engine.options import embedding_options
     from hemma_features.engine.settings import EmbeddingSettings
 
-    declared = typing.get_type_hints(EmbeddingSettings)
-    for name, kind in typing.get_type_hints(EmbeddingOptions).items():
-        assert declared[name] == kind, name
-    settings = settings_of(embedding_max_length=64, device="cpu", embedding_backend="onnx")
-    options = embedding_options(settings)
-    assert (options.max_length, options.device, options.backend) == (64, "cpu", "onnx")
+    assert EmbeddingOptions.__struct_fields__[0] == "settings"
+    resolved = set(EmbeddingOptions.__struct_fields__[1:])
+    assert resolved <= set(EmbeddingSettings.__struct_fields__)

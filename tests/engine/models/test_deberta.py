@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, SAMPLES
+from tests.conftest import REPO, SAMPLES, embedding_section
 
 COMPOSE_MODEL = "microsoft/deberta-v3-base"
 COMMIT = "0" * 40
@@ -81,11 +81,11 @@ def test_compose_default_model_loads_offline_from_the_mounted_cache(hf_cache, tm
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from hemma_features.engine.models.embed import Embedder, EmbeddingOptions
+    from hemma_features.engine.models.embed import Embedder
 
     assert compose_default_model() == COMPOSE_MODEL
     assert os.environ["HF_HOME"] == str(hf_cache)
-    embedder = Embedder.load(COMPOSE_MODEL, EmbeddingOptions(backend="auto"), tmp_path / "cache")
+    embedder = Embedder.load(embedding_section(COMPOSE_MODEL, backend="auto"), tmp_path / "cache")
     report = embedder.report
     assert report is not None and report.backend == "onnx" and report.min_cosine >= 0.9999
     assert embedder.model_id == COMPOSE_MODEL and embedder.revision == COMMIT

@@ -8,7 +8,7 @@ import pytest
 from hemma_features.engine.errors import ModelLoadError
 from hemma_features.engine.models.embed import Embedder
 from hemma_features.engine.models.model_files import resolve_model, weights_hash
-from tests.conftest import count_forward_rows, embedder_variant
+from tests.conftest import count_forward_rows, embedder_variant, embedding_section
 
 TEXTS = [
     "Phones should be allowed at lunch.",
@@ -103,7 +103,6 @@ def test_the_default_models_files_are_pinned_and_checked_at_load(tmp_path):
     refused at load, naming both hashes and the fix."""
     import shutil
 
-    from hemma_features.engine.models.embed import EmbeddingOptions
     from hemma_features.engine.models.model_files import PINNED_SHA256
     from hemma_features.engine.settings import DEFAULT_EMBEDDING_MODEL
 
@@ -115,7 +114,7 @@ def test_the_default_models_files_are_pinned_and_checked_at_load(tmp_path):
     vocab = (copy / "vocab.txt").read_text().splitlines()
     (copy / "vocab.txt").write_text("\n".join([*vocab[:-1], "tampered"]) + "\n")
     with pytest.raises(ModelLoadError, match=f"not the pinned {pin}") as caught:
-        Embedder.load(str(copy), EmbeddingOptions(), tmp_path / "cache", expected_sha256=pin)
+        Embedder.load(embedding_section(str(copy), model_sha256=pin), tmp_path / "cache")
     assert weights_hash(copy) in str(caught.value)
     assert not (tmp_path / "cache").exists()  # refused before anything was exported
 

@@ -12,11 +12,12 @@ import pytest
 
 from hemma_features.engine.errors import ModelLoadError
 from hemma_features.engine.models import packaged
-from hemma_features.engine.models.embed import Embedder, EmbeddingOptions
+from hemma_features.engine.models.embed import Embedder
 from hemma_features.engine.models.model_files import weights_hash
 from hemma_features.engine.models.onnx_export import agreement
 from hemma_features.engine.options import embedding_components
 from hemma_features.engine.settings import Settings
+from tests.conftest import embedding_section
 
 MPNET = packaged.MPNET
 
@@ -40,8 +41,7 @@ def cache() -> Path:
 @pytest.fixture(scope="module")
 def mpnet(cache) -> Embedder:
     """The research model under the tests' backend (ONNX Runtime float32), loaded once."""
-    options = EmbeddingOptions(backend="onnx", dtype="float32", threads=2)
-    return Embedder.load(MPNET.model_id, options, cache)
+    return Embedder.load(embedding_section(MPNET.model_id, backend="onnx", threads=2), cache)
 
 
 @needs_parts

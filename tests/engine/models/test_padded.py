@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import threading
 
-import msgspec
 import numpy as np
 import pytest
 
 from benchmarks.samples import mixed_texts
 from hemma_features.engine.execution.encoder_queue import EncoderQueue
-from hemma_features.engine.features.nlp import paragraph_spans, sentence_spans
+from hemma_features.engine.features.document import paragraph_spans
+from hemma_features.engine.features.nlp import sentence_spans
 from hemma_features.engine.models.padded import (
     Buckets,
     Pending,
@@ -266,7 +266,7 @@ def test_torch_padded_passes_are_batch_invariant_too(runtime, torch_minilm):
         tokenizer=base._tokenizer,
         model_id=base.model_id,
         weights_sha256=base.weights_sha256,
-        options=msgspec.structs.replace(base.options, batch_size=8, pad_multiple=32),
+        options=embedder_variant(base, batch_size=8, pad_multiple=32).options,
     )
     texts = mixed_texts(32)
     together = padded.embed(texts)
