@@ -31,6 +31,7 @@ from hemma_features.contract import (
 )
 from hemma_features.contract.auth import UNAUTHORIZED_DETAIL, BearerToken
 from hemma_features.engine.composition import Engine
+from hemma_features.engine.config_views import feature_entries
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
 from hemma_features.redaction import redact_text
@@ -246,7 +247,7 @@ async def features(state: State) -> list[FeatureEntry]:
     """Every named feature in catalogue order, with tier, group, definition, unit, source,
     undefined case and the version of its computation (group ``semantic``: computed from
     the embedding pass, part of the embeddings set)."""
-    return _runtime(state).feature_entries()
+    return feature_entries(_runtime(state))
 
 
 @get("/metrics", summary="Prometheus metrics", include_in_schema=True)

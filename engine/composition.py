@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import msgspec
 
 from hemma_features.contract import ServerConfig
+from hemma_features.engine.config_views import server_config
 from hemma_features.engine.reload import Reloader
 from hemma_features.engine.runtime import Readiness, Runtime
 from hemma_features.engine.runtime_slot import RuntimeSlot
@@ -67,7 +68,7 @@ class Engine:
 
     def server_config(self, flight_port: int, flight_location: str | None) -> ServerConfig:
         """``/v1/config``: the runtime's view plus the last reload's outcome."""
-        config = self.runtime.server_config(flight_port, flight_location)
+        config = server_config(self.runtime, flight_port, flight_location)
         if self.reloader is None:
             return config
         return msgspec.structs.replace(config, reload=self.reloader.status)

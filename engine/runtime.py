@@ -20,14 +20,7 @@ from hemma_features.contract import (
     ID_COLUMN,
     PROMPT_COLUMN,
     TEXT_COLUMN,
-    EmbeddingModel,
-    EncoderBatching,
-    EncoderChoice,
-    FeatureEntry,
     FeatureSet,
-    Limits,
-    RuntimeInfo,
-    ServerConfig,
     output_schema,
     specs_for,
 )
@@ -63,7 +56,6 @@ from hemma_features.engine.options import (
     parse_workers_beside_encoder,
 )
 from hemma_features.engine.settings import Settings
-from hemma_features.engine.storage import store_view
 
 log = structlog.get_logger(__name__)
 
@@ -264,7 +256,7 @@ class Runtime:
             else None
         )
         done("parse_workers", workers=workers)
-        runtime = cls.assemble(settings, analyzer, embedder, parser, metrics=metrics)
+        runtime = cls.from_models(settings, analyzer, embedder, parser, metrics=metrics)
         log.info(
             "runtime.loaded",
             fingerprint=runtime.fingerprint.fingerprint,
@@ -277,7 +269,7 @@ class Runtime:
         return runtime
 
     @classmethod
-    def assemble(
+    def from_models(
         cls,
         settings: Settings,
         analyzer: TextAnalyzer,
@@ -321,59 +313,6 @@ class Runtime:
         thread and the LanguageTool watch when no other runtime computes with them."""
         self.pipeline.close()
         self.models.release(self)
-
-    def machine_view(self) -> RuntimeInfo:
-        """What was chosen for this machine at start (``/v1/config``'s ``runtime``)."""
-        hardware = self.hardware
-        workers = getattr(self.parser, "workers", 0)
-        report = self.embedder.report
-        return RuntimeInfo(
-            embedding=(
-                msgspec.convert(msgspec.to_builtins(report), EncoderChoice) if report else None
-            ),
-            embedding_batch_size=self.embedder.options.batch_size,
-            encoder_batching=msgspec.convert(self.pipeline.encoder_queue.view(), EncoderBatching),
-            micro_batch_rows=self.micro_batch_rows,
-            micro_batches_in_flight=self.micro_batches_in_flight,
-            parse_workers=workers,
-            parse_workers_beside_encoder=getattr(self.parser, "beside_encoder", 0),
-            cores=hardware.cores,
-            cpu=hardware.cpu_model,
-            cpu_flags=hardware.shown_flags(),
-            store=store_view(self.settings),
-        )
-
-    def server_config(self, flight_port: int, flight_location: str | None) -> ServerConfig:
-        """``/v1/config``: effective settings (redacted), what was chosen for this machine,
-        where Flight listens and the request limits (the Ray engine answers the same)."""
-        settings = self.settings
-        return ServerConfig(
-            settings=settings.public_view(),
-            runtime=self.machine_view(),
-            flight_port=flight_port,
-            flight_location=flight_location,
-            limits=Limits(
-                max_items=settings.limits.max_items,
-                max_text_chars=settings.limits.max_text_chars,
-                max_streams=settings.streams.max_streams,
-                shard_rows=settings.limits.shard_rows,
-                batch_rows=settings.limits.batch_rows,
-            ),
-            model=EmbeddingModel(
-                model_id=self.embedder.model_id,
-                revision=self.embedder.revision,
-                weights_sha256=self.embedder.weights_sha256,
-                setting=settings.embedding.model,
-            ),
-        )
-
-    def feature_entries(self) -> list[FeatureEntry]:
-        """``/v1/features``: every named feature in catalogue order, with its version."""
-        versions = feature_versions(self.catalogue)
-        return [
-            FeatureEntry(**msgspec.structs.asdict(spec), version=versions[spec.name])
-            for spec in self.catalogue
-        ]
 
     def available_feature_sets(self) -> list[FeatureSet]:
         """Feature sets this server can compute now."""

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from hemma_features.client.cli_options import RAY_FORWARDED_ENV
 from hemma_features.contract import EncoderChoice, FeatureSet, FingerprintInfo, ServerConfig
+from hemma_features.engine.config_views import server_config
 from hemma_features.engine.runtime import Runtime
 from hemma_features.engine.settings import Settings
 from hemma_features.engine.settings_env import replace_settings
@@ -57,7 +58,7 @@ class EngineInfo(msgspec.Struct, frozen=True, kw_only=True):
         """What a loaded runtime computes."""
         return cls(
             fingerprint=runtime.fingerprint,
-            config=runtime.server_config(0, None),
+            config=server_config(runtime, 0, None),
             schemas={
                 fs: runtime.schema(fs).serialize().to_pybytes()
                 for fs in runtime.available_feature_sets()

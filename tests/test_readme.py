@@ -36,14 +36,15 @@ def test_dataset_snippet_runs_against_a_default_server(runtime, tmp_path, monkey
     on a server started with default settings: the store is on, in the per-user data
     directory."""
     from hemma_features.contract import StoreInfo
+    from hemma_features.engine.config_views import machine_view
     from hemma_features.engine.runtime import Runtime
     from hemma_features.engine.settings import Settings
     from tests.servers import LiveServer
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    served = Runtime.assemble(Settings(), runtime.analyzer, runtime.embedder)
+    served = Runtime.from_models(Settings(), runtime.analyzer, runtime.embedder)
     store = tmp_path / "hemma-features" / "store"
-    assert served.machine_view().store == StoreInfo(
+    assert machine_view(served).store == StoreInfo(
         enabled=True, path=str(store), max_bytes=Settings().store.max_bytes
     )
     server = LiveServer(served)

@@ -39,10 +39,10 @@ from hemma_features.engine.models.padded import (
     Window,
     WindowResult,
     WindowWork,
+    pool_windows,
     prepare,
     run_pass,
 )
-from hemma_features.engine.models.padded import assemble as assemble_texts
 from hemma_features.engine.models.pass_shapes import PassShapes
 from hemma_features.engine.models.unpadded import embed_unpadded
 from hemma_features.engine.settings import EmbeddingSettings
@@ -354,7 +354,7 @@ class Embedder:
         self, request: Prepared, results: Sequence[WindowResult]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Text and span vectors of a prepared request from its windows' pooled sums."""
-        vectors, span_vectors = assemble_texts(
+        vectors, span_vectors = pool_windows(
             request.works, results, request.span_counts, self.dim, self.options.normalize
         )
         return vectors[request.rows_out], [span_vectors[i] for i in request.rows_out]

@@ -7,7 +7,7 @@ of token positions whose states the span's mean takes. Windows wait in ``Buckets
 padded width (``pass_shapes``); ``run_pass`` pads one bucket's windows into a pass, runs
 the encoder and pools on the device in float64: the window sums, and each span's sum as the
 difference of two prefix sums (no scatter, no atomics: the same order of additions for
-every pass of that shape). ``assemble`` divides on the host, in the text order asked.
+every pass of that shape). ``pool_windows`` divides on the host, in the text order asked.
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def run_pass(
     return results, stats
 
 
-def assemble(
+def pool_windows(
     works: Sequence[WindowWork],
     results: Sequence[WindowResult],
     span_counts: Sequence[int],

@@ -138,7 +138,7 @@ def test_each_value_changing_embedding_option_moves_the_fingerprint(runtime, opt
     from tests.conftest import embedder_variant
 
     variant = embedder_variant(runtime.embedder, **options)
-    other = Runtime.assemble(settings_for_tests(), runtime.analyzer, variant)
+    other = Runtime.from_models(settings_for_tests(), runtime.analyzer, variant)
     for feature_set in ("embeddings", "combined"):
         assert other.fingerprint.for_set(feature_set) != runtime.fingerprint_for(feature_set)
     assert other.fingerprint.for_set("handcrafted") == runtime.fingerprint_for("handcrafted")
@@ -155,5 +155,5 @@ def test_each_value_changing_embedding_option_moves_the_fingerprint(runtime, opt
     ],
 )
 def test_a_setting_that_changes_no_value_keeps_the_fingerprint(runtime, setting):
-    other = Runtime.assemble(settings_for_tests(**setting), runtime.analyzer, runtime.embedder)
+    other = Runtime.from_models(settings_for_tests(**setting), runtime.analyzer, runtime.embedder)
     assert other.fingerprint == runtime.fingerprint

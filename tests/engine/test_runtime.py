@@ -100,7 +100,7 @@ def test_same_input_is_bit_identical_across_restarts(runtime):
 def test_languagetool_features_through_the_runtime(runtime, lt_server):
     """8 words ('dont' is one word), 'dont' twice (spelling) and 'he dont' once (grammar):
     25 and 12.5 per 100 words."""
-    configured = Runtime.assemble(
+    configured = Runtime.from_models(
         settings_for_tests(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
     )
     rows = [("a", "I dont like it and he dont care.", "p"), ("b", "All fine here.", "p")]
@@ -125,7 +125,7 @@ def test_languagetool_outage_is_unavailable_over_flight(runtime, lt_server):
     """Over Flight an LT outage is FlightUnavailableError naming LanguageTool; serving goes on."""
     from hemma_features.flight.server import create_flight_server
 
-    configured = Runtime.assemble(
+    configured = Runtime.from_models(
         settings_for_tests(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
     )
     server = create_flight_server(configured, "127.0.0.1", 0)

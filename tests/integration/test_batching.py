@@ -25,7 +25,7 @@ def padded_server(runtime):
     """Both planes over a runtime whose encoder runs padded passes of fixed shapes."""
     settings = settings_for_tests(embedding_batch_size=16, embedding_pad_multiple=32)
     embedder = embedder_variant(runtime.embedder, batch_size=16, pad_multiple=32)
-    server = LiveServer(Runtime.assemble(settings, runtime.analyzer, embedder))
+    server = LiveServer(Runtime.from_models(settings, runtime.analyzer, embedder))
     yield server
     server.close()
     server.runtime.close()

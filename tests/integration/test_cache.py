@@ -55,7 +55,7 @@ def test_a_handcrafted_only_change_refetches_only_handcrafted(live_server, runti
     cache = tmp_path / "c"
     with FeatureClient(live_server.http_url) as client:
         client.extract(SAMPLES, feature_set="combined", cache=cache)
-    with_lt = Runtime.assemble(
+    with_lt = Runtime.from_models(
         settings_for_tests(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
     )
     assert with_lt.fingerprint.for_set("embeddings") == runtime.fingerprint.for_set("embeddings")
@@ -256,7 +256,7 @@ def test_two_processes_on_one_cache_do_not_duplicate_rows(live_server, runtime, 
 def test_fingerprint_change_during_a_run_stops_the_client(live_server, runtime, lt_server,
                                                           monkeypatch, tmp_path):  # fmt: skip
     """If the Flight server now computes another fingerprint, the run stops, naming it."""
-    redeployed = Runtime.assemble(
+    redeployed = Runtime.from_models(
         settings_for_tests(languagetool_url=lt_server.url), runtime.analyzer, runtime.embedder
     )
     flight_only = Engine(RuntimeSlot(redeployed), live_server.engine.stores)  # HTTP: the old

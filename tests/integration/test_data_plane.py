@@ -33,7 +33,9 @@ def samples() -> pa.Table:
 
 def serve(runtime, store, **settings) -> LiveServer:
     options = {"store_dir": str(store), "shard_rows": 3, "batch_rows": 2, **settings}
-    return LiveServer(Runtime.assemble(settings_of(**options), runtime.analyzer, runtime.embedder))
+    return LiveServer(
+        Runtime.from_models(settings_of(**options), runtime.analyzer, runtime.embedder)
+    )
 
 
 @pytest.fixture(scope="module")

@@ -137,7 +137,7 @@ def fuzzed(runtime, tmp_path_factory):
         shard_rows=SHARD_ROWS,
         batch_rows=2,
     )
-    server = LiveServer(Runtime.assemble(settings_, runtime.analyzer, runtime.embedder))
+    server = LiveServer(Runtime.from_models(settings_, runtime.analyzer, runtime.embedder))
     fuzzed = Fuzzed(server, store)
     rows = [
         ("b1", "Phones help us learn at school.", "Phones"),

@@ -183,7 +183,7 @@ def _gauge(http_url: str, name: str) -> float:
 def test_idle_streams_hold_no_compute_slot(runtime):
     """With one compute slot, three idle exchanges leave room for a real request."""
     server = LiveServer(
-        Runtime.assemble(settings_for_tests(max_streams=1), runtime.analyzer, runtime.embedder)
+        Runtime.from_models(settings_for_tests(max_streams=1), runtime.analyzer, runtime.embedder)
     )
     try:
         idle = []
@@ -264,7 +264,9 @@ def test_busy_is_retried_with_jitter_within_the_budget_only():
 
 def test_an_unexpected_server_error_is_internal_with_a_correlation_id(runtime, monkeypatch):
     """A bug in a verb: Flight Internal naming the correlation id; the traceback is logged."""
-    server = LiveServer(Runtime.assemble(settings_for_tests(), runtime.analyzer, runtime.embedder))
+    server = LiveServer(
+        Runtime.from_models(settings_for_tests(), runtime.analyzer, runtime.embedder)
+    )
     try:
 
         def broken(batch, feature_set):
@@ -425,7 +427,7 @@ def test_a_store_that_cannot_write_never_fails_a_request(runtime, tmp_path, monk
     """The store raises ENOSPC: rows still come back, the failure is counted, readiness is
     degraded naming the store directory."""
     server = LiveServer(
-        Runtime.assemble(
+        Runtime.from_models(
             settings_for_tests(store_dir=str(tmp_path)), runtime.analyzer, runtime.embedder
         )
     )
@@ -454,7 +456,7 @@ def test_a_parse_past_the_deadline_fails_over_flight_naming_the_essay(runtime):
 
     parser = SupervisedParser(runtime.settings.parsing.spacy_model, 1, 0.3)
     server = LiveServer(
-        Runtime.assemble(
+        Runtime.from_models(
             settings_for_tests(parse_deadline=0.3),
             runtime.analyzer,
             runtime.embedder,
@@ -497,7 +499,7 @@ def test_readiness_is_503_while_no_parse_worker_is_alive(runtime):
         def close(self) -> None:
             pass
 
-    configured = Runtime.assemble(
+    configured = Runtime.from_models(
         settings_for_tests(),
         runtime.analyzer,
         runtime.embedder,

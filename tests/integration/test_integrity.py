@@ -128,7 +128,9 @@ def test_store_moves_a_damaged_file_aside_and_recomputes_its_rows(runtime, tmp_p
     """A flipped bit in a server store file: the row is recomputed, not served changed."""
     store_dir = tmp_path / "store"
     server = LiveServer(
-        Runtime.assemble(settings_of(store_dir=str(store_dir)), runtime.analyzer, runtime.embedder)
+        Runtime.from_models(
+            settings_of(store_dir=str(store_dir)), runtime.analyzer, runtime.embedder
+        )
     )
     try:
         with FeatureClient(server.http_url, chunk_rows=4, commit_seconds=0) as client:

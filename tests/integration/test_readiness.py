@@ -13,7 +13,7 @@ from tests.conftest import essays_table, settings_for_tests, wait_for
 
 
 def with_languagetool(runtime: Runtime, url: str) -> Runtime:
-    return Runtime.assemble(
+    return Runtime.from_models(
         settings_for_tests(languagetool_url=url), runtime.analyzer, runtime.embedder
     )
 
@@ -46,7 +46,7 @@ def test_languagetool_version_is_in_the_fingerprint(runtime, lt_server):
 def test_readyz_reports_languagetool_failures(runtime, lt_server):
     """/readyz is 200 while LanguageTool answers and 503 with the reason once the background
     probe sees it fail; it never waits on LanguageTool itself."""
-    configured = Runtime.assemble(
+    configured = Runtime.from_models(
         settings_for_tests(languagetool_url=lt_server.url, languagetool_probe_interval=0.1),
         runtime.analyzer,
         runtime.embedder,
@@ -92,7 +92,7 @@ def test_languagetool_answering_later_completes_the_fingerprint(runtime, lt_serv
     """Down at start, up later: the first answer swaps in a runtime with the LT features and
     fingerprint, over the same loaded models."""
     lt_server.mode = "overloaded"
-    configured = Runtime.assemble(
+    configured = Runtime.from_models(
         settings_for_tests(languagetool_url=lt_server.url, languagetool_probe_interval=0.1),
         runtime.analyzer,
         runtime.embedder,
@@ -118,7 +118,7 @@ def test_a_stream_leased_before_languagetool_arrives_keeps_its_fingerprint(runti
     the pending runtime and its fingerprint to its end (then that runtime closes), while
     leases after it get the new runtime and fingerprint; the loaded models serve both."""
     lt_server.mode = "overloaded"
-    pending = Runtime.assemble(
+    pending = Runtime.from_models(
         settings_for_tests(languagetool_url=lt_server.url, languagetool_probe_interval=0.1),
         runtime.analyzer,
         runtime.embedder,

@@ -49,9 +49,9 @@ def reloading(runtime):
 
     def load(settings, metrics):
         embedder = Embedder.load(settings.embedding, model_cache_path(settings))
-        return Runtime.assemble(settings, runtime.analyzer, embedder, metrics=metrics)
+        return Runtime.from_models(settings, runtime.analyzer, embedder, metrics=metrics)
 
-    first = Runtime.assemble(source({}), runtime.analyzer, runtime.embedder)
+    first = Runtime.from_models(source({}), runtime.analyzer, runtime.embedder)
     slot = RuntimeSlot(first)
     reloader = Reloader(slot, source, load)
     server = LiveServer(slot, reloader)
@@ -185,7 +185,7 @@ def test_a_store_fault_outlives_a_reload(runtime, tmp_path, monkeypatch):
         return load_settings({}, overrides={**base, "store_dir": str(tmp_path), **overrides})
 
     def load(settings, metrics):
-        return Runtime.assemble(settings, runtime.analyzer, runtime.embedder, metrics=metrics)
+        return Runtime.from_models(settings, runtime.analyzer, runtime.embedder, metrics=metrics)
 
     first = load(source({}), None)
     slot = RuntimeSlot(first)

@@ -38,7 +38,7 @@ def certificate(tmp_path_factory):
 def secure_server(runtime, certificate):
     cert, key = certificate
     settings = settings_for_tests(auth_token=TOKEN, tls_cert_file=str(cert), tls_key_file=str(key))
-    server = LiveServer(Runtime.assemble(settings, runtime.analyzer, runtime.embedder))
+    server = LiveServer(Runtime.from_models(settings, runtime.analyzer, runtime.embedder))
     yield server
     server.close()
 

@@ -15,7 +15,7 @@ def test_component_reads_are_cut_from_stored_combined_rows(runtime, live_server,
     returns exactly what a server without a store computes; later reads are plain hits."""
     essays = pacsv.read_csv(SAMPLES, parse_options=pacsv.ParseOptions(newlines_in_values=True))
     settings = settings_for_tests(store_dir=str(tmp_path / "store"), shard_rows=3, batch_rows=2)
-    server = LiveServer(Runtime.assemble(settings, runtime.analyzer, runtime.embedder))
+    server = LiveServer(Runtime.from_models(settings, runtime.analyzer, runtime.embedder))
     try:
         with FeatureClient(server.http_url) as client:
             client.upload("corpus", essays)

@@ -27,7 +27,7 @@ def tunnelled(runtime, tmp_path_factory):
     and a tunnel to each plane on other local ports."""
     store = tmp_path_factory.mktemp("store")
     server = LiveServer(
-        Runtime.assemble(
+        Runtime.from_models(
             settings_of(store_dir=str(store), advertise_flight=UNREACHABLE, shard_rows=3),
             runtime.analyzer,
             runtime.embedder,
@@ -115,7 +115,9 @@ def test_a_server_on_0_0_0_0_through_tunnels(tmp_path):
 def test_wildcard_endpoints_and_locations_are_dialed_on_the_http_host(runtime, tmp_path):
     """A server or endpoint advertising grpc://0.0.0.0:PORT is dialed on the --server host."""
     server = LiveServer(
-        Runtime.assemble(settings_of(store_dir=str(tmp_path)), runtime.analyzer, runtime.embedder)
+        Runtime.from_models(
+            settings_of(store_dir=str(tmp_path)), runtime.analyzer, runtime.embedder
+        )
     )
     try:
         server.flight.location = f"grpc://0.0.0.0:{server.flight.port}"  # endpoints say this

@@ -32,7 +32,7 @@ ESSAYS = essays_table([("a", "One short essay.", "p"), ("b", "Another one here."
 def server(runtime, tmp_path_factory):
     """A server with the token and a store (datasets, so every verb has something to do)."""
     settings = settings_for_tests(auth_token=TOKEN, store_dir=str(tmp_path_factory.mktemp("store")))
-    live = LiveServer(Runtime.assemble(settings, runtime.analyzer, runtime.embedder))
+    live = LiveServer(Runtime.from_models(settings, runtime.analyzer, runtime.embedder))
     yield live
     live.close()
 

@@ -269,8 +269,10 @@ def test_actors_keep_no_server_store_unless_one_is_named(runtime, tmp_path):
     an actor's stage keeps no store; HEMMA_STORE_DIR names one it then uses."""
     from hemma_features.engine.runtime import Runtime
 
-    default = Runtime.assemble(settings_for_tests(store=True), runtime.analyzer, runtime.embedder)
-    named = Runtime.assemble(
+    default = Runtime.from_models(
+        settings_for_tests(store=True), runtime.analyzer, runtime.embedder
+    )
+    named = Runtime.from_models(
         settings_for_tests(store_dir=str(tmp_path)), runtime.analyzer, runtime.embedder
     )
     try:

@@ -16,8 +16,8 @@ from hemma_features.engine.models.padded import (
     Buckets,
     Pending,
     WindowResult,
-    assemble,
     pool,
+    pool_windows,
     prepare,
 )
 from hemma_features.engine.models.pass_shapes import PassShapes
@@ -102,12 +102,12 @@ def test_windows_of_one_text_are_averaged_over_their_counted_tokens():
         WindowResult(np.array([2.0, 0.0]), 1, np.ones((3, 2))),
         WindowResult(np.array([4.0, 0.0]), 3, np.full((3, 2), 2.0)),
     ]
-    vectors, spans = assemble([first, second], results, [4], 2, normalize=False)
+    vectors, spans = pool_windows([first, second], results, [4], 2, normalize=False)
     assert vectors.tolist() == [[1.5, 0.0]]
     # paragraph: (1 + 2) summed over 4 + 2 tokens -> 0.5
     np.testing.assert_allclose(spans[0][0], [0.5, 0.5])
     assert np.isnan(spans[0][3]).all()
-    unit, _ = assemble([first, second], results, [4], 2, normalize=True)
+    unit, _ = pool_windows([first, second], results, [4], 2, normalize=True)
     assert unit.tolist() == [[1.0, 0.0]]
 
 
