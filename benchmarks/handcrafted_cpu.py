@@ -32,12 +32,15 @@ def main() -> int:
     if table is None:
         return 0
     import hemma_features
-    from hemma_features.engine.features.nlp import doc_features
 
     try:
+        from hemma_features.engine.features.api import doc_features
         from hemma_features.engine.models.spacy_model import TextAnalyzer
     except ImportError:  # a checkout from before issue 35's rooms
-        from hemma_features.engine.features.nlp import TextAnalyzer  # type: ignore[no-redef]
+        from hemma_features.engine.features.nlp import (  # type: ignore[no-redef,attr-defined]
+            TextAnalyzer,
+            doc_features,
+        )
     from hemma_features.engine.settings import DEFAULT_SPACY_MODEL
 
     texts = table.column("text").to_pylist()

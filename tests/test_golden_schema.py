@@ -58,7 +58,7 @@ def test_every_definition_is_complete_sentences():
     """Each definition starts with a capital (or a quote), ends with a full stop, and its
     undefined case and parse note are sentences of their own, not run into the one before
     ("...0 when undefined Parsed text:")."""
-    from hemma_features.engine.features._specs import PARSED_TEXT
+    from hemma_features.engine.features.registry import PARSED_TEXT
 
     problems = []
     for spec in catalogue(languagetool=True):

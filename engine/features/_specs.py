@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from hemma_features.contract import Undefined
-from hemma_features.engine.features.registry import PARSED_TEXT, sentences
 
 __all__ = [
     "NO_PARAGRAPHS",
     "NO_SENTENCES",
     "NO_WORDS",
-    "PARSED_TEXT",
     "RUN_ON",
     "WORD",
-    "sentences",
     "unmeasured",
 ]
 

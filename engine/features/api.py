@@ -10,19 +10,20 @@ would otherwise load on the first request.
 
 from __future__ import annotations
 
+from typing import Any
+
 from hemma_features.engine.features.catalogue import (
     LT_CATEGORIES,
     SCHEMA_VERSION,
     catalogue,
     feature_versions,
 )
-from hemma_features.engine.features.document import paragraph_spans
+from hemma_features.engine.features.document import Document, paragraph_spans
 from hemma_features.engine.features.languagetool_counts import error_bucket, match_features
 from hemma_features.engine.features.lemmas import add_content_lemmas
 from hemma_features.engine.features.nlp import (
     NORMALIZATION,
     UNUSED_COMPONENTS,
-    doc_features,
     normalize_for_parsing,
     sentence_spans,
     word_frequencies,
@@ -51,6 +52,13 @@ __all__ = [
     "semantic_features",
     "sentence_spans",
 ]
+
+
+def doc_features(doc: Any) -> dict[str, float]:
+    """Every value registered for the parse, of one parsed Doc (read once into a
+    ``Document``). Here, not in nlp.py: importing this module imports every registering
+    module (through the catalogue), so no value is missing whichever module came first."""
+    return REGISTRY.compute("parse", Document(doc))
 
 
 def load_word_lists() -> None:

@@ -1,9 +1,10 @@
 """spaCy: texts -> the spaCy-derived handcrafted features.
 
-The pipeline is loaded once by ``TextAnalyzer.load`` (at server startup, never at import).
-``doc_features`` is the pure step from a parsed Doc to named values: it wraps the Doc in a
-``document.Document`` (the counts every feature shares, read once through ``_view.DocView``)
-and runs every feature registered for the parse (registry.py). The surface, syntax,
+The pipeline is loaded once by ``models.spacy_model.TextAnalyzer.load`` (at server start).
+``api.doc_features`` is the pure step from a parsed Doc to named values: it wraps the Doc in
+a ``document.Document`` (the counts every feature shares, read once through
+``_view.DocView``) and runs every feature registered for the parse (registry.py), with
+every registering module imported (catalogue.DEFINITION_MODULES). The surface, syntax,
 lexical, structure and diversity features are registered here, each one function and one
 registration; the families with modules of their own (readability, spelling, agreement,
 punctuation, complexity, cohesion, phraseology) register theirs beside their functions. The
@@ -19,9 +20,6 @@ from collections.abc import Sequence
 from functools import lru_cache, partial
 from typing import Any
 
-from hemma_features.engine.features import agreement as agreement  # registers its family
-from hemma_features.engine.features import complexity as complexity  # registers its family
-from hemma_features.engine.features import punctuation as punctuation  # registers its family
 from hemma_features.engine.features._specs import (
     NO_PARAGRAPHS,
     NO_SENTENCES,
@@ -673,11 +671,6 @@ def hdd_value(doc: Document) -> float:
 )
 def run_on_sentence_ratio(doc: Document) -> float:
     return ratio(sum(1 for n in doc.sentence_lengths if n > MAX_SENTENCE_WORDS), doc.n_sentences)
-
-
-def doc_features(doc: Any) -> dict[str, float]:
-    """Every registered spaCy value of one parsed Doc (read once into a ``Document``)."""
-    return REGISTRY.compute("parse", Document(doc))
 
 
 def _span_text(view: DocView, text: str, start: int, end: int) -> str:

@@ -1,7 +1,7 @@
 """spaCy loading: the pipeline loaded once, at server startup (never at import).
 
 ``TextAnalyzer`` is the loaded pipeline: it parses texts and hands each Doc to the
-feature definitions (``engine.features.nlp.doc_features``); what a value means lives there.
+feature definitions (``engine.features.api.doc_features``); what a value means lives there.
 """
 
 from __future__ import annotations

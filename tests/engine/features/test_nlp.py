@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
+from hemma_features.engine.features.api import doc_features
 from hemma_features.engine.features.nlp import (
     count_connectives,
     count_paragraphs,
-    doc_features,
     is_word,
     mtld,
     paragraphs,

@@ -10,6 +10,7 @@ import pytest
 
 from hemma_features.engine.features import spelling
 from hemma_features.engine.features._view import doc_view
+from hemma_features.engine.features.api import doc_features
 from hemma_features.engine.features.cohesion import match_markers, typed_connectives
 from hemma_features.engine.features.diversity import hdd, mattr
 from hemma_features.engine.features.document import (
@@ -19,7 +20,6 @@ from hemma_features.engine.features.document import (
 )
 from hemma_features.engine.features.nlp import (
     counts_as_word,
-    doc_features,
     mtld,
     sentence_spans,
 )

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from hemma_features.engine.features._view import DocView, doc_view
+from hemma_features.engine.features.api import doc_features
 from hemma_features.engine.features.complexity import complexity_counts, complexity_features
-from hemma_features.engine.features.nlp import doc_features
 from hemma_features.engine.models.spacy_model import TextAnalyzer
 from tests.engine.features.hand_worked import hand_worked
 
